@@ -1,0 +1,97 @@
+/* Operators on float32 NCHW tensors with batch 1.
+ *
+ * Every operator has a plain reference implementation (ww_*_ref, one file
+ * per op in src/ops/) that is obviously correct, and an optimized one
+ * (src/kernels/) that the network runs. Tests compare the two on random
+ * shapes. Fused epilogues: out = act(op(x) + bias + residual). */
+#ifndef WW_OPS_OPS_H
+#define WW_OPS_OPS_H
+
+#include <stddef.h>
+
+#include "core/threadpool.h"
+#include "wanwu.h"
+
+typedef enum ww_activation { WW_ACT_NONE, WW_ACT_RELU, WW_ACT_RELU6 } ww_activation;
+
+static inline float ww_activate(float v, ww_activation act)
+{
+    switch (act) {
+    case WW_ACT_RELU: return v > 0.0f ? v : 0.0f;
+    case WW_ACT_RELU6: return v < 0.0f ? 0.0f : (v > 6.0f ? 6.0f : v);
+    case WW_ACT_NONE: break;
+    }
+    return v;
+}
+
+/* Output extent of a convolution or pooling window along one axis
+ * (floor mode); returns <= 0 when the window does not fit. */
+int ww_window_out_dim(int in, int kernel, int stride, int pad_begin, int pad_end, int dilation);
+
+typedef struct ww_conv2d_shape {
+    int in_c, in_h, in_w;
+    int out_c, out_h, out_w; /* out_h/out_w derived with ww_window_out_dim */
+    int kernel_h, kernel_w;
+    int stride_h, stride_w;
+    int pad_top, pad_left, pad_bottom, pad_right;
+    int dilation_h, dilation_w;
+    int groups; /* in_c and out_c are multiples of groups */
+} ww_conv2d_shape;
+
+/* Checks a shape for consistency (positive sizes, groups divide channels,
+ * out dims match the window formula). */
+wanwu_status ww_conv2d_shape_check(const ww_conv2d_shape *s, wanwu_error *err);
+
+/* Reference convolution. weight is [out_c][in_c/groups][kernel_h][kernel_w];
+ * bias (out_c) and residual (out_c x out_h x out_w) may be NULL. */
+void ww_conv2d_ref(const ww_conv2d_shape *s, const float *in, const float *weight,
+                   const float *bias, const float *residual, ww_activation act, float *out);
+
+/* Optimized convolution, prepared once (weights packed) and run many times. */
+typedef struct ww_conv2d ww_conv2d;
+wanwu_status ww_conv2d_create(const ww_conv2d_shape *s, const float *weight, const float *bias,
+                              ww_activation act, ww_conv2d **out, wanwu_error *err);
+void ww_conv2d_free(ww_conv2d *conv);
+/* Floats of scratch memory ww_conv2d_run needs (may be 0). Callers
+ * allocate it once and reuse it. */
+size_t ww_conv2d_scratch_floats(const ww_conv2d *conv, int threads);
+void ww_conv2d_run(const ww_conv2d *conv, const float *in, const float *residual, float *out,
+                   float *scratch, ww_threadpool *pool);
+
+typedef struct ww_pool2d_shape {
+    int channels, in_h, in_w, out_h, out_w;
+    int kernel_h, kernel_w;
+    int stride_h, stride_w;
+    int pad_top, pad_left, pad_bottom, pad_right; /* padded cells are ignored (-inf for max) */
+} ww_pool2d_shape;
+
+void ww_maxpool2d_ref(const ww_pool2d_shape *s, const float *in, float *out);
+void ww_maxpool2d(const ww_pool2d_shape *s, const float *in, float *out, ww_threadpool *pool);
+
+/* Mean over each channel's hw values. */
+void ww_global_avgpool_ref(int channels, int hw, const float *in, float *out);
+void ww_global_avgpool(int channels, int hw, const float *in, float *out, ww_threadpool *pool);
+
+/* out[o] = act(bias[o] + sum_i weight[o][i] * in[i]); bias may be NULL. */
+void ww_linear_ref(int in_features, int out_features, const float *in, const float *weight,
+                   const float *bias, ww_activation act, float *out);
+void ww_linear(int in_features, int out_features, const float *in, const float *weight,
+               const float *bias, ww_activation act, float *out, ww_threadpool *pool);
+
+/* out[i] = act(a[i] + b[i]) */
+void ww_add_ref(size_t n, const float *a, const float *b, ww_activation act, float *out);
+void ww_add(size_t n, const float *a, const float *b, ww_activation act, float *out,
+            ww_threadpool *pool);
+
+/* out[i] = act(in[i]); in-place allowed */
+void ww_activation_ref(size_t n, const float *in, ww_activation act, float *out);
+
+/* Inference BatchNorm: out = (x - mean) / sqrt(var + eps) * gamma + beta, per channel. */
+void ww_batchnorm_ref(int channels, int hw, const float *in, const float *gamma,
+                      const float *beta, const float *mean, const float *var, float eps,
+                      float *out);
+
+/* Numerically stable softmax over n values. */
+void ww_softmax_ref(int n, const float *in, float *out);
+
+#endif
