@@ -1,0 +1,318 @@
+#include "graph/graph.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+
+const char *ww_op_name(ww_op_type op)
+{
+    switch (op) {
+    case WW_OP_INPUT: return "Input";
+    case WW_OP_CONV2D: return "Conv2d";
+    case WW_OP_BATCHNORM: return "BatchNorm2d";
+    case WW_OP_ACTIVATION: return "Activation";
+    case WW_OP_ADD: return "Add";
+    case WW_OP_MAXPOOL2D: return "MaxPool2d";
+    case WW_OP_GLOBAL_AVGPOOL: return "GlobalAvgPool";
+    case WW_OP_FLATTEN: return "Flatten";
+    case WW_OP_LINEAR: return "Linear";
+    case WW_OP_DROPOUT: return "Dropout";
+    }
+    return "?";
+}
+
+void ww_graph_init(ww_graph *g)
+{
+    memset(g, 0, sizeof *g);
+    g->input = g->output = -1;
+}
+
+void ww_graph_free(ww_graph *g)
+{
+    for (int i = 0; i < g->num_nodes; i++) {
+        ww_node *n = &g->nodes[i];
+        free(n->weight);
+        free(n->bias);
+        free(n->bn_gamma);
+        free(n->bn_beta);
+        free(n->bn_mean);
+        free(n->bn_var);
+    }
+    free(g->nodes);
+    free(g->values);
+    ww_graph_init(g);
+}
+
+static float *copy_floats(const float *src, size_t n)
+{
+    if (!src) return NULL;
+    float *dst = malloc(n * sizeof *dst);
+    if (dst) memcpy(dst, src, n * sizeof *dst);
+    return dst;
+}
+
+static int valid_value(const ww_graph *g, int v)
+{
+    return v >= 0 && v < g->num_values;
+}
+
+/* Appends a node producing a new value of shape c x h x w. Returns the
+ * node, or NULL (err set). */
+static ww_node *append_node(ww_graph *g, ww_op_type op, const char *name, int c, int h, int w,
+                            wanwu_error *err)
+{
+    if (c <= 0 || h <= 0 || w <= 0) {
+        ww_error_set(err, WANWU_ERR_INVALID_ARGUMENT, "%s '%s': output shape %dx%dx%d is empty",
+                     ww_op_name(op), name ? name : "", c, h, w);
+        return NULL;
+    }
+    if (g->num_nodes == g->cap_nodes) {
+        int cap = g->cap_nodes ? g->cap_nodes * 2 : 64;
+        ww_node *nodes = realloc(g->nodes, (size_t)cap * sizeof *nodes);
+        if (!nodes) goto oom;
+        g->nodes = nodes;
+        g->cap_nodes = cap;
+    }
+    if (g->num_values == g->cap_values) {
+        int cap = g->cap_values ? g->cap_values * 2 : 64;
+        ww_value *values = realloc(g->values, (size_t)cap * sizeof *values);
+        if (!values) goto oom;
+        g->values = values;
+        g->cap_values = cap;
+    }
+    ww_node *n = &g->nodes[g->num_nodes];
+    memset(n, 0, sizeof *n);
+    n->op = op;
+    snprintf(n->name, sizeof n->name, "%s", name ? name : "");
+    n->output = g->num_values;
+    g->values[g->num_values] = (ww_value){c, h, w, g->num_nodes};
+    g->num_values++;
+    g->num_nodes++;
+    g->output = n->output;
+    return n;
+oom:
+    ww_error_set(err, WANWU_ERR_NO_MEMORY, "out of memory building the graph");
+    return NULL;
+}
+
+/* Undoes append_node after a later allocation failed. */
+static int drop_last_node(ww_graph *g, wanwu_error *err)
+{
+    ww_node *n = &g->nodes[--g->num_nodes];
+    g->num_values--;
+    free(n->weight);
+    free(n->bias);
+    free(n->bn_gamma);
+    free(n->bn_beta);
+    free(n->bn_mean);
+    free(n->bn_var);
+    g->output = g->num_nodes > 0 ? g->nodes[g->num_nodes - 1].output : -1;
+    ww_error_set(err, WANWU_ERR_NO_MEMORY, "out of memory copying weights");
+    return -1;
+}
+
+static int bad_input(const char *op, const char *name, wanwu_error *err)
+{
+    ww_error_set(err, WANWU_ERR_INVALID_ARGUMENT, "%s '%s': input does not exist", op,
+                 name ? name : "");
+    return -1;
+}
+
+int ww_graph_add_input(ww_graph *g, int c, int h, int w, wanwu_error *err)
+{
+    ww_node *n = append_node(g, WW_OP_INPUT, "input", c, h, w, err);
+    if (!n) return -1;
+    g->input = n->output;
+    return n->output;
+}
+
+int ww_graph_add_conv2d(ww_graph *g, const char *name, int input, int out_c, int kernel,
+                        int stride, int padding, int groups, const float *weight,
+                        const float *bias, wanwu_error *err)
+{
+    if (!valid_value(g, input)) return bad_input("Conv2d", name, err);
+    const ww_value in = g->values[input];
+    ww_conv2d_shape s = {0};
+    s.in_c = in.c;
+    s.in_h = in.h;
+    s.in_w = in.w;
+    s.out_c = out_c;
+    s.kernel_h = s.kernel_w = kernel;
+    s.stride_h = s.stride_w = stride;
+    s.pad_top = s.pad_left = s.pad_bottom = s.pad_right = padding;
+    s.dilation_h = s.dilation_w = 1;
+    s.groups = groups;
+    s.out_h = ww_window_out_dim(in.h, kernel, stride, padding, padding, 1);
+    s.out_w = ww_window_out_dim(in.w, kernel, stride, padding, padding, 1);
+    if (ww_conv2d_shape_check(&s, err) != WANWU_OK) {
+        ww_error_prefix(err, "Conv2d '%s': ", name);
+        return -1;
+    }
+    ww_node *n = append_node(g, WW_OP_CONV2D, name, s.out_c, s.out_h, s.out_w, err);
+    if (!n) return -1;
+    n->conv = s;
+    n->inputs[0] = input;
+    n->num_inputs = 1;
+    size_t wcount = (size_t)out_c * (size_t)(in.c / groups) * (size_t)kernel * (size_t)kernel;
+    n->weight = copy_floats(weight, wcount);
+    n->bias = copy_floats(bias, (size_t)out_c);
+    if (!n->weight || (bias && !n->bias)) return drop_last_node(g, err);
+    return n->output;
+}
+
+int ww_graph_add_batchnorm(ww_graph *g, const char *name, int input, const float *gamma,
+                           const float *beta, const float *mean, const float *var, float eps,
+                           wanwu_error *err)
+{
+    if (!valid_value(g, input)) return bad_input("BatchNorm2d", name, err);
+    const ww_value in = g->values[input];
+    ww_node *n = append_node(g, WW_OP_BATCHNORM, name, in.c, in.h, in.w, err);
+    if (!n) return -1;
+    n->inputs[0] = input;
+    n->num_inputs = 1;
+    n->bn_eps = eps;
+    n->bn_gamma = copy_floats(gamma, (size_t)in.c);
+    n->bn_beta = copy_floats(beta, (size_t)in.c);
+    n->bn_mean = copy_floats(mean, (size_t)in.c);
+    n->bn_var = copy_floats(var, (size_t)in.c);
+    if (!n->bn_gamma || !n->bn_beta || !n->bn_mean || !n->bn_var) return drop_last_node(g, err);
+    return n->output;
+}
+
+int ww_graph_add_activation(ww_graph *g, const char *name, int input, ww_activation act,
+                            wanwu_error *err)
+{
+    if (!valid_value(g, input)) return bad_input("Activation", name, err);
+    const ww_value in = g->values[input];
+    ww_node *n = append_node(g, WW_OP_ACTIVATION, name, in.c, in.h, in.w, err);
+    if (!n) return -1;
+    n->inputs[0] = input;
+    n->num_inputs = 1;
+    n->act = act;
+    return n->output;
+}
+
+int ww_graph_add_add(ww_graph *g, const char *name, int a, int b, wanwu_error *err)
+{
+    if (!valid_value(g, a) || !valid_value(g, b)) return bad_input("Add", name, err);
+    const ww_value va = g->values[a], vb = g->values[b];
+    if (va.c != vb.c || va.h != vb.h || va.w != vb.w) {
+        ww_error_set(err, WANWU_ERR_INVALID_ARGUMENT,
+                     "Add '%s': shapes %dx%dx%d and %dx%dx%d differ", name, va.c, va.h, va.w,
+                     vb.c, vb.h, vb.w);
+        return -1;
+    }
+    ww_node *n = append_node(g, WW_OP_ADD, name, va.c, va.h, va.w, err);
+    if (!n) return -1;
+    n->inputs[0] = a;
+    n->inputs[1] = b;
+    n->num_inputs = 2;
+    return n->output;
+}
+
+int ww_graph_add_maxpool2d(ww_graph *g, const char *name, int input, int kernel, int stride,
+                           int padding, wanwu_error *err)
+{
+    if (!valid_value(g, input)) return bad_input("MaxPool2d", name, err);
+    const ww_value in = g->values[input];
+    if (kernel <= 0 || stride <= 0 || padding < 0 || padding > kernel / 2) {
+        ww_error_set(err, WANWU_ERR_INVALID_ARGUMENT,
+                     "MaxPool2d '%s': kernel %d, stride %d, padding %d is not valid", name,
+                     kernel, stride, padding);
+        return -1;
+    }
+    ww_pool2d_shape p = {0};
+    p.channels = in.c;
+    p.in_h = in.h;
+    p.in_w = in.w;
+    p.kernel_h = p.kernel_w = kernel;
+    p.stride_h = p.stride_w = stride;
+    p.pad_top = p.pad_left = p.pad_bottom = p.pad_right = padding;
+    p.out_h = ww_window_out_dim(in.h, kernel, stride, padding, padding, 1);
+    p.out_w = ww_window_out_dim(in.w, kernel, stride, padding, padding, 1);
+    ww_node *n = append_node(g, WW_OP_MAXPOOL2D, name, in.c, p.out_h, p.out_w, err);
+    if (!n) return -1;
+    n->pool = p;
+    n->inputs[0] = input;
+    n->num_inputs = 1;
+    return n->output;
+}
+
+int ww_graph_add_global_avgpool(ww_graph *g, const char *name, int input, wanwu_error *err)
+{
+    if (!valid_value(g, input)) return bad_input("GlobalAvgPool", name, err);
+    ww_node *n = append_node(g, WW_OP_GLOBAL_AVGPOOL, name, g->values[input].c, 1, 1, err);
+    if (!n) return -1;
+    n->inputs[0] = input;
+    n->num_inputs = 1;
+    return n->output;
+}
+
+static int add_passthrough(ww_graph *g, ww_op_type op, const char *name, int input, int flatten,
+                           wanwu_error *err)
+{
+    if (!valid_value(g, input)) return bad_input(ww_op_name(op), name, err);
+    const ww_value in = g->values[input];
+    int c = flatten ? (int)ww_value_size(&in) : in.c;
+    ww_node *n = append_node(g, op, name, c, flatten ? 1 : in.h, flatten ? 1 : in.w, err);
+    if (!n) return -1;
+    n->inputs[0] = input;
+    n->num_inputs = 1;
+    return n->output;
+}
+
+int ww_graph_add_flatten(ww_graph *g, const char *name, int input, wanwu_error *err)
+{
+    return add_passthrough(g, WW_OP_FLATTEN, name, input, 1, err);
+}
+
+int ww_graph_add_dropout(ww_graph *g, const char *name, int input, wanwu_error *err)
+{
+    return add_passthrough(g, WW_OP_DROPOUT, name, input, 0, err);
+}
+
+int ww_graph_add_linear(ww_graph *g, const char *name, int input, int out_features,
+                        const float *weight, const float *bias, wanwu_error *err)
+{
+    if (!valid_value(g, input)) return bad_input("Linear", name, err);
+    const ww_value in = g->values[input];
+    if (in.h != 1 || in.w != 1) {
+        ww_error_set(err, WANWU_ERR_INVALID_ARGUMENT,
+                     "Linear '%s': input is %dx%dx%d; flatten it first", name, in.c, in.h, in.w);
+        return -1;
+    }
+    ww_node *n = append_node(g, WW_OP_LINEAR, name, out_features, 1, 1, err);
+    if (!n) return -1;
+    n->inputs[0] = input;
+    n->num_inputs = 1;
+    n->in_features = in.c;
+    n->out_features = out_features;
+    n->weight = copy_floats(weight, (size_t)in.c * (size_t)out_features);
+    n->bias = copy_floats(bias, (size_t)out_features);
+    if (!n->weight || (bias && !n->bias)) return drop_last_node(g, err);
+    return n->output;
+}
+
+int ww_graph_use_count(const ww_graph *g, int value)
+{
+    int count = value == g->output ? 1 : 0;
+    for (int i = 0; i < g->num_nodes; i++) {
+        const ww_node *n = &g->nodes[i];
+        if (n->removed) continue;
+        for (int k = 0; k < n->num_inputs; k++) count += n->inputs[k] == value;
+    }
+    return count;
+}
+
+void ww_graph_replace_uses(ww_graph *g, int from, int to)
+{
+    for (int i = 0; i < g->num_nodes; i++) {
+        ww_node *n = &g->nodes[i];
+        if (n->removed) continue;
+        for (int k = 0; k < n->num_inputs; k++)
+            if (n->inputs[k] == from) n->inputs[k] = to;
+    }
+    if (g->output == from) g->output = to;
+}

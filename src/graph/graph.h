@@ -1,0 +1,103 @@
+/* The graph IR every model format is lowered to.
+ *
+ * A graph is a list of nodes in execution order; each node reads one or two
+ * values (feature maps of shape C x H x W, batch 1) and writes one. Format
+ * readers build it with BatchNorm, activations and additions as separate
+ * nodes, exactly as the source network computes them; passes then fold and
+ * fuse (graph/passes.h), and the planner gives every value a place in one
+ * activation arena. */
+#ifndef WW_GRAPH_GRAPH_H
+#define WW_GRAPH_GRAPH_H
+
+#include <stddef.h>
+
+#include "ops/ops.h"
+#include "wanwu.h"
+
+typedef enum ww_op_type {
+    WW_OP_INPUT,
+    WW_OP_CONV2D,          /* weight, bias (may be NULL); inputs[1] = residual (optional) */
+    WW_OP_BATCHNORM,       /* bn_* arrays, eps */
+    WW_OP_ACTIVATION,      /* act */
+    WW_OP_ADD,             /* inputs[0] + inputs[1], then act */
+    WW_OP_MAXPOOL2D,       /* pool */
+    WW_OP_GLOBAL_AVGPOOL,  /* C x H x W -> C x 1 x 1 */
+    WW_OP_FLATTEN,         /* C x H x W -> (C*H*W) x 1 x 1; no data movement */
+    WW_OP_LINEAR,          /* weight [out][in], bias */
+    WW_OP_DROPOUT          /* identity at inference */
+} ww_op_type;
+
+const char *ww_op_name(ww_op_type op);
+
+typedef struct ww_value {
+    int c, h, w;
+    int producer; /* node index */
+} ww_value;
+
+#define WW_NODE_NAME_MAX 96
+
+typedef struct ww_node {
+    ww_op_type op;
+    char name[WW_NODE_NAME_MAX]; /* source module name, for messages */
+    int inputs[2];
+    int num_inputs;
+    int output;
+    int removed; /* set by passes; removed nodes are skipped */
+
+    ww_activation act; /* CONV2D, ADD, ACTIVATION, LINEAR epilogue */
+    ww_conv2d_shape conv;
+    ww_pool2d_shape pool;
+    int in_features, out_features;
+
+    float *weight; /* owned */
+    float *bias;   /* owned, may be NULL */
+    float *bn_gamma, *bn_beta, *bn_mean, *bn_var; /* owned */
+    float bn_eps;
+} ww_node;
+
+typedef struct ww_graph {
+    ww_node *nodes;
+    int num_nodes, cap_nodes;
+    ww_value *values;
+    int num_values, cap_values;
+    int input;  /* value id */
+    int output; /* value id */
+} ww_graph;
+
+void ww_graph_init(ww_graph *g);
+void ww_graph_free(ww_graph *g);
+
+static inline size_t ww_value_size(const ww_value *v)
+{
+    return (size_t)v->c * (size_t)v->h * (size_t)v->w;
+}
+
+/* Builders. Each returns the new value id, or -1 with err set. Weight
+ * arrays are copied. */
+int ww_graph_add_input(ww_graph *g, int c, int h, int w, wanwu_error *err);
+/* weight: [out_c][in_c/groups][kernel][kernel]; symmetric padding. */
+int ww_graph_add_conv2d(ww_graph *g, const char *name, int input, int out_c, int kernel,
+                        int stride, int padding, int groups, const float *weight,
+                        const float *bias, wanwu_error *err);
+int ww_graph_add_batchnorm(ww_graph *g, const char *name, int input, const float *gamma,
+                           const float *beta, const float *mean, const float *var, float eps,
+                           wanwu_error *err);
+int ww_graph_add_activation(ww_graph *g, const char *name, int input, ww_activation act,
+                            wanwu_error *err);
+int ww_graph_add_add(ww_graph *g, const char *name, int a, int b, wanwu_error *err);
+int ww_graph_add_maxpool2d(ww_graph *g, const char *name, int input, int kernel, int stride,
+                           int padding, wanwu_error *err);
+int ww_graph_add_global_avgpool(ww_graph *g, const char *name, int input, wanwu_error *err);
+int ww_graph_add_flatten(ww_graph *g, const char *name, int input, wanwu_error *err);
+int ww_graph_add_dropout(ww_graph *g, const char *name, int input, wanwu_error *err);
+int ww_graph_add_linear(ww_graph *g, const char *name, int input, int out_features,
+                        const float *weight, const float *bias, wanwu_error *err);
+
+/* Number of consumers of a value among live nodes (+1 if it is the graph
+ * output). */
+int ww_graph_use_count(const ww_graph *g, int value);
+
+/* Redirects every live use of value `from` (and the graph output) to `to`. */
+void ww_graph_replace_uses(ww_graph *g, int from, int to);
+
+#endif

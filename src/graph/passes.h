@@ -1,0 +1,31 @@
+/* Graph passes, run in this order by ww_graph_optimize:
+ *   remove_identities  - drop Flatten/Dropout (flatten of C x 1 x 1 is free)
+ *   fold_batchnorm     - BatchNorm after a conv folded into its weights/bias
+ *   fuse_residual_add  - conv followed by add(conv, x) becomes conv with residual x
+ *   fuse_activation    - ReLU/ReLU6 after a conv, add or linear becomes its epilogue
+ *   remove_dead_nodes  - nodes whose output nobody reads
+ * Each pass preserves the function the graph computes (up to float
+ * rounding) and returns the number of rewrites it made. */
+#ifndef WW_GRAPH_PASSES_H
+#define WW_GRAPH_PASSES_H
+
+#include "graph/graph.h"
+
+int ww_pass_remove_identities(ww_graph *g);
+int ww_pass_fold_batchnorm(ww_graph *g);
+int ww_pass_fuse_residual_add(ww_graph *g);
+int ww_pass_fuse_activation(ww_graph *g);
+int ww_pass_remove_dead_nodes(ww_graph *g);
+void ww_graph_optimize(ww_graph *g);
+
+/* Memory plan: every live value gets an offset (in floats) into one arena;
+ * values whose lifetimes do not overlap share space. */
+typedef struct ww_memory_plan {
+    size_t *offsets; /* per value id; SIZE_MAX for values not stored */
+    size_t arena_floats;
+} ww_memory_plan;
+
+wanwu_status ww_plan_memory(const ww_graph *g, ww_memory_plan *plan, wanwu_error *err);
+void ww_memory_plan_free(ww_memory_plan *plan);
+
+#endif

@@ -1,0 +1,250 @@
+/* Graph passes and the memory plan preserve what a graph computes: a small
+ * network with every fusable pattern is evaluated with reference ops, each
+ * value in its own buffer, before optimization, and again after
+ * optimization inside one arena laid out by the memory plan. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "graph/graph.h"
+#include "graph/passes.h"
+#include "test_support.h"
+
+/* Evaluates node n with reference ops; in(v) returns the buffer of value v. */
+typedef float *(*buffer_fn)(void *ctx, int value);
+
+static void eval_node(const ww_graph *g, const ww_node *n, buffer_fn buf, void *ctx)
+{
+    const ww_value *in = &g->values[n->inputs[0]];
+    const float *x = buf(ctx, n->inputs[0]);
+    float *y = buf(ctx, n->output);
+    size_t count = ww_value_size(in);
+    switch (n->op) {
+    case WW_OP_CONV2D:
+        ww_conv2d_ref(&n->conv, x, n->weight, n->bias, n->num_inputs > 1 ? buf(ctx, n->inputs[1]) : NULL,
+                      n->act, y);
+        break;
+    case WW_OP_BATCHNORM:
+        ww_batchnorm_ref(in->c, in->h * in->w, x, n->bn_gamma, n->bn_beta, n->bn_mean, n->bn_var,
+                         n->bn_eps, y);
+        break;
+    case WW_OP_ACTIVATION: ww_activation_ref(count, x, n->act, y); break;
+    case WW_OP_ADD: ww_add_ref(count, x, buf(ctx, n->inputs[1]), n->act, y); break;
+    case WW_OP_MAXPOOL2D: ww_maxpool2d_ref(&n->pool, x, y); break;
+    case WW_OP_GLOBAL_AVGPOOL: ww_global_avgpool_ref(in->c, in->h * in->w, x, y); break;
+    case WW_OP_FLATTEN:
+    case WW_OP_DROPOUT: memcpy(y, x, count * sizeof *y); break;
+    case WW_OP_LINEAR:
+        ww_linear_ref(n->in_features, n->out_features, x, n->weight, n->bias, n->act, y);
+        break;
+    case WW_OP_INPUT: break;
+    }
+}
+
+typedef struct separate_buffers {
+    float **values;
+} separate_buffers;
+
+static float *separate_buffer(void *ctx, int value)
+{
+    return ((separate_buffers *)ctx)->values[value];
+}
+
+typedef struct arena_buffers {
+    float *arena;
+    const ww_memory_plan *plan;
+} arena_buffers;
+
+static float *arena_buffer(void *ctx, int value)
+{
+    arena_buffers *a = ctx;
+    assert_true(a->plan->offsets[value] != SIZE_MAX);
+    return a->arena + a->plan->offsets[value];
+}
+
+static float *random_floats(ww_rng *rng, size_t n, float lo, float hi)
+{
+    float *x = malloc(n * sizeof *x);
+    ww_rng_fill(rng, x, n, lo, hi);
+    return x;
+}
+
+static int conv_bn(ww_graph *g, ww_rng *rng, int x, int out_c, int k, int stride, int groups,
+                   ww_activation act)
+{
+    wanwu_error err;
+    int in_c = g->values[x].c;
+    size_t wn = (size_t)out_c * (size_t)(in_c / groups) * (size_t)(k * k);
+    float *w = random_floats(rng, wn, -0.5f, 0.5f);
+    float *gamma = random_floats(rng, (size_t)out_c, 0.5f, 1.5f);
+    float *beta = random_floats(rng, (size_t)out_c, -0.3f, 0.3f);
+    float *mean = random_floats(rng, (size_t)out_c, -0.3f, 0.3f);
+    float *var = random_floats(rng, (size_t)out_c, 0.5f, 2.0f);
+    int v = ww_graph_add_conv2d(g, "conv", x, out_c, k, stride, (k - 1) / 2, groups, w, NULL, &err);
+    assert_true(v >= 0);
+    v = ww_graph_add_batchnorm(g, "bn", v, gamma, beta, mean, var, 1e-5f, &err);
+    assert_true(v >= 0);
+    if (act != WW_ACT_NONE) v = ww_graph_add_activation(g, "act", v, act, &err);
+    assert_true(v >= 0);
+    free(w);
+    free(gamma);
+    free(beta);
+    free(mean);
+    free(var);
+    return v;
+}
+
+/* A network with: conv-bn-relu, maxpool, a residual block with a
+ * downsample branch emitted after the main branch (as torchvision does),
+ * an inverted residual with depthwise conv and a plain add, global pool,
+ * flatten, dropout and linear. */
+static void build_network(ww_graph *g, ww_rng *rng)
+{
+    wanwu_error err;
+    ww_graph_init(g);
+    int x = ww_graph_add_input(g, 3, 17, 15, &err);
+    x = conv_bn(g, rng, x, 8, 3, 2, 1, WW_ACT_RELU);
+    x = ww_graph_add_maxpool2d(g, "pool", x, 3, 2, 1, &err);
+    int main_branch = conv_bn(g, rng, x, 12, 3, 2, 1, WW_ACT_RELU);
+    main_branch = conv_bn(g, rng, main_branch, 12, 3, 1, 1, WW_ACT_NONE);
+    int shortcut = conv_bn(g, rng, x, 12, 1, 2, 1, WW_ACT_NONE);
+    x = ww_graph_add_add(g, "block", main_branch, shortcut, &err);
+    x = ww_graph_add_activation(g, "block.relu", x, WW_ACT_RELU, &err);
+    int h = conv_bn(g, rng, x, 24, 1, 1, 1, WW_ACT_RELU6);
+    h = conv_bn(g, rng, h, 24, 3, 1, 24, WW_ACT_RELU6);
+    h = conv_bn(g, rng, h, 12, 1, 1, 1, WW_ACT_NONE);
+    x = ww_graph_add_add(g, "inverted", x, h, &err);
+    x = ww_graph_add_global_avgpool(g, "gap", x, &err);
+    x = ww_graph_add_flatten(g, "flatten", x, &err);
+    x = ww_graph_add_dropout(g, "dropout", x, &err);
+    float *w = random_floats(rng, 12 * 10, -0.5f, 0.5f), *b = random_floats(rng, 10, -1, 1);
+    x = ww_graph_add_linear(g, "fc", x, 10, w, b, &err);
+    assert_true(x >= 0);
+    free(w);
+    free(b);
+}
+
+static void evaluate_separately(const ww_graph *g, const float *input, float *out)
+{
+    separate_buffers sb;
+    sb.values = calloc((size_t)g->num_values, sizeof *sb.values);
+    for (int v = 0; v < g->num_values; v++)
+        sb.values[v] = calloc(ww_value_size(&g->values[v]), sizeof(float));
+    memcpy(sb.values[g->input], input, ww_value_size(&g->values[g->input]) * sizeof(float));
+    for (int i = 0; i < g->num_nodes; i++)
+        if (!g->nodes[i].removed && g->nodes[i].op != WW_OP_INPUT)
+            eval_node(g, &g->nodes[i], separate_buffer, &sb);
+    memcpy(out, sb.values[g->output], ww_value_size(&g->values[g->output]) * sizeof(float));
+    for (int v = 0; v < g->num_values; v++) free(sb.values[v]);
+    free(sb.values);
+}
+
+static int count_live(const ww_graph *g, ww_op_type op)
+{
+    int n = 0;
+    for (int i = 0; i < g->num_nodes; i++) n += !g->nodes[i].removed && g->nodes[i].op == op;
+    return n;
+}
+
+static void test_optimize_and_plan_preserve_output(void **state)
+{
+    (void)state;
+    for (uint64_t seed = 1; seed <= 5; seed++) {
+        ww_rng rng;
+        ww_rng_seed(&rng, seed);
+        ww_graph g;
+        build_network(&g, &rng);
+        size_t in_n = ww_value_size(&g.values[g.input]);
+        float *input = random_floats(&rng, in_n, -2, 2);
+        float before[10], after[10];
+        evaluate_separately(&g, input, before);
+
+        ww_graph_optimize(&g);
+        /* every BN folded, every activation and both adds fused */
+        assert_int_equal(count_live(&g, WW_OP_BATCHNORM), 0);
+        assert_int_equal(count_live(&g, WW_OP_ACTIVATION), 0);
+        assert_int_equal(count_live(&g, WW_OP_ADD), 0);
+        assert_int_equal(count_live(&g, WW_OP_FLATTEN), 0);
+        assert_int_equal(count_live(&g, WW_OP_DROPOUT), 0);
+        assert_int_equal(count_live(&g, WW_OP_CONV2D), 7);
+
+        ww_memory_plan plan;
+        wanwu_error err;
+        assert_int_equal(ww_plan_memory(&g, &plan, &err), WANWU_OK);
+        size_t total = 0;
+        for (int v = 0; v < g.num_values; v++)
+            if (plan.offsets[v] != SIZE_MAX) total += ww_value_size(&g.values[v]);
+        assert_true(plan.arena_floats < total); /* buffers really are shared */
+        arena_buffers ab = {malloc(plan.arena_floats * sizeof(float)), &plan};
+        /* poison: stale data must never leak into a result */
+        for (size_t i = 0; i < plan.arena_floats; i++) ab.arena[i] = 1e30f;
+        memcpy(arena_buffer(&ab, g.input), input, in_n * sizeof(float));
+        for (int i = 0; i < g.num_nodes; i++)
+            if (!g.nodes[i].removed && g.nodes[i].op != WW_OP_INPUT)
+                eval_node(&g, &g.nodes[i], arena_buffer, &ab);
+        memcpy(after, arena_buffer(&ab, g.output), sizeof after);
+        assert_true(ww_max_rel_diff(after, before, 10) < 1e-4);
+
+        free(ab.arena);
+        ww_memory_plan_free(&plan);
+        free(input);
+        ww_graph_free(&g);
+    }
+}
+
+static void test_shared_value_is_not_fused(void **state)
+{
+    (void)state;
+    /* a conv whose output feeds two nodes must keep its BN and activation separate */
+    ww_rng rng;
+    ww_rng_seed(&rng, 9);
+    ww_graph g;
+    wanwu_error err;
+    ww_graph_init(&g);
+    int x = ww_graph_add_input(&g, 4, 5, 5, &err);
+    float w[4 * 4 * 9];
+    ww_rng_fill(&rng, w, sizeof w / sizeof *w, -1, 1);
+    int c = ww_graph_add_conv2d(&g, "c", x, 4, 3, 1, 1, 1, w, NULL, &err);
+    int r = ww_graph_add_activation(&g, "r", c, WW_ACT_RELU, &err);
+    ww_graph_add_add(&g, "a", c, r, &err);
+    ww_graph_optimize(&g);
+    assert_int_equal(count_live(&g, WW_OP_ACTIVATION), 1);
+    assert_int_equal(count_live(&g, WW_OP_CONV2D), 1);
+    ww_graph_free(&g);
+}
+
+static void test_builder_rejects_bad_shapes(void **state)
+{
+    (void)state;
+    ww_graph g;
+    wanwu_error err;
+    ww_graph_init(&g);
+    int x = ww_graph_add_input(&g, 3, 4, 4, &err);
+    float w[3 * 3 * 9] = {0};
+    /* groups must divide channels */
+    assert_int_equal(ww_graph_add_conv2d(&g, "c", x, 3, 3, 1, 1, 2, w, NULL, &err), -1);
+    assert_true(strlen(err.message) > 0);
+    /* kernel larger than the padded input */
+    assert_int_equal(ww_graph_add_conv2d(&g, "c", x, 1, 9, 1, 0, 1, w, NULL, &err), -1);
+    int y = ww_graph_add_conv2d(&g, "c", x, 1, 3, 1, 1, 1, w, NULL, &err);
+    assert_true(y >= 0);
+    assert_int_equal(ww_graph_add_add(&g, "a", x, y, &err), -1); /* 3 vs 1 channels */
+    assert_non_null(strstr(err.message, "differ"));
+    assert_int_equal(ww_graph_add_linear(&g, "fc", x, 2, w, NULL, &err), -1); /* not flat */
+    assert_int_equal(ww_graph_add_maxpool2d(&g, "p", 99, 3, 2, 1, &err), -1);
+    ww_graph_free(&g);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_optimize_and_plan_preserve_output),
+        cmocka_unit_test(test_shared_value_is_not_fused),
+        cmocka_unit_test(test_builder_rejects_bad_shapes),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
