@@ -1,0 +1,149 @@
+/* Loading: weight file -> state dict -> architecture graph -> passes ->
+ * prepared kernels and a memory plan. */
+#include "model/model.h"
+
+#include <stdlib.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/error.h"
+
+static int64_t count_params(const ww_state_dict *sd)
+{
+    /* learned parameters only, as torch's sum(p.numel() for p in parameters()):
+     * BatchNorm running statistics are buffers, not parameters */
+    int64_t total = 0;
+    for (size_t i = 0; i < sd->count; i++) {
+        const char *name = sd->tensors[i].name;
+        size_t len = strlen(name);
+        static const char *const buffers[] = {".running_mean", ".running_var",
+                                              ".num_batches_tracked"};
+        int is_buffer = 0;
+        for (int b = 0; b < 3; b++) {
+            size_t bl = strlen(buffers[b]);
+            if (len >= bl && strcmp(name + len - bl, buffers[b]) == 0) is_buffer = 1;
+        }
+        if (!is_buffer) total += (int64_t)sd->tensors[i].numel;
+    }
+    return total;
+}
+
+void wanwu_model_free(wanwu_model *model)
+{
+    if (!model) return;
+    if (model->convs)
+        for (int i = 0; i < model->graph.num_nodes; i++) ww_conv2d_free(model->convs[i]);
+    free(model->convs);
+    ww_memory_plan_free(&model->plan);
+    ww_graph_free(&model->graph);
+    free(model);
+}
+
+static wanwu_status prepare_kernels(wanwu_model *m, wanwu_error *err)
+{
+    ww_graph *g = &m->graph;
+    m->convs = calloc((size_t)(g->num_nodes ? g->num_nodes : 1), sizeof *m->convs);
+    if (!m->convs) return ww_error_set(err, WANWU_ERR_NO_MEMORY, "out of memory for kernels");
+    for (int i = 0; i < g->num_nodes; i++) {
+        ww_node *n = &g->nodes[i];
+        if (n->removed || n->op != WW_OP_CONV2D) continue;
+        wanwu_status st = ww_conv2d_create(&n->conv, n->weight, n->bias, n->act, &m->convs[i], err);
+        if (st != WANWU_OK) return ww_error_prefix(err, "preparing conv '%s': ", n->name);
+        size_t scratch = ww_conv2d_scratch_floats(m->convs[i], 1);
+        if (scratch > m->conv_scratch_floats_per_thread) m->conv_scratch_floats_per_thread = scratch;
+        /* the kernel keeps its own packed copy */
+        free(n->weight);
+        free(n->bias);
+        n->weight = n->bias = NULL;
+    }
+    return WANWU_OK;
+}
+
+wanwu_status ww_model_from_state_dict(const ww_state_dict *sd, const char *forced_arch,
+                                      wanwu_model **out, wanwu_error *err)
+{
+    *out = NULL;
+    const ww_arch *arch = NULL;
+    if (forced_arch && *forced_arch) {
+        arch = ww_arch_find(forced_arch);
+        if (!arch) {
+            const char *const *names = wanwu_supported_archs();
+            char list[256] = "";
+            for (int i = 0; names[i]; i++) {
+                strncat(list, i ? ", " : "", sizeof list - strlen(list) - 1);
+                strncat(list, names[i], sizeof list - strlen(list) - 1);
+            }
+            return ww_error_set(err, WANWU_ERR_UNSUPPORTED,
+                                "unknown architecture '%s' (supported: %s)", forced_arch, list);
+        }
+    } else {
+        arch = ww_arch_detect(sd);
+        if (!arch)
+            return ww_error_set(err, WANWU_ERR_UNSUPPORTED,
+                                "the tensor names (%zu tensors, first '%s') match no supported "
+                                "architecture; pass --arch to force one",
+                                sd->count, sd->count ? sd->tensors[0].name : "");
+    }
+
+    wanwu_model *m = calloc(1, sizeof *m);
+    if (!m) return ww_error_set(err, WANWU_ERR_NO_MEMORY, "out of memory for the model");
+    snprintf(m->arch, sizeof m->arch, "%s", arch->name);
+    ww_graph_init(&m->graph);
+    wanwu_error local;
+    ww_error_clear(&local);
+    wanwu_status st = arch->build(sd, &m->graph, &local);
+    if (st != WANWU_OK) {
+        ww_error_set(err, st, "not a valid %s state dict: %s", arch->name, local.message);
+        wanwu_model_free(m);
+        return st;
+    }
+    ww_graph_optimize(&m->graph);
+    st = prepare_kernels(m, err);
+    if (st == WANWU_OK) st = ww_plan_memory(&m->graph, &m->plan, err);
+    if (st != WANWU_OK) {
+        wanwu_model_free(m);
+        return st;
+    }
+    const ww_value *logits = &m->graph.values[m->graph.output];
+    m->num_classes = (int)ww_value_size(logits);
+    m->num_params = count_params(sd);
+    m->input_size = m->graph.values[m->graph.input].h;
+    m->preprocess = ww_preprocess_imagenet_default();
+    *out = m;
+    return WANWU_OK;
+}
+
+wanwu_status wanwu_model_load(const char *path, const wanwu_model_options *options,
+                              wanwu_model **out, wanwu_error *err)
+{
+    if (!out) return ww_error_set(err, WANWU_ERR_INVALID_ARGUMENT, "out is NULL");
+    *out = NULL;
+    if (!path) return ww_error_set(err, WANWU_ERR_INVALID_ARGUMENT, "model path is NULL");
+    ww_state_dict sd;
+    wanwu_status st = ww_pth_load_file(path, &sd, err);
+    if (st != WANWU_OK) return st;
+    st = ww_model_from_state_dict(&sd, options ? options->arch : NULL, out, err);
+    ww_state_dict_free(&sd);
+    if (st != WANWU_OK) ww_error_prefix(err, "%s: ", path);
+    return st;
+}
+
+const char *wanwu_model_arch(const wanwu_model *model)
+{
+    return model ? model->arch : NULL;
+}
+
+int wanwu_model_num_classes(const wanwu_model *model)
+{
+    return model ? model->num_classes : 0;
+}
+
+int64_t wanwu_model_num_params(const wanwu_model *model)
+{
+    return model ? model->num_params : 0;
+}
+
+int wanwu_model_input_size(const wanwu_model *model)
+{
+    return model ? model->input_size : 0;
+}

@@ -1,0 +1,54 @@
+/* Internal model representation: an optimized graph with prepared kernels
+ * and a memory plan. A wanwu_model is read-only after loading; sessions
+ * (model/session.c) hold the memory one inference writes. */
+#ifndef WW_MODEL_MODEL_H
+#define WW_MODEL_MODEL_H
+
+#include "format/pth.h"
+#include "graph/graph.h"
+#include "graph/passes.h"
+#include "image/image.h"
+#include "ops/ops.h"
+#include "wanwu.h"
+
+#define WW_ARCH_NAME_MAX 32
+
+struct wanwu_model {
+    char arch[WW_ARCH_NAME_MAX];
+    ww_graph graph;           /* optimized */
+    ww_conv2d **convs;        /* per node; prepared kernels for CONV2D nodes, else NULL */
+    ww_memory_plan plan;
+    size_t conv_scratch_floats_per_thread; /* max over convs of scratch(threads=1) */
+    int num_classes;
+    int64_t num_params;
+    int input_size;           /* S of the 3 x S x S input */
+    ww_preprocess preprocess; /* the transform these weights were trained with */
+};
+
+/* An architecture builder turns a state dict into an unoptimized graph. */
+typedef struct ww_arch {
+    const char *name;
+    /* Nonzero when the state dict's keys look like this architecture. */
+    int (*matches)(const ww_state_dict *sd);
+    wanwu_status (*build)(const ww_state_dict *sd, ww_graph *g, wanwu_error *err);
+} ww_arch;
+
+extern const ww_arch ww_arch_resnet18;
+extern const ww_arch ww_arch_resnet34;
+extern const ww_arch ww_arch_mobilenet_v2;
+
+/* The registry, NULL-terminated. */
+const ww_arch *const *ww_arch_registry(void);
+const ww_arch *ww_arch_find(const char *name);
+const ww_arch *ww_arch_detect(const ww_state_dict *sd);
+
+/* Fetches a float tensor by name and checks its shape (-1 = any extent).
+ * Returns NULL with a message naming the key on any mismatch. */
+const float *ww_sd_tensor(const ww_state_dict *sd, const char *name, int ndim,
+                          const int64_t *shape, wanwu_error *err);
+
+/* Builds a model from an already loaded state dict. */
+wanwu_status ww_model_from_state_dict(const ww_state_dict *sd, const char *forced_arch,
+                                      wanwu_model **out, wanwu_error *err);
+
+#endif

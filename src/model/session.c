@@ -1,0 +1,223 @@
+/* A session owns everything one inference writes: the activation arena
+ * (sized by the model's memory plan), conv scratch, logits and the worker
+ * threads. All of it is allocated once in wanwu_session_create. */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/error.h"
+#include "core/threadpool.h"
+#include "model/model.h"
+
+struct wanwu_session {
+    const wanwu_model *model;
+    ww_threadpool *pool;
+    int threads;
+    float *arena;
+    float *scratch;
+    float *logits;
+    float *probs;
+};
+
+static float *alloc_floats(size_t n)
+{
+    size_t bytes = ((n ? n : 1) * sizeof(float) + 63) & ~(size_t)63;
+    float *p = aligned_alloc(64, bytes);
+    if (p) memset(p, 0, bytes); /* touch every page now, not during the first image */
+    return p;
+}
+
+void wanwu_session_free(wanwu_session *s)
+{
+    if (!s) return;
+    ww_threadpool_free(s->pool);
+    free(s->arena);
+    free(s->scratch);
+    free(s->logits);
+    free(s->probs);
+    free(s);
+}
+
+wanwu_status wanwu_session_create(const wanwu_model *model, const wanwu_session_options *options,
+                                  wanwu_session **out, wanwu_error *err)
+{
+    if (!out) return ww_error_set(err, WANWU_ERR_INVALID_ARGUMENT, "out is NULL");
+    *out = NULL;
+    if (!model) return ww_error_set(err, WANWU_ERR_INVALID_ARGUMENT, "model is NULL");
+    int threads = options && options->threads > 1 ? options->threads : 1;
+    wanwu_session *s = calloc(1, sizeof *s);
+    if (!s) return ww_error_set(err, WANWU_ERR_NO_MEMORY, "out of memory for the session");
+    s->model = model;
+    wanwu_status st = ww_threadpool_create(threads, &s->pool, err);
+    if (st != WANWU_OK) {
+        free(s);
+        return st;
+    }
+    s->threads = ww_threadpool_size(s->pool);
+    size_t scratch = 0;
+    for (int i = 0; i < model->graph.num_nodes; i++)
+        if (model->convs[i]) {
+            size_t need = ww_conv2d_scratch_floats(model->convs[i], s->threads);
+            if (need > scratch) scratch = need;
+        }
+    s->arena = alloc_floats(model->plan.arena_floats);
+    s->scratch = alloc_floats(scratch);
+    s->logits = alloc_floats((size_t)model->num_classes);
+    s->probs = alloc_floats((size_t)model->num_classes);
+    if (!s->arena || !s->scratch || !s->logits || !s->probs) {
+        wanwu_session_free(s);
+        return ww_error_set(err, WANWU_ERR_NO_MEMORY,
+                            "out of memory for activations (%zu MB)",
+                            model->plan.arena_floats * sizeof(float) >> 20);
+    }
+    *out = s;
+    return WANWU_OK;
+}
+
+static float *value_ptr(wanwu_session *s, int value)
+{
+    return s->arena + s->model->plan.offsets[value];
+}
+
+static void run_graph(wanwu_session *s)
+{
+    const wanwu_model *m = s->model;
+    const ww_graph *g = &m->graph;
+    for (int i = 0; i < g->num_nodes; i++) {
+        const ww_node *n = &g->nodes[i];
+        if (n->removed || n->op == WW_OP_INPUT) continue;
+        const ww_value *in = &g->values[n->inputs[0]];
+        const float *x = value_ptr(s, n->inputs[0]);
+        float *y = value_ptr(s, n->output);
+        switch (n->op) {
+        case WW_OP_CONV2D:
+            ww_conv2d_run(m->convs[i], x, n->num_inputs > 1 ? value_ptr(s, n->inputs[1]) : NULL,
+                          y, s->scratch, s->pool);
+            break;
+        case WW_OP_BATCHNORM:
+            ww_batchnorm_ref(in->c, in->h * in->w, x, n->bn_gamma, n->bn_beta, n->bn_mean,
+                             n->bn_var, n->bn_eps, y);
+            break;
+        case WW_OP_ACTIVATION: ww_activation_ref(ww_value_size(in), x, n->act, y); break;
+        case WW_OP_ADD:
+            ww_add(ww_value_size(in), x, value_ptr(s, n->inputs[1]), n->act, y, s->pool);
+            break;
+        case WW_OP_MAXPOOL2D: ww_maxpool2d(&n->pool, x, y, s->pool); break;
+        case WW_OP_GLOBAL_AVGPOOL: ww_global_avgpool(in->c, in->h * in->w, x, y, s->pool); break;
+        case WW_OP_FLATTEN:
+        case WW_OP_DROPOUT: memcpy(y, x, ww_value_size(in) * sizeof *y); break;
+        case WW_OP_LINEAR:
+            ww_linear(n->in_features, n->out_features, x, n->weight, n->bias, n->act, y, s->pool);
+            break;
+        case WW_OP_INPUT: break;
+        }
+    }
+}
+
+wanwu_status wanwu_run(wanwu_session *s, const float *input_chw, float *logits, wanwu_error *err)
+{
+    if (!s || !input_chw || !logits)
+        return ww_error_set(err, WANWU_ERR_INVALID_ARGUMENT, "session, input and logits are required");
+    const ww_graph *g = &s->model->graph;
+    memcpy(value_ptr(s, g->input), input_chw, ww_value_size(&g->values[g->input]) * sizeof(float));
+    run_graph(s);
+    memcpy(logits, value_ptr(s, g->output), (size_t)s->model->num_classes * sizeof(float));
+    return WANWU_OK;
+}
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* Writes the k best classes (ties: lower index first) into out. */
+static void top_k(const float *probs, int n, int k, wanwu_prediction *out)
+{
+    for (int r = 0; r < k; r++) {
+        int best = -1;
+        for (int c = 0; c < n; c++) {
+            int taken = 0;
+            for (int q = 0; q < r && !taken; q++) taken = out[q].class_index == c;
+            if (!taken && (best < 0 || probs[c] > probs[best])) best = c;
+        }
+        out[r].class_index = best;
+        out[r].prob = probs[best];
+        out[r].label = n == 1000 ? wanwu_imagenet_label(best) : NULL;
+    }
+}
+
+wanwu_status wanwu_classify_memory(wanwu_session *s, const void *data, size_t size,
+                                   const wanwu_image_options *image_options, int k,
+                                   wanwu_prediction *out, wanwu_timings *timings,
+                                   wanwu_error *err)
+{
+    if (!s || !out) return ww_error_set(err, WANWU_ERR_INVALID_ARGUMENT, "session and out are required");
+    if (!data || size == 0) return ww_error_set(err, WANWU_ERR_FORMAT, "empty image data");
+    const wanwu_model *m = s->model;
+    if (k < 1) return ww_error_set(err, WANWU_ERR_INVALID_ARGUMENT, "top-k must be at least 1");
+    if (k > m->num_classes) k = m->num_classes;
+
+    double t0 = now_ms();
+    ww_decode_options dopts = {0};
+    dopts.apply_exif_orientation = image_options ? image_options->apply_exif_orientation : 0;
+    ww_image img = {0};
+    wanwu_status st = ww_image_decode(data, size, &dopts, &img, err);
+    if (st != WANWU_OK) return st;
+    double t1 = now_ms();
+    const ww_graph *g = &m->graph;
+    st = ww_preprocess_run(&img, &m->preprocess, value_ptr(s, g->input), err);
+    ww_image_free(&img);
+    if (st != WANWU_OK) return st;
+    double t2 = now_ms();
+    run_graph(s);
+    double t3 = now_ms();
+    ww_softmax_ref(m->num_classes, value_ptr(s, g->output), s->probs);
+    top_k(s->probs, m->num_classes, k, out);
+    if (timings) {
+        timings->decode_ms = t1 - t0;
+        timings->preprocess_ms = t2 - t1;
+        timings->inference_ms = t3 - t2;
+    }
+    return WANWU_OK;
+}
+
+wanwu_status wanwu_classify_file(wanwu_session *s, const char *path,
+                                 const wanwu_image_options *image_options, int k,
+                                 wanwu_prediction *out, wanwu_timings *timings, wanwu_error *err)
+{
+    if (!path) return ww_error_set(err, WANWU_ERR_INVALID_ARGUMENT, "path is NULL");
+    FILE *f = fopen(path, "rb");
+    if (!f) return ww_error_set(err, WANWU_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    uint8_t *buf = NULL;
+    size_t len = 0, cap = 0;
+    for (;;) {
+        if (len == cap) {
+            cap = cap ? cap * 2 : 1 << 16;
+            uint8_t *nb = realloc(buf, cap);
+            if (!nb) {
+                free(buf);
+                fclose(f);
+                return ww_error_set(err, WANWU_ERR_NO_MEMORY, "%s: out of memory reading", path);
+            }
+            buf = nb;
+        }
+        size_t got = fread(buf + len, 1, cap - len, f);
+        len += got;
+        if (got == 0) break;
+    }
+    int read_error = ferror(f);
+    fclose(f);
+    if (read_error) {
+        free(buf);
+        return ww_error_set(err, WANWU_ERR_IO, "%s: read error", path);
+    }
+    wanwu_status st = wanwu_classify_memory(s, buf, len, image_options, k, out, timings, err);
+    free(buf);
+    if (st != WANWU_OK) ww_error_prefix(err, "%s: ", path);
+    return st;
+}
