@@ -5,23 +5,29 @@
 #ifndef WW_FORMAT_PTH_H
 #define WW_FORMAT_PTH_H
 
+#include "wanwu.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
-#include "wanwu.h"
-
 #define WW_MAX_DIMS 8
 
-typedef enum ww_dtype { WW_DTYPE_F32, WW_DTYPE_F16, WW_DTYPE_BF16, WW_DTYPE_F64, WW_DTYPE_I64 } ww_dtype;
+typedef enum ww_dtype {
+    WW_DTYPE_F32,
+    WW_DTYPE_F16,
+    WW_DTYPE_BF16,
+    WW_DTYPE_F64,
+    WW_DTYPE_I64
+} ww_dtype;
 
 typedef struct ww_named_tensor {
-    char *name;             /* state-dict key, e.g. "layer1.0.conv1.weight" */
-    ww_dtype stored_dtype;  /* dtype in the file */
+    char *name;            /* state-dict key, e.g. "layer1.0.conv1.weight" */
+    ww_dtype stored_dtype; /* dtype in the file */
     int ndim;
     int64_t shape[WW_MAX_DIMS];
     size_t numel;
-    float *data;            /* contiguous fp32 copy (all float dtypes converted); NULL for I64 */
-    int64_t *i64;           /* contiguous copy for I64 tensors; NULL otherwise */
+    float *data;  /* contiguous fp32 copy (all float dtypes converted); NULL for I64 */
+    int64_t *i64; /* contiguous copy for I64 tensors; NULL otherwise */
 } ww_named_tensor;
 
 typedef struct ww_state_dict {
