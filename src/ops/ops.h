@@ -7,10 +7,10 @@
 #ifndef WW_OPS_OPS_H
 #define WW_OPS_OPS_H
 
-#include <stddef.h>
-
 #include "core/threadpool.h"
 #include "wanwu.h"
+
+#include <stddef.h>
 
 typedef enum ww_activation { WW_ACT_NONE, WW_ACT_RELU, WW_ACT_RELU6 } ww_activation;
 
@@ -47,13 +47,36 @@ wanwu_status ww_conv2d_shape_check(const ww_conv2d_shape *s, wanwu_error *err);
 void ww_conv2d_ref(const ww_conv2d_shape *s, const float *in, const float *weight,
                    const float *bias, const float *residual, ww_activation act, float *out);
 
-/* Optimized convolution, prepared once (weights packed) and run many times. */
+/* Instruction-set variants of the optimized kernels. WW_ISA_AUTO picks the
+ * widest one the CPU supports; tests force the others so that every code
+ * path runs on one machine. */
+typedef enum ww_isa { WW_ISA_AUTO, WW_ISA_PORTABLE, WW_ISA_AVX2, WW_ISA_AVX512 } ww_isa;
+/* 1 when the running CPU (and this build) can use `isa`; AUTO is always 1. */
+int ww_isa_supported(ww_isa isa);
+/* The variant AUTO resolves to on this CPU. */
+ww_isa ww_isa_best(void);
+const char *ww_isa_name(ww_isa isa);
+
+/* Optimized convolution, prepared once (weights packed) and run many times.
+ * The weights and bias are copied: the caller's arrays may be freed after
+ * create. Depthwise convs (one input channel per group) run a direct
+ * vector loop over a zero-padded copy of each channel; 1x1 stride-1
+ * unpadded convs run as a plain GEMM on the input; everything else packs
+ * im2col panels on the fly and runs the same GEMM. */
 typedef struct ww_conv2d ww_conv2d;
 wanwu_status ww_conv2d_create(const ww_conv2d_shape *s, const float *weight, const float *bias,
                               ww_activation act, ww_conv2d **out, wanwu_error *err);
+/* Same, with an explicit instruction set (WANWU_ERR_UNSUPPORTED if the CPU
+ * lacks it). */
+wanwu_status ww_conv2d_create_isa(const ww_conv2d_shape *s, const float *weight, const float *bias,
+                                  ww_activation act, ww_isa isa, ww_conv2d **out, wanwu_error *err);
 void ww_conv2d_free(ww_conv2d *conv);
-/* Floats of scratch memory ww_conv2d_run needs (may be 0). Callers
- * allocate it once and reuse it. */
+const ww_conv2d_shape *ww_conv2d_get_shape(const ww_conv2d *conv);
+/* Floats of scratch memory ww_conv2d_run needs (may be 0) when run with a
+ * pool of `threads` threads. Callers allocate it once and reuse it; it must
+ * hold at least ww_conv2d_scratch_floats(conv, ww_threadpool_size(pool))
+ * floats and may be NULL when that is 0. residual may be NULL; in, residual
+ * and out must not overlap. */
 size_t ww_conv2d_scratch_floats(const ww_conv2d *conv, int threads);
 void ww_conv2d_run(const ww_conv2d *conv, const float *in, const float *residual, float *out,
                    float *scratch, ww_threadpool *pool);
@@ -87,9 +110,8 @@ void ww_add(size_t n, const float *a, const float *b, ww_activation act, float *
 void ww_activation_ref(size_t n, const float *in, ww_activation act, float *out);
 
 /* Inference BatchNorm: out = (x - mean) / sqrt(var + eps) * gamma + beta, per channel. */
-void ww_batchnorm_ref(int channels, int hw, const float *in, const float *gamma,
-                      const float *beta, const float *mean, const float *var, float eps,
-                      float *out);
+void ww_batchnorm_ref(int channels, int hw, const float *in, const float *gamma, const float *beta,
+                      const float *mean, const float *var, float eps, float *out);
 
 /* Numerically stable softmax over n values. */
 void ww_softmax_ref(int n, const float *in, float *out);

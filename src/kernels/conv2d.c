@@ -1,0 +1,517 @@
+/* Optimized convolution: weights packed at create time, three algorithms
+ * chosen by shape:
+ *   depthwise  one input channel per group: the channel is copied once
+ *              into zero-padded scratch, then rows stream through a vector
+ *              loop with every tap in a register (no GEMM, no bounds checks);
+ *   gemm_1x1   1x1, stride 1, no padding: the input already is the B
+ *              matrix (in_c x hw), so GEMM panels are copied straight out;
+ *   im2col     everything else: each KC x NR panel of the im2col matrix is
+ *              gathered from the input on the fly into per-thread scratch,
+ *              so the full im2col matrix is never materialized. */
+#include "core/error.h"
+#include "kernels/gemm.h"
+#include "ops/ops.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#define WW_HAVE_X86 1
+#include <immintrin.h>
+#else
+#define WW_HAVE_X86 0
+#endif
+
+typedef enum conv_algo { CONV_DEPTHWISE, CONV_GEMM_1X1, CONV_IM2COL } conv_algo;
+
+typedef struct depthwise_channel_args {
+    const ww_conv2d_shape *shape;
+    const float *padded; /* the input channel with its zero border */
+    int padded_w;        /* row stride of `padded` */
+    const float *weight; /* kernel_h x kernel_w */
+    float bias;
+    const float *residual; /* residual channel, or NULL */
+    ww_activation act;
+    float *out; /* output channel */
+} depthwise_channel_args;
+typedef void (*depthwise_fn)(const depthwise_channel_args *r);
+
+struct ww_conv2d {
+    ww_conv2d_shape shape;
+    ww_activation act;
+    conv_algo algo;
+    const ww_gemm_kernel *kern; /* GEMM algorithms */
+    depthwise_fn depthwise;
+    int depthwise_lanes; /* vector width of the depthwise kernel */
+    int m;               /* output channels per group */
+    int k;               /* GEMM depth: in_c / groups * kernel_h * kernel_w */
+    int n;               /* output pixels */
+    size_t packed_group_floats;
+    float *weight; /* packed A per group (GEMM) or a plain copy (depthwise) */
+    float *bias;   /* copy, or NULL */
+};
+
+/* ---- depthwise row kernels --------------------------------------------- */
+
+typedef float ww_dw_v4f __attribute__((vector_size(16)));
+typedef float ww_dw_v4f_u __attribute__((vector_size(16), aligned(4)));
+typedef int32_t ww_dw_v4i __attribute__((vector_size(16)));
+#define DW_NAME depthwise_channel_portable
+#define DW_TARGET
+#define DW_VEC ww_dw_v4f
+#define DW_UVEC ww_dw_v4f_u
+#define DW_IVEC ww_dw_v4i
+#define DW_VL 4
+#define DW_FMA(a, b, c) ((c) + (a) * (b))
+#define DW_SPLAT(x) ((ww_dw_v4f){(x), (x), (x), (x)})
+#define DW_EVEN_LANES ((ww_dw_v4i){0, 2, 4, 6})
+#include "kernels/depthwise_row.inc"
+
+#if WW_HAVE_X86
+typedef float ww_dw_v8f __attribute__((vector_size(32)));
+typedef float ww_dw_v8f_u __attribute__((vector_size(32), aligned(4)));
+typedef int32_t ww_dw_v8i __attribute__((vector_size(32)));
+#define DW_NAME depthwise_channel_avx2
+#define DW_TARGET __attribute__((target("avx2,fma")))
+#define DW_VEC ww_dw_v8f
+#define DW_UVEC ww_dw_v8f_u
+#define DW_IVEC ww_dw_v8i
+#define DW_VL 8
+#define DW_FMA(a, b, c) _mm256_fmadd_ps((a), (b), (c))
+#define DW_SPLAT(x) _mm256_set1_ps(x)
+#define DW_EVEN_LANES ((ww_dw_v8i){0, 2, 4, 6, 8, 10, 12, 14})
+#include "kernels/depthwise_row.inc"
+
+typedef float ww_dw_v16f __attribute__((vector_size(64)));
+typedef float ww_dw_v16f_u __attribute__((vector_size(64), aligned(4)));
+typedef int32_t ww_dw_v16i __attribute__((vector_size(64)));
+#define DW_NAME depthwise_channel_avx512
+#define DW_TARGET __attribute__((target("avx512f")))
+#define DW_VEC ww_dw_v16f
+#define DW_UVEC ww_dw_v16f_u
+#define DW_IVEC ww_dw_v16i
+#define DW_VL 16
+#define DW_FMA(a, b, c) _mm512_fmadd_ps((a), (b), (c))
+#define DW_SPLAT(x) _mm512_set1_ps(x)
+#define DW_EVEN_LANES ((ww_dw_v16i){0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30})
+#include "kernels/depthwise_row.inc"
+#endif
+
+static depthwise_fn depthwise_for(ww_isa isa, int *lanes)
+{
+    switch (isa) {
+#if WW_HAVE_X86
+    case WW_ISA_AVX512: *lanes = 16; return depthwise_channel_avx512;
+    case WW_ISA_AVX2: *lanes = 8; return depthwise_channel_avx2;
+#endif
+    default: *lanes = 4; return depthwise_channel_portable;
+    }
+}
+
+/* Size of the zero-padded copy of one input channel: every vector the
+ * kernel loads, including whole vectors past the end of a row, lies inside. */
+static void depthwise_padded_size(const ww_conv2d *conv, int *rows, int *cols)
+{
+    const ww_conv2d_shape *s = &conv->shape;
+    int lanes = conv->depthwise_lanes;
+    int last_start = (s->out_w + lanes - 1) / lanes * lanes - lanes;
+    int tail = s->stride_w == 2 ? 2 * lanes - 1 : (lanes - 1) * s->stride_w;
+    *cols = last_start * s->stride_w + (s->kernel_w - 1) * s->dilation_w + tail + 1;
+    *rows = (s->out_h - 1) * s->stride_h + (s->kernel_h - 1) * s->dilation_h + 1;
+}
+
+static size_t depthwise_slot_floats(const ww_conv2d *conv)
+{
+    int rows, cols;
+    depthwise_padded_size(conv, &rows, &cols);
+    return (size_t)rows * cols + 16; /* +16: room to align to 64 bytes */
+}
+
+static int depthwise_slots(const ww_conv2d *conv, int threads)
+{
+    return threads < conv->shape.groups ? threads : conv->shape.groups;
+}
+
+/* Copies input channel `plane` into `padded` (rows x cols) shifted by the
+ * top/left padding, zero everywhere else. */
+static void depthwise_pad_channel(const ww_conv2d_shape *s, const float *plane, int rows, int cols,
+                                  float *padded)
+{
+    int x_end = s->pad_left + s->in_w < cols ? s->pad_left + s->in_w : cols;
+    for (int y = 0; y < rows; y++) {
+        float *dst = padded + (size_t)y * cols;
+        int iy = y - s->pad_top;
+        if (iy < 0 || iy >= s->in_h || x_end <= s->pad_left) {
+            memset(dst, 0, (size_t)cols * sizeof *dst);
+            continue;
+        }
+        memset(dst, 0, (size_t)s->pad_left * sizeof *dst);
+        memcpy(dst + s->pad_left, plane + (size_t)iy * s->in_w,
+               (size_t)(x_end - s->pad_left) * sizeof *dst);
+        memset(dst + x_end, 0, (size_t)(cols - x_end) * sizeof *dst);
+    }
+}
+
+typedef struct depthwise_ctx {
+    const ww_conv2d *conv;
+    const float *in, *residual;
+    float *out, *scratch;
+    int slots;
+} depthwise_ctx;
+
+/* Slot i pads and convolves a contiguous share of the input channels
+ * (each feeding out_c / groups output channels). */
+static void depthwise_slots_run(void *p, int begin, int end)
+{
+    const depthwise_ctx *ctx = p;
+    const ww_conv2d *conv = ctx->conv;
+    const ww_conv2d_shape *s = &conv->shape;
+    int multiplier = s->out_c / s->groups;
+    int rows, cols;
+    depthwise_padded_size(conv, &rows, &cols);
+    size_t in_plane = (size_t)s->in_h * s->in_w, out_plane = (size_t)s->out_h * s->out_w;
+    int taps = s->kernel_h * s->kernel_w;
+    for (int slot = begin; slot < end; slot++) {
+        float *padded = ww_align64(ctx->scratch + (size_t)slot * depthwise_slot_floats(conv));
+        int first = (int)((long long)s->groups * slot / ctx->slots);
+        int last = (int)((long long)s->groups * (slot + 1) / ctx->slots);
+        for (int g = first; g < last; g++) {
+            depthwise_pad_channel(s, ctx->in + (size_t)g * in_plane, rows, cols, padded);
+            for (int oc = g * multiplier; oc < (g + 1) * multiplier; oc++) {
+                depthwise_channel_args r = {
+                    .shape = s,
+                    .padded = padded,
+                    .padded_w = cols,
+                    .weight = conv->weight + (size_t)oc * taps,
+                    .bias = conv->bias ? conv->bias[oc] : 0.0f,
+                    .residual = ctx->residual ? ctx->residual + (size_t)oc * out_plane : NULL,
+                    .act = conv->act,
+                    .out = ctx->out + (size_t)oc * out_plane};
+                conv->depthwise(&r);
+            }
+        }
+    }
+}
+
+/* ---- GEMM-based algorithms --------------------------------------------- */
+
+/* A run of panel columns that lie on one output row. */
+typedef struct column_run {
+    int col; /* first column inside the panel */
+    int len; /* columns in the run */
+    int iy0; /* input row of tap ky = 0 */
+    int ix0; /* input column of tap kx = 0 for the run's first pixel */
+} column_run;
+
+static int plan_column_runs(const ww_conv2d_shape *s, int n0, int nr, column_run *runs)
+{
+    int count = 0;
+    for (int col = 0; col < nr;) {
+        int pixel = n0 + col;
+        int oy = pixel / s->out_w, ox = pixel % s->out_w;
+        int len = s->out_w - ox < nr - col ? s->out_w - ox : nr - col;
+        runs[count++] =
+            (column_run){col, len, oy * s->stride_h - s->pad_top, ox * s->stride_w - s->pad_left};
+        col += len;
+    }
+    return count;
+}
+
+/* Gathers im2col rows [k0, k0 + kc) for the panel's columns into `panel`
+ * (kc x panel_width, zero beyond the valid columns and in padding). */
+static void im2col_pack_panel(const ww_conv2d_shape *s, const float *in_group, int k0, int kc,
+                              const column_run *runs, int run_count, int nr, int panel_width,
+                              float *panel)
+{
+    int taps = s->kernel_h * s->kernel_w;
+    int ci = k0 / taps, ky = k0 % taps / s->kernel_w, kx = k0 % s->kernel_w;
+    int sw = s->stride_w;
+    for (int kk = 0; kk < kc; kk++) {
+        float *dst = panel + (size_t)kk * panel_width;
+        const float *plane = in_group + (size_t)ci * s->in_h * s->in_w;
+        for (int i = 0; i < run_count; i++) {
+            const column_run *run = &runs[i];
+            float *d = dst + run->col;
+            int iy = run->iy0 + ky * s->dilation_h;
+            if (iy < 0 || iy >= s->in_h) {
+                memset(d, 0, (size_t)run->len * sizeof *d);
+                continue;
+            }
+            const float *row = plane + (size_t)iy * s->in_w;
+            int ix0 = run->ix0 + kx * s->dilation_w;
+            /* Columns t in [lo, hi) read ix0 + t * sw inside the row. */
+            int lo = ix0 >= 0 ? 0 : (-ix0 + sw - 1) / sw;
+            int hi = ix0 > s->in_w - 1 ? 0 : (s->in_w - 1 - ix0) / sw + 1;
+            if (hi > run->len) hi = run->len;
+            if (lo > hi) lo = hi;
+            for (int t = 0; t < lo; t++)
+                d[t] = 0.0f;
+            if (hi == lo) {
+                /* whole run in padding */
+            } else if (sw == 1) {
+                memcpy(d + lo, row + ix0 + lo, (size_t)(hi - lo) * sizeof *d);
+            } else {
+                const float *src = row + ix0 + (ptrdiff_t)lo * sw;
+                for (int t = lo; t < hi; t++, src += sw)
+                    d[t] = *src;
+            }
+            for (int t = hi; t < run->len; t++)
+                d[t] = 0.0f;
+        }
+        for (int j = nr; j < panel_width; j++)
+            dst[j] = 0.0f;
+        if (++kx == s->kernel_w) {
+            kx = 0;
+            if (++ky == s->kernel_h) {
+                ky = 0;
+                ci++;
+            }
+        }
+    }
+}
+
+/* Column panels one job packs per K block. The weight block (M x KC) is
+ * then read from memory once and reused from L2 for every panel, which
+ * matters for late layers where the weights are megabytes and N is small. */
+#define PANELS_PER_BLOCK 8
+
+/* How the GEMM work is cut into jobs for a given thread count. */
+typedef struct gemm_plan {
+    int slots;            /* parallel iterations, each with its own scratch slot */
+    int n_panels;         /* NR-column panels of the output */
+    int panels_per_block; /* panels per job */
+    int n_blocks;
+    int m_chunks; /* row ranges per (group, block) when columns alone cannot feed all threads */
+    int jobs;     /* groups * m_chunks * n_blocks */
+    size_t slot_floats;
+} gemm_plan;
+
+/* One thread's packed panels. Independent of the thread count, so scratch
+ * sized for more threads always suffices for fewer. */
+static size_t gemm_slot_floats(const ww_conv2d *conv)
+{
+    int n_panels = (conv->n + conv->kern->nr - 1) / conv->kern->nr;
+    int panels = n_panels < PANELS_PER_BLOCK ? n_panels : PANELS_PER_BLOCK;
+    int kc = conv->k < WW_GEMM_KC ? conv->k : WW_GEMM_KC;
+    return (size_t)kc * conv->kern->nr * panels + 16; /* +16: room to align to 64 bytes */
+}
+
+static gemm_plan plan_gemm(const ww_conv2d *conv, int threads)
+{
+    const ww_conv2d_shape *s = &conv->shape;
+    gemm_plan p;
+    if (threads < 1) threads = 1;
+    p.n_panels = (conv->n + conv->kern->nr - 1) / conv->kern->nr;
+    int blocks = (p.n_panels + PANELS_PER_BLOCK - 1) / PANELS_PER_BLOCK;
+    /* A multiple of the thread count keeps the static split balanced. */
+    if (threads > 1 && (long long)s->groups * blocks < 8LL * threads)
+        blocks = (blocks + threads - 1) / threads * threads;
+    if (blocks > p.n_panels) blocks = p.n_panels;
+    p.panels_per_block = (p.n_panels + blocks - 1) / blocks;
+    p.n_blocks = (p.n_panels + p.panels_per_block - 1) / p.panels_per_block;
+    /* Few columns (late, small feature maps): also split the rows. */
+    int m_panels = (conv->m + conv->kern->mr - 1) / conv->kern->mr;
+    long long column_jobs = (long long)s->groups * p.n_blocks;
+    p.m_chunks = 1;
+    if (threads > 1 && column_jobs < 4LL * threads) {
+        long long want = (4LL * threads + column_jobs - 1) / column_jobs;
+        p.m_chunks = want < m_panels ? (int)want : m_panels;
+    }
+    p.jobs = (int)(column_jobs * p.m_chunks);
+    p.slots = p.jobs < threads ? p.jobs : threads;
+    p.slot_floats = gemm_slot_floats(conv);
+    return p;
+}
+
+typedef struct gemm_ctx {
+    const ww_conv2d *conv;
+    const float *in, *residual;
+    float *out, *scratch;
+    gemm_plan plan;
+} gemm_ctx;
+
+/* One job: rows [m_begin, m_end) of one group times panels [p_begin, p_end). */
+static void conv_gemm_job(const gemm_ctx *ctx, float *panels, int group, int p_begin, int p_end,
+                          int m_begin, int m_end)
+{
+    const ww_conv2d *conv = ctx->conv;
+    const ww_conv2d_shape *s = &conv->shape;
+    const ww_gemm_kernel *kern = conv->kern;
+    int nr_full = kern->nr;
+    int in_per_group = s->in_c / s->groups;
+    const float *in_group = ctx->in + (size_t)group * in_per_group * s->in_h * s->in_w;
+    size_t group_offset = (size_t)group * conv->m * conv->n;
+    int kc_max = conv->k < WW_GEMM_KC ? conv->k : WW_GEMM_KC;
+    size_t panel_floats = (size_t)kc_max * nr_full;
+
+    for (int k0 = 0; k0 < conv->k; k0 += WW_GEMM_KC) {
+        int kc = conv->k - k0 < WW_GEMM_KC ? conv->k - k0 : WW_GEMM_KC;
+        for (int p = p_begin; p < p_end; p++) {
+            int n0 = p * nr_full;
+            int nr = conv->n - n0 < nr_full ? conv->n - n0 : nr_full;
+            float *panel = panels + (size_t)(p - p_begin) * panel_floats;
+            if (conv->algo == CONV_GEMM_1X1) {
+                ww_gemm_pack_b_panel(kern, kc, nr, in_group + (size_t)k0 * conv->n + n0,
+                                     (size_t)conv->n, panel);
+            } else {
+                column_run runs[WW_GEMM_MAX_NR];
+                int run_count = plan_column_runs(s, n0, nr, runs);
+                im2col_pack_panel(s, in_group, k0, kc, runs, run_count, nr, nr_full, panel);
+            }
+        }
+        for (int p = p_begin; p < p_end; p++) {
+            int n0 = p * nr_full;
+            size_t offset = group_offset + (size_t)n0;
+            ww_gemm_panel_args args = {
+                .kern = kern,
+                .a_packed = conv->weight + (size_t)group * conv->packed_group_floats,
+                .k = conv->k,
+                .k0 = k0,
+                .kc = kc,
+                .m_begin = m_begin,
+                .m_end = m_end,
+                .nr = conv->n - n0 < nr_full ? conv->n - n0 : nr_full,
+                .b_panel = panels + (size_t)(p - p_begin) * panel_floats,
+                .c = ctx->out + offset,
+                .ldc = (size_t)conv->n,
+                .bias = conv->bias ? conv->bias + (size_t)group * conv->m : NULL,
+                .residual = ctx->residual ? ctx->residual + offset : NULL,
+                .act = conv->act};
+            ww_gemm_panel(&args);
+        }
+    }
+}
+
+/* Iteration `slot` owns scratch slot `slot` and a contiguous share of the
+ * jobs, so the result does not depend on how the pool maps slots to threads. */
+static void conv_gemm_slots(void *p, int begin, int end)
+{
+    const gemm_ctx *ctx = p;
+    const gemm_plan *plan = &ctx->plan;
+    const ww_conv2d *conv = ctx->conv;
+    int mr = conv->kern->mr;
+    int m_panels = (conv->m + mr - 1) / mr;
+    for (int slot = begin; slot < end; slot++) {
+        float *panels = ww_align64(ctx->scratch + (size_t)slot * plan->slot_floats);
+        long long first = (long long)plan->jobs * slot / plan->slots;
+        long long last = (long long)plan->jobs * (slot + 1) / plan->slots;
+        for (long long job = first; job < last; job++) {
+            int block = (int)(job % plan->n_blocks);
+            long long rest = job / plan->n_blocks;
+            int chunk = (int)(rest % plan->m_chunks);
+            int group = (int)(rest / plan->m_chunks);
+            int m_begin = (int)((long long)m_panels * chunk / plan->m_chunks) * mr;
+            int m_end = (int)((long long)m_panels * (chunk + 1) / plan->m_chunks) * mr;
+            if (m_end > conv->m) m_end = conv->m;
+            int p_begin = block * plan->panels_per_block;
+            int p_end = p_begin + plan->panels_per_block;
+            if (p_end > plan->n_panels) p_end = plan->n_panels;
+            if (m_begin < m_end) conv_gemm_job(ctx, panels, group, p_begin, p_end, m_begin, m_end);
+        }
+    }
+}
+
+/* ---- public entry points ----------------------------------------------- */
+
+static void *alloc_floats_aligned(size_t count)
+{
+    size_t bytes = (count * sizeof(float) + 63) / 64 * 64;
+    return aligned_alloc(64, bytes ? bytes : 64);
+}
+
+wanwu_status ww_conv2d_create_isa(const ww_conv2d_shape *s, const float *weight, const float *bias,
+                                  ww_activation act, ww_isa isa, ww_conv2d **out, wanwu_error *err)
+{
+    if (!out) return ww_error_set(err, WANWU_ERR_INVALID_ARGUMENT, "conv2d: out is NULL");
+    *out = NULL;
+    wanwu_status st = ww_conv2d_shape_check(s, err);
+    if (st != WANWU_OK) return st;
+    if (!weight) return ww_error_set(err, WANWU_ERR_INVALID_ARGUMENT, "conv2d: weight is NULL");
+    if (isa == WW_ISA_AUTO) isa = ww_isa_best();
+    if (!ww_isa_supported(isa))
+        return ww_error_set(err, WANWU_ERR_UNSUPPORTED, "conv2d: this CPU cannot run %s kernels",
+                            ww_isa_name(isa));
+
+    ww_conv2d *conv = calloc(1, sizeof *conv);
+    if (!conv) return ww_error_set(err, WANWU_ERR_NO_MEMORY, "conv2d: out of memory");
+    conv->shape = *s;
+    conv->act = act;
+    conv->m = s->out_c / s->groups;
+    conv->k = s->in_c / s->groups * s->kernel_h * s->kernel_w;
+    conv->n = s->out_h * s->out_w;
+    size_t weight_floats = (size_t)s->out_c * conv->k;
+
+    if (s->in_c / s->groups == 1 && s->groups > 1) {
+        conv->algo = CONV_DEPTHWISE;
+        conv->depthwise = depthwise_for(isa, &conv->depthwise_lanes);
+        conv->weight = alloc_floats_aligned(weight_floats);
+        if (conv->weight) memcpy(conv->weight, weight, weight_floats * sizeof(float));
+    } else {
+        int pointwise = s->kernel_h == 1 && s->kernel_w == 1 && s->stride_h == 1 &&
+                        s->stride_w == 1 && s->pad_top == 0 && s->pad_left == 0 &&
+                        s->pad_bottom == 0 && s->pad_right == 0;
+        conv->algo = pointwise ? CONV_GEMM_1X1 : CONV_IM2COL;
+        conv->kern = ww_gemm_kernel_for(isa);
+        conv->packed_group_floats = ww_gemm_packed_a_floats(conv->kern, conv->m, conv->k);
+        conv->weight = alloc_floats_aligned(conv->packed_group_floats * (size_t)s->groups);
+        if (conv->weight)
+            for (int g = 0; g < s->groups; g++)
+                ww_gemm_pack_a(conv->kern, conv->m, conv->k, weight + (size_t)g * conv->m * conv->k,
+                               (size_t)conv->k,
+                               conv->weight + (size_t)g * conv->packed_group_floats);
+    }
+    if (bias) {
+        conv->bias = malloc((size_t)s->out_c * sizeof(float));
+        if (conv->bias) memcpy(conv->bias, bias, (size_t)s->out_c * sizeof(float));
+    }
+    if (!conv->weight || (bias && !conv->bias)) {
+        ww_conv2d_free(conv);
+        return ww_error_set(err, WANWU_ERR_NO_MEMORY, "conv2d: out of memory for %zu weights",
+                            weight_floats);
+    }
+    *out = conv;
+    return WANWU_OK;
+}
+
+wanwu_status ww_conv2d_create(const ww_conv2d_shape *s, const float *weight, const float *bias,
+                              ww_activation act, ww_conv2d **out, wanwu_error *err)
+{
+    return ww_conv2d_create_isa(s, weight, bias, act, WW_ISA_AUTO, out, err);
+}
+
+void ww_conv2d_free(ww_conv2d *conv)
+{
+    if (!conv) return;
+    free(conv->weight);
+    free(conv->bias);
+    free(conv);
+}
+
+const ww_conv2d_shape *ww_conv2d_get_shape(const ww_conv2d *conv)
+{
+    return &conv->shape;
+}
+
+size_t ww_conv2d_scratch_floats(const ww_conv2d *conv, int threads)
+{
+    /* One slot per thread (runs use at most that many), so the size only
+     * grows with the thread count. */
+    size_t slots = (size_t)(threads > 1 ? threads : 1);
+    if (conv->algo == CONV_DEPTHWISE) return slots * depthwise_slot_floats(conv);
+    return slots * gemm_slot_floats(conv);
+}
+
+void ww_conv2d_run(const ww_conv2d *conv, const float *in, const float *residual, float *out,
+                   float *scratch, ww_threadpool *pool)
+{
+    if (conv->algo == CONV_DEPTHWISE) {
+        depthwise_ctx ctx = {conv, in, residual, out, scratch, 0};
+        ctx.slots = depthwise_slots(conv, ww_threadpool_size(pool));
+        ww_parallel_for(pool, ctx.slots, depthwise_slots_run, &ctx);
+        return;
+    }
+    gemm_ctx ctx = {.conv = conv, .in = in, .residual = residual, .out = out, .scratch = scratch};
+    ctx.plan = plan_gemm(conv, ww_threadpool_size(pool));
+    ww_parallel_for(pool, ctx.plan.slots, conv_gemm_slots, &ctx);
+}

@@ -1,0 +1,233 @@
+/* Packing, edge handling and instruction-set selection for the blocked
+ * GEMM. The micro-kernels themselves come from gemm_tile.inc. */
+#include "kernels/gemm.h"
+
+#include <stdint.h>
+#include <string.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#define WW_HAVE_X86 1
+#include <immintrin.h>
+#else
+#define WW_HAVE_X86 0
+#endif
+
+/* Portable variant: 4-lane vectors (SSE2 on x86-64, NEON elsewhere, or
+ * scalar code if the target has no vectors). Plain multiply-add: -std=c11
+ * disables floating-point contraction. */
+typedef float ww_v4f __attribute__((vector_size(16)));
+typedef float ww_v4f_u __attribute__((vector_size(16), aligned(4)));
+typedef int32_t ww_v4i __attribute__((vector_size(16)));
+#define TILE_NAME gemm_tile_portable_4x8
+#define TILE_TARGET
+#define TILE_VEC ww_v4f
+#define TILE_UVEC ww_v4f_u
+#define TILE_IVEC ww_v4i
+#define TILE_VL 4
+#define TILE_MR 4
+#define TILE_NV 2
+#define TILE_FMA(a, b, c) ((c) + (a) * (b))
+#define TILE_SPLAT(x) ((ww_v4f){(x), (x), (x), (x)})
+#include "kernels/gemm_tile.inc"
+
+#if WW_HAVE_X86
+/* AVX2: 16 ymm registers hold 6 x 16 accumulators plus two B vectors. */
+typedef float ww_v8f __attribute__((vector_size(32)));
+typedef float ww_v8f_u __attribute__((vector_size(32), aligned(4)));
+typedef int32_t ww_v8i __attribute__((vector_size(32)));
+#define TILE_NAME gemm_tile_avx2_6x16
+#define TILE_TARGET __attribute__((target("avx2,fma")))
+#define TILE_VEC ww_v8f
+#define TILE_UVEC ww_v8f_u
+#define TILE_IVEC ww_v8i
+#define TILE_VL 8
+#define TILE_MR 6
+#define TILE_NV 2
+#define TILE_FMA(a, b, c) _mm256_fmadd_ps((a), (b), (c))
+#define TILE_SPLAT(x) _mm256_set1_ps(x)
+#include "kernels/gemm_tile.inc"
+
+/* AVX-512: 8 x 32 tile = 16 zmm accumulators; 8 matches the channel counts
+ * of the supported networks, so no rows are wasted. */
+typedef float ww_v16f __attribute__((vector_size(64)));
+typedef float ww_v16f_u __attribute__((vector_size(64), aligned(4)));
+typedef int32_t ww_v16i __attribute__((vector_size(64)));
+#define TILE_NAME gemm_tile_avx512_8x32
+#define TILE_TARGET __attribute__((target("avx512f")))
+#define TILE_VEC ww_v16f
+#define TILE_UVEC ww_v16f_u
+#define TILE_IVEC ww_v16i
+#define TILE_VL 16
+#define TILE_MR 8
+#define TILE_NV 2
+#define TILE_FMA(a, b, c) _mm512_fmadd_ps((a), (b), (c))
+#define TILE_SPLAT(x) _mm512_set1_ps(x)
+#include "kernels/gemm_tile.inc"
+#endif
+
+static const ww_gemm_kernel gemm_portable = {WW_ISA_PORTABLE, 4, 8, gemm_tile_portable_4x8};
+#if WW_HAVE_X86
+static const ww_gemm_kernel gemm_avx2 = {WW_ISA_AVX2, 6, 16, gemm_tile_avx2_6x16};
+static const ww_gemm_kernel gemm_avx512 = {WW_ISA_AVX512, 8, 32, gemm_tile_avx512_8x32};
+#endif
+
+int ww_isa_supported(ww_isa isa)
+{
+    switch (isa) {
+    case WW_ISA_AUTO:
+    case WW_ISA_PORTABLE: return 1;
+#if WW_HAVE_X86
+    /* libgcc's checks include the OS (XCR0) having enabled the registers. */
+    case WW_ISA_AVX2:
+        __builtin_cpu_init();
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    case WW_ISA_AVX512: __builtin_cpu_init(); return __builtin_cpu_supports("avx512f") != 0;
+#else
+    case WW_ISA_AVX2:
+    case WW_ISA_AVX512: return 0;
+#endif
+    }
+    return 0;
+}
+
+ww_isa ww_isa_best(void)
+{
+    if (ww_isa_supported(WW_ISA_AVX512)) return WW_ISA_AVX512;
+    if (ww_isa_supported(WW_ISA_AVX2)) return WW_ISA_AVX2;
+    return WW_ISA_PORTABLE;
+}
+
+const char *ww_isa_name(ww_isa isa)
+{
+    switch (isa) {
+    case WW_ISA_AUTO: return "auto";
+    case WW_ISA_PORTABLE: return "portable";
+    case WW_ISA_AVX2: return "avx2";
+    case WW_ISA_AVX512: return "avx512";
+    }
+    return "unknown";
+}
+
+const ww_gemm_kernel *ww_gemm_kernel_for(ww_isa isa)
+{
+    if (isa == WW_ISA_AUTO) isa = ww_isa_best();
+    if (!ww_isa_supported(isa)) return NULL;
+    switch (isa) {
+#if WW_HAVE_X86
+    case WW_ISA_AVX512: return &gemm_avx512;
+    case WW_ISA_AVX2: return &gemm_avx2;
+#endif
+    case WW_ISA_PORTABLE: return &gemm_portable;
+    default: return NULL;
+    }
+}
+
+float *ww_align64(float *p)
+{
+    uintptr_t addr = (uintptr_t)p;
+    return p + ((64 - addr % 64) % 64) / sizeof(float);
+}
+
+size_t ww_gemm_packed_a_floats(const ww_gemm_kernel *kern, int m, int k)
+{
+    size_t panels = ((size_t)m + (size_t)kern->mr - 1) / (size_t)kern->mr;
+    return panels * (size_t)kern->mr * (size_t)k;
+}
+
+void ww_gemm_pack_a(const ww_gemm_kernel *kern, int m, int k, const float *a, size_t lda,
+                    float *packed)
+{
+    int mr = kern->mr;
+    for (int m0 = 0; m0 < m; m0 += mr) {
+        float *panel = packed + (size_t)(m0 / mr) * mr * k;
+        for (int kk = 0; kk < k; kk++)
+            for (int r = 0; r < mr; r++)
+                panel[(size_t)kk * mr + r] = m0 + r < m ? a[(size_t)(m0 + r) * lda + kk] : 0.0f;
+    }
+}
+
+void ww_gemm_pack_b_panel(const ww_gemm_kernel *kern, int kc, int nr, const float *b, size_t ldb,
+                          float *panel)
+{
+    int full = kern->nr;
+    for (int kk = 0; kk < kc; kk++) {
+        float *dst = panel + (size_t)kk * full;
+        memcpy(dst, b + (size_t)kk * ldb, (size_t)nr * sizeof *dst);
+        for (int j = nr; j < full; j++)
+            dst[j] = 0.0f;
+    }
+}
+
+/* A tile cut by the edge of C: run the full-size kernel on a stack copy. */
+static void gemm_edge_tile(const ww_gemm_kernel *kern, int kc, const float *a, const float *b,
+                           int rows, int cols, float *c, size_t ldc, const ww_gemm_epilogue *ep)
+{
+    float tile[WW_GEMM_MAX_MR * WW_GEMM_MAX_NR] = {0};
+    float residual[WW_GEMM_MAX_MR * WW_GEMM_MAX_NR] = {0};
+    float bias[WW_GEMM_MAX_MR] = {0};
+    size_t ld = (size_t)kern->nr;
+    ww_gemm_epilogue local = *ep;
+    for (int r = 0; r < rows; r++) {
+        if (ep->accumulate) memcpy(tile + r * ld, c + r * ldc, (size_t)cols * sizeof(float));
+        if (ep->final && ep->residual)
+            memcpy(residual + r * ld, ep->residual + r * ldc, (size_t)cols * sizeof(float));
+        if (ep->final && ep->bias) bias[r] = ep->bias[r];
+    }
+    local.bias = ep->bias ? bias : NULL;
+    local.residual = ep->residual ? residual : NULL;
+    kern->tile(kc, a, b, tile, ld, &local);
+    for (int r = 0; r < rows; r++)
+        memcpy(c + r * ldc, tile + r * ld, (size_t)cols * sizeof(float));
+}
+
+void ww_gemm_panel(const ww_gemm_panel_args *g)
+{
+    const ww_gemm_kernel *kern = g->kern;
+    int mr = kern->mr;
+    ww_gemm_epilogue ep = {.accumulate = g->k0 > 0, .final = g->k0 + g->kc >= g->k, .act = g->act};
+    for (int m0 = g->m_begin; m0 < g->m_end; m0 += mr) {
+        int rows = g->m_end - m0 < mr ? g->m_end - m0 : mr;
+        const float *a = g->a_packed + (size_t)(m0 / mr) * mr * g->k + (size_t)g->k0 * mr;
+        float *c = g->c + (size_t)m0 * g->ldc;
+        ep.bias = g->bias ? g->bias + m0 : NULL;
+        ep.residual = g->residual ? g->residual + (size_t)m0 * g->ldc : NULL;
+        if (rows == mr && g->nr == kern->nr)
+            kern->tile(g->kc, a, g->b_panel, c, g->ldc, &ep);
+        else
+            gemm_edge_tile(kern, g->kc, a, g->b_panel, rows, g->nr, c, g->ldc, &ep);
+    }
+}
+
+size_t ww_sgemm_scratch_floats(const ww_gemm_kernel *kern)
+{
+    return (size_t)WW_GEMM_KC * kern->nr + 16;
+}
+
+void ww_sgemm(const ww_gemm_kernel *kern, int m, int n, int k, const float *a_packed,
+              const float *b, size_t ldb, const float *bias, const float *residual,
+              ww_activation act, float *c, size_t ldc, float *scratch)
+{
+    float *panel = ww_align64(scratch);
+    for (int n0 = 0; n0 < n; n0 += kern->nr) {
+        int nr = n - n0 < kern->nr ? n - n0 : kern->nr;
+        for (int k0 = 0; k0 < k; k0 += WW_GEMM_KC) {
+            int kc = k - k0 < WW_GEMM_KC ? k - k0 : WW_GEMM_KC;
+            ww_gemm_pack_b_panel(kern, kc, nr, b + (size_t)k0 * ldb + n0, ldb, panel);
+            ww_gemm_panel_args args = {.kern = kern,
+                                       .a_packed = a_packed,
+                                       .k = k,
+                                       .k0 = k0,
+                                       .kc = kc,
+                                       .m_begin = 0,
+                                       .m_end = m,
+                                       .nr = nr,
+                                       .b_panel = panel,
+                                       .c = c + n0,
+                                       .ldc = ldc,
+                                       .bias = bias,
+                                       .residual = residual ? residual + n0 : NULL,
+                                       .act = act};
+            ww_gemm_panel(&args);
+        }
+    }
+}

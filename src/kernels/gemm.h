@@ -1,0 +1,89 @@
+/* Cache-blocked single-precision GEMM: C (M x N) = A (M x K) * B (K x N),
+ * row-major, with a fused epilogue (bias per row, residual, activation).
+ *
+ * A is packed once (it holds the weights) into panels of MR rows stored
+ * k-major, zero-padded to a multiple of MR. B is packed per call into
+ * panels of KC x NR floats so that the register-tiled micro-kernel reads
+ * both operands contiguously. Tile geometry depends on the instruction
+ * set, so packed A is only valid for the kernel it was packed for. */
+#ifndef WW_KERNELS_GEMM_H
+#define WW_KERNELS_GEMM_H
+
+#include "ops/ops.h"
+
+#include <stddef.h>
+
+/* Depth of one packed B panel: KC x NR floats (32 KiB for NR = 32) stay in
+ * L1 while every MR-row panel of A streams past them. */
+#define WW_GEMM_KC 256
+/* Largest NR of any variant (sizes per-thread scratch and stack tiles). */
+#define WW_GEMM_MAX_NR 32
+#define WW_GEMM_MAX_MR 8
+
+typedef struct ww_gemm_epilogue {
+    int accumulate;        /* add the tile's current contents of C */
+    int final;             /* last K block: apply bias, residual, activation */
+    const float *bias;     /* bias of the tile's first row; NULL = none */
+    const float *residual; /* residual tile with the same stride as C; NULL = none */
+    ww_activation act;
+} ww_gemm_epilogue;
+
+/* Computes one full MR x NR tile: acc = A_panel (kc x MR) * B_panel (kc x NR),
+ * then C = epilogue(acc [+ C]). c has row stride ldc. */
+typedef void (*ww_gemm_tile_fn)(int kc, const float *a, const float *b, float *c, size_t ldc,
+                                const ww_gemm_epilogue *ep);
+
+typedef struct ww_gemm_kernel {
+    ww_isa isa;
+    int mr, nr;
+    ww_gemm_tile_fn tile;
+} ww_gemm_kernel;
+
+/* The micro-kernel for `isa` (AUTO = best); NULL if the CPU cannot run it. */
+const ww_gemm_kernel *ww_gemm_kernel_for(ww_isa isa);
+
+/* Floats needed to pack an m x k matrix for kernel `kern`. */
+size_t ww_gemm_packed_a_floats(const ww_gemm_kernel *kern, int m, int k);
+/* Packs row-major A (m x k, row stride lda) into MR-row panels. */
+void ww_gemm_pack_a(const ww_gemm_kernel *kern, int m, int k, const float *a, size_t lda,
+                    float *packed);
+
+/* Copies rows [k0, k0 + kc) and columns [n0, n0 + nr) of row-major B
+ * (row stride ldb) into one KC x NR panel, zero-filling columns >= nr. */
+void ww_gemm_pack_b_panel(const ww_gemm_kernel *kern, int kc, int nr, const float *b, size_t ldb,
+                          float *panel);
+
+/* One packed B panel times a range of A's rows: C[m_begin:m_end, 0:nr] =
+ * epilogue(A[m_begin:m_end, k0:k0+kc] * panel [+ C]). m_begin is a
+ * multiple of MR. c, bias and residual point at row 0 of the whole matrix
+ * (column n0 of this panel). Edge tiles (fewer than MR rows or NR columns)
+ * go through a stack buffer. */
+typedef struct ww_gemm_panel_args {
+    const ww_gemm_kernel *kern;
+    const float *a_packed; /* packed A for all rows (row 0) */
+    int k;                 /* full K of A (packed panel stride) */
+    int k0, kc;            /* K block of this B panel */
+    int m_begin, m_end;
+    int nr; /* valid columns in the B panel (<= kern->nr) */
+    const float *b_panel;
+    float *c;
+    size_t ldc;
+    const float *bias;
+    const float *residual;
+    ww_activation act;
+} ww_gemm_panel_args;
+void ww_gemm_panel(const ww_gemm_panel_args *args);
+
+/* Floats of scratch ww_sgemm needs. */
+size_t ww_sgemm_scratch_floats(const ww_gemm_kernel *kern);
+/* Serial GEMM with epilogue: C = act(A * B + bias + residual). a_packed
+ * comes from ww_gemm_pack_a(kern, m, k, ...). residual (ldc stride) and
+ * bias may be NULL. */
+void ww_sgemm(const ww_gemm_kernel *kern, int m, int n, int k, const float *a_packed,
+              const float *b, size_t ldb, const float *bias, const float *residual,
+              ww_activation act, float *c, size_t ldc, float *scratch);
+
+/* Rounds p up to a 64-byte boundary (scratch slots are over-allocated by 16 floats). */
+float *ww_align64(float *p);
+
+#endif

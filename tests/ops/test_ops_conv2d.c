@@ -1,0 +1,369 @@
+/* The optimized convolution matches ww_conv2d_ref on edge shapes and many
+ * random ones, for every instruction set the CPU has and 1, 2, 3 threads. */
+/* cmocka.h needs these first. */
+/* clang-format off */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+/* clang-format on */
+#include "ops/ops.h"
+#include "test_support.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define TOLERANCE 1e-4
+
+static ww_threadpool *pools[4]; /* index = threads; [1] stays NULL (serial) */
+
+static int setup_pools(void **state)
+{
+    (void)state;
+    for (int t = 2; t <= 3; t++)
+        if (ww_threadpool_create(t, &pools[t], NULL) != WANWU_OK) return -1;
+    return 0;
+}
+
+static int teardown_pools(void **state)
+{
+    (void)state;
+    for (int t = 2; t <= 3; t++)
+        ww_threadpool_free(pools[t]);
+    return 0;
+}
+
+typedef struct conv_case {
+    int in_c, in_h, in_w, out_c;
+    int kh, kw, sh, sw;
+    int pt, pl, pb, pr;
+    int dh, dw;
+    int groups;
+    int has_bias, has_residual;
+    ww_activation act;
+} conv_case;
+
+static ww_conv2d_shape shape_of(const conv_case *c)
+{
+    ww_conv2d_shape s = {.in_c = c->in_c,
+                         .in_h = c->in_h,
+                         .in_w = c->in_w,
+                         .out_c = c->out_c,
+                         .kernel_h = c->kh,
+                         .kernel_w = c->kw,
+                         .stride_h = c->sh,
+                         .stride_w = c->sw,
+                         .pad_top = c->pt,
+                         .pad_left = c->pl,
+                         .pad_bottom = c->pb,
+                         .pad_right = c->pr,
+                         .dilation_h = c->dh,
+                         .dilation_w = c->dw,
+                         .groups = c->groups};
+    s.out_h = ww_window_out_dim(c->in_h, c->kh, c->sh, c->pt, c->pb, c->dh);
+    s.out_w = ww_window_out_dim(c->in_w, c->kw, c->sw, c->pl, c->pr, c->dw);
+    return s;
+}
+
+static void describe(const conv_case *c, char *buf, size_t size)
+{
+    snprintf(buf, size,
+             "in %dx%dx%d out_c %d k %dx%d s %dx%d pad t%d l%d b%d r%d dil %dx%d g %d bias %d "
+             "res %d act %d",
+             c->in_c, c->in_h, c->in_w, c->out_c, c->kh, c->kw, c->sh, c->sw, c->pt, c->pl, c->pb,
+             c->pr, c->dh, c->dw, c->groups, c->has_bias, c->has_residual, (int)c->act);
+}
+
+/* Runs one case through every ISA x thread count; returns the number of
+ * optimized runs compared. Buffers are allocated to the exact size so that
+ * the sanitizer build catches any read or write past them. */
+static int check_case(const conv_case *c, uint64_t seed)
+{
+    ww_conv2d_shape s = shape_of(c);
+    char what[256];
+    describe(c, what, sizeof what);
+    wanwu_error err = {0};
+    if (ww_conv2d_shape_check(&s, &err) != WANWU_OK) fail_msg("%s: %s", what, err.message);
+
+    size_t in_n = (size_t)s.in_c * s.in_h * s.in_w;
+    size_t out_n = (size_t)s.out_c * s.out_h * s.out_w;
+    size_t w_n = (size_t)s.out_c * (s.in_c / s.groups) * s.kernel_h * s.kernel_w;
+    ww_rng rng;
+    ww_rng_seed(&rng, seed);
+    float *in = malloc(in_n * sizeof *in);
+    float *weight = malloc(w_n * sizeof *weight);
+    float *bias = c->has_bias ? malloc((size_t)s.out_c * sizeof *bias) : NULL;
+    float *residual = c->has_residual ? malloc(out_n * sizeof *residual) : NULL;
+    float *expect = malloc(out_n * sizeof *expect);
+    float *got = malloc(out_n * sizeof *got);
+    assert_non_null(in);
+    assert_non_null(weight);
+    assert_non_null(expect);
+    assert_non_null(got);
+    ww_rng_fill(&rng, in, in_n, -1.0f, 1.0f);
+    ww_rng_fill(&rng, weight, w_n, -1.0f, 1.0f);
+    if (bias) ww_rng_fill(&rng, bias, (size_t)s.out_c, -1.0f, 1.0f);
+    if (residual) ww_rng_fill(&rng, residual, out_n, -2.0f, 2.0f);
+    ww_conv2d_ref(&s, in, weight, bias, residual, c->act, expect);
+
+    int runs = 0;
+    for (ww_isa isa = WW_ISA_PORTABLE; isa <= WW_ISA_AVX512; isa++) {
+        if (!ww_isa_supported(isa)) continue;
+        ww_conv2d *conv = NULL;
+        if (ww_conv2d_create_isa(&s, weight, bias, c->act, isa, &conv, &err) != WANWU_OK)
+            fail_msg("%s [%s]: %s", what, ww_isa_name(isa), err.message);
+        for (int threads = 1; threads <= 3; threads++) {
+            size_t scratch_n = ww_conv2d_scratch_floats(conv, threads);
+            float *scratch = scratch_n ? malloc(scratch_n * sizeof *scratch) : NULL;
+            for (size_t i = 0; i < out_n; i++)
+                got[i] = NAN; /* unwritten outputs fail */
+            ww_conv2d_run(conv, in, residual, got, scratch, pools[threads]);
+            double diff = ww_max_rel_diff(got, expect, out_n);
+            if (!(diff <= TOLERANCE))
+                fail_msg("%s [%s, %d threads]: max rel diff %g", what, ww_isa_name(isa), threads,
+                         diff);
+            free(scratch);
+            runs++;
+        }
+        ww_conv2d_free(conv);
+    }
+    free(in);
+    free(weight);
+    free(bias);
+    free(residual);
+    free(expect);
+    free(got);
+    return runs;
+}
+
+static conv_case plain(int in_c, int in_h, int in_w, int out_c, int k, int stride, int pad)
+{
+    /* dilation 1, no groups, bias, no residual, ReLU */
+    return (conv_case){in_c, in_h, in_w, out_c, k, k, stride, stride, pad,
+                       pad,  pad,  pad,  1,     1, 1, 1,      0,      WW_ACT_RELU};
+}
+
+static void test_edge_shapes(void **state)
+{
+    (void)state;
+    conv_case cases[40];
+    int n = 0;
+    cases[n++] = plain(3, 29, 31, 8, 7, 2, 3);  /* ResNet stem, odd input */
+    cases[n++] = plain(5, 1, 1, 7, 1, 1, 0);    /* 1x1 spatial, pointwise */
+    cases[n++] = plain(3, 1, 1, 5, 3, 1, 1);    /* 1x1 spatial, 3x3 all padding but centre */
+    cases[n++] = plain(1, 1, 1, 1, 1, 1, 0);    /* smallest possible */
+    cases[n++] = plain(33, 9, 11, 33, 1, 1, 0); /* pointwise, odd channels and pixels */
+    cases[n++] = plain(16, 9, 9, 24, 1, 2, 0);  /* ResNet downsample, odd input */
+    cases[n++] = plain(64, 10, 9, 20, 3, 1, 1); /* K = 576: several K blocks */
+    cases[n++] = plain(300, 6, 7, 9, 1, 1, 0);  /* pointwise K = 300 > KC */
+    cases[n++] = plain(7, 17, 13, 5, 5, 2, 4);  /* kernel 5, padding kernel-1 */
+    cases[n++] = plain(3, 12, 12, 4, 7, 1, 6);  /* kernel 7, padding kernel-1 */
+    cases[n++] = plain(8, 40, 37, 8, 3, 1, 2);  /* wide rows: many column runs per panel */
+    /* asymmetric padding */
+    cases[n++] = (conv_case){4, 11, 10, 6, 3, 3, 1, 1, 0, 2, 2, 0, 1, 1, 1, 1, 1, WW_ACT_NONE};
+    cases[n++] = (conv_case){3, 9, 14, 5, 3, 5, 2, 1, 2, 0, 0, 4, 1, 1, 1, 0, 1, WW_ACT_RELU6};
+    /* dilation 2 */
+    cases[n++] = (conv_case){5, 13, 15, 7, 3, 3, 1, 1, 2, 2, 2, 2, 2, 2, 1, 1, 1, WW_ACT_RELU};
+    cases[n++] = (conv_case){6, 12, 9, 4, 3, 3, 2, 2, 1, 0, 2, 1, 2, 2, 2, 1, 0, WW_ACT_NONE};
+    /* grouped */
+    cases[n++] = (conv_case){6, 8, 9, 9, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 3, 1, 1, WW_ACT_RELU};
+    cases[n++] = (conv_case){12, 7, 7, 8, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 4, 0, 1, WW_ACT_NONE};
+    /* depthwise, multiplier 1 and 2, strides 1 and 2, widths that use the vector path */
+    cases[n++] = (conv_case){7, 9, 45, 7, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 7, 1, 0, WW_ACT_RELU6};
+    cases[n++] = (conv_case){5, 11, 41, 5, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 5, 1, 1, WW_ACT_RELU6};
+    cases[n++] = (conv_case){4, 8, 70, 8, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 4, 1, 0, WW_ACT_NONE};
+    cases[n++] = (conv_case){3, 10, 66, 6, 5, 5, 1, 1, 2, 2, 2, 2, 1, 1, 3, 0, 1, WW_ACT_RELU};
+    cases[n++] = (conv_case){3, 10, 66, 3, 3, 3, 1, 1, 2, 2, 2, 2, 2, 2, 3, 1, 1, WW_ACT_RELU};
+    cases[n++] = (conv_case){2, 9, 67, 2, 3, 3, 3, 3, 0, 1, 2, 0, 1, 1, 2, 1, 1, WW_ACT_RELU};
+    cases[n++] = (conv_case){3, 1, 1, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 3, 1, 1, WW_ACT_NONE};
+    cases[n++] = (conv_case){33, 5, 5, 33, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 33, 1, 0, WW_ACT_RELU};
+    /* single input channel, many outputs (GEMM, not depthwise) */
+    cases[n++] = (conv_case){1, 9, 10, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, WW_ACT_RELU};
+    for (int i = 0; i < n; i++)
+        check_case(&cases[i], 1000 + (uint64_t)i);
+}
+
+/* Draws a random shape; returns 0 if the window does not fit (caller retries). */
+static int random_case(ww_rng *rng, conv_case *c)
+{
+    static const int channel_choices[] = {1, 2, 3, 5, 7, 8, 16, 33};
+    static const int kernel_choices[] = {1, 3, 3, 5, 7};
+    memset(c, 0, sizeof *c);
+    c->in_c = channel_choices[ww_rng_int(rng, 0, 7)];
+    c->kh = kernel_choices[ww_rng_int(rng, 0, 4)];
+    c->kw = ww_rng_int(rng, 0, 3) == 0 ? kernel_choices[ww_rng_int(rng, 0, 4)] : c->kh;
+    c->sh = ww_rng_int(rng, 1, 3);
+    c->sw = ww_rng_int(rng, 0, 2) == 0 ? ww_rng_int(rng, 1, 3) : c->sh;
+    c->dh = ww_rng_int(rng, 0, 4) == 0 ? 2 : 1;
+    c->dw = ww_rng_int(rng, 0, 4) == 0 ? 2 : 1;
+    c->pt = ww_rng_int(rng, 0, c->kh - 1);
+    c->pb = ww_rng_int(rng, 0, 2) == 0 ? ww_rng_int(rng, 0, c->kh - 1) : c->pt;
+    c->pl = ww_rng_int(rng, 0, c->kw - 1);
+    c->pr = ww_rng_int(rng, 0, 2) == 0 ? ww_rng_int(rng, 0, c->kw - 1) : c->pl;
+    int mode = ww_rng_int(rng, 0, 3);
+    if (mode == 0 && c->in_c > 1) {
+        c->groups = c->in_c; /* depthwise, multiplier 1 or 2 */
+        c->out_c = c->in_c * ww_rng_int(rng, 1, 2);
+        c->in_h = ww_rng_int(rng, 1, 20);
+        c->in_w = ww_rng_int(rng, 1, 60);
+    } else {
+        c->groups = 1;
+        if (mode == 1 && c->in_c % 2 == 0) c->groups = c->in_c % 4 == 0 ? 4 : 2;
+        c->out_c = c->groups * ww_rng_int(rng, 1, 12);
+        c->in_h = ww_rng_int(rng, 1, 16);
+        c->in_w = ww_rng_int(rng, 1, 16);
+    }
+    c->has_bias = ww_rng_int(rng, 0, 1);
+    c->has_residual = ww_rng_int(rng, 0, 1);
+    c->act = (ww_activation)ww_rng_int(rng, 0, 2);
+    return ww_window_out_dim(c->in_h, c->kh, c->sh, c->pt, c->pb, c->dh) > 0 &&
+           ww_window_out_dim(c->in_w, c->kw, c->sw, c->pl, c->pr, c->dw) > 0;
+}
+
+static void test_random_shapes(void **state)
+{
+    (void)state;
+    ww_rng rng;
+    ww_rng_seed(&rng, 20240601);
+    int checked = 0;
+    while (checked < 300) {
+        conv_case c;
+        if (!random_case(&rng, &c)) continue;
+        check_case(&c, 5000 + (uint64_t)checked);
+        checked++;
+    }
+}
+
+/* A ResNet-sized layer with 3 threads: many panels, K blocks and jobs. */
+static void test_resnet_layer(void **state)
+{
+    (void)state;
+    conv_case c = plain(64, 28, 28, 64, 3, 1, 1);
+    c.has_residual = 1;
+    check_case(&c, 77);
+    conv_case down = plain(64, 28, 28, 128, 3, 2, 1);
+    check_case(&down, 78);
+    conv_case point = plain(96, 14, 14, 24, 1, 1, 0);
+    point.act = WW_ACT_NONE;
+    check_case(&point, 79);
+}
+
+static void test_create_copies_weights(void **state)
+{
+    (void)state;
+    conv_case c = plain(4, 6, 6, 5, 3, 1, 1);
+    ww_conv2d_shape s = shape_of(&c);
+    float weight[5 * 4 * 9], bias[5], in[4 * 36], expect[5 * 36], got[5 * 36];
+    ww_rng rng;
+    ww_rng_seed(&rng, 3);
+    ww_rng_fill(&rng, weight, 5 * 4 * 9, -1, 1);
+    ww_rng_fill(&rng, bias, 5, -1, 1);
+    ww_rng_fill(&rng, in, 4 * 36, -1, 1);
+    ww_conv2d_ref(&s, in, weight, bias, NULL, WW_ACT_RELU, expect);
+    ww_conv2d *conv = NULL;
+    assert_int_equal(ww_conv2d_create(&s, weight, bias, WW_ACT_RELU, &conv, NULL), WANWU_OK);
+    memset(weight, 0, sizeof weight); /* the conv must not look at these again */
+    memset(bias, 0, sizeof bias);
+    float *scratch = malloc(ww_conv2d_scratch_floats(conv, 1) * sizeof(float) + 1);
+    ww_conv2d_run(conv, in, NULL, got, scratch, NULL);
+    assert_true(ww_max_rel_diff(got, expect, 5 * 36) <= TOLERANCE);
+    assert_int_equal(ww_conv2d_get_shape(conv)->out_c, 5);
+    free(scratch);
+    ww_conv2d_free(conv);
+}
+
+static void test_create_rejects_bad_shape(void **state)
+{
+    (void)state;
+    conv_case c = plain(4, 6, 6, 6, 3, 1, 1);
+    ww_conv2d_shape s = shape_of(&c);
+    s.groups = 4; /* does not divide out_c = 6 */
+    float weight[6 * 9] = {0};
+    ww_conv2d *conv = (ww_conv2d *)&c; /* must be reset to NULL */
+    wanwu_error err = {0};
+    assert_int_equal(ww_conv2d_create(&s, weight, NULL, WW_ACT_NONE, &conv, &err),
+                     WANWU_ERR_INVALID_ARGUMENT);
+    assert_null(conv);
+    assert_non_null(strstr(err.message, "groups"));
+    s.groups = 1;
+    assert_int_equal(ww_conv2d_create(&s, NULL, NULL, WW_ACT_NONE, &conv, &err),
+                     WANWU_ERR_INVALID_ARGUMENT);
+    assert_null(conv);
+}
+
+/* Scratch is one slot per thread, so a buffer sized for more threads
+ * also serves fewer; fewer channels than threads still works. */
+static void test_scratch_sizes(void **state)
+{
+    (void)state;
+    conv_case dw = (conv_case){2, 5, 5, 2, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 2, 1, 0, WW_ACT_RELU6};
+    conv_case gemm = plain(3, 30, 30, 4, 3, 1, 1);
+    conv_case cases[2] = {dw, gemm};
+    for (int i = 0; i < 2; i++) {
+        ww_conv2d_shape s = shape_of(&cases[i]);
+        float weight[4 * 3 * 9] = {0};
+        ww_conv2d *conv = NULL;
+        assert_int_equal(ww_conv2d_create(&s, weight, NULL, WW_ACT_NONE, &conv, NULL), WANWU_OK);
+        size_t one = ww_conv2d_scratch_floats(conv, 1);
+        assert_true(one > 0);
+        assert_int_equal(ww_conv2d_scratch_floats(conv, 0), one);
+        assert_int_equal(ww_conv2d_scratch_floats(conv, 3), 3 * one);
+        size_t in_n = (size_t)s.in_c * s.in_h * s.in_w, out_n = (size_t)s.out_c * s.out_h * s.out_w;
+        float *scratch = malloc(3 * one * sizeof *scratch);
+        float *in = calloc(in_n, sizeof *in), *out = malloc(out_n * sizeof *out);
+        for (int threads = 1; threads <= 3; threads++) {
+            for (size_t j = 0; j < out_n; j++)
+                out[j] = NAN;
+            ww_conv2d_run(conv, in, NULL, out, scratch, pools[threads]);
+            for (size_t j = 0; j < out_n; j++)
+                assert_true(out[j] == 0.0f);
+        }
+        free(scratch);
+        free(in);
+        free(out);
+        ww_conv2d_free(conv);
+    }
+}
+
+static void test_create_rejects_unknown_isa(void **state)
+{
+    (void)state;
+    conv_case c = plain(2, 4, 4, 2, 1, 1, 0);
+    ww_conv2d_shape s = shape_of(&c);
+    float weight[4] = {0};
+    ww_conv2d *conv = NULL;
+    wanwu_error err = {0};
+    assert_false(ww_isa_supported((ww_isa)42));
+    assert_int_equal(ww_conv2d_create_isa(&s, weight, NULL, WW_ACT_NONE, (ww_isa)42, &conv, &err),
+                     WANWU_ERR_UNSUPPORTED);
+    assert_null(conv);
+    assert_true(err.message[0] != '\0');
+}
+
+static void test_isa_names(void **state)
+{
+    (void)state;
+    assert_true(ww_isa_supported(WW_ISA_AUTO));
+    assert_true(ww_isa_supported(WW_ISA_PORTABLE));
+    assert_true(ww_isa_supported(ww_isa_best()));
+    assert_string_equal(ww_isa_name(WW_ISA_AVX512), "avx512");
+    printf("best instruction set: %s\n", ww_isa_name(ww_isa_best()));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_isa_names),
+        cmocka_unit_test(test_edge_shapes),
+        cmocka_unit_test(test_random_shapes),
+        cmocka_unit_test(test_resnet_layer),
+        cmocka_unit_test(test_create_copies_weights),
+        cmocka_unit_test(test_create_rejects_bad_shape),
+        cmocka_unit_test(test_scratch_sizes),
+        cmocka_unit_test(test_create_rejects_unknown_isa),
+    };
+    return cmocka_run_group_tests(tests, setup_pools, teardown_pools);
+}

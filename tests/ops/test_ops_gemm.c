@@ -1,0 +1,127 @@
+/* The blocked GEMM (every instruction set) matches a naive triple loop,
+ * including edge tiles, several K blocks, row strides wider than N and the
+ * fused epilogue. */
+/* cmocka.h needs these first. */
+/* clang-format off */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+/* clang-format on */
+#include "kernels/gemm.h"
+#include "test_support.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+static void naive_gemm(int m, int n, int k, const float *a, const float *b, size_t ldb,
+                       const float *bias, const float *residual, ww_activation act, float *c,
+                       size_t ldc)
+{
+    for (int i = 0; i < m; i++)
+        for (int j = 0; j < n; j++) {
+            double sum = bias ? bias[i] : 0.0;
+            for (int p = 0; p < k; p++)
+                sum += (double)a[(size_t)i * k + p] * b[p * ldb + j];
+            if (residual) sum += residual[i * ldc + j];
+            c[i * ldc + j] = ww_activate((float)sum, act);
+        }
+}
+
+static void check_gemm(ww_isa isa, int m, int n, int k, int ld_extra, int use_bias,
+                       int use_residual, ww_activation act, uint64_t seed)
+{
+    const ww_gemm_kernel *kern = ww_gemm_kernel_for(isa);
+    assert_non_null(kern);
+    size_t ldb = (size_t)n + ld_extra, ldc = (size_t)n + ld_extra;
+    ww_rng rng;
+    ww_rng_seed(&rng, seed);
+    float *a = malloc((size_t)m * k * sizeof *a);
+    float *b = malloc((size_t)k * ldb * sizeof *b);
+    float *bias = malloc((size_t)m * sizeof *bias);
+    float *residual = malloc((size_t)m * ldc * sizeof *residual);
+    float *want = malloc((size_t)m * ldc * sizeof *want);
+    float *got = malloc((size_t)m * ldc * sizeof *got);
+    float *packed = malloc(ww_gemm_packed_a_floats(kern, m, k) * sizeof *packed);
+    float *scratch = malloc(ww_sgemm_scratch_floats(kern) * sizeof *scratch);
+    ww_rng_fill(&rng, a, (size_t)m * k, -1, 1);
+    ww_rng_fill(&rng, b, (size_t)k * ldb, -1, 1);
+    ww_rng_fill(&rng, bias, (size_t)m, -1, 1);
+    ww_rng_fill(&rng, residual, (size_t)m * ldc, -1, 1);
+    /* Columns past n (the stride padding) must be left alone: same sentinel in both. */
+    for (size_t i = 0; i < (size_t)m * ldc; i++)
+        want[i] = got[i] = 12345.0f;
+    naive_gemm(m, n, k, a, b, ldb, use_bias ? bias : NULL, use_residual ? residual : NULL, act,
+               want, ldc);
+    ww_gemm_pack_a(kern, m, k, a, (size_t)k, packed);
+    ww_sgemm(kern, m, n, k, packed, b, ldb, use_bias ? bias : NULL, use_residual ? residual : NULL,
+             act, got, ldc, scratch);
+    double diff = ww_max_rel_diff(got, want, (size_t)m * ldc);
+    if (!(diff <= 1e-4))
+        fail_msg("%s m %d n %d k %d ld+%d bias %d res %d act %d: diff %g", ww_isa_name(isa), m, n,
+                 k, ld_extra, use_bias, use_residual, (int)act, diff);
+    free(a);
+    free(b);
+    free(bias);
+    free(residual);
+    free(want);
+    free(got);
+    free(packed);
+    free(scratch);
+}
+
+static void test_gemm_edges(void **state)
+{
+    (void)state;
+    static const int sizes[][3] = {{1, 1, 1},     {8, 32, 1},  {8, 32, 256}, {8, 32, 257},
+                                   {6, 16, 16},   {7, 33, 5},  {9, 31, 300}, {64, 64, 64},
+                                   {3, 100, 520}, {17, 5, 27}, {1, 97, 13},  {40, 1, 600}};
+    for (ww_isa isa = WW_ISA_PORTABLE; isa <= WW_ISA_AVX512; isa++) {
+        if (!ww_isa_supported(isa)) continue;
+        for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
+            for (int variant = 0; variant < 4; variant++)
+                check_gemm(isa, sizes[i][0], sizes[i][1], sizes[i][2], variant == 3 ? 3 : 0,
+                           variant & 1, variant >= 2, (ww_activation)(variant % 3),
+                           10 * i + variant);
+    }
+}
+
+static void test_gemm_random(void **state)
+{
+    (void)state;
+    ww_rng rng;
+    ww_rng_seed(&rng, 99);
+    for (int iter = 0; iter < 60; iter++) {
+        int m = ww_rng_int(&rng, 1, 40), n = ww_rng_int(&rng, 1, 80), k = ww_rng_int(&rng, 1, 600);
+        int ld_extra = ww_rng_int(&rng, 0, 5);
+        int use_bias = ww_rng_int(&rng, 0, 1), use_res = ww_rng_int(&rng, 0, 1);
+        ww_activation act = (ww_activation)ww_rng_int(&rng, 0, 2);
+        for (ww_isa isa = WW_ISA_PORTABLE; isa <= WW_ISA_AVX512; isa++)
+            if (ww_isa_supported(isa))
+                check_gemm(isa, m, n, k, ld_extra, use_bias, use_res, act, 500 + (uint64_t)iter);
+    }
+}
+
+static void test_kernel_lookup(void **state)
+{
+    (void)state;
+    const ww_gemm_kernel *best = ww_gemm_kernel_for(WW_ISA_AUTO);
+    assert_non_null(best);
+    assert_int_equal(best->isa, ww_isa_best());
+    assert_true(best->mr <= WW_GEMM_MAX_MR && best->nr <= WW_GEMM_MAX_NR);
+    const ww_gemm_kernel *portable = ww_gemm_kernel_for(WW_ISA_PORTABLE);
+    assert_non_null(portable);
+    for (ww_isa isa = WW_ISA_PORTABLE; isa <= WW_ISA_AVX512; isa++)
+        assert_int_equal(ww_gemm_kernel_for(isa) != NULL, ww_isa_supported(isa));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_kernel_lookup),
+        cmocka_unit_test(test_gemm_edges),
+        cmocka_unit_test(test_gemm_random),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
