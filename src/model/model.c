@@ -49,8 +49,6 @@ static wanwu_status prepare_kernels(wanwu_model *m, wanwu_error *err)
         if (n->removed || n->op != WW_OP_CONV2D) continue;
         wanwu_status st = ww_conv2d_create(&n->conv, n->weight, n->bias, n->act, &m->convs[i], err);
         if (st != WANWU_OK) return ww_error_prefix(err, "preparing conv '%s': ", n->name);
-        size_t scratch = ww_conv2d_scratch_floats(m->convs[i], 1);
-        if (scratch > m->conv_scratch_floats_per_thread) m->conv_scratch_floats_per_thread = scratch;
         /* the kernel keeps its own packed copy */
         free(n->weight);
         free(n->bias);

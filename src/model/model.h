@@ -18,7 +18,6 @@ struct wanwu_model {
     ww_graph graph;           /* optimized */
     ww_conv2d **convs;        /* per node; prepared kernels for CONV2D nodes, else NULL */
     ww_memory_plan plan;
-    size_t conv_scratch_floats_per_thread; /* max over convs of scratch(threads=1) */
     int num_classes;
     int64_t num_params;
     int input_size;           /* S of the 3 x S x S input */
