@@ -54,9 +54,17 @@ typedef struct wanwu_model_options {
     /* Architecture name ("resnet18", "mobilenet_v2"); NULL detects it
      * from the weight file's tensor names. */
     const char *arch;
+    /* Preprocessing overrides; 0 / NULL keep the model's own transform
+     * (torchvision's for an official weight file, else the architecture's
+     * IMAGENET1K_V1 transform; for ONNX, a `<model>.preprocess` sidecar
+     * file or Resize 256 bilinear + CenterCrop 224). */
+    int resize;                /* Resize: shorter side to this many pixels */
+    int crop;                  /* CenterCrop size; also the network's input size */
+    const char *interpolation; /* "bilinear" or "bicubic" */
 } wanwu_model_options;
 
-/* Loads a torchvision state dict (.pth, zip or legacy format).
+/* Loads a torchvision state dict (.pth, zip or legacy format) or an ONNX
+ * classifier (.onnx), told apart by the file's content.
  * `options` may be NULL. On success *out must be freed with
  * wanwu_model_free. */
 WANWU_API wanwu_status wanwu_model_load(const char *path, const wanwu_model_options *options,

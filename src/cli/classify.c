@@ -23,6 +23,10 @@ static void print_help(FILE *out)
             "  --arch NAME        force the architecture instead of detecting it from the\n"
             "                     file's tensor names (resnet18, resnet34, mobilenet_v2)\n"
             "  --top K            show the K most probable classes (default 5)\n"
+        "  --resize N         Resize: shorter side to N pixels (default: the transform\n"
+        "                     torchvision pairs with the weights, e.g. 256; ONNX: 256)\n"
+        "  --crop N           CenterCrop size, also the network input size (default 224)\n"
+        "  --interpolation bilinear|bicubic   resize filter (default: the weights')\n"
             "  --json             one JSON object per image per line:\n"
             "                     {\"file\",\"model\",\"top\":[{\"class_index\",\"label\",\"prob\"}],\n"
             "                      \"ms\":{\"decode\",\"preprocess\",\"inference\"}}\n"
@@ -42,8 +46,11 @@ int ww_cmd_classify(int argc, char **argv)
         {"model", required_argument, NULL, 'm'}, {"arch", required_argument, NULL, 'a'},
         {"top", required_argument, NULL, 'k'},   {"json", no_argument, NULL, 'j'},
         {"threads", required_argument, NULL, 't'}, {"exif", no_argument, NULL, 'e'},
-        {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0},
+        {"help", no_argument, NULL, 'h'},        {"resize", required_argument, NULL, 'R'},
+        {"crop", required_argument, NULL, 'C'},  {"interpolation", required_argument, NULL, 'I'},
+        {NULL, 0, NULL, 0},
     };
+    wanwu_model_options model_options = {0};
     const char *model_spec = NULL, *arch = NULL;
     int top = 5, json = 0, threads = 1;
     wanwu_image_options image_options = {0};
@@ -61,6 +68,20 @@ int ww_cmd_classify(int argc, char **argv)
             if ((threads = ww_cli_parse_int("--threads", optarg, 1, 256)) < 0) return 2;
             break;
         case 'e': image_options.apply_exif_orientation = 1; break;
+        case 'R':
+            if ((model_options.resize = ww_cli_parse_int("--resize", optarg, 1, 8192)) < 0) return 2;
+            break;
+        case 'C':
+            if ((model_options.crop = ww_cli_parse_int("--crop", optarg, 1, 8192)) < 0) return 2;
+            break;
+        case 'I':
+            if (strcmp(optarg, "bilinear") != 0 && strcmp(optarg, "bicubic") != 0) {
+                fprintf(stderr, "wanwu: --interpolation must be bilinear or bicubic, not '%s'\n",
+                        optarg);
+                return 2;
+            }
+            model_options.interpolation = optarg;
+            break;
         case 'h': print_help(stdout); return 0;
         default:
             fprintf(stderr, "see 'wanwu classify --help'\n");
@@ -73,7 +94,8 @@ int ww_cmd_classify(int argc, char **argv)
         return 2;
     }
 
-    wanwu_model *model = ww_cli_load_model(model_spec, arch, NULL);
+    model_options.arch = arch;
+    wanwu_model *model = ww_cli_load_model_opts(model_spec, &model_options, NULL);
     if (!model) return 1;
     wanwu_session *session = NULL;
     wanwu_error err;

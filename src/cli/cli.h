@@ -11,6 +11,9 @@ int ww_cmd_bench(int argc, char **argv);
 /* Loads the model named by `spec` (path, file name or architecture; NULL
  * = default) from the models directory, printing errors to stderr. */
 wanwu_model *ww_cli_load_model(const char *spec, const char *arch, double *load_ms);
+/* Same with every model option (architecture, preprocessing overrides). */
+wanwu_model *ww_cli_load_model_opts(const char *spec, const wanwu_model_options *options,
+                                    double *load_ms);
 
 /* Parses a positive integer option value; prints a usage error and
  * returns -1 when it is not one. */

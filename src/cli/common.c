@@ -29,13 +29,22 @@ int ww_cli_parse_int(const char *option, const char *value, int min, int max)
 
 wanwu_model *ww_cli_load_model(const char *spec, const char *arch, double *load_ms)
 {
+    wanwu_model_options opts = {0};
+    opts.arch = arch;
+    return ww_cli_load_model_opts(spec, &opts, load_ms);
+}
+
+wanwu_model *ww_cli_load_model_opts(const char *spec, const wanwu_model_options *options,
+                                    double *load_ms)
+{
     wanwu_error err;
     char path[4096];
     if (ww_model_resolve(spec, NULL, path, sizeof path, &err) != WANWU_OK) {
         fprintf(stderr, "wanwu: %s\n", err.message);
         return NULL;
     }
-    wanwu_model_options opts = {arch};
+    wanwu_model_options opts = {0};
+    if (options) opts = *options;
     wanwu_model *model = NULL;
     double t0 = ww_cli_now_ms();
     if (wanwu_model_load(path, &opts, &model, &err) != WANWU_OK) {

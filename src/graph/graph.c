@@ -19,6 +19,11 @@ const char *ww_op_name(ww_op_type op)
     case WW_OP_FLATTEN: return "Flatten";
     case WW_OP_LINEAR: return "Linear";
     case WW_OP_DROPOUT: return "Dropout";
+    case WW_OP_MUL_CHANNEL: return "MulChannel";
+    case WW_OP_CONCAT: return "Concat";
+    case WW_OP_SLICE_CHANNELS: return "SliceChannels";
+    case WW_OP_CHANNEL_SHUFFLE: return "ChannelShuffle";
+    case WW_OP_AVGPOOL2D: return "AvgPool2d";
     }
     return "?";
 }
@@ -292,6 +297,158 @@ int ww_graph_add_linear(ww_graph *g, const char *name, int input, int out_featur
     n->weight = copy_floats(weight, (size_t)in.c * (size_t)out_features);
     n->bias = copy_floats(bias, (size_t)out_features);
     if (!n->weight || (bias && !n->bias)) return drop_last_node(g, err);
+    return n->output;
+}
+
+int ww_graph_add_conv2d_shape(ww_graph *g, const char *name, int input,
+                              const ww_conv2d_shape *shape, const float *weight, const float *bias,
+                              wanwu_error *err)
+{
+    if (!valid_value(g, input)) return bad_input("Conv2d", name, err);
+    const ww_value in = g->values[input];
+    ww_conv2d_shape s = *shape;
+    s.in_c = in.c;
+    s.in_h = in.h;
+    s.in_w = in.w;
+    if (s.kernel_h <= 0 || s.kernel_w <= 0 || s.stride_h <= 0 || s.stride_w <= 0 ||
+        s.dilation_h <= 0 || s.dilation_w <= 0 || s.pad_top < 0 || s.pad_left < 0 ||
+        s.pad_bottom < 0 || s.pad_right < 0 || s.groups <= 0 || s.out_c <= 0) {
+        ww_error_set(err, WANWU_ERR_INVALID_ARGUMENT,
+                     "Conv2d '%s': kernel, stride, dilation, groups and channels must be positive "
+                     "and padding non-negative",
+                     name);
+        return -1;
+    }
+    s.out_h = ww_window_out_dim(in.h, s.kernel_h, s.stride_h, s.pad_top, s.pad_bottom,
+                                s.dilation_h);
+    s.out_w = ww_window_out_dim(in.w, s.kernel_w, s.stride_w, s.pad_left, s.pad_right,
+                                s.dilation_w);
+    if (ww_conv2d_shape_check(&s, err) != WANWU_OK) {
+        ww_error_prefix(err, "Conv2d '%s': ", name);
+        return -1;
+    }
+    ww_node *n = append_node(g, WW_OP_CONV2D, name, s.out_c, s.out_h, s.out_w, err);
+    if (!n) return -1;
+    n->conv = s;
+    n->inputs[0] = input;
+    n->num_inputs = 1;
+    size_t wcount = (size_t)s.out_c * (size_t)(in.c / s.groups) * (size_t)s.kernel_h *
+                    (size_t)s.kernel_w;
+    n->weight = copy_floats(weight, wcount);
+    n->bias = copy_floats(bias, (size_t)s.out_c);
+    if (!n->weight || (bias && !n->bias)) return drop_last_node(g, err);
+    return n->output;
+}
+
+int ww_graph_add_pool2d_shape(ww_graph *g, ww_op_type op, const char *name, int input,
+                              const ww_pool2d_shape *shape, int count_include_pad,
+                              wanwu_error *err)
+{
+    const char *opname = ww_op_name(op);
+    if (op != WW_OP_MAXPOOL2D && op != WW_OP_AVGPOOL2D) {
+        ww_error_set(err, WANWU_ERR_INVALID_ARGUMENT, "'%s': %s is not a pooling op", name,
+                     opname);
+        return -1;
+    }
+    if (!valid_value(g, input)) return bad_input(opname, name, err);
+    const ww_value in = g->values[input];
+    ww_pool2d_shape p = *shape;
+    if (p.kernel_h <= 0 || p.kernel_w <= 0 || p.stride_h <= 0 || p.stride_w <= 0 ||
+        p.pad_top < 0 || p.pad_left < 0 || p.pad_bottom < 0 || p.pad_right < 0 ||
+        p.pad_top >= p.kernel_h || p.pad_bottom >= p.kernel_h || p.pad_left >= p.kernel_w ||
+        p.pad_right >= p.kernel_w) {
+        ww_error_set(err, WANWU_ERR_INVALID_ARGUMENT,
+                     "%s '%s': kernel %dx%d, stride %dx%d, padding %d,%d,%d,%d is not valid",
+                     opname, name, p.kernel_h, p.kernel_w, p.stride_h, p.stride_w, p.pad_top,
+                     p.pad_left, p.pad_bottom, p.pad_right);
+        return -1;
+    }
+    p.channels = in.c;
+    p.in_h = in.h;
+    p.in_w = in.w;
+    p.out_h = ww_window_out_dim(in.h, p.kernel_h, p.stride_h, p.pad_top, p.pad_bottom, 1);
+    p.out_w = ww_window_out_dim(in.w, p.kernel_w, p.stride_w, p.pad_left, p.pad_right, 1);
+    ww_node *n = append_node(g, op, name, in.c, p.out_h, p.out_w, err);
+    if (!n) return -1;
+    n->pool = p;
+    n->count_include_pad = count_include_pad;
+    n->inputs[0] = input;
+    n->num_inputs = 1;
+    return n->output;
+}
+
+int ww_graph_add_mul_channel(ww_graph *g, const char *name, int x, int scale, wanwu_error *err)
+{
+    if (!valid_value(g, x) || !valid_value(g, scale)) return bad_input("MulChannel", name, err);
+    const ww_value vx = g->values[x], vs = g->values[scale];
+    if (vs.c != vx.c || vs.h != 1 || vs.w != 1) {
+        ww_error_set(err, WANWU_ERR_INVALID_ARGUMENT,
+                     "MulChannel '%s': scale is %dx%dx%d, expected %dx1x1", name, vs.c, vs.h, vs.w,
+                     vx.c);
+        return -1;
+    }
+    ww_node *n = append_node(g, WW_OP_MUL_CHANNEL, name, vx.c, vx.h, vx.w, err);
+    if (!n) return -1;
+    n->inputs[0] = x;
+    n->inputs[1] = scale;
+    n->num_inputs = 2;
+    return n->output;
+}
+
+int ww_graph_add_concat(ww_graph *g, const char *name, int a, int b, wanwu_error *err)
+{
+    if (!valid_value(g, a) || !valid_value(g, b)) return bad_input("Concat", name, err);
+    const ww_value va = g->values[a], vb = g->values[b];
+    if (va.h != vb.h || va.w != vb.w || va.c > 0x3fffffff - vb.c) {
+        ww_error_set(err, WANWU_ERR_INVALID_ARGUMENT,
+                     "Concat '%s': shapes %dx%dx%d and %dx%dx%d cannot be joined on channels", name,
+                     va.c, va.h, va.w, vb.c, vb.h, vb.w);
+        return -1;
+    }
+    ww_node *n = append_node(g, WW_OP_CONCAT, name, va.c + vb.c, va.h, va.w, err);
+    if (!n) return -1;
+    n->inputs[0] = a;
+    n->inputs[1] = b;
+    n->num_inputs = 2;
+    return n->output;
+}
+
+int ww_graph_add_slice_channels(ww_graph *g, const char *name, int input, int begin, int end,
+                                wanwu_error *err)
+{
+    if (!valid_value(g, input)) return bad_input("SliceChannels", name, err);
+    const ww_value in = g->values[input];
+    if (begin < 0 || end > in.c || begin >= end) {
+        ww_error_set(err, WANWU_ERR_INVALID_ARGUMENT,
+                     "SliceChannels '%s': channels [%d, %d) of a %d-channel input", name, begin,
+                     end, in.c);
+        return -1;
+    }
+    ww_node *n = append_node(g, WW_OP_SLICE_CHANNELS, name, end - begin, in.h, in.w, err);
+    if (!n) return -1;
+    n->inputs[0] = input;
+    n->num_inputs = 1;
+    n->channel_begin = begin;
+    n->channel_end = end;
+    return n->output;
+}
+
+int ww_graph_add_channel_shuffle(ww_graph *g, const char *name, int input, int groups,
+                                 wanwu_error *err)
+{
+    if (!valid_value(g, input)) return bad_input("ChannelShuffle", name, err);
+    const ww_value in = g->values[input];
+    if (groups <= 0 || in.c % groups != 0) {
+        ww_error_set(err, WANWU_ERR_INVALID_ARGUMENT,
+                     "ChannelShuffle '%s': %d groups do not divide %d channels", name, groups,
+                     in.c);
+        return -1;
+    }
+    ww_node *n = append_node(g, WW_OP_CHANNEL_SHUFFLE, name, in.c, in.h, in.w, err);
+    if (!n) return -1;
+    n->inputs[0] = input;
+    n->num_inputs = 1;
+    n->groups = groups;
     return n->output;
 }
 

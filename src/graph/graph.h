@@ -24,7 +24,12 @@ typedef enum ww_op_type {
     WW_OP_GLOBAL_AVGPOOL,  /* C x H x W -> C x 1 x 1 */
     WW_OP_FLATTEN,         /* C x H x W -> (C*H*W) x 1 x 1; no data movement */
     WW_OP_LINEAR,          /* weight [out][in], bias */
-    WW_OP_DROPOUT          /* identity at inference */
+    WW_OP_DROPOUT,         /* identity at inference */
+    WW_OP_MUL_CHANNEL,     /* inputs[0] (C x H x W) * inputs[1] (C x 1 x 1), per channel */
+    WW_OP_CONCAT,          /* channels of inputs[0], then of inputs[1] */
+    WW_OP_SLICE_CHANNELS,  /* channels [channel_begin, channel_end) of inputs[0] */
+    WW_OP_CHANNEL_SHUFFLE, /* groups */
+    WW_OP_AVGPOOL2D        /* pool, count_include_pad */
 } ww_op_type;
 
 const char *ww_op_name(ww_op_type op);
@@ -48,6 +53,9 @@ typedef struct ww_node {
     ww_conv2d_shape conv;
     ww_pool2d_shape pool;
     int in_features, out_features;
+    int channel_begin, channel_end; /* SLICE_CHANNELS */
+    int groups;                     /* CHANNEL_SHUFFLE */
+    int count_include_pad;          /* AVGPOOL2D */
 
     float *weight; /* owned */
     float *bias;   /* owned, may be NULL */
@@ -92,6 +100,26 @@ int ww_graph_add_flatten(ww_graph *g, const char *name, int input, wanwu_error *
 int ww_graph_add_dropout(ww_graph *g, const char *name, int input, wanwu_error *err);
 int ww_graph_add_linear(ww_graph *g, const char *name, int input, int out_features,
                         const float *weight, const float *bias, wanwu_error *err);
+
+/* Same as ww_graph_add_conv2d with a full shape (rectangular kernels,
+ * asymmetric padding, dilation); in_c/in_h/in_w and out_h/out_w are
+ * derived from the input and the window. */
+int ww_graph_add_conv2d_shape(ww_graph *g, const char *name, int input,
+                              const ww_conv2d_shape *shape, const float *weight, const float *bias,
+                              wanwu_error *err);
+/* Max or average pooling with a full window description (channels, in_*,
+ * out_* derived). */
+int ww_graph_add_pool2d_shape(ww_graph *g, ww_op_type op, const char *name, int input,
+                              const ww_pool2d_shape *shape, int count_include_pad,
+                              wanwu_error *err);
+/* x (C x H x W) times scale (C x 1 x 1) per channel. */
+int ww_graph_add_mul_channel(ww_graph *g, const char *name, int x, int scale, wanwu_error *err);
+/* Channel concatenation; H and W must agree. */
+int ww_graph_add_concat(ww_graph *g, const char *name, int a, int b, wanwu_error *err);
+int ww_graph_add_slice_channels(ww_graph *g, const char *name, int input, int begin, int end,
+                                wanwu_error *err);
+int ww_graph_add_channel_shuffle(ww_graph *g, const char *name, int input, int groups,
+                                 wanwu_error *err);
 
 /* Number of consumers of a value among live nodes (+1 if it is the graph
  * output). */

@@ -10,10 +10,13 @@ static const ww_arch *const registry[] = {
     &ww_arch_resnet18,
     &ww_arch_resnet34,
     &ww_arch_mobilenet_v2,
+    &ww_arch_efficientnet_b0,
+    &ww_arch_shufflenet_v2_x1_0,
     NULL,
 };
 
-static const char *const arch_names[] = {"resnet18", "resnet34", "mobilenet_v2", NULL};
+static const char *const arch_names[] = {"resnet18",        "resnet34",           "mobilenet_v2",
+                                         "efficientnet_b0", "shufflenet_v2_x1_0", NULL};
 
 const ww_arch *const *ww_arch_registry(void)
 {

@@ -15,6 +15,16 @@ int ww_build_conv_bn(const ww_state_dict *sd, ww_graph *g, int input, const char
                      const char *bn_key, int stride, int groups, ww_activation act,
                      wanwu_error *err);
 
+/* conv `<key>.weight` with `<key>.bias` (no BatchNorm), padding (k-1)/2. */
+int ww_build_conv_bias(const ww_state_dict *sd, ww_graph *g, int input, const char *key,
+                       int stride, int groups, wanwu_error *err);
+
+/* Squeeze-and-excitation as torchvision's SqueezeExcitation with
+ * `<key>.fc1` and `<key>.fc2`: global average pool, 1x1 conv, `act`,
+ * 1x1 conv, sigmoid, channel scale of the input. */
+int ww_build_squeeze_excitation(const ww_state_dict *sd, ww_graph *g, int input, const char *key,
+                                ww_activation act, wanwu_error *err);
+
 /* Linear from `<key>.weight` [out, in] and `<key>.bias`. */
 int ww_build_linear(const ww_state_dict *sd, ww_graph *g, int input, const char *key,
                     wanwu_error *err);

@@ -48,9 +48,10 @@ static int inverted_residual(const ww_state_dict *sd, ww_graph *g, int x, int in
     return h;
 }
 
-static wanwu_status mobilenet_v2_build(const ww_state_dict *sd, ww_graph *g, wanwu_error *err)
+static wanwu_status mobilenet_v2_build(const ww_state_dict *sd, ww_graph *g, int input_size,
+                                       wanwu_error *err)
 {
-    int x = ww_graph_add_input(g, 3, 224, 224, err);
+    int x = ww_graph_add_input(g, 3, input_size, input_size, err);
     if (x >= 0)
         x = ww_build_conv_bn(sd, g, x, "features.0.0", "features.0.1", 2, 1, WW_ACT_RELU6, err);
     for (int i = 1; i <= 17 && x >= 0; i++)
@@ -64,4 +65,5 @@ static wanwu_status mobilenet_v2_build(const ww_state_dict *sd, ww_graph *g, wan
     return x < 0 ? (err ? err->status : WANWU_ERR_FORMAT) : WANWU_OK;
 }
 
-const ww_arch ww_arch_mobilenet_v2 = {"mobilenet_v2", mobilenet_v2_matches, mobilenet_v2_build};
+const ww_arch ww_arch_mobilenet_v2 = {"mobilenet_v2", mobilenet_v2_matches, mobilenet_v2_build,
+                                      256, WW_INTERP_BILINEAR};

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "model/model_dir.h"
 
 static int64_t count_params(const ww_state_dict *sd)
 {
@@ -57,10 +58,53 @@ static wanwu_status prepare_kernels(wanwu_model *m, wanwu_error *err)
     return WANWU_OK;
 }
 
-wanwu_status ww_model_from_state_dict(const ww_state_dict *sd, const char *forced_arch,
-                                      wanwu_model **out, wanwu_error *err)
+wanwu_status ww_model_finish(wanwu_model *m, wanwu_error *err)
+{
+    ww_graph_optimize(&m->graph);
+    wanwu_status st = prepare_kernels(m, err);
+    if (st == WANWU_OK) st = ww_plan_memory(&m->graph, &m->plan, err);
+    if (st != WANWU_OK) return st;
+    const ww_value *logits = &m->graph.values[m->graph.output];
+    m->num_classes = (int)ww_value_size(logits);
+    m->input_size = m->graph.values[m->graph.input].h;
+    return WANWU_OK;
+}
+
+wanwu_status ww_preprocess_apply_options(ww_preprocess *p, const wanwu_model_options *options,
+                                         wanwu_error *err)
+{
+    if (!options) return WANWU_OK;
+    if (options->resize < 0 || options->resize > 8192 || options->crop < 0 ||
+        options->crop > 8192)
+        return ww_error_set(err, WANWU_ERR_INVALID_ARGUMENT,
+                            "resize %d / crop %d: sizes must be from 1 to 8192", options->resize,
+                            options->crop);
+    if (options->resize) p->resize = options->resize;
+    if (options->crop) p->crop = options->crop;
+    if (options->interpolation && *options->interpolation) {
+        if (strcmp(options->interpolation, "bilinear") == 0)
+            p->interp = WW_INTERP_BILINEAR;
+        else if (strcmp(options->interpolation, "bicubic") == 0)
+            p->interp = WW_INTERP_BICUBIC;
+        else
+            return ww_error_set(err, WANWU_ERR_INVALID_ARGUMENT,
+                                "interpolation '%s': use bilinear or bicubic",
+                                options->interpolation);
+    }
+    if (p->crop > p->resize)
+        return ww_error_set(err, WANWU_ERR_INVALID_ARGUMENT,
+                            "crop %d is larger than the resize %d (torchvision would pad)", p->crop,
+                            p->resize);
+    return WANWU_OK;
+}
+
+wanwu_status ww_model_from_state_dict_opts(const ww_state_dict *sd,
+                                           const wanwu_model_options *options,
+                                           const ww_preprocess *preprocess, wanwu_model **out,
+                                           wanwu_error *err)
 {
     *out = NULL;
+    const char *forced_arch = options ? options->arch : NULL;
     const ww_arch *arch = NULL;
     if (forced_arch && *forced_arch) {
         arch = ww_arch_find(forced_arch);
@@ -82,33 +126,46 @@ wanwu_status ww_model_from_state_dict(const ww_state_dict *sd, const char *force
                                 "architecture; pass --arch to force one",
                                 sd->count, sd->count ? sd->tensors[0].name : "");
     }
+    ww_preprocess pre = ww_preprocess_imagenet_default();
+    if (preprocess) {
+        pre = *preprocess;
+    } else {
+        pre.resize = arch->resize;
+        pre.interp = arch->interp;
+    }
+    wanwu_status st = ww_preprocess_apply_options(&pre, options, err);
+    if (st != WANWU_OK) return st;
 
     wanwu_model *m = calloc(1, sizeof *m);
     if (!m) return ww_error_set(err, WANWU_ERR_NO_MEMORY, "out of memory for the model");
     snprintf(m->arch, sizeof m->arch, "%s", arch->name);
+    snprintf(m->format, sizeof m->format, "pth");
     ww_graph_init(&m->graph);
     wanwu_error local;
     ww_error_clear(&local);
-    wanwu_status st = arch->build(sd, &m->graph, &local);
+    st = arch->build(sd, &m->graph, pre.crop, &local);
     if (st != WANWU_OK) {
         ww_error_set(err, st, "not a valid %s state dict: %s", arch->name, local.message);
         wanwu_model_free(m);
         return st;
     }
-    ww_graph_optimize(&m->graph);
-    st = prepare_kernels(m, err);
-    if (st == WANWU_OK) st = ww_plan_memory(&m->graph, &m->plan, err);
+    st = ww_model_finish(m, err);
     if (st != WANWU_OK) {
         wanwu_model_free(m);
         return st;
     }
-    const ww_value *logits = &m->graph.values[m->graph.output];
-    m->num_classes = (int)ww_value_size(logits);
     m->num_params = count_params(sd);
-    m->input_size = m->graph.values[m->graph.input].h;
-    m->preprocess = ww_preprocess_imagenet_default();
+    m->preprocess = pre;
     *out = m;
     return WANWU_OK;
+}
+
+wanwu_status ww_model_from_state_dict(const ww_state_dict *sd, const char *forced_arch,
+                                      wanwu_model **out, wanwu_error *err)
+{
+    wanwu_model_options options = {0};
+    options.arch = forced_arch;
+    return ww_model_from_state_dict_opts(sd, &options, NULL, out, err);
 }
 
 wanwu_status wanwu_model_load(const char *path, const wanwu_model_options *options,
@@ -120,7 +177,17 @@ wanwu_status wanwu_model_load(const char *path, const wanwu_model_options *optio
     ww_state_dict sd;
     wanwu_status st = ww_pth_load_file(path, &sd, err);
     if (st != WANWU_OK) return st;
-    st = ww_model_from_state_dict(&sd, options ? options->arch : NULL, out, err);
+    /* an official file keeps the transform torchvision pairs with it, unless
+     * the architecture is forced to something else */
+    const ww_official_weights *official = ww_official_weights_find(path);
+    ww_preprocess pre = ww_preprocess_imagenet_default();
+    int use_official = official && (!options || !options->arch || !*options->arch ||
+                                    strcmp(options->arch, official->arch) == 0);
+    if (use_official) {
+        pre.resize = official->resize;
+        pre.interp = official->bicubic ? WW_INTERP_BICUBIC : WW_INTERP_BILINEAR;
+    }
+    st = ww_model_from_state_dict_opts(&sd, options, use_official ? &pre : NULL, out, err);
     ww_state_dict_free(&sd);
     if (st != WANWU_OK) ww_error_prefix(err, "%s: ", path);
     return st;

@@ -13,15 +13,30 @@
 
 static const ww_official_weights official[] = {
     {"resnet18-f37072fd.pth", "resnet18", "https://download.pytorch.org/models/resnet18-f37072fd.pth",
-     "f37072fd"},
+     "f37072fd", 256, 0},
     {"resnet34-b627a593.pth", "resnet34", "https://download.pytorch.org/models/resnet34-b627a593.pth",
-     "b627a593"},
+     "b627a593", 256, 0},
     {"mobilenet_v2-b0353104.pth", "mobilenet_v2",
-     "https://download.pytorch.org/models/mobilenet_v2-b0353104.pth", "b0353104"},
+     "https://download.pytorch.org/models/mobilenet_v2-b0353104.pth", "b0353104", 256, 0},
     {"mobilenet_v2-7ebf99e0.pth", "mobilenet_v2",
-     "https://download.pytorch.org/models/mobilenet_v2-7ebf99e0.pth", "7ebf99e0"},
-    {NULL, NULL, NULL, NULL},
+     "https://download.pytorch.org/models/mobilenet_v2-7ebf99e0.pth", "7ebf99e0", 232, 0},
+    {"efficientnet_b0_rwightman-3dd342df.pth", "efficientnet_b0",
+     "https://download.pytorch.org/models/efficientnet_b0_rwightman-3dd342df.pth", "3dd342df", 256,
+     1},
+    {"shufflenetv2_x1-5666bf0f80.pth", "shufflenet_v2_x1_0",
+     "https://download.pytorch.org/models/shufflenetv2_x1-5666bf0f80.pth", "5666bf0f80", 256, 0},
+    {NULL, NULL, NULL, NULL, 0, 0},
 };
+
+const ww_official_weights *ww_official_weights_find(const char *path)
+{
+    const char *base = path ? strrchr(path, '/') : NULL;
+    base = base ? base + 1 : path;
+    if (!base) return NULL;
+    for (const ww_official_weights *o = official; o->file; o++)
+        if (strcmp(o->file, base) == 0) return o;
+    return NULL;
+}
 
 const ww_official_weights *ww_official_weights_table(void)
 {

@@ -13,7 +13,12 @@ typedef struct ww_official_weights {
     const char *arch;
     const char *url;
     const char *sha256_prefix; /* torchvision names carry the start of the sha256 */
+    int resize;                /* torchvision's transform for these weights: Resize(resize), */
+    int bicubic;               /* bilinear (0) or bicubic (1), then CenterCrop(224) */
 } ww_official_weights;
+
+/* The official entry whose file name is the last component of `path`, or NULL. */
+const ww_official_weights *ww_official_weights_find(const char *path);
 
 /* NULL-terminated (file == NULL) table of known official weight files. */
 const ww_official_weights *ww_official_weights_table(void);

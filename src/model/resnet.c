@@ -58,10 +58,11 @@ static int basic_block(const ww_state_dict *sd, ww_graph *g, int x, int layer, i
     return ww_graph_add_activation(g, key, sum, WW_ACT_RELU, err);
 }
 
-static wanwu_status build_resnet(const ww_state_dict *sd, ww_graph *g, const int blocks[4],
+static wanwu_status build_resnet(const ww_state_dict *sd, ww_graph *g, int input_size,
+                                 const int blocks[4],
                                  wanwu_error *err)
 {
-    int x = ww_graph_add_input(g, 3, 224, 224, err);
+    int x = ww_graph_add_input(g, 3, input_size, input_size, err);
     if (x < 0) return err ? err->status : WANWU_ERR_INVALID_ARGUMENT;
     x = ww_build_conv_bn(sd, g, x, "conv1", "bn1", 2, 1, WW_ACT_RELU, err);
     if (x >= 0) x = ww_graph_add_maxpool2d(g, "maxpool", x, 3, 2, 1, err);
@@ -89,9 +90,10 @@ static int resnet18_matches(const ww_state_dict *sd)
     return matches_blocks(sd, resnet18_blocks);
 }
 
-static wanwu_status resnet18_build(const ww_state_dict *sd, ww_graph *g, wanwu_error *err)
+static wanwu_status resnet18_build(const ww_state_dict *sd, ww_graph *g, int input_size,
+                                    wanwu_error *err)
 {
-    return build_resnet(sd, g, resnet18_blocks, err);
+    return build_resnet(sd, g, input_size, resnet18_blocks, err);
 }
 
 static int resnet34_matches(const ww_state_dict *sd)
@@ -99,10 +101,13 @@ static int resnet34_matches(const ww_state_dict *sd)
     return matches_blocks(sd, resnet34_blocks);
 }
 
-static wanwu_status resnet34_build(const ww_state_dict *sd, ww_graph *g, wanwu_error *err)
+static wanwu_status resnet34_build(const ww_state_dict *sd, ww_graph *g, int input_size,
+                                    wanwu_error *err)
 {
-    return build_resnet(sd, g, resnet34_blocks, err);
+    return build_resnet(sd, g, input_size, resnet34_blocks, err);
 }
 
-const ww_arch ww_arch_resnet18 = {"resnet18", resnet18_matches, resnet18_build};
-const ww_arch ww_arch_resnet34 = {"resnet34", resnet34_matches, resnet34_build};
+const ww_arch ww_arch_resnet18 = {"resnet18", resnet18_matches, resnet18_build, 256,
+                                  WW_INTERP_BILINEAR};
+const ww_arch ww_arch_resnet34 = {"resnet34", resnet34_matches, resnet34_build, 256,
+                                  WW_INTERP_BILINEAR};

@@ -112,6 +112,20 @@ static void run_graph(wanwu_session *s)
         case WW_OP_LINEAR:
             ww_linear(n->in_features, n->out_features, x, n->weight, n->bias, n->act, y, s->pool);
             break;
+        case WW_OP_MUL_CHANNEL:
+            ww_mul_channel_ref(in->c, in->h * in->w, x, value_ptr(s, n->inputs[1]), y);
+            break;
+        case WW_OP_CONCAT:
+            ww_concat_channels_ref(in->c, g->values[n->inputs[1]].c, in->h * in->w, x,
+                                   value_ptr(s, n->inputs[1]), y);
+            break;
+        case WW_OP_SLICE_CHANNELS:
+            ww_slice_channels_ref(n->channel_begin, n->channel_end, in->h * in->w, x, y);
+            break;
+        case WW_OP_CHANNEL_SHUFFLE:
+            ww_channel_shuffle_ref(in->c, n->groups, in->h * in->w, x, y);
+            break;
+        case WW_OP_AVGPOOL2D: ww_avgpool2d_ref(&n->pool, n->count_include_pad, x, y); break;
         case WW_OP_INPUT: break;
         }
     }

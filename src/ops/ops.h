@@ -10,18 +10,37 @@
 #include "core/threadpool.h"
 #include "wanwu.h"
 
+#include <math.h>
 #include <stddef.h>
 
-typedef enum ww_activation { WW_ACT_NONE, WW_ACT_RELU, WW_ACT_RELU6 } ww_activation;
+/* SIGMOID and SILU (x * sigmoid(x)) are computed as PyTorch does on the
+ * CPU, 1 / (1 + exp(-x)) and x / (1 + exp(-x)). The vectorized conv and
+ * add kernels apply only RELU and RELU6 in their epilogues; the graph
+ * passes fuse only those there (see ww_kernel_epilogue_supports). */
+typedef enum ww_activation {
+    WW_ACT_NONE,
+    WW_ACT_RELU,
+    WW_ACT_RELU6,
+    WW_ACT_SIGMOID,
+    WW_ACT_SILU
+} ww_activation;
 
 static inline float ww_activate(float v, ww_activation act)
 {
     switch (act) {
     case WW_ACT_RELU: return v > 0.0f ? v : 0.0f;
     case WW_ACT_RELU6: return v < 0.0f ? 0.0f : (v > 6.0f ? 6.0f : v);
+    case WW_ACT_SIGMOID: return 1.0f / (1.0f + expf(-v));
+    case WW_ACT_SILU: return v / (1.0f + expf(-v));
     case WW_ACT_NONE: break;
     }
     return v;
+}
+
+/* 1 when the optimized conv/add kernels can apply `act` in their epilogue. */
+static inline int ww_kernel_epilogue_supports(ww_activation act)
+{
+    return act == WW_ACT_NONE || act == WW_ACT_RELU || act == WW_ACT_RELU6;
 }
 
 /* Output extent of a convolution or pooling window along one axis
@@ -112,6 +131,24 @@ void ww_activation_ref(size_t n, const float *in, ww_activation act, float *out)
 /* Inference BatchNorm: out = (x - mean) / sqrt(var + eps) * gamma + beta, per channel. */
 void ww_batchnorm_ref(int channels, int hw, const float *in, const float *gamma, const float *beta,
                       const float *mean, const float *var, float eps, float *out);
+
+/* out[c][i] = in[c][i] * scale[c] (squeeze-and-excitation's channel scale). */
+void ww_mul_channel_ref(int channels, int hw, const float *in, const float *scale, float *out);
+
+/* Channel concatenation of two C x H x W maps with the same H x W. */
+void ww_concat_channels_ref(int channels_a, int channels_b, int hw, const float *a, const float *b,
+                            float *out);
+
+/* Channels [begin, end) of a C x H x W map (channel split / chunk). */
+void ww_slice_channels_ref(int begin, int end, int hw, const float *in, float *out);
+
+/* ShuffleNet's channel shuffle: view C as [groups][C/groups], transpose to
+ * [C/groups][groups]. Output channel j*groups+g is input channel g*(C/groups)+j. */
+void ww_channel_shuffle_ref(int channels, int groups, int hw, const float *in, float *out);
+
+/* Average pooling over windows; padded cells are counted when
+ * count_include_pad, else ignored (PyTorch/ONNX semantics). */
+void ww_avgpool2d_ref(const ww_pool2d_shape *s, int count_include_pad, const float *in, float *out);
 
 /* Numerically stable softmax over n values. */
 void ww_softmax_ref(int n, const float *in, float *out);

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -41,6 +42,18 @@ static void eval_node(const ww_graph *g, const ww_node *n, buffer_fn buf, void *
     case WW_OP_LINEAR:
         ww_linear_ref(n->in_features, n->out_features, x, n->weight, n->bias, n->act, y);
         break;
+    case WW_OP_MUL_CHANNEL:
+        ww_mul_channel_ref(in->c, in->h * in->w, x, buf(ctx, n->inputs[1]), y);
+        break;
+    case WW_OP_CONCAT:
+        ww_concat_channels_ref(in->c, g->values[n->inputs[1]].c, in->h * in->w, x,
+                               buf(ctx, n->inputs[1]), y);
+        break;
+    case WW_OP_SLICE_CHANNELS:
+        ww_slice_channels_ref(n->channel_begin, n->channel_end, in->h * in->w, x, y);
+        break;
+    case WW_OP_CHANNEL_SHUFFLE: ww_channel_shuffle_ref(in->c, n->groups, in->h * in->w, x, y); break;
+    case WW_OP_AVGPOOL2D: ww_avgpool2d_ref(&n->pool, n->count_include_pad, x, y); break;
     case WW_OP_INPUT: break;
     }
 }
@@ -196,6 +209,108 @@ static void test_optimize_and_plan_preserve_output(void **state)
     }
 }
 
+/* The model-zoo ops: squeeze-and-excitation with SiLU/sigmoid (never fused
+ * into a conv epilogue), channel split, concat, shuffle and average pool. */
+static void test_zoo_ops_preserve_output(void **state)
+{
+    (void)state;
+    for (uint64_t seed = 11; seed <= 14; seed++) {
+        ww_rng rng;
+        ww_rng_seed(&rng, seed);
+        ww_graph g;
+        wanwu_error err;
+        ww_graph_init(&g);
+        int x = ww_graph_add_input(&g, 3, 13, 12, &err);
+        x = conv_bn(&g, &rng, x, 8, 3, 1, 1, WW_ACT_RELU);
+        int h = conv_bn(&g, &rng, x, 8, 3, 1, 8, WW_ACT_NONE);
+        h = ww_graph_add_activation(&g, "silu", h, WW_ACT_SILU, &err);
+        /* SE: pool, 1x1 conv with bias, SiLU, 1x1 conv, sigmoid, scale */
+        int s = ww_graph_add_global_avgpool(&g, "se.pool", h, &err);
+        float w1[2 * 8], b1[2], w2[8 * 2], b2[8];
+        ww_rng_fill(&rng, w1, 16, -1, 1);
+        ww_rng_fill(&rng, b1, 2, -1, 1);
+        ww_rng_fill(&rng, w2, 16, -1, 1);
+        ww_rng_fill(&rng, b2, 8, -1, 1);
+        s = ww_graph_add_conv2d(&g, "se.fc1", s, 2, 1, 1, 0, 1, w1, b1, &err);
+        s = ww_graph_add_activation(&g, "se.silu", s, WW_ACT_SILU, &err);
+        s = ww_graph_add_conv2d(&g, "se.fc2", s, 8, 1, 1, 0, 1, w2, b2, &err);
+        s = ww_graph_add_activation(&g, "se.sigmoid", s, WW_ACT_SIGMOID, &err);
+        h = ww_graph_add_mul_channel(&g, "se", h, s, &err);
+        /* ShuffleNet unit: split, branch on one half, concat, shuffle */
+        int left = ww_graph_add_slice_channels(&g, "chunk0", h, 0, 4, &err);
+        int right = ww_graph_add_slice_channels(&g, "chunk1", h, 4, 8, &err);
+        right = conv_bn(&g, &rng, right, 4, 1, 1, 1, WW_ACT_RELU);
+        h = ww_graph_add_concat(&g, "cat", left, right, &err);
+        h = ww_graph_add_channel_shuffle(&g, "shuffle", h, 2, &err);
+        ww_pool2d_shape ps = {0};
+        ps.kernel_h = ps.kernel_w = 3;
+        ps.stride_h = ps.stride_w = 2;
+        ps.pad_top = ps.pad_left = ps.pad_bottom = ps.pad_right = 1;
+        h = ww_graph_add_pool2d_shape(&g, WW_OP_AVGPOOL2D, "avg", h, &ps, (int)(seed & 1), &err);
+        h = ww_graph_add_global_avgpool(&g, "gap", h, &err);
+        float wl[8 * 10], bl[10];
+        ww_rng_fill(&rng, wl, 80, -1, 1);
+        ww_rng_fill(&rng, bl, 10, -1, 1);
+        h = ww_graph_add_linear(&g, "fc", h, 10, wl, bl, &err);
+        assert_true(h >= 0);
+
+        size_t in_n = ww_value_size(&g.values[g.input]);
+        float *input = random_floats(&rng, in_n, -2, 2);
+        float before[10], after[10];
+        evaluate_separately(&g, input, before);
+        ww_graph_optimize(&g);
+        assert_int_equal(count_live(&g, WW_OP_BATCHNORM), 0);
+        /* SiLU and sigmoid stay separate nodes: the conv kernels' epilogue knows only ReLU(6) */
+        assert_int_equal(count_live(&g, WW_OP_ACTIVATION), 3);
+        for (int i = 0; i < g.num_nodes; i++)
+            if (!g.nodes[i].removed && g.nodes[i].op == WW_OP_CONV2D)
+                assert_true(ww_kernel_epilogue_supports(g.nodes[i].act));
+
+        ww_memory_plan plan;
+        assert_int_equal(ww_plan_memory(&g, &plan, &err), WANWU_OK);
+        arena_buffers ab = {malloc(plan.arena_floats * sizeof(float)), &plan};
+        for (size_t i = 0; i < plan.arena_floats; i++) ab.arena[i] = 1e30f;
+        memcpy(arena_buffer(&ab, g.input), input, in_n * sizeof(float));
+        for (int i = 0; i < g.num_nodes; i++)
+            if (!g.nodes[i].removed && g.nodes[i].op != WW_OP_INPUT)
+                eval_node(&g, &g.nodes[i], arena_buffer, &ab);
+        memcpy(after, arena_buffer(&ab, g.output), sizeof after);
+        assert_true(ww_max_rel_diff(after, before, 10) < 1e-4);
+        free(ab.arena);
+        ww_memory_plan_free(&plan);
+        free(input);
+        ww_graph_free(&g);
+    }
+}
+
+/* Hand-checked values of the new reference ops. */
+static void test_zoo_reference_ops(void **state)
+{
+    (void)state;
+    const float in[6] = {1, 2, 3, 4, 5, 6}; /* 3 channels x 2 */
+    float out[6];
+    ww_channel_shuffle_ref(6, 2, 1, in, out); /* [0 1 2][3 4 5] -> 0 3 1 4 2 5 */
+    const float shuffled[6] = {1, 4, 2, 5, 3, 6};
+    assert_memory_equal(out, shuffled, sizeof out);
+    ww_slice_channels_ref(1, 3, 2, in, out);
+    assert_true(out[0] == 3 && out[3] == 6);
+    const float scale[3] = {2, 0, -1};
+    ww_mul_channel_ref(3, 2, in, scale, out);
+    assert_true(out[0] == 2 && out[1] == 4 && out[2] == 0 && out[5] == -6);
+    ww_concat_channels_ref(1, 2, 2, in, in + 2, out);
+    assert_memory_equal(out, in, sizeof out);
+    assert_true(fabsf(ww_activate(0.0f, WW_ACT_SIGMOID) - 0.5f) < 1e-7f);
+    assert_true(fabsf(ww_activate(2.0f, WW_ACT_SILU) - 2.0f / (1.0f + expf(-2.0f))) < 1e-7f);
+    assert_true(ww_activate(-100.0f, WW_ACT_SILU) <= 0.0f && ww_activate(-100.0f, WW_ACT_SILU) > -1e-6f);
+    /* 3x3 average pool with padding 1 on a 2x2 map of ones */
+    const float ones[4] = {1, 1, 1, 1};
+    ww_pool2d_shape p = {1, 2, 2, 2, 2, 3, 3, 1, 1, 1, 1, 1, 1};
+    ww_avgpool2d_ref(&p, 0, ones, out);
+    assert_true(out[0] == 1.0f);
+    ww_avgpool2d_ref(&p, 1, ones, out);
+    assert_true(fabsf(out[0] - 4.0f / 9.0f) < 1e-7f);
+}
+
 static void test_shared_value_is_not_fused(void **state)
 {
     (void)state;
@@ -244,6 +359,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_optimize_and_plan_preserve_output),
         cmocka_unit_test(test_shared_value_is_not_fused),
+        cmocka_unit_test(test_zoo_ops_preserve_output),
+        cmocka_unit_test(test_zoo_reference_ops),
         cmocka_unit_test(test_builder_rejects_bad_shapes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
