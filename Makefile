@@ -8,7 +8,6 @@ JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 SHARED     ?= $(abspath $(or $(WANWU_SHARED),../shared))
 # Models directory: $WANWU_MODELS, else ../shared/models when it exists, else ./models.
 MODELS     ?= $(or $(WANWU_MODELS),$(if $(wildcard $(SHARED)/models),$(SHARED)/models,models))
-IMAGES     ?= $(wordlist 1,4,$(wildcard $(SHARED)/imagenet-sample/n01*_*.JPEG $(SHARED)/imagenet-sample/n02123*_*.JPEG))
 
 .PHONY: all build deps test test-release test-sanitize run bench clean format
 
@@ -39,8 +38,12 @@ test-sanitize: $(BUILD_SAN)/CMakeCache.txt
 	cd $(BUILD_SAN) && WANWU_SHARED=$(SHARED) ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j $(JOBS)
 
+# The web page and API on http://127.0.0.1:8080/ with the default model
+# (Ctrl-C stops it). SERVE_HOST/SERVE_PORT override the address.
+SERVE_HOST ?= 127.0.0.1
+SERVE_PORT ?= 8080
 run: deps build
-	WANWU_MODELS=$(MODELS) $(BUILD)/wanwu classify $(IMAGES)
+	WANWU_MODELS=$(MODELS) $(BUILD)/wanwu serve --host $(SERVE_HOST) --port $(SERVE_PORT)
 
 bench: build
 	WANWU_MODELS=$(MODELS) $(BUILD)/wanwu bench

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
-#include "core/json.h"
+#include "cli/result_json.h"
 
 static void print_help(FILE *out)
 {
@@ -123,11 +123,8 @@ int ww_cmd_classify(int argc, char **argv)
         if (st != WANWU_OK) {
             failures++;
             if (json) {
-                fputs("{\"file\":", stdout);
-                ww_json_write_string(stdout, file);
-                fputs(",\"error\":", stdout);
-                ww_json_write_string(stdout, err.message);
-                fputs("}\n", stdout);
+                ww_result_json_write_error(stdout, file, err.message);
+                fputc('\n', stdout);
             } else {
                 fprintf(stderr, "wanwu: %s\n", err.message);
             }
@@ -135,20 +132,8 @@ int ww_cmd_classify(int argc, char **argv)
             continue;
         }
         if (json) {
-            fputs("{\"file\":", stdout);
-            ww_json_write_string(stdout, file);
-            fputs(",\"model\":", stdout);
-            ww_json_write_string(stdout, arch_name);
-            fputs(",\"top\":[", stdout);
-            for (int k = 0; k < top; k++) {
-                char fallback[32];
-                snprintf(fallback, sizeof fallback, "class %d", preds[k].class_index);
-                printf("%s{\"class_index\":%d,\"label\":", k ? "," : "", preds[k].class_index);
-                ww_json_write_string(stdout, preds[k].label ? preds[k].label : fallback);
-                printf(",\"prob\":%.7f}", (double)preds[k].prob);
-            }
-            printf("],\"ms\":{\"decode\":%.3f,\"preprocess\":%.3f,\"inference\":%.3f}}\n",
-                   t.decode_ms, t.preprocess_ms, t.inference_ms);
+            ww_result_json_write(stdout, file, arch_name, preds, top, &t);
+            fputc('\n', stdout);
         } else {
             printf("%s:", file);
             for (int k = 0; k < top; k++) {

@@ -7,6 +7,7 @@
 
 int ww_cmd_classify(int argc, char **argv);
 int ww_cmd_bench(int argc, char **argv);
+int ww_cmd_serve(int argc, char **argv); /* src/server/serve.c */
 
 /* Loads the model named by `spec` (path, file name or architecture; NULL
  * = default) from the models directory, printing errors to stderr. */
