@@ -1,22 +1,138 @@
-/* wanwu bench: inference-only latency on a fixed preprocessed input. */
+/* wanwu bench: inference-only latency on a fixed preprocessed input for one
+ * model, or the full comparison of several models (bench_suite.c). */
+#include "cli/bench_suite.h"
+#include "cli/cli.h"
+#include "core/json.h"
+#include "model/model_dir.h"
+
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 
-#include "cli/cli.h"
-#include "core/json.h"
-
 static void print_help(FILE *out)
 {
-    fprintf(out, "usage: wanwu bench [--model PATH|NAME] [--arch NAME] [--threads N] [--runs R]\n"
-                 "                   [--warmup W] [--batch 1] [--json]\n"
-                 "\n"
-                 "Times inference only (no decoding or preprocessing) on a fixed input after W\n"
-                 "warm-up runs, and reports median, p90, p99, min and mean latency in ms,\n"
-                 "images/s, model load time and peak resident memory.\n"
-                 "Defaults: --threads 1 --runs 50 --warmup 5. Only batch 1 is supported so far.\n");
+    fprintf(out,
+            "usage: wanwu bench [--model PATH|NAME] [--arch NAME] [--threads N] [--runs R]\n"
+            "                   [--warmup W] [--batch 1] [--json]\n"
+            "       wanwu bench --models M1,M2,... [--images DIR | --labels FILE.tsv] [--limit N]\n"
+            "                   [--threads N] [--runs R] [--warmup W] [--soak DURATION]\n"
+            "                   [--interval 2s] [--report report.html] [--json]\n"
+            "\n"
+            "With one --model: times inference only (no decoding or preprocessing) on a fixed\n"
+            "input after W warm-up runs, and reports median, p90, p99, min and mean latency in\n"
+            "ms, images/s, model load time and peak resident memory.\n"
+            "\n"
+            "With --models (or --images, --labels, --soak, --report): compares models, each in\n"
+            "a fresh process, and prints Markdown tables (or with --json one JSON document):\n"
+            "  accuracy   top-1 and top-5 over labelled images, end to end (decode + preprocess\n"
+            "             + inference). --images DIR: every JPEG/PNG in DIR named like\n"
+            "             nXXXXXXXX_*.JPEG (the ImageNet synset gives the class); --labels\n"
+            "             FILE.tsv: lines file<TAB>class_index (or a header with file and\n"
+            "             class_index columns); --limit N: the first N images (sorted by name)\n"
+            "  latency    mean, p50, p90, p99, min, max: inference only (R runs on a fixed\n"
+            "             input) and end to end (each image once)\n"
+            "  cost       model load time, file size, parameters, GMACs, peak RSS, average CPU\n"
+            "             use during the inference runs (%% of one core)\n"
+            "  stability  --soak DURATION (e.g. 1h, 10m, 30s): one classification every\n"
+            "             --interval (default 2s); latency over time, RSS at start and end and\n"
+            "             its slope, error count\n"
+            "  --report FILE.html  a self-contained page with the tables and SVG charts\n"
+            "The JSON document has \"models\": one object per model with the single-model\n"
+            "keys (model, threads, batch, runs, median_ms, p90_ms, p99_ms, min_ms, mean_ms,\n"
+            "load_ms, peak_rss_mb) and every other figure; with one model those keys are also\n"
+            "at the top level. A progress bar is drawn on stderr when it is a terminal.\n"
+            "Defaults: --threads 1 --runs 50 --warmup 5. Only batch 1 is supported so far.\n"
+            "Exit status: 0, 1 if a model or an image failed, 2 on usage errors.\n");
+}
+
+/* Splits "a,b,c" into a NULL-free array of pointers into `list` (modified). */
+static int split_models(char *list, const char **specs, int max)
+{
+    int n = 0;
+    for (char *tok = strtok(list, ","); tok && n < max; tok = strtok(NULL, ","))
+        if (*tok) specs[n++] = tok;
+    return n;
+}
+
+typedef struct suite_options {
+    char *models;
+    const char *images_dir, *labels_tsv, *report;
+    int limit;
+    double soak_s, interval_s;
+} suite_options;
+
+static int run_suite(const char *model_spec, const char *arch, int threads, int runs, int warmup,
+                     int json, suite_options *o)
+{
+    enum { MAX_MODELS = 64 };
+    const char *specs[MAX_MODELS];
+    int n_models = 0;
+    char default_model[1024];
+    wanwu_error err;
+    if (o->models) {
+        n_models = split_models(o->models, specs, MAX_MODELS);
+    } else if (model_spec) {
+        specs[n_models++] = model_spec;
+    } else {
+        if (ww_model_resolve(NULL, NULL, default_model, sizeof default_model, &err) != WANWU_OK) {
+            fprintf(stderr, "wanwu bench: %s\n", err.message);
+            return 1;
+        }
+        specs[n_models++] = default_model;
+    }
+    if (n_models == 0) {
+        fprintf(stderr, "wanwu bench: --models needs a comma-separated list of models\n");
+        return 2;
+    }
+    if (o->images_dir && o->labels_tsv) {
+        fprintf(stderr, "wanwu bench: give --images DIR or --labels FILE.tsv, not both\n");
+        return 2;
+    }
+    ww_dataset images = {0};
+    const char *source = o->images_dir ? o->images_dir : o->labels_tsv;
+    if (o->images_dir && ww_dataset_from_dir(o->images_dir, o->limit, &images, &err) != WANWU_OK) {
+        fprintf(stderr, "wanwu bench: %s\n", err.message);
+        return 1;
+    }
+    if (o->labels_tsv && ww_dataset_from_tsv(o->labels_tsv, o->limit, &images, &err) != WANWU_OK) {
+        fprintf(stderr, "wanwu bench: %s\n", err.message);
+        return 1;
+    }
+    ww_bench_config cfg = {
+        .model_specs = specs,
+        .model_count = n_models,
+        .arch = arch,
+        .images = source ? &images : NULL,
+        .images_source = source,
+        .threads = threads,
+        .runs = runs,
+        .warmup = warmup,
+        .soak_s = o->soak_s,
+        .interval_s = o->interval_s,
+    };
+    ww_bench_model_result *results = calloc((size_t)n_models, sizeof *results);
+    if (!results) {
+        fprintf(stderr, "wanwu: out of memory\n");
+        ww_dataset_free(&images);
+        return 1;
+    }
+    int failed = ww_bench_run_all(&cfg, results);
+    if (json)
+        ww_bench_write_json(stdout, &cfg, results);
+    else
+        ww_bench_write_markdown(stdout, &cfg, results);
+    fflush(stdout);
+    int status = failed ? 1 : 0;
+    for (int i = 0; i < n_models; i++)
+        if (results[i].ok && results[i].failed_images) status = 1;
+    if (o->report && ww_bench_write_html(o->report, &cfg, results) != 0) status = 1;
+    for (int i = 0; i < n_models; i++)
+        ww_bench_model_result_free(&results[i]);
+    free(results);
+    ww_dataset_free(&images);
+    return status;
 }
 
 static int compare_doubles(const void *a, const void *b)
@@ -37,12 +153,17 @@ static double percentile(const double *sorted, int n, double p)
 int ww_cmd_bench(int argc, char **argv)
 {
     static const struct option long_options[] = {
-        {"model", required_argument, NULL, 'm'},  {"arch", required_argument, NULL, 'a'},
+        {"model", required_argument, NULL, 'm'},   {"arch", required_argument, NULL, 'a'},
         {"threads", required_argument, NULL, 't'}, {"runs", required_argument, NULL, 'r'},
-        {"warmup", required_argument, NULL, 'w'}, {"batch", required_argument, NULL, 'b'},
-        {"json", no_argument, NULL, 'j'},         {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+        {"warmup", required_argument, NULL, 'w'},  {"batch", required_argument, NULL, 'b'},
+        {"json", no_argument, NULL, 'j'},          {"help", no_argument, NULL, 'h'},
+        {"models", required_argument, NULL, 'M'},  {"images", required_argument, NULL, 'I'},
+        {"labels", required_argument, NULL, 'L'},  {"limit", required_argument, NULL, 'n'},
+        {"soak", required_argument, NULL, 's'},    {"interval", required_argument, NULL, 'i'},
+        {"report", required_argument, NULL, 'R'},  {NULL, 0, NULL, 0},
     };
+    suite_options suite = {.interval_s = 2.0};
+    int suite_mode = 0;
     const char *model_spec = NULL, *arch = NULL;
     int threads = 1, runs = 50, warmup = 5, batch = 1, json = 0;
     optind = 1;
@@ -64,6 +185,29 @@ int ww_cmd_bench(int argc, char **argv)
             if ((batch = ww_cli_parse_int("--batch", optarg, 1, 1)) < 0) return 2;
             break;
         case 'j': json = 1; break;
+        case 'M': suite.models = optarg, suite_mode = 1; break;
+        case 'I': suite.images_dir = optarg, suite_mode = 1; break;
+        case 'L': suite.labels_tsv = optarg, suite_mode = 1; break;
+        case 'R': suite.report = optarg, suite_mode = 1; break;
+        case 'n':
+            if ((suite.limit = ww_cli_parse_int("--limit", optarg, 1, 100000000)) < 0) return 2;
+            break;
+        case 's':
+        case 'i': {
+            double v = ww_parse_duration(optarg);
+            if (v <= 0) {
+                fprintf(stderr,
+                        "wanwu bench: --%s needs a duration like 2s, 500ms, 10m or 1h, "
+                        "not '%s'\n",
+                        opt == 's' ? "soak" : "interval", optarg);
+                return 2;
+            }
+            if (opt == 's')
+                suite.soak_s = v, suite_mode = 1;
+            else
+                suite.interval_s = v;
+            break;
+        }
         case 'h': print_help(stdout); return 0;
         default: fprintf(stderr, "see 'wanwu bench --help'\n"); return 2;
         }
@@ -72,6 +216,7 @@ int ww_cmd_bench(int argc, char **argv)
         fprintf(stderr, "wanwu bench: unexpected argument '%s'\n", argv[optind]);
         return 2;
     }
+    if (suite_mode) return run_suite(model_spec, arch, threads, runs, warmup, json, &suite);
     double load_ms = 0;
     wanwu_model *model = ww_cli_load_model(model_spec, arch, &load_ms);
     if (!model) return 1;
@@ -98,7 +243,8 @@ int ww_cmd_bench(int argc, char **argv)
         seed = seed * 1103515245u + 12345u;
         input[i] = (float)((seed >> 8) & 0xFFFF) / 65535.0f * 4.0f - 2.0f;
     }
-    for (int i = 0; i < warmup; i++) wanwu_run(session, input, logits, NULL);
+    for (int i = 0; i < warmup; i++)
+        wanwu_run(session, input, logits, NULL);
     double sum = 0;
     for (int i = 0; i < runs; i++) {
         double t0 = ww_cli_now_ms();

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/batch_classify.h"
 #include "cli/cli.h"
 #include "cli/result_json.h"
 
@@ -33,6 +34,8 @@ static void print_help(FILE *out)
             "                     or {\"file\",\"error\"} for an image that failed\n"
             "  --threads N        worker threads for inference (default 1)\n"
             "  --exif             apply the EXIF orientation tag (torchvision does not)\n"
+            "  --recursive DIR, --output FILE.jsonl, --resume, --jobs N\n"
+            "                     batch mode: see 'wanwu classify --recursive DIR --help'\n"
             "  -h, --help         this text\n"
             "\n"
             "Plain output is one line per image: FILE: label (12.3%%), label (4.5%%), ...\n"
@@ -42,6 +45,8 @@ static void print_help(FILE *out)
 
 int ww_cmd_classify(int argc, char **argv)
 {
+    /* --recursive, --output, --resume, --jobs: batch mode (batch_classify.c) */
+    if (ww_classify_wants_batch(argc, argv)) return ww_cmd_classify_batch(argc, argv);
     static const struct option long_options[] = {
         {"model", required_argument, NULL, 'm'}, {"arch", required_argument, NULL, 'a'},
         {"top", required_argument, NULL, 'k'},   {"json", no_argument, NULL, 'j'},
