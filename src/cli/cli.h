@@ -8,6 +8,7 @@
 int ww_cmd_classify(int argc, char **argv);
 int ww_cmd_bench(int argc, char **argv);
 int ww_cmd_serve(int argc, char **argv); /* src/server/serve.c */
+int ww_cmd_models(int argc, char **argv);
 
 /* Loads the model named by `spec` (path, file name or architecture; NULL
  * = default) from the models directory, printing errors to stderr. */

@@ -18,6 +18,7 @@ static void print_usage(FILE *out)
             "  classify   classify image files (JPEG, PNG); see 'wanwu classify --help'\n"
             "  bench      time inference on a fixed input; see 'wanwu bench --help'\n"
             "  serve      HTTP service and web page; see 'wanwu serve --help'\n"
+            "  models     list the models found, with size, input and GMACs\n"
             "\n"
             "options:\n"
             "  -h, --help     this text\n"
@@ -49,6 +50,7 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "classify") == 0) return ww_cmd_classify(argc - 1, argv + 1);
     if (strcmp(cmd, "bench") == 0) return ww_cmd_bench(argc - 1, argv + 1);
     if (strcmp(cmd, "serve") == 0) return ww_cmd_serve(argc - 1, argv + 1);
+    if (strcmp(cmd, "models") == 0) return ww_cmd_models(argc - 1, argv + 1);
     fprintf(stderr, "wanwu: unknown command '%s'\n\n", cmd);
     print_usage(stderr);
     return 2;

@@ -24,6 +24,8 @@ const char *ww_op_name(ww_op_type op)
     case WW_OP_SLICE_CHANNELS: return "SliceChannels";
     case WW_OP_CHANNEL_SHUFFLE: return "ChannelShuffle";
     case WW_OP_AVGPOOL2D: return "AvgPool2d";
+    case WW_OP_RESHAPE: return "Reshape";
+    case WW_OP_SOFTMAX: return "Softmax";
     }
     return "?";
 }
@@ -450,6 +452,53 @@ int ww_graph_add_channel_shuffle(ww_graph *g, const char *name, int input, int g
     n->num_inputs = 1;
     n->groups = groups;
     return n->output;
+}
+
+int ww_graph_add_reshape(ww_graph *g, const char *name, int input, int c, int h, int w,
+                         wanwu_error *err)
+{
+    if (!valid_value(g, input)) return bad_input("Reshape", name, err);
+    const ww_value in = g->values[input];
+    if (c <= 0 || h <= 0 || w <= 0 ||
+        (size_t)c * (size_t)h * (size_t)w != ww_value_size(&in)) {
+        ww_error_set(err, WANWU_ERR_INVALID_ARGUMENT,
+                     "Reshape '%s': %dx%dx%d does not have the %zu values of the input", name, c,
+                     h, w, ww_value_size(&in));
+        return -1;
+    }
+    ww_node *n = append_node(g, WW_OP_RESHAPE, name, c, h, w, err);
+    if (!n) return -1;
+    n->inputs[0] = input;
+    n->num_inputs = 1;
+    return n->output;
+}
+
+int ww_graph_add_softmax(ww_graph *g, const char *name, int input, wanwu_error *err)
+{
+    if (!valid_value(g, input)) return bad_input("Softmax", name, err);
+    const ww_value in = g->values[input];
+    ww_node *n = append_node(g, WW_OP_SOFTMAX, name, in.c, in.h, in.w, err);
+    if (!n) return -1;
+    n->inputs[0] = input;
+    n->num_inputs = 1;
+    return n->output;
+}
+
+int64_t ww_graph_macs(const ww_graph *g)
+{
+    int64_t macs = 0;
+    for (int i = 0; i < g->num_nodes; i++) {
+        const ww_node *n = &g->nodes[i];
+        if (n->removed) continue;
+        if (n->op == WW_OP_CONV2D) {
+            const ww_conv2d_shape *s = &n->conv;
+            macs += (int64_t)s->out_c * s->out_h * s->out_w * (s->in_c / s->groups) * s->kernel_h *
+                    s->kernel_w;
+        } else if (n->op == WW_OP_LINEAR) {
+            macs += (int64_t)n->in_features * n->out_features;
+        }
+    }
+    return macs;
 }
 
 int ww_graph_use_count(const ww_graph *g, int value)

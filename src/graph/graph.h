@@ -10,6 +10,7 @@
 #define WW_GRAPH_GRAPH_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "ops/ops.h"
 #include "wanwu.h"
@@ -29,7 +30,9 @@ typedef enum ww_op_type {
     WW_OP_CONCAT,          /* channels of inputs[0], then of inputs[1] */
     WW_OP_SLICE_CHANNELS,  /* channels [channel_begin, channel_end) of inputs[0] */
     WW_OP_CHANNEL_SHUFFLE, /* groups */
-    WW_OP_AVGPOOL2D        /* pool, count_include_pad */
+    WW_OP_AVGPOOL2D,       /* pool, count_include_pad */
+    WW_OP_RESHAPE,         /* same values, new C x H x W (a copy) */
+    WW_OP_SOFTMAX          /* softmax over all values (a classifier's last op) */
 } ww_op_type;
 
 const char *ww_op_name(ww_op_type op);
@@ -120,6 +123,14 @@ int ww_graph_add_slice_channels(ww_graph *g, const char *name, int input, int be
                                 wanwu_error *err);
 int ww_graph_add_channel_shuffle(ww_graph *g, const char *name, int input, int groups,
                                  wanwu_error *err);
+
+/* Same values (row-major) seen as c x h x w; the element count must agree. */
+int ww_graph_add_reshape(ww_graph *g, const char *name, int input, int c, int h, int w,
+                         wanwu_error *err);
+int ww_graph_add_softmax(ww_graph *g, const char *name, int input, wanwu_error *err);
+
+/* Multiply-accumulates of one inference (convolutions and linear layers). */
+int64_t ww_graph_macs(const ww_graph *g);
 
 /* Number of consumers of a value among live nodes (+1 if it is the graph
  * output). */

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "format/onnx.h"
 #include "model/model_dir.h"
 
 static int64_t count_params(const ww_state_dict *sd)
@@ -168,12 +169,123 @@ wanwu_status ww_model_from_state_dict(const ww_state_dict *sd, const char *force
     return ww_model_from_state_dict_opts(sd, &options, NULL, out, err);
 }
 
+/* Reads `<model>.preprocess` next to an ONNX file when it exists: lines
+ * "resize N", "crop N", "interpolation bilinear|bicubic", "mean R G B",
+ * "std R G B"; '#' starts a comment. */
+static wanwu_status read_preprocess_sidecar(const char *path, ww_preprocess *p, wanwu_error *err)
+{
+    char side[4096];
+    int n = snprintf(side, sizeof side, "%s.preprocess", path);
+    if (n < 0 || (size_t)n >= sizeof side) return WANWU_OK;
+    FILE *f = fopen(side, "r");
+    if (!f) return WANWU_OK;
+    char line[256];
+    int lineno = 0;
+    wanwu_status st = WANWU_OK;
+    while (st == WANWU_OK && fgets(line, sizeof line, f)) {
+        lineno++;
+        char *hash = strchr(line, '#');
+        if (hash) *hash = '\0';
+        char key[32], word[32];
+        int value;
+        float a, b, c;
+        if (sscanf(line, " %31s", key) != 1) continue;
+        if (strcmp(key, "resize") == 0 && sscanf(line, " %*s %d", &value) == 1 && value > 0 &&
+            value <= 8192)
+            p->resize = value;
+        else if (strcmp(key, "crop") == 0 && sscanf(line, " %*s %d", &value) == 1 && value > 0 &&
+                 value <= 8192)
+            p->crop = value;
+        else if (strcmp(key, "interpolation") == 0 && sscanf(line, " %*s %31s", word) == 1 &&
+                 (strcmp(word, "bilinear") == 0 || strcmp(word, "bicubic") == 0))
+            p->interp = word[3] == 'i' ? WW_INTERP_BILINEAR : WW_INTERP_BICUBIC;
+        else if (strcmp(key, "mean") == 0 && sscanf(line, " %*s %f %f %f", &a, &b, &c) == 3) {
+            p->mean[0] = a;
+            p->mean[1] = b;
+            p->mean[2] = c;
+        } else if (strcmp(key, "std") == 0 && sscanf(line, " %*s %f %f %f", &a, &b, &c) == 3 &&
+                   a > 0 && b > 0 && c > 0) {
+            p->std[0] = a;
+            p->std[1] = b;
+            p->std[2] = c;
+        } else
+            st = ww_error_set(err, WANWU_ERR_FORMAT,
+                              "%s line %d: expected 'resize N', 'crop N', 'interpolation "
+                              "bilinear|bicubic', 'mean R G B' or 'std R G B'",
+                              side, lineno);
+    }
+    fclose(f);
+    return st;
+}
+
+static wanwu_status model_from_onnx(const char *path, const wanwu_model_options *options,
+                                    wanwu_model **out, wanwu_error *err)
+{
+    ww_preprocess pre = ww_preprocess_imagenet_default();
+    wanwu_status st = read_preprocess_sidecar(path, &pre, err);
+    if (st == WANWU_OK) st = ww_preprocess_apply_options(&pre, options, err);
+    if (st != WANWU_OK) return st;
+    wanwu_model *m = calloc(1, sizeof *m);
+    if (!m) return ww_error_set(err, WANWU_ERR_NO_MEMORY, "out of memory for the model");
+    ww_graph_init(&m->graph);
+    ww_onnx_import_options io = {0};
+    io.input_size = pre.crop;
+    ww_onnx_info info;
+    st = ww_onnx_import_file(path, &io, &m->graph, &info, err);
+    if (st == WANWU_OK) st = ww_model_finish(m, err);
+    if (st != WANWU_OK) {
+        wanwu_model_free(m);
+        return st;
+    }
+    /* name: the file name without directory and extension */
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    size_t len = strcspn(base, ".");
+    if (len == 0) len = strlen(base);
+    if (len >= sizeof m->arch) len = sizeof m->arch - 1;
+    memcpy(m->arch, base, len);
+    m->arch[len] = '\0';
+    snprintf(m->format, sizeof m->format, "onnx");
+    m->num_params = info.num_params;
+    m->outputs_probabilities = info.ends_in_softmax;
+    const ww_value *in = &m->graph.values[m->graph.input];
+    if (in->c == 3 && in->h == in->w && in->h != pre.crop) {
+        if (options && options->crop) {
+            st = ww_error_set(err, WANWU_ERR_INVALID_ARGUMENT,
+                              "--crop %d, but the model's input is fixed at %dx%d", pre.crop, in->h,
+                              in->w);
+            wanwu_model_free(m);
+            return st;
+        }
+        pre.crop = in->h; /* the declared input size wins over the default crop */
+        if (pre.resize < pre.crop) pre.resize = pre.crop;
+    }
+    m->preprocess = pre;
+    *out = m;
+    return WANWU_OK;
+}
+
+static int file_is_onnx(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return 0;
+    uint8_t head[4] = {0};
+    size_t got = fread(head, 1, sizeof head, f);
+    fclose(f);
+    return ww_onnx_sniff(head, got);
+}
+
 wanwu_status wanwu_model_load(const char *path, const wanwu_model_options *options,
                               wanwu_model **out, wanwu_error *err)
 {
     if (!out) return ww_error_set(err, WANWU_ERR_INVALID_ARGUMENT, "out is NULL");
     *out = NULL;
     if (!path) return ww_error_set(err, WANWU_ERR_INVALID_ARGUMENT, "model path is NULL");
+    if (file_is_onnx(path)) {
+        wanwu_status st = model_from_onnx(path, options, out, err);
+        if (st != WANWU_OK) ww_error_prefix(err, "%s: ", path);
+        return st;
+    }
     ww_state_dict sd;
     wanwu_status st = ww_pth_load_file(path, &sd, err);
     if (st != WANWU_OK) return st;

@@ -11,7 +11,7 @@
 #include "ops/ops.h"
 #include "wanwu.h"
 
-#define WW_ARCH_NAME_MAX 32
+#define WW_ARCH_NAME_MAX 64
 
 struct wanwu_model {
     char arch[WW_ARCH_NAME_MAX];
@@ -23,6 +23,7 @@ struct wanwu_model {
     int input_size;           /* S of the 3 x S x S input */
     ww_preprocess preprocess; /* the transform these weights were trained with */
     char format[8];           /* "pth" or "onnx" */
+    int outputs_probabilities; /* the graph ends in Softmax: classify skips its own */
 };
 
 /* An architecture builder turns a state dict into an unoptimized graph. */

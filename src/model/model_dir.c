@@ -66,7 +66,7 @@ static int compare_names(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Sorted list of *.pth file names in dir (caller frees each and the list). */
+/* Sorted list of *.pth and *.onnx file names in dir (caller frees each and the list). */
 static wanwu_status list_weight_files(const char *dir, char ***names, size_t *count,
                                       wanwu_error *err)
 {
@@ -77,7 +77,8 @@ static wanwu_status list_weight_files(const char *dir, char ***names, size_t *co
     size_t cap = 0;
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
-        if (e->d_name[0] == '.' || !has_suffix(e->d_name, ".pth")) continue;
+        if (e->d_name[0] == '.' || (!has_suffix(e->d_name, ".pth") && !has_suffix(e->d_name, ".onnx")))
+            continue;
         if (*count == cap) {
             cap = cap ? cap * 2 : 16;
             char **grown = realloc(*names, cap * sizeof *grown);
@@ -169,7 +170,7 @@ static wanwu_status no_model_error(const char *spec, const char *dir, char **nam
         return ww_error_set(err, WANWU_ERR_NOT_FOUND,
                             "no model '%s': not a file, and no file or architecture of that name "
                             "in the models directory '%s' (it has: %s)",
-                            spec, dir, count ? avail : "no .pth files");
+                            spec, dir, count ? avail : "no .pth or .onnx files");
     }
     return ww_error_set(err, WANWU_ERR_NOT_FOUND,
                         "no model found in the models directory '%s' (set WANWU_MODELS or pass "
@@ -201,7 +202,9 @@ wanwu_status ww_model_resolve(const char *spec, const char *dir, char *path, siz
     if (spec) {
         char with_ext[512];
         snprintf(with_ext, sizeof with_ext, "%s.pth", spec);
-        found = (join(path, path_size, dir, with_ext) && is_file(path)) ||
+        found = (join(path, path_size, dir, with_ext) && is_file(path));
+        snprintf(with_ext, sizeof with_ext, "%s.onnx", spec);
+        found = found || (join(path, path_size, dir, with_ext) && is_file(path)) ||
                 find_by_arch(dir, names, count, spec, path, path_size);
     } else {
         found = find_by_arch(dir, names, count, "resnet18", path, path_size) ||

@@ -126,6 +126,8 @@ static void run_graph(wanwu_session *s)
             ww_channel_shuffle_ref(in->c, n->groups, in->h * in->w, x, y);
             break;
         case WW_OP_AVGPOOL2D: ww_avgpool2d_ref(&n->pool, n->count_include_pad, x, y); break;
+        case WW_OP_RESHAPE: memcpy(y, x, ww_value_size(in) * sizeof *y); break;
+        case WW_OP_SOFTMAX: ww_softmax_ref((int)ww_value_size(in), x, y); break;
         case WW_OP_INPUT: break;
         }
     }
@@ -184,13 +186,23 @@ wanwu_status wanwu_classify_memory(wanwu_session *s, const void *data, size_t si
     if (st != WANWU_OK) return st;
     double t1 = now_ms();
     const ww_graph *g = &m->graph;
+    const ww_value *input = &g->values[g->input];
+    if (input->c != 3 || input->h != m->preprocess.crop || input->w != m->preprocess.crop) {
+        ww_image_free(&img);
+        return ww_error_set(err, WANWU_ERR_UNSUPPORTED,
+                            "the model's input is %dx%dx%d, not an RGB image of %dx%d", input->c,
+                            input->h, input->w, m->preprocess.crop, m->preprocess.crop);
+    }
     st = ww_preprocess_run(&img, &m->preprocess, value_ptr(s, g->input), err);
     ww_image_free(&img);
     if (st != WANWU_OK) return st;
     double t2 = now_ms();
     run_graph(s);
     double t3 = now_ms();
-    ww_softmax_ref(m->num_classes, value_ptr(s, g->output), s->probs);
+    if (m->outputs_probabilities) /* an ONNX classifier that ends in Softmax */
+        memcpy(s->probs, value_ptr(s, g->output), (size_t)m->num_classes * sizeof *s->probs);
+    else
+        ww_softmax_ref(m->num_classes, value_ptr(s, g->output), s->probs);
     top_k(s->probs, m->num_classes, k, out);
     if (timings) {
         timings->decode_ms = t1 - t0;

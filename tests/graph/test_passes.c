@@ -54,6 +54,8 @@ static void eval_node(const ww_graph *g, const ww_node *n, buffer_fn buf, void *
         break;
     case WW_OP_CHANNEL_SHUFFLE: ww_channel_shuffle_ref(in->c, n->groups, in->h * in->w, x, y); break;
     case WW_OP_AVGPOOL2D: ww_avgpool2d_ref(&n->pool, n->count_include_pad, x, y); break;
+    case WW_OP_RESHAPE: memcpy(y, x, count * sizeof *y); break;
+    case WW_OP_SOFTMAX: ww_softmax_ref((int)count, x, y); break;
     case WW_OP_INPUT: break;
     }
 }

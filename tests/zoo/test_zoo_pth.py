@@ -94,6 +94,34 @@ def main():
     r = wwtest.run_cli(["classify", "--crop", "300", "--model", man["files"]["resnet18"], images[0]])
     c.check(r.returncode == 1 and "larger than the resize" in r.stderr and not r.crashed,
             "--crop above the resize size is refused with a message", r.describe())
+    # wanwu models: every file of the directory, parameters as torch counts them
+    import json
+    r = wwtest.run_cli(["models", "--json"], env={"WANWU_MODELS": os.path.dirname(man["files"]["resnet18"])})
+    listed = {}
+    for line in r.stdout.splitlines():
+        try:
+            o = json.loads(line)
+            listed[o.get("name")] = o
+        except ValueError:
+            pass
+    problems = []
+    expected_gmacs = {"resnet18": 1.81, "mobilenet_v2": 0.30, "efficientnet_b0": 0.39,
+                      "shufflenet_v2_x1_0": 0.15}
+    for arch in zoo_models.ARCHS:
+        o = listed.get(arch + ".pth")
+        if not o:
+            problems.append("%s.pth not listed" % arch)
+            continue
+        params = sum(p.numel() for p in zoo_models.build_torch_model(arch).parameters())
+        if (o.get("architecture"), o.get("format"), o.get("parameters"), o.get("input")) != \
+                (arch, "pth", params, [1, 3, 224, 224]):
+            problems.append("%s: %r (torch: %d parameters)" % (arch, o, params))
+        if abs(o.get("gmacs", 0) - expected_gmacs[arch]) > 0.01:
+            problems.append("%s: %r GMACs, torchvision documents %.2f" % (arch, o.get("gmacs"),
+                                                                          expected_gmacs[arch]))
+    c.check(r.returncode == 0 and not problems and not r.crashed,
+            "wanwu models --json lists the four files with torch's parameter counts and GMACs",
+            "\n".join(problems) + "\n" + r.describe())
     wwtest.log("\nper run: " + "; ".join(summary))
     c.done()
 

@@ -1,0 +1,1799 @@
+/* ONNX import (see format/onnx.h). Every tensor name maps to an entry that
+ * is either a constant (initializer, Constant node, or folded from
+ * constants) or a feature map (a graph value, batch 1, with the ONNX shape
+ * it has at that point). Nodes whose inputs are all constants are
+ * evaluated here; the others become graph nodes. */
+#include "format/onnx.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "core/error.h"
+#include "onnx.pb-c.h"
+
+#define MAX_DIMS 8
+#define MIN_OPSET 9
+#define MAX_OPSET 18
+
+typedef struct tensor {
+    int ndim;
+    int64_t dims[MAX_DIMS];
+    int64_t count;
+    int is_int; /* data in i (int64) instead of f */
+    float *f;
+    int64_t *i;
+} tensor;
+
+enum { K_CONST, K_MAP };
+
+typedef struct entry {
+    const char *name;
+    int kind;
+    tensor t;   /* K_CONST */
+    int value;  /* K_MAP: graph value id */
+    int ndim;   /* K_MAP: ONNX shape */
+    int64_t dims[MAX_DIMS];
+    int sigmoid_of; /* K_MAP produced by Sigmoid: the value id of its input, else -1 */
+} entry;
+
+typedef struct importer {
+    ww_graph *g;
+    entry *entries;
+    int count, cap;
+    int opset;
+    const char *dir; /* model directory, for external data */
+    wanwu_error *err;
+    /* the node being imported, for messages */
+    const char *node_name;
+    const char *op_type;
+} importer;
+
+/* ---- small helpers -------------------------------------------------------- */
+
+static wanwu_status node_error(importer *im, wanwu_status st, const char *fmt, ...)
+    WW_PRINTF(3, 4);
+
+static wanwu_status node_error(importer *im, wanwu_status st, const char *fmt, ...)
+{
+    char msg[400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return ww_error_set(im->err, st, "node '%s' (%s): %s", im->node_name, im->op_type, msg);
+}
+
+static int64_t product(const int64_t *dims, int ndim)
+{
+    int64_t p = 1;
+    for (int i = 0; i < ndim; i++) {
+        if (dims[i] < 0) return -1;
+        if (dims[i] != 0 && p > WW_ONNX_MAX_TENSOR_ELEMENTS / dims[i]) return -1;
+        p *= dims[i];
+    }
+    return p;
+}
+
+static void tensor_free(tensor *t)
+{
+    free(t->f);
+    free(t->i);
+    memset(t, 0, sizeof *t);
+}
+
+/* Allocates storage for dims (zeroed). */
+static wanwu_status tensor_alloc(importer *im, tensor *t, int ndim, const int64_t *dims, int is_int)
+{
+    memset(t, 0, sizeof *t);
+    if (ndim < 0 || ndim > MAX_DIMS)
+        return node_error(im, WANWU_ERR_UNSUPPORTED, "tensors of rank %d are not supported", ndim);
+    int64_t n = product(dims, ndim);
+    if (n < 0)
+        return node_error(im, WANWU_ERR_LIMIT,
+                          "a tensor with %lld elements or more exceeds the limit of %lld",
+                          (long long)WW_ONNX_MAX_TENSOR_ELEMENTS, (long long)WW_ONNX_MAX_TENSOR_ELEMENTS);
+    t->ndim = ndim;
+    memcpy(t->dims, dims, (size_t)ndim * sizeof *dims);
+    t->count = n;
+    t->is_int = is_int;
+    size_t alloc = (size_t)(n ? n : 1);
+    if (is_int)
+        t->i = calloc(alloc, sizeof *t->i);
+    else
+        t->f = calloc(alloc, sizeof *t->f);
+    if (!t->i && !t->f) return ww_error_set(im->err, WANWU_ERR_NO_MEMORY, "out of memory");
+    return WANWU_OK;
+}
+
+static double tensor_get(const tensor *t, int64_t k)
+{
+    return t->is_int ? (double)t->i[k] : (double)t->f[k];
+}
+
+static entry *find(importer *im, const char *name)
+{
+    for (int k = im->count - 1; k >= 0; k--)
+        if (strcmp(im->entries[k].name, name) == 0) return &im->entries[k];
+    return NULL;
+}
+
+static entry *add_entry(importer *im, const char *name)
+{
+    if (im->count == im->cap) {
+        int cap = im->cap ? im->cap * 2 : 256;
+        entry *e = realloc(im->entries, (size_t)cap * sizeof *e);
+        if (!e) {
+            ww_error_set(im->err, WANWU_ERR_NO_MEMORY, "out of memory");
+            return NULL;
+        }
+        im->entries = e;
+        im->cap = cap;
+    }
+    entry *e = &im->entries[im->count++];
+    memset(e, 0, sizeof *e);
+    e->name = name;
+    e->sigmoid_of = -1;
+    e->value = -1;
+    return e;
+}
+
+static wanwu_status add_const(importer *im, const char *name, tensor *t)
+{
+    entry *e = add_entry(im, name);
+    if (!e) {
+        tensor_free(t);
+        return WANWU_ERR_NO_MEMORY;
+    }
+    e->kind = K_CONST;
+    e->t = *t;
+    memset(t, 0, sizeof *t);
+    return WANWU_OK;
+}
+
+/* Feature-map layout of an ONNX shape: leading dims fold into channels,
+ * a leading batch of 1 is dropped. */
+static void shape_chw(int ndim, const int64_t *d, int64_t *c, int64_t *h, int64_t *w)
+{
+    *c = *h = *w = 1;
+    if (ndim == 0) return;
+    int start = (ndim >= 2 && d[0] == 1) ? 1 : 0;
+    int n = ndim - start;
+    const int64_t *x = d + start;
+    if (n == 1) {
+        *c = x[0];
+    } else if (n == 2) {
+        *c = x[0];
+        *h = x[1];
+    } else if (n >= 3) {
+        for (int k = 0; k < n - 2; k++) *c *= x[k];
+        *h = x[n - 2];
+        *w = x[n - 1];
+    }
+}
+
+static wanwu_status add_map(importer *im, const char *name, int value, int ndim, const int64_t *dims)
+{
+    entry *e = add_entry(im, name);
+    if (!e) return WANWU_ERR_NO_MEMORY;
+    e->kind = K_MAP;
+    e->value = value;
+    e->ndim = ndim;
+    memcpy(e->dims, dims, (size_t)ndim * sizeof *dims);
+    return WANWU_OK;
+}
+
+/* Gives map `in` a new ONNX shape: the same value when its C x H x W layout
+ * is unchanged, else a Reshape node. */
+static wanwu_status relabel(importer *im, const char *out_name, const entry *in, int ndim,
+                            const int64_t *dims)
+{
+    if (product(dims, ndim) != (int64_t)ww_value_size(&im->g->values[in->value]))
+        return node_error(im, WANWU_ERR_FORMAT, "new shape does not have the input's %zu values",
+                          ww_value_size(&im->g->values[in->value]));
+    int64_t c, h, w;
+    shape_chw(ndim, dims, &c, &h, &w);
+    const ww_value *v = &im->g->values[in->value];
+    int value = in->value;
+    if (c != v->c || h != v->h || w != v->w) {
+        value = ww_graph_add_reshape(im->g, im->node_name, in->value, (int)c, (int)h, (int)w,
+                                     im->err);
+        if (value < 0) return im->err ? im->err->status : WANWU_ERR_INVALID_ARGUMENT;
+    }
+    return add_map(im, out_name, value, ndim, dims);
+}
+
+/* ---- attributes ----------------------------------------------------------- */
+
+static const Onnx__AttributeProto *attr(const Onnx__NodeProto *n, const char *name)
+{
+    for (size_t k = 0; k < n->n_attribute; k++)
+        if (n->attribute[k]->name && strcmp(n->attribute[k]->name, name) == 0)
+            return n->attribute[k];
+    return NULL;
+}
+
+static int64_t attr_int(const Onnx__NodeProto *n, const char *name, int64_t dflt)
+{
+    const Onnx__AttributeProto *a = attr(n, name);
+    return a && a->has_i ? a->i : dflt;
+}
+
+static float attr_float(const Onnx__NodeProto *n, const char *name, float dflt)
+{
+    const Onnx__AttributeProto *a = attr(n, name);
+    return a && a->has_f ? a->f : dflt;
+}
+
+/* Copies up to max ints; returns the count, or -1 when absent. */
+static int attr_ints(const Onnx__NodeProto *n, const char *name, int64_t *out, int max)
+{
+    const Onnx__AttributeProto *a = attr(n, name);
+    if (!a) return -1;
+    int k = (int)(a->n_ints < (size_t)max ? a->n_ints : (size_t)max);
+    for (int i = 0; i < k; i++) out[i] = a->ints[i];
+    return k;
+}
+
+static const char *attr_string(const Onnx__NodeProto *n, const char *name, char *buf, size_t size)
+{
+    const Onnx__AttributeProto *a = attr(n, name);
+    if (!a || !a->has_s) return NULL;
+    size_t len = a->s.len < size - 1 ? a->s.len : size - 1;
+    memcpy(buf, a->s.data, len);
+    buf[len] = '\0';
+    return buf;
+}
+
+/* ---- TensorProto -> tensor ---------------------------------------------- */
+
+static int path_is_confined(const char *location)
+{
+    if (!location || !*location || location[0] == '/') return 0;
+    const char *p = location;
+    while (*p) {
+        const char *slash = strchr(p, '/');
+        size_t len = slash ? (size_t)(slash - p) : strlen(p);
+        if (len == 2 && p[0] == '.' && p[1] == '.') return 0;
+        if (!slash) break;
+        p = slash + 1;
+    }
+    return strchr(location, '\\') == NULL;
+}
+
+/* Reads `length` bytes at `offset` of the external file `location`. */
+static wanwu_status read_external(importer *im, const char *tname, const char *location,
+                                  int64_t offset, int64_t length, uint8_t **out, wanwu_error *err)
+{
+    *out = NULL;
+    if (!path_is_confined(location))
+        return ww_error_set(err, WANWU_ERR_FORMAT,
+                            "initializer '%s': external data location '%s' is not a relative path "
+                            "inside the model's directory",
+                            tname, location ? location : "");
+    char path[4096];
+    int n = snprintf(path, sizeof path, "%s/%s", im->dir, location);
+    if (n < 0 || (size_t)n >= sizeof path)
+        return ww_error_set(err, WANWU_ERR_FORMAT, "initializer '%s': path too long", tname);
+    char real_dir[PATH_MAX], real_file[PATH_MAX];
+    if (!realpath(im->dir, real_dir) || !realpath(path, real_file))
+        return ww_error_set(err, WANWU_ERR_IO, "initializer '%s': external data file '%s': %s",
+                            tname, path, strerror(errno));
+    size_t dl = strlen(real_dir);
+    if (strncmp(real_file, real_dir, dl) != 0 || real_file[dl] != '/')
+        return ww_error_set(err, WANWU_ERR_FORMAT,
+                            "initializer '%s': external data '%s' resolves outside the model's "
+                            "directory",
+                            tname, location);
+    FILE *f = fopen(real_file, "rb");
+    if (!f)
+        return ww_error_set(err, WANWU_ERR_IO, "initializer '%s': cannot open '%s': %s", tname,
+                            path, strerror(errno));
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0 || offset < 0 || length < 0 || offset > st.st_size ||
+        length > st.st_size - offset) {
+        fclose(f);
+        return ww_error_set(err, WANWU_ERR_FORMAT,
+                            "initializer '%s': external data [%lld, +%lld) is outside '%s'", tname,
+                            (long long)offset, (long long)length, path);
+    }
+    uint8_t *buf = malloc((size_t)(length ? length : 1));
+    if (!buf) {
+        fclose(f);
+        return ww_error_set(err, WANWU_ERR_NO_MEMORY, "out of memory");
+    }
+    if (fseeko(f, (off_t)offset, SEEK_SET) != 0 ||
+        fread(buf, 1, (size_t)length, f) != (size_t)length) {
+        free(buf);
+        fclose(f);
+        return ww_error_set(err, WANWU_ERR_IO, "initializer '%s': cannot read '%s'", tname, path);
+    }
+    fclose(f);
+    *out = buf;
+    return WANWU_OK;
+}
+
+static float half_to_float(uint16_t h)
+{
+    uint32_t sign = (uint32_t)(h >> 15) << 31, exp = (h >> 10) & 0x1f, man = h & 0x3ff, bits;
+    if (exp == 0) {
+        if (man == 0) {
+            bits = sign;
+        } else { /* subnormal */
+            exp = 127 - 15 + 1;
+            while (!(man & 0x400)) {
+                man <<= 1;
+                exp--;
+            }
+            bits = sign | (exp << 23) | ((man & 0x3ff) << 13);
+        }
+    } else if (exp == 31) {
+        bits = sign | 0x7f800000u | (man << 13);
+    } else {
+        bits = sign | ((exp - 15 + 127) << 23) | (man << 13);
+    }
+    float f;
+    memcpy(&f, &bits, sizeof f);
+    return f;
+}
+
+static wanwu_status tensor_from_proto(importer *im, const Onnx__TensorProto *p, tensor *t,
+                                      wanwu_error *err)
+{
+    memset(t, 0, sizeof *t);
+    const char *name = p->name ? p->name : "";
+    if (p->n_dims > MAX_DIMS)
+        return ww_error_set(err, WANWU_ERR_UNSUPPORTED, "tensor '%s': rank %zu", name, p->n_dims);
+    for (size_t k = 0; k < p->n_dims; k++)
+        if (p->dims[k] < 0)
+            return ww_error_set(err, WANWU_ERR_FORMAT, "tensor '%s': negative dimension", name);
+    int64_t n = product(p->dims, (int)p->n_dims);
+    if (n < 0)
+        return ww_error_set(err, WANWU_ERR_LIMIT,
+                            "tensor '%s': more than %lld elements (a huge declared dimension?)",
+                            name, (long long)WW_ONNX_MAX_TENSOR_ELEMENTS);
+    int type = p->has_data_type ? p->data_type : 0;
+    size_t elem;
+    int is_int;
+    switch (type) {
+    case ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT: elem = 4, is_int = 0; break;
+    case ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE: elem = 8, is_int = 0; break;
+    case ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT16: elem = 2, is_int = 0; break;
+    case ONNX__TENSOR_PROTO__DATA_TYPE__INT64: elem = 8, is_int = 1; break;
+    case ONNX__TENSOR_PROTO__DATA_TYPE__INT32: elem = 4, is_int = 1; break;
+    case ONNX__TENSOR_PROTO__DATA_TYPE__INT16:
+    case ONNX__TENSOR_PROTO__DATA_TYPE__UINT16: elem = 2, is_int = 1; break;
+    case ONNX__TENSOR_PROTO__DATA_TYPE__INT8:
+    case ONNX__TENSOR_PROTO__DATA_TYPE__UINT8:
+    case ONNX__TENSOR_PROTO__DATA_TYPE__BOOL: elem = 1, is_int = 1; break;
+    default:
+        return ww_error_set(err, WANWU_ERR_UNSUPPORTED, "tensor '%s': data type %d is not supported",
+                            name, type);
+    }
+    const uint8_t *raw = NULL;
+    size_t raw_len = 0;
+    uint8_t *external = NULL;
+    if (p->has_data_location && p->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL) {
+        const char *location = NULL;
+        int64_t offset = 0, length = -1;
+        for (size_t k = 0; k < p->n_external_data; k++) {
+            const Onnx__StringStringEntryProto *kv = p->external_data[k];
+            if (!kv->key || !kv->value) continue;
+            if (strcmp(kv->key, "location") == 0) location = kv->value;
+            if (strcmp(kv->key, "offset") == 0) offset = strtoll(kv->value, NULL, 10);
+            if (strcmp(kv->key, "length") == 0) length = strtoll(kv->value, NULL, 10);
+        }
+        if (length < 0) length = n * (int64_t)elem;
+        wanwu_status st = read_external(im, name, location, offset, length, &external, err);
+        if (st != WANWU_OK) return st;
+        raw = external;
+        raw_len = (size_t)length;
+    } else if (p->has_raw_data) {
+        raw = p->raw_data.data;
+        raw_len = p->raw_data.len;
+    }
+    size_t have;
+    if (raw)
+        have = raw_len / elem;
+    else if (type == ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT)
+        have = p->n_float_data;
+    else if (type == ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE)
+        have = p->n_double_data;
+    else if (type == ONNX__TENSOR_PROTO__DATA_TYPE__INT64)
+        have = p->n_int64_data;
+    else
+        have = p->n_int32_data;
+    if ((raw && raw_len != (size_t)n * elem) || have != (size_t)n) {
+        free(external);
+        return ww_error_set(err, WANWU_ERR_FORMAT,
+                            "tensor '%s': holds %zu values, its dimensions need %lld", name, have,
+                            (long long)n);
+    }
+    t->ndim = (int)p->n_dims;
+    memcpy(t->dims, p->dims, p->n_dims * sizeof *p->dims);
+    t->count = n;
+    t->is_int = is_int;
+    size_t alloc = (size_t)(n ? n : 1);
+    if (is_int)
+        t->i = malloc(alloc * sizeof *t->i);
+    else
+        t->f = malloc(alloc * sizeof *t->f);
+    if (!t->i && !t->f) {
+        free(external);
+        return ww_error_set(err, WANWU_ERR_NO_MEMORY, "out of memory for tensor '%s'", name);
+    }
+    for (int64_t k = 0; k < n; k++) {
+        if (raw) {
+            const uint8_t *b = raw + (size_t)k * elem;
+            switch (type) {
+            case ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT: {
+                uint32_t u = (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 |
+                             (uint32_t)b[3] << 24;
+                memcpy(&t->f[k], &u, 4);
+                break;
+            }
+            case ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE: {
+                uint64_t u = 0;
+                for (int q = 7; q >= 0; q--) u = u << 8 | b[q];
+                double d;
+                memcpy(&d, &u, 8);
+                t->f[k] = (float)d;
+                break;
+            }
+            case ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT16:
+                t->f[k] = half_to_float((uint16_t)(b[0] | b[1] << 8));
+                break;
+            case ONNX__TENSOR_PROTO__DATA_TYPE__INT64: {
+                uint64_t u = 0;
+                for (int q = 7; q >= 0; q--) u = u << 8 | b[q];
+                t->i[k] = (int64_t)u;
+                break;
+            }
+            case ONNX__TENSOR_PROTO__DATA_TYPE__INT32: {
+                uint32_t u = (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 |
+                             (uint32_t)b[3] << 24;
+                t->i[k] = (int32_t)u;
+                break;
+            }
+            case ONNX__TENSOR_PROTO__DATA_TYPE__INT16: t->i[k] = (int16_t)(b[0] | b[1] << 8); break;
+            case ONNX__TENSOR_PROTO__DATA_TYPE__UINT16: t->i[k] = (uint16_t)(b[0] | b[1] << 8); break;
+            case ONNX__TENSOR_PROTO__DATA_TYPE__INT8: t->i[k] = (int8_t)b[0]; break;
+            default: t->i[k] = b[0]; break;
+            }
+        } else {
+            switch (type) {
+            case ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT: t->f[k] = p->float_data[k]; break;
+            case ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE: t->f[k] = (float)p->double_data[k]; break;
+            case ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT16:
+                t->f[k] = half_to_float((uint16_t)p->int32_data[k]);
+                break;
+            case ONNX__TENSOR_PROTO__DATA_TYPE__INT64: t->i[k] = p->int64_data[k]; break;
+            default: t->i[k] = p->int32_data[k]; break;
+            }
+        }
+    }
+    free(external);
+    return WANWU_OK;
+}
+
+/* ---- constant folding ----------------------------------------------------- */
+
+static int norm_axis(int64_t axis, int ndim)
+{
+    if (axis < 0) axis += ndim;
+    return (axis < 0 || axis >= (ndim ? ndim : 1)) ? -1 : (int)axis;
+}
+
+/* Numpy broadcasting of a and b into out dims. */
+static int broadcast_dims(const tensor *a, const tensor *b, int *ndim, int64_t *dims)
+{
+    int n = a->ndim > b->ndim ? a->ndim : b->ndim;
+    for (int k = 0; k < n; k++) {
+        int ia = k - (n - a->ndim), ib = k - (n - b->ndim);
+        int64_t da = ia >= 0 ? a->dims[ia] : 1, db = ib >= 0 ? b->dims[ib] : 1;
+        if (da != db && da != 1 && db != 1) return 0;
+        dims[k] = da == 1 ? db : da;
+    }
+    *ndim = n;
+    return 1;
+}
+
+static int64_t broadcast_index(const tensor *t, int ndim, const int64_t *dims, int64_t flat)
+{
+    int64_t idx = 0, stride = 1;
+    for (int k = ndim - 1; k >= 0; k--) {
+        int64_t coord = flat % dims[k];
+        flat /= dims[k];
+        int it = k - (ndim - t->ndim);
+        if (it >= 0) {
+            if (t->dims[it] != 1) idx += coord * stride;
+            stride *= t->dims[it];
+        }
+    }
+    return idx;
+}
+
+static wanwu_status fold_binary(importer *im, const char *op, const tensor *a, const tensor *b,
+                                tensor *out)
+{
+    int ndim;
+    int64_t dims[MAX_DIMS];
+    if (!broadcast_dims(a, b, &ndim, dims))
+        return node_error(im, WANWU_ERR_FORMAT, "shapes cannot be broadcast together");
+    int is_int = a->is_int && b->is_int;
+    wanwu_status st = tensor_alloc(im, out, ndim, dims, is_int);
+    if (st != WANWU_OK) return st;
+    for (int64_t k = 0; k < out->count; k++) {
+        int64_t ia = broadcast_index(a, ndim, dims, k), ib = broadcast_index(b, ndim, dims, k);
+        if (is_int) {
+            int64_t x = a->i[ia], y = b->i[ib], r = 0;
+            if (op[0] == 'A') r = x + y;
+            else if (op[0] == 'S') r = x - y;
+            else if (op[0] == 'M') r = x * y;
+            else {
+                if (y == 0) {
+                    tensor_free(out);
+                    return node_error(im, WANWU_ERR_FORMAT, "integer division by zero");
+                }
+                r = x / y; /* C truncation, like ONNX's reference for integers */
+            }
+            out->i[k] = r;
+        } else {
+            double x = tensor_get(a, ia), y = tensor_get(b, ib), r;
+            if (op[0] == 'A') r = x + y;
+            else if (op[0] == 'S') r = x - y;
+            else if (op[0] == 'M') r = x * y;
+            else r = (float)x / (float)y;
+            out->f[k] = (float)r;
+        }
+    }
+    return WANWU_OK;
+}
+
+/* Generic gather along an axis (Gather, Slice and Split use it). */
+static wanwu_status take_along(importer *im, const tensor *in, int axis, const int64_t *index,
+                               int64_t n_index, int out_ndim, const int64_t *out_dims, tensor *out)
+{
+    wanwu_status st = tensor_alloc(im, out, out_ndim, out_dims, in->is_int);
+    if (st != WANWU_OK) return st;
+    int64_t outer = 1, inner = 1;
+    for (int k = 0; k < axis; k++) outer *= in->dims[k];
+    for (int k = axis + 1; k < in->ndim; k++) inner *= in->dims[k];
+    int64_t o = 0;
+    for (int64_t a = 0; a < outer; a++)
+        for (int64_t j = 0; j < n_index; j++)
+            for (int64_t b = 0; b < inner; b++, o++) {
+                int64_t src = (a * in->dims[axis] + index[j]) * inner + b;
+                if (in->is_int)
+                    out->i[o] = in->i[src];
+                else
+                    out->f[o] = in->f[src];
+            }
+    return WANWU_OK;
+}
+
+static wanwu_status copy_tensor(importer *im, const tensor *in, tensor *out)
+{
+    wanwu_status st = tensor_alloc(im, out, in->ndim, in->dims, in->is_int);
+    if (st != WANWU_OK) return st;
+    if (in->is_int)
+        memcpy(out->i, in->i, (size_t)in->count * sizeof *in->i);
+    else
+        memcpy(out->f, in->f, (size_t)in->count * sizeof *in->f);
+    return WANWU_OK;
+}
+
+/* The int64 values of a small 1-D (or scalar) constant. */
+static int const_ints(const entry *e, int64_t *out, int max)
+{
+    if (!e || e->kind != K_CONST || e->t.count > max) return -1;
+    for (int64_t k = 0; k < e->t.count; k++) out[k] = (int64_t)tensor_get(&e->t, k);
+    return (int)e->t.count;
+}
+
+/* Resolves a Reshape target (0 = copy, -1 = infer) for an input shape. */
+static wanwu_status reshape_target(importer *im, const int64_t *in_dims, int in_ndim,
+                                   const int64_t *shape, int n, int allowzero, int64_t *out)
+{
+    if (n > MAX_DIMS) return node_error(im, WANWU_ERR_UNSUPPORTED, "rank %d", n);
+    int64_t total = product(in_dims, in_ndim), known = 1;
+    int infer = -1;
+    for (int k = 0; k < n; k++) {
+        int64_t d = shape[k];
+        if (d == 0 && !allowzero) {
+            if (k >= in_ndim) return node_error(im, WANWU_ERR_FORMAT, "shape copies a missing dim");
+            d = in_dims[k];
+        }
+        if (d == -1) {
+            if (infer >= 0) return node_error(im, WANWU_ERR_FORMAT, "two -1 in the target shape");
+            infer = k;
+            out[k] = 1;
+            continue;
+        }
+        if (d < 0) return node_error(im, WANWU_ERR_FORMAT, "negative target dimension");
+        out[k] = d;
+        if (d && known > WW_ONNX_MAX_TENSOR_ELEMENTS / d)
+            return node_error(im, WANWU_ERR_LIMIT, "target shape too large");
+        known *= d;
+    }
+    if (infer >= 0) {
+        if (known == 0 || total % known)
+            return node_error(im, WANWU_ERR_FORMAT, "cannot infer the -1 dimension");
+        out[infer] = total / known;
+    } else if (known != total) {
+        return node_error(im, WANWU_ERR_FORMAT, "target shape has %lld values, the input %lld",
+                          (long long)known, (long long)total);
+    }
+    return WANWU_OK;
+}
+
+/* Axes of Squeeze/Unsqueeze/ReduceMean: attribute before opset 13 (18 for
+ * ReduceMean), input 1 after. */
+static int get_axes(importer *im, const Onnx__NodeProto *n, entry **in, int n_in, int from_opset,
+                    int64_t *axes)
+{
+    if (im->opset >= from_opset) return n_in > 1 && in[1] ? const_ints(in[1], axes, MAX_DIMS) : -1;
+    return attr_ints(n, "axes", axes, MAX_DIMS);
+}
+
+/* Slice parameters, normalized to per-axis start/end/step over `dims`. */
+static wanwu_status slice_params(importer *im, const Onnx__NodeProto *n, entry **in, int n_in,
+                                 int ndim, const int64_t *dims, int64_t *start, int64_t *end,
+                                 int64_t *step)
+{
+    int64_t starts[MAX_DIMS], ends[MAX_DIMS], axes[MAX_DIMS], steps[MAX_DIMS];
+    int ns, ne, na = -1, nst = -1;
+    if (im->opset < 10) {
+        ns = attr_ints(n, "starts", starts, MAX_DIMS);
+        ne = attr_ints(n, "ends", ends, MAX_DIMS);
+        na = attr_ints(n, "axes", axes, MAX_DIMS);
+    } else {
+        ns = n_in > 1 ? const_ints(in[1], starts, MAX_DIMS) : -1;
+        ne = n_in > 2 ? const_ints(in[2], ends, MAX_DIMS) : -1;
+        if (n_in > 3 && in[3]) na = const_ints(in[3], axes, MAX_DIMS);
+        if (n_in > 4 && in[4]) nst = const_ints(in[4], steps, MAX_DIMS);
+    }
+    if (ns < 0 || ne != ns || (na >= 0 && na != ns) || (nst >= 0 && nst != ns))
+        return node_error(im, WANWU_ERR_UNSUPPORTED, "starts/ends/axes/steps must be constants");
+    for (int k = 0; k < ndim; k++) {
+        start[k] = 0;
+        end[k] = dims[k];
+        step[k] = 1;
+    }
+    for (int k = 0; k < ns; k++) {
+        int axis = norm_axis(na >= 0 ? axes[k] : k, ndim);
+        int64_t st = nst >= 0 ? steps[k] : 1, d = dims[axis];
+        if (axis < 0 || st == 0) return node_error(im, WANWU_ERR_FORMAT, "bad axis or step");
+        int64_t s = starts[k], e = ends[k];
+        if (s < 0) s += d;
+        if (e < 0) e += d;
+        if (st > 0) {
+            s = s < 0 ? 0 : (s > d ? d : s);
+            e = e < 0 ? 0 : (e > d ? d : e);
+        } else {
+            s = s < 0 ? -1 : (s > d - 1 ? d - 1 : s);
+            e = e < -1 ? -1 : (e > d - 1 ? d - 1 : e);
+        }
+        start[axis] = s;
+        end[axis] = e;
+        step[axis] = st;
+    }
+    return WANWU_OK;
+}
+
+static int64_t slice_len(int64_t s, int64_t e, int64_t st)
+{
+    if (st > 0) return e > s ? (e - s + st - 1) / st : 0;
+    return s > e ? (s - e - st - 1) / (-st) : 0;
+}
+
+/* Evaluates a node whose inputs are all constants. Returns
+ * WANWU_ERR_UNSUPPORTED without a message (err untouched) when the op
+ * cannot be folded here. */
+static wanwu_status fold_node(importer *im, const Onnx__NodeProto *n, entry **in, int n_in)
+{
+    const char *op = n->op_type;
+    tensor out = {0};
+    wanwu_status st = WANWU_OK;
+    const tensor *x = n_in > 0 && in[0] ? &in[0]->t : NULL;
+    if (strcmp(op, "Identity") == 0 || strcmp(op, "Dropout") == 0 ||
+        (strcmp(op, "Cast") == 0 && x)) {
+        if (!x) return node_error(im, WANWU_ERR_FORMAT, "missing input");
+        st = copy_tensor(im, x, &out);
+        if (st == WANWU_OK && strcmp(op, "Cast") == 0) {
+            int64_t to = attr_int(n, "to", 1);
+            int want_int = to != ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT &&
+                           to != ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE &&
+                           to != ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT16;
+            if (want_int != out.is_int) {
+                tensor conv;
+                st = tensor_alloc(im, &conv, out.ndim, out.dims, want_int);
+                for (int64_t k = 0; st == WANWU_OK && k < out.count; k++) {
+                    if (want_int)
+                        conv.i[k] = (int64_t)out.f[k];
+                    else
+                        conv.f[k] = (float)out.i[k];
+                }
+                tensor_free(&out);
+                out = conv;
+            }
+        }
+    } else if (strcmp(op, "Add") == 0 || strcmp(op, "Sub") == 0 || strcmp(op, "Mul") == 0 ||
+               strcmp(op, "Div") == 0) {
+        if (n_in < 2 || !in[0] || !in[1]) return node_error(im, WANWU_ERR_FORMAT, "needs 2 inputs");
+        st = fold_binary(im, op, &in[0]->t, &in[1]->t, &out);
+    } else if (strcmp(op, "Gather") == 0) {
+        if (n_in < 2 || !in[1]) return node_error(im, WANWU_ERR_FORMAT, "needs 2 inputs");
+        const tensor *idx = &in[1]->t;
+        int axis = norm_axis(attr_int(n, "axis", 0), x->ndim);
+        if (axis < 0 || x->ndim + idx->ndim - 1 > MAX_DIMS || idx->count > 4096)
+            return node_error(im, WANWU_ERR_UNSUPPORTED, "unsupported axis or index shape");
+        int64_t index[4096];
+        for (int64_t k = 0; k < idx->count; k++) {
+            int64_t v = (int64_t)tensor_get(idx, k);
+            if (v < 0) v += x->dims[axis];
+            if (v < 0 || v >= x->dims[axis])
+                return node_error(im, WANWU_ERR_FORMAT, "index %lld out of range",
+                                  (long long)tensor_get(idx, k));
+            index[k] = v;
+        }
+        int64_t dims[MAX_DIMS];
+        int nd = 0;
+        for (int k = 0; k < axis; k++) dims[nd++] = x->dims[k];
+        for (int k = 0; k < idx->ndim; k++) dims[nd++] = idx->dims[k];
+        for (int k = axis + 1; k < x->ndim; k++) dims[nd++] = x->dims[k];
+        st = take_along(im, x, axis, index, idx->count, nd, dims, &out);
+    } else if (strcmp(op, "Unsqueeze") == 0 || strcmp(op, "Squeeze") == 0 ||
+               strcmp(op, "Flatten") == 0 || strcmp(op, "Reshape") == 0) {
+        int64_t dims[MAX_DIMS];
+        int nd = 0;
+        if (strcmp(op, "Reshape") == 0) {
+            int64_t shape[MAX_DIMS];
+            int ns = n_in > 1 ? const_ints(in[1], shape, MAX_DIMS) : -1;
+            if (ns < 0) return node_error(im, WANWU_ERR_FORMAT, "shape input missing");
+            st = reshape_target(im, x->dims, x->ndim, shape, ns, (int)attr_int(n, "allowzero", 0),
+                                dims);
+            nd = ns;
+        } else if (strcmp(op, "Flatten") == 0) {
+            int axis = (int)attr_int(n, "axis", 1);
+            if (axis < 0) axis += x->ndim;
+            if (axis < 0 || axis > x->ndim) return node_error(im, WANWU_ERR_FORMAT, "bad axis");
+            dims[0] = product(x->dims, axis);
+            dims[1] = product(x->dims + axis, x->ndim - axis);
+            nd = 2;
+        } else {
+            int64_t axes[MAX_DIMS];
+            int na = get_axes(im, n, in, n_in, 13, axes);
+            int unsq = op[0] == 'U';
+            int out_nd = unsq ? x->ndim + (na > 0 ? na : 0) : x->ndim;
+            if (unsq && (na <= 0 || out_nd > MAX_DIMS))
+                return node_error(im, WANWU_ERR_FORMAT, "bad axes");
+            int mark[MAX_DIMS] = {0};
+            for (int k = 0; k < na; k++) {
+                int a = norm_axis(axes[k], out_nd);
+                if (a < 0) return node_error(im, WANWU_ERR_FORMAT, "bad axis");
+                mark[a] = 1;
+            }
+            if (unsq) {
+                for (int k = 0, src = 0; k < out_nd; k++) dims[nd++] = mark[k] ? 1 : x->dims[src++];
+            } else {
+                for (int k = 0; k < x->ndim; k++)
+                    if (!(na < 0 ? x->dims[k] == 1 : mark[k])) dims[nd++] = x->dims[k];
+            }
+        }
+        if (st == WANWU_OK) st = copy_tensor(im, x, &out);
+        if (st == WANWU_OK) {
+            out.ndim = nd;
+            memcpy(out.dims, dims, (size_t)nd * sizeof *dims);
+        }
+    } else if (strcmp(op, "Concat") == 0) {
+        int axis = norm_axis(attr_int(n, "axis", 0), x ? x->ndim : 0);
+        if (axis < 0) return node_error(im, WANWU_ERR_FORMAT, "bad axis");
+        int64_t dims[MAX_DIMS];
+        memcpy(dims, x->dims, sizeof dims);
+        dims[axis] = 0;
+        int is_int = 1;
+        for (int k = 0; k < n_in; k++) {
+            if (!in[k] || in[k]->t.ndim != x->ndim)
+                return node_error(im, WANWU_ERR_FORMAT, "inputs differ in rank");
+            dims[axis] += in[k]->t.dims[axis];
+            is_int &= in[k]->t.is_int;
+        }
+        st = tensor_alloc(im, &out, x->ndim, dims, is_int);
+        int64_t outer = product(x->dims, axis), o = 0;
+        for (int64_t a = 0; st == WANWU_OK && a < outer; a++)
+            for (int k = 0; k < n_in; k++) {
+                int64_t chunk = product(in[k]->t.dims + axis, x->ndim - axis);
+                for (int64_t b = 0; b < chunk; b++, o++) {
+                    double v = tensor_get(&in[k]->t, a * chunk + b);
+                    if (is_int)
+                        out.i[o] = (int64_t)v;
+                    else
+                        out.f[o] = (float)v;
+                }
+            }
+    } else if (strcmp(op, "Slice") == 0) {
+        int64_t s[MAX_DIMS], e[MAX_DIMS], stp[MAX_DIMS];
+        st = slice_params(im, n, in, n_in, x->ndim, x->dims, s, e, stp);
+        if (st != WANWU_OK) return st;
+        tensor cur;
+        st = copy_tensor(im, x, &cur);
+        for (int a = 0; st == WANWU_OK && a < x->ndim; a++) {
+            int64_t len = slice_len(s[a], e[a], stp[a]);
+            if (len > 4096) {
+                if (s[a] == 0 && stp[a] == 1 && len == cur.dims[a]) continue;
+                st = node_error(im, WANWU_ERR_UNSUPPORTED, "constant slice too long");
+                break;
+            }
+            int64_t index[4096];
+            for (int64_t k = 0; k < len; k++) index[k] = s[a] + k * stp[a];
+            int64_t dims[MAX_DIMS];
+            memcpy(dims, cur.dims, sizeof dims);
+            dims[a] = len;
+            tensor next;
+            st = take_along(im, &cur, a, index, len, cur.ndim, dims, &next);
+            tensor_free(&cur);
+            cur = next;
+        }
+        if (st == WANWU_OK) out = cur;
+        else tensor_free(&cur);
+    } else if (strcmp(op, "Transpose") == 0) {
+        int64_t perm[MAX_DIMS];
+        int np = attr_ints(n, "perm", perm, MAX_DIMS);
+        if (np < 0) {
+            np = x->ndim;
+            for (int k = 0; k < np; k++) perm[k] = np - 1 - k;
+        }
+        if (np != x->ndim) return node_error(im, WANWU_ERR_FORMAT, "perm has the wrong length");
+        int64_t dims[MAX_DIMS], in_stride[MAX_DIMS];
+        for (int k = 0; k < np; k++) {
+            if (perm[k] < 0 || perm[k] >= np) return node_error(im, WANWU_ERR_FORMAT, "bad perm");
+            dims[k] = x->dims[perm[k]];
+        }
+        int64_t stride = 1;
+        for (int k = np - 1; k >= 0; k--) {
+            in_stride[k] = stride;
+            stride *= x->dims[k];
+        }
+        st = tensor_alloc(im, &out, np, dims, x->is_int);
+        for (int64_t o = 0; st == WANWU_OK && o < out.count; o++) {
+            int64_t rem = o, src = 0;
+            for (int k = np - 1; k >= 0; k--) {
+                src += (rem % dims[k]) * in_stride[perm[k]];
+                rem /= dims[k];
+            }
+            if (x->is_int)
+                out.i[o] = x->i[src];
+            else
+                out.f[o] = x->f[src];
+        }
+    } else if (strcmp(op, "DequantizeLinear") == 0) {
+        if (n_in < 2 || !in[1]) return node_error(im, WANWU_ERR_FORMAT, "needs a scale");
+        const tensor *scale = &in[1]->t, *zero = n_in > 2 && in[2] ? &in[2]->t : NULL;
+        int axis = norm_axis(attr_int(n, "axis", 1), x->ndim);
+        if (scale->count > 1 && (axis < 0 || scale->count != x->dims[axis]))
+            return node_error(im, WANWU_ERR_FORMAT, "scale does not match the axis");
+        if (zero && zero->count != scale->count)
+            return node_error(im, WANWU_ERR_FORMAT, "zero point does not match the scale");
+        st = tensor_alloc(im, &out, x->ndim, x->dims, 0);
+        int64_t inner = scale->count > 1 ? product(x->dims + axis + 1, x->ndim - axis - 1) : 1;
+        for (int64_t k = 0; st == WANWU_OK && k < out.count; k++) {
+            int64_t c = scale->count > 1 ? (k / inner) % scale->count : 0;
+            double zp = zero ? tensor_get(zero, c) : 0.0;
+            out.f[k] = (float)((tensor_get(x, k) - zp) * tensor_get(scale, c));
+        }
+    } else {
+        return WANWU_ERR_UNSUPPORTED;
+    }
+    if (st != WANWU_OK) {
+        tensor_free(&out);
+        return st;
+    }
+    return add_const(im, n->output[0], &out);
+}
+
+/* ---- feature-map ops ------------------------------------------------------ */
+
+static wanwu_status graph_status(importer *im)
+{
+    return im->err ? im->err->status : WANWU_ERR_INVALID_ARGUMENT;
+}
+
+static int is_nchw(const entry *e)
+{
+    return e->kind == K_MAP && e->ndim == 4 && e->dims[0] == 1;
+}
+
+static wanwu_status need_nchw(importer *im, const entry *e)
+{
+    if (is_nchw(e)) return WANWU_OK;
+    if (e->kind == K_MAP && e->ndim == 4)
+        return node_error(im, WANWU_ERR_UNSUPPORTED, "batch %lld: wanwu runs batch 1",
+                          (long long)e->dims[0]);
+    return node_error(im, WANWU_ERR_UNSUPPORTED, "input must be a 1xCxHxW feature map (rank %d)",
+                      e->ndim);
+}
+
+/* pads [begin..., end...] with auto_pad handling for 2-D windows */
+static wanwu_status window_pads(importer *im, const Onnx__NodeProto *n, const entry *x,
+                                const int64_t *kernel, const int64_t *stride,
+                                const int64_t *dilation, int64_t *pads)
+{
+    char buf[32];
+    const char *auto_pad = attr_string(n, "auto_pad", buf, sizeof buf);
+    for (int k = 0; k < 4; k++) pads[k] = 0;
+    if (!auto_pad || strcmp(auto_pad, "NOTSET") == 0) {
+        int np = attr_ints(n, "pads", pads, 4);
+        if (np >= 0 && np != 4) return node_error(im, WANWU_ERR_FORMAT, "pads needs 4 values");
+        return WANWU_OK;
+    }
+    if (strcmp(auto_pad, "VALID") == 0) return WANWU_OK;
+    int upper = strcmp(auto_pad, "SAME_UPPER") == 0;
+    if (!upper && strcmp(auto_pad, "SAME_LOWER") != 0)
+        return node_error(im, WANWU_ERR_UNSUPPORTED, "auto_pad '%s'", auto_pad);
+    for (int a = 0; a < 2; a++) {
+        int64_t in = x->dims[2 + a], out = (in + stride[a] - 1) / stride[a];
+        int64_t total = (out - 1) * stride[a] + (kernel[a] - 1) * dilation[a] + 1 - in;
+        if (total < 0) total = 0;
+        pads[a] = upper ? total / 2 : total - total / 2;
+        pads[a + 2] = total - pads[a];
+    }
+    return WANWU_OK;
+}
+
+static wanwu_status map_from_value(importer *im, const char *name, int value)
+{
+    const ww_value *v = &im->g->values[value];
+    int64_t dims[4] = {1, v->c, v->h, v->w};
+    return add_map(im, name, value, 4, dims);
+}
+
+static wanwu_status import_conv(importer *im, const Onnx__NodeProto *n, entry **in, int n_in)
+{
+    if (need_nchw(im, in[0]) != WANWU_OK) return im->err ? im->err->status : WANWU_ERR_UNSUPPORTED;
+    if (n_in < 2 || !in[1] || in[1]->kind != K_CONST || in[1]->t.ndim != 4 || in[1]->t.is_int)
+        return node_error(im, WANWU_ERR_UNSUPPORTED, "weight must be a 4-D float constant");
+    const tensor *w = &in[1]->t;
+    const tensor *b = n_in > 2 && in[2] ? &in[2]->t : NULL;
+    if (n_in > 2 && in[2] && (in[2]->kind != K_CONST || b->count != w->dims[0] || b->is_int))
+        return node_error(im, WANWU_ERR_UNSUPPORTED, "bias must be a float constant of %lld",
+                          (long long)w->dims[0]);
+    int64_t kernel[2] = {w->dims[2], w->dims[3]}, stride[2] = {1, 1}, dil[2] = {1, 1}, pads[4];
+    int64_t ks[2];
+    if (attr_ints(n, "kernel_shape", ks, 2) == 2 && (ks[0] != kernel[0] || ks[1] != kernel[1]))
+        return node_error(im, WANWU_ERR_FORMAT, "kernel_shape does not match the weight");
+    attr_ints(n, "strides", stride, 2);
+    attr_ints(n, "dilations", dil, 2);
+    wanwu_status st = window_pads(im, n, in[0], kernel, stride, dil, pads);
+    if (st != WANWU_OK) return st;
+    int64_t groups = attr_int(n, "group", 1);
+    if (groups <= 0 || w->dims[1] * groups != in[0]->dims[1] || w->dims[0] % groups)
+        return node_error(im, WANWU_ERR_FORMAT,
+                          "weight [%lld, %lld, ...] and group %lld do not fit %lld input channels",
+                          (long long)w->dims[0], (long long)w->dims[1], (long long)groups,
+                          (long long)in[0]->dims[1]);
+    for (int k = 0; k < 4; k++)
+        if (pads[k] < 0 || pads[k] > 1 << 16)
+            return node_error(im, WANWU_ERR_FORMAT, "bad padding");
+    ww_conv2d_shape s = {0};
+    s.out_c = (int)w->dims[0];
+    s.kernel_h = (int)kernel[0];
+    s.kernel_w = (int)kernel[1];
+    s.stride_h = (int)stride[0];
+    s.stride_w = (int)stride[1];
+    s.dilation_h = (int)dil[0];
+    s.dilation_w = (int)dil[1];
+    s.pad_top = (int)pads[0];
+    s.pad_left = (int)pads[1];
+    s.pad_bottom = (int)pads[2];
+    s.pad_right = (int)pads[3];
+    s.groups = (int)groups;
+    int v = ww_graph_add_conv2d_shape(im->g, im->node_name, in[0]->value, &s, w->f, b ? b->f : NULL,
+                                      im->err);
+    if (v < 0) return graph_status(im);
+    return map_from_value(im, n->output[0], v);
+}
+
+static wanwu_status import_pool(importer *im, const Onnx__NodeProto *n, entry **in, int is_max)
+{
+    if (need_nchw(im, in[0]) != WANWU_OK) return im->err ? im->err->status : WANWU_ERR_UNSUPPORTED;
+    int64_t kernel[2], stride[2] = {1, 1}, dil[2] = {1, 1}, pads[4];
+    if (attr_ints(n, "kernel_shape", kernel, 2) != 2)
+        return node_error(im, WANWU_ERR_UNSUPPORTED, "needs a 2-D kernel_shape");
+    attr_ints(n, "strides", stride, 2);
+    if (attr_ints(n, "dilations", dil, 2) >= 0 && (dil[0] != 1 || dil[1] != 1))
+        return node_error(im, WANWU_ERR_UNSUPPORTED, "dilated pooling");
+    if (attr_int(n, "ceil_mode", 0) != 0)
+        return node_error(im, WANWU_ERR_UNSUPPORTED, "ceil_mode=1");
+    if (n->n_output > 1 && n->output[1][0])
+        return node_error(im, WANWU_ERR_UNSUPPORTED, "the Indices output");
+    wanwu_status st = window_pads(im, n, in[0], kernel, stride, dil, pads);
+    if (st != WANWU_OK) return st;
+    for (int k = 0; k < 2; k++)
+        if (kernel[k] <= 0 || kernel[k] > 1 << 16 || stride[k] <= 0 || stride[k] > 1 << 16)
+            return node_error(im, WANWU_ERR_FORMAT, "bad kernel or stride");
+    ww_pool2d_shape p = {0};
+    p.kernel_h = (int)kernel[0];
+    p.kernel_w = (int)kernel[1];
+    p.stride_h = (int)stride[0];
+    p.stride_w = (int)stride[1];
+    p.pad_top = (int)pads[0];
+    p.pad_left = (int)pads[1];
+    p.pad_bottom = (int)pads[2];
+    p.pad_right = (int)pads[3];
+    int v = ww_graph_add_pool2d_shape(im->g, is_max ? WW_OP_MAXPOOL2D : WW_OP_AVGPOOL2D,
+                                      im->node_name, in[0]->value, &p,
+                                      (int)attr_int(n, "count_include_pad", 0), im->err);
+    if (v < 0) return graph_status(im);
+    return map_from_value(im, n->output[0], v);
+}
+
+/* Fetches a Clip bound (attribute before opset 11, optional input after). */
+static wanwu_status clip_bound(importer *im, const Onnx__NodeProto *n, entry **in, int n_in,
+                               int k, const char *name, float dflt, float *out)
+{
+    *out = dflt;
+    if (im->opset < 11) {
+        *out = attr_float(n, name, dflt);
+        return WANWU_OK;
+    }
+    if (n_in <= k || !in[k]) return WANWU_OK;
+    if (in[k]->kind != K_CONST || in[k]->t.count != 1)
+        return node_error(im, WANWU_ERR_UNSUPPORTED, "%s must be a constant scalar", name);
+    *out = (float)tensor_get(&in[k]->t, 0);
+    return WANWU_OK;
+}
+
+static wanwu_status import_activation(importer *im, const Onnx__NodeProto *n, entry *x,
+                                      ww_activation act)
+{
+    int v = ww_graph_add_activation(im->g, im->node_name, x->value, act, im->err);
+    if (v < 0) return graph_status(im);
+    wanwu_status st = add_map(im, n->output[0], v, x->ndim, x->dims);
+    if (st == WANWU_OK && act == WW_ACT_SIGMOID) im->entries[im->count - 1].sigmoid_of = x->value;
+    return st;
+}
+
+static int same_shape(const entry *a, const entry *b)
+{
+    if (a->ndim != b->ndim) return 0;
+    for (int k = 0; k < a->ndim; k++)
+        if (a->dims[k] != b->dims[k]) return 0;
+    return 1;
+}
+
+/* Adds a constant bias to a map produced by a bias-less conv or linear. */
+static wanwu_status fold_bias(importer *im, const Onnx__NodeProto *n, entry *x, const tensor *b)
+{
+    ww_node *p = &im->g->nodes[im->g->values[x->value].producer];
+    int channels = im->g->values[x->value].c;
+    int ok = (p->op == WW_OP_CONV2D || p->op == WW_OP_LINEAR) && !p->bias && p->act == WW_ACT_NONE &&
+             p->num_inputs == 1 && ww_graph_use_count(im->g, x->value) == 1 &&
+             im->g->output == x->value && !b->is_int && (b->count == channels || b->count == 1);
+    /* the bias must broadcast along channels only: [C], [1,C], [C,1,1] or [1,C,1,1] */
+    for (int k = 0; ok && k < b->ndim; k++)
+        ok = b->dims[k] == 1 || (b->dims[k] == channels && k == b->ndim - (p->op == WW_OP_CONV2D && x->ndim == 4 ? 3 : 1));
+    if (!ok)
+        return node_error(im, WANWU_ERR_UNSUPPORTED,
+                          "adding a constant is supported only as the bias of a Conv or "
+                          "MatMul/Gemm");
+    p->bias = malloc((size_t)channels * sizeof *p->bias);
+    if (!p->bias) return ww_error_set(im->err, WANWU_ERR_NO_MEMORY, "out of memory");
+    for (int c = 0; c < channels; c++) p->bias[c] = b->f[b->count == 1 ? 0 : c];
+    return add_map(im, n->output[0], x->value, x->ndim, x->dims);
+}
+
+static wanwu_status import_binary(importer *im, const Onnx__NodeProto *n, entry **in, int n_in,
+                                  int is_add)
+{
+    if (n_in < 2 || !in[0] || !in[1]) return node_error(im, WANWU_ERR_FORMAT, "needs 2 inputs");
+    entry *a = in[0], *b = in[1];
+    if (a->kind == K_CONST) {
+        entry *t = a;
+        a = b;
+        b = t;
+    }
+    if (b->kind == K_CONST) {
+        if (is_add) return fold_bias(im, n, a, &b->t);
+        return node_error(im, WANWU_ERR_UNSUPPORTED, "multiplying a feature map by a constant");
+    }
+    if (is_add) {
+        if (!same_shape(a, b))
+            return node_error(im, WANWU_ERR_UNSUPPORTED, "Add needs two inputs of the same shape");
+        int v = ww_graph_add_add(im->g, im->node_name, a->value, b->value, im->err);
+        if (v < 0) return graph_status(im);
+        return add_map(im, n->output[0], v, a->ndim, a->dims);
+    }
+    /* x * sigmoid(x) is SiLU */
+    if (a->sigmoid_of == b->value || b->sigmoid_of == a->value) {
+        entry *x = a->sigmoid_of == b->value ? b : a;
+        int v = ww_graph_add_activation(im->g, im->node_name, x->value, WW_ACT_SILU, im->err);
+        if (v < 0) return graph_status(im);
+        return add_map(im, n->output[0], v, x->ndim, x->dims);
+    }
+    /* squeeze-and-excitation: 1xCxHxW * 1xCx1x1 */
+    if (is_nchw(a) && is_nchw(b)) {
+        entry *x = a, *s = b;
+        if (s->dims[2] != 1 || s->dims[3] != 1) {
+            x = b;
+            s = a;
+        }
+        if (s->dims[1] == x->dims[1] && s->dims[2] == 1 && s->dims[3] == 1) {
+            int v = ww_graph_add_mul_channel(im->g, im->node_name, x->value, s->value, im->err);
+            if (v < 0) return graph_status(im);
+            return add_map(im, n->output[0], v, 4, x->dims);
+        }
+    }
+    return node_error(im, WANWU_ERR_UNSUPPORTED,
+                      "only x * Sigmoid(x) and a per-channel scale (1xCxHxW * 1xCx1x1) are "
+                      "supported");
+}
+
+static wanwu_status import_gemm(importer *im, const Onnx__NodeProto *n, entry **in, int n_in,
+                                int is_matmul)
+{
+    entry *a = in[0];
+    if (n_in < 2 || !in[1] || in[1]->kind != K_CONST || in[1]->t.ndim != 2 || in[1]->t.is_int)
+        return node_error(im, WANWU_ERR_UNSUPPORTED, "B must be a 2-D float constant");
+    if (a->kind != K_MAP || a->ndim != 2 || a->dims[0] != 1)
+        return node_error(im, WANWU_ERR_UNSUPPORTED, "A must be a 1xN feature vector");
+    const tensor *bt = &in[1]->t;
+    int trans_b = is_matmul ? 0 : (int)attr_int(n, "transB", 0);
+    if (!is_matmul && attr_int(n, "transA", 0))
+        return node_error(im, WANWU_ERR_UNSUPPORTED, "transA=1");
+    float alpha = is_matmul ? 1.0f : attr_float(n, "alpha", 1.0f);
+    float beta = is_matmul ? 1.0f : attr_float(n, "beta", 1.0f);
+    int64_t in_f = trans_b ? bt->dims[1] : bt->dims[0], out_f = trans_b ? bt->dims[0] : bt->dims[1];
+    if (in_f != a->dims[1])
+        return node_error(im, WANWU_ERR_FORMAT, "B is %lldx%lld, A has %lld features",
+                          (long long)bt->dims[0], (long long)bt->dims[1], (long long)a->dims[1]);
+    const tensor *c = !is_matmul && n_in > 2 && in[2] ? &in[2]->t : NULL;
+    if (c && (in[2]->kind != K_CONST || c->is_int || (c->count != out_f && c->count != 1)))
+        return node_error(im, WANWU_ERR_UNSUPPORTED, "C must be a float constant of %lld or 1",
+                          (long long)out_f);
+    float *w = malloc((size_t)(in_f * out_f) * sizeof *w);
+    float *bias = c ? malloc((size_t)out_f * sizeof *bias) : NULL;
+    if (!w || (c && !bias)) {
+        free(w);
+        free(bias);
+        return ww_error_set(im->err, WANWU_ERR_NO_MEMORY, "out of memory");
+    }
+    for (int64_t o = 0; o < out_f; o++)
+        for (int64_t i = 0; i < in_f; i++)
+            w[o * in_f + i] = alpha * (trans_b ? bt->f[o * in_f + i] : bt->f[i * out_f + o]);
+    for (int64_t o = 0; c && o < out_f; o++) bias[o] = beta * c->f[c->count == 1 ? 0 : o];
+    int v = ww_graph_add_linear(im->g, im->node_name, a->value, (int)out_f, w, bias, im->err);
+    free(w);
+    free(bias);
+    if (v < 0) return graph_status(im);
+    int64_t dims[2] = {1, out_f};
+    return add_map(im, n->output[0], v, 2, dims);
+}
+
+static wanwu_status import_channel_concat(importer *im, const Onnx__NodeProto *n, entry **in,
+                                          int n_in)
+{
+    int axis = norm_axis(attr_int(n, "axis", 1), in[0]->ndim);
+    int64_t dims[MAX_DIMS];
+    int ndim = in[0]->ndim;
+    memcpy(dims, in[0]->dims, sizeof dims);
+    if (axis != 1 || in[0]->dims[0] != 1)
+        return node_error(im, WANWU_ERR_UNSUPPORTED, "only concatenation along channels (axis 1)");
+    int v = in[0]->value;
+    for (int k = 1; k < n_in; k++) {
+        if (!in[k] || in[k]->kind != K_MAP || in[k]->ndim != ndim)
+            return node_error(im, WANWU_ERR_UNSUPPORTED, "inputs must be feature maps of one rank");
+        for (int d = 0; d < ndim; d++)
+            if (d != 1 && in[k]->dims[d] != dims[d])
+                return node_error(im, WANWU_ERR_FORMAT, "inputs differ outside the channel axis");
+        dims[1] += in[k]->dims[1];
+        v = ww_graph_add_concat(im->g, im->node_name, v, in[k]->value, im->err);
+        if (v < 0) return graph_status(im);
+    }
+    return add_map(im, n->output[0], v, ndim, dims);
+}
+
+static wanwu_status import_channel_slices(importer *im, const Onnx__NodeProto *n, entry *x,
+                                          int noutputs, const int64_t *begin, const int64_t *end)
+{
+    for (int k = 0; k < noutputs; k++) {
+        if (!n->output[k][0]) continue;
+        int v = ww_graph_add_slice_channels(im->g, im->node_name, x->value, (int)begin[k],
+                                            (int)end[k], im->err);
+        if (v < 0) return graph_status(im);
+        int64_t dims[MAX_DIMS];
+        memcpy(dims, x->dims, sizeof dims);
+        dims[1] = end[k] - begin[k];
+        wanwu_status st = add_map(im, n->output[k], v, x->ndim, dims);
+        if (st != WANWU_OK) return st;
+    }
+    return WANWU_OK;
+}
+
+static wanwu_status import_map_node(importer *im, const Onnx__NodeProto *n, entry **in, int n_in)
+{
+    const char *op = n->op_type;
+    entry *x = in[0];
+    if (!x || x->kind != K_MAP) {
+        /* the first input constant, another one not: only commutative binary ops */
+        if ((strcmp(op, "Add") == 0 || strcmp(op, "Mul") == 0) && n_in == 2)
+            return import_binary(im, n, in, n_in, op[0] == 'A');
+        return node_error(im, WANWU_ERR_UNSUPPORTED, "the first input must be the feature map");
+    }
+    if (strcmp(op, "Conv") == 0) return import_conv(im, n, in, n_in);
+    if (strcmp(op, "BatchNormalization") == 0) {
+        if (n_in < 5) return node_error(im, WANWU_ERR_FORMAT, "needs 5 inputs");
+        const float *p[4];
+        for (int k = 0; k < 4; k++) {
+            entry *e = in[k + 1];
+            if (!e || e->kind != K_CONST || e->t.is_int || e->t.count != x->dims[1] || x->ndim < 2)
+                return node_error(im, WANWU_ERR_UNSUPPORTED,
+                                  "scale, B, mean and var must be float constants of %lld",
+                                  (long long)(x->ndim >= 2 ? x->dims[1] : 0));
+            p[k] = e->t.f;
+        }
+        if (x->dims[0] != 1) return node_error(im, WANWU_ERR_UNSUPPORTED, "batch must be 1");
+        int v = ww_graph_add_batchnorm(im->g, im->node_name, x->value, p[0], p[1], p[2], p[3],
+                                       attr_float(n, "epsilon", 1e-5f), im->err);
+        if (v < 0) return graph_status(im);
+        return add_map(im, n->output[0], v, x->ndim, x->dims);
+    }
+    if (strcmp(op, "Relu") == 0) return import_activation(im, n, x, WW_ACT_RELU);
+    if (strcmp(op, "Sigmoid") == 0) return import_activation(im, n, x, WW_ACT_SIGMOID);
+    if (strcmp(op, "Clip") == 0) {
+        float lo, hi;
+        wanwu_status st = clip_bound(im, n, in, n_in, 1, "min", -INFINITY, &lo);
+        if (st == WANWU_OK) st = clip_bound(im, n, in, n_in, 2, "max", INFINITY, &hi);
+        if (st != WANWU_OK) return st;
+        if (lo == 0.0f && hi == 6.0f) return import_activation(im, n, x, WW_ACT_RELU6);
+        if (lo == 0.0f && isinf(hi) && hi > 0) return import_activation(im, n, x, WW_ACT_RELU);
+        if (isinf(lo) && isinf(hi)) return relabel(im, n->output[0], x, x->ndim, x->dims);
+        return node_error(im, WANWU_ERR_UNSUPPORTED,
+                          "Clip to [%g, %g]: only [0, 6] (ReLU6) and [0, inf) (ReLU)", lo, hi);
+    }
+    if (strcmp(op, "Add") == 0 || strcmp(op, "Mul") == 0)
+        return import_binary(im, n, in, n_in, op[0] == 'A');
+    if (strcmp(op, "MaxPool") == 0 || strcmp(op, "AveragePool") == 0)
+        return import_pool(im, n, in, op[0] == 'M');
+    if (strcmp(op, "GlobalAveragePool") == 0 || strcmp(op, "ReduceMean") == 0) {
+        if (need_nchw(im, x) != WANWU_OK) return im->err ? im->err->status : WANWU_ERR_UNSUPPORTED;
+        int keep = 1;
+        if (op[0] == 'R') {
+            int64_t axes[MAX_DIMS];
+            int na = get_axes(im, n, in, n_in, 18, axes);
+            keep = (int)attr_int(n, "keepdims", 1);
+            if (na != 2 || norm_axis(axes[0], 4) + norm_axis(axes[1], 4) != 5 ||
+                norm_axis(axes[0], 4) < 2 || norm_axis(axes[1], 4) < 2)
+                return node_error(im, WANWU_ERR_UNSUPPORTED, "only the mean over axes [2, 3]");
+        }
+        int v = ww_graph_add_global_avgpool(im->g, im->node_name, x->value, im->err);
+        if (v < 0) return graph_status(im);
+        int64_t dims[4] = {1, x->dims[1], 1, 1};
+        return add_map(im, n->output[0], v, keep ? 4 : 2, dims);
+    }
+    if (strcmp(op, "Flatten") == 0) {
+        int axis = (int)attr_int(n, "axis", 1);
+        if (axis < 0) axis += x->ndim;
+        if (axis != 1 || x->dims[0] != 1)
+            return node_error(im, WANWU_ERR_UNSUPPORTED, "only axis 1 of a batch-1 tensor");
+        int64_t dims[2] = {1, product(x->dims + 1, x->ndim - 1)};
+        return relabel(im, n->output[0], x, 2, dims);
+    }
+    if (strcmp(op, "Reshape") == 0 || strcmp(op, "Squeeze") == 0 || strcmp(op, "Unsqueeze") == 0) {
+        int64_t dims[MAX_DIMS];
+        int nd = 0;
+        if (op[0] == 'R') {
+            int64_t shape[MAX_DIMS];
+            int ns = n_in > 1 ? const_ints(in[1], shape, MAX_DIMS) : -1;
+            if (ns < 0)
+                return node_error(im, WANWU_ERR_UNSUPPORTED, "the shape must be a constant");
+            wanwu_status st = reshape_target(im, x->dims, x->ndim, shape, ns,
+                                              (int)attr_int(n, "allowzero", 0), dims);
+            if (st != WANWU_OK) return st;
+            nd = ns;
+        } else {
+            int64_t axes[MAX_DIMS];
+            int na = get_axes(im, n, in, n_in, 13, axes);
+            int unsq = op[0] == 'U';
+            int out_nd = unsq ? x->ndim + (na > 0 ? na : 0) : x->ndim;
+            if ((unsq && na <= 0) || out_nd > MAX_DIMS)
+                return node_error(im, WANWU_ERR_FORMAT, "bad axes");
+            int mark[MAX_DIMS] = {0};
+            for (int k = 0; k < na; k++) {
+                int a = norm_axis(axes[k], out_nd);
+                if (a < 0) return node_error(im, WANWU_ERR_FORMAT, "bad axis");
+                mark[a] = 1;
+            }
+            if (unsq) {
+                for (int k = 0, src = 0; k < out_nd; k++) dims[nd++] = mark[k] ? 1 : x->dims[src++];
+            } else {
+                for (int k = 0; k < x->ndim; k++)
+                    if (!(na < 0 ? x->dims[k] == 1 : mark[k])) dims[nd++] = x->dims[k];
+            }
+        }
+        return relabel(im, n->output[0], x, nd, dims);
+    }
+    if (strcmp(op, "Transpose") == 0) {
+        int64_t perm[MAX_DIMS];
+        int np = attr_ints(n, "perm", perm, MAX_DIMS);
+        /* ShuffleNet's channel shuffle: 1 x g x C/g x H x W, swap axes 1 and 2 */
+        if (np == 5 && x->ndim == 5 && x->dims[0] == 1 && perm[0] == 0 && perm[1] == 2 &&
+            perm[2] == 1 && perm[3] == 3 && perm[4] == 4) {
+            int v = ww_graph_add_channel_shuffle(im->g, im->node_name, x->value, (int)x->dims[1],
+                                                 im->err);
+            if (v < 0) return graph_status(im);
+            int64_t dims[5] = {1, x->dims[2], x->dims[1], x->dims[3], x->dims[4]};
+            return add_map(im, n->output[0], v, 5, dims);
+        }
+        int identity = np == x->ndim;
+        for (int k = 0; identity && k < np; k++) identity = perm[k] == k;
+        if (identity) return relabel(im, n->output[0], x, x->ndim, x->dims);
+        return node_error(im, WANWU_ERR_UNSUPPORTED,
+                          "only the channel shuffle pattern (perm [0,2,1,3,4]) on feature maps");
+    }
+    if (strcmp(op, "Gemm") == 0 || strcmp(op, "MatMul") == 0)
+        return import_gemm(im, n, in, n_in, op[0] == 'M');
+    if (strcmp(op, "Concat") == 0) return import_channel_concat(im, n, in, n_in);
+    if (strcmp(op, "Split") == 0) {
+        int axis = norm_axis(attr_int(n, "axis", 0), x->ndim);
+        if (axis != 1 || x->dims[0] != 1)
+            return node_error(im, WANWU_ERR_UNSUPPORTED, "only splits along channels (axis 1)");
+        int outs = (int)n->n_output;
+        int64_t sizes[64], begin[64], end[64];
+        int ns = im->opset >= 13 ? (n_in > 1 && in[1] ? const_ints(in[1], sizes, 64) : -1)
+                                 : attr_ints(n, "split", sizes, 64);
+        if (outs > 64) return node_error(im, WANWU_ERR_UNSUPPORTED, "too many outputs");
+        if (ns < 0) {
+            int64_t per = (x->dims[1] + outs - 1) / outs;
+            for (int k = 0; k < outs; k++) {
+                int64_t left = x->dims[1] - per * k;
+                sizes[k] = left < per ? left : per;
+            }
+            ns = outs;
+        }
+        if (ns != outs) return node_error(im, WANWU_ERR_FORMAT, "split sizes do not match outputs");
+        int64_t at = 0;
+        for (int k = 0; k < outs; k++) {
+            if (sizes[k] <= 0) return node_error(im, WANWU_ERR_UNSUPPORTED, "empty split");
+            begin[k] = at;
+            end[k] = at += sizes[k];
+        }
+        if (at != x->dims[1]) return node_error(im, WANWU_ERR_FORMAT, "split sizes do not add up");
+        return import_channel_slices(im, n, x, outs, begin, end);
+    }
+    if (strcmp(op, "Slice") == 0) {
+        int64_t s[MAX_DIMS], e[MAX_DIMS], stp[MAX_DIMS];
+        wanwu_status st = slice_params(im, n, in, n_in, x->ndim, x->dims, s, e, stp);
+        if (st != WANWU_OK) return st;
+        for (int a = 0; a < x->ndim; a++)
+            if (a != 1 && (s[a] != 0 || e[a] != x->dims[a] || stp[a] != 1))
+                return node_error(im, WANWU_ERR_UNSUPPORTED, "only slices along channels (axis 1)");
+        if (x->ndim < 2 || x->dims[0] != 1 || stp[1] != 1 || e[1] <= s[1])
+            return node_error(im, WANWU_ERR_UNSUPPORTED, "only a non-empty step-1 channel range");
+        return import_channel_slices(im, n, x, 1, &s[1], &e[1]);
+    }
+    if (strcmp(op, "Softmax") == 0) {
+        int axis = norm_axis(attr_int(n, "axis", im->opset >= 13 ? -1 : 1), x->ndim);
+        /* one softmax over every value: all dims before the axis (and, from
+         * opset 13, after it) are 1 */
+        int whole = axis >= 0 && product(x->dims, axis) == 1 &&
+                    (im->opset < 13 || product(x->dims + axis + 1, x->ndim - axis - 1) == 1);
+        if (!whole)
+            return node_error(im, WANWU_ERR_UNSUPPORTED, "only a softmax over every value");
+        int v = ww_graph_add_softmax(im->g, im->node_name, x->value, im->err);
+        if (v < 0) return graph_status(im);
+        return add_map(im, n->output[0], v, x->ndim, x->dims);
+    }
+    if (strcmp(op, "Dropout") == 0) {
+        int training = 0;
+        if (n_in > 2 && in[2])
+            training = in[2]->kind != K_CONST || in[2]->t.count != 1 || tensor_get(&in[2]->t, 0);
+        if (training || (im->opset < 7 && attr_int(n, "is_test", 0) == 0))
+            return node_error(im, WANWU_ERR_UNSUPPORTED, "training-mode dropout");
+        if (n->n_output > 1 && n->output[1][0])
+            return node_error(im, WANWU_ERR_UNSUPPORTED, "the mask output");
+        return relabel(im, n->output[0], x, x->ndim, x->dims);
+    }
+    if (strcmp(op, "Identity") == 0) return relabel(im, n->output[0], x, x->ndim, x->dims);
+    if (strcmp(op, "Cast") == 0) {
+        int64_t to = attr_int(n, "to", 1);
+        if (to != ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT)
+            return node_error(im, WANWU_ERR_UNSUPPORTED, "casting a feature map to type %lld",
+                              (long long)to);
+        return relabel(im, n->output[0], x, x->ndim, x->dims);
+    }
+    if (strcmp(op, "Shape") == 0) {
+        int64_t start = attr_int(n, "start", 0), end = attr_int(n, "end", x->ndim);
+        if (start < 0) start += x->ndim;
+        if (end < 0) end += x->ndim;
+        start = start < 0 ? 0 : (start > x->ndim ? x->ndim : start);
+        end = end < start ? start : (end > x->ndim ? x->ndim : end);
+        tensor t;
+        int64_t dims[1] = {end - start};
+        wanwu_status st = tensor_alloc(im, &t, 1, dims, 1);
+        if (st != WANWU_OK) return st;
+        for (int64_t k = start; k < end; k++) t.i[k - start] = x->dims[k];
+        return add_const(im, n->output[0], &t);
+    }
+    return node_error(im, WANWU_ERR_UNSUPPORTED, "'%s' on a feature map is not supported", op);
+}
+
+/* ---- the model ------------------------------------------------------------ */
+
+static const char *const supported_ops[] = {
+    "Conv",      "BatchNormalization", "Relu",      "Clip",    "Sigmoid",   "Mul",
+    "Add",       "Sub",                "Div",       "MaxPool", "AveragePool",
+    "GlobalAveragePool", "Gemm",       "MatMul",    "Flatten", "Reshape",   "Transpose",
+    "Concat",    "Split",              "Slice",     "Squeeze", "Unsqueeze", "Constant",
+    "Identity",  "Softmax",            "Shape",     "Gather",  "Cast",      "DequantizeLinear",
+    "Dropout",   "ReduceMean",         NULL,
+};
+
+static int op_supported(const char *op)
+{
+    for (int k = 0; supported_ops[k]; k++)
+        if (strcmp(supported_ops[k], op) == 0) return 1;
+    return 0;
+}
+
+static wanwu_status constant_node(importer *im, const Onnx__NodeProto *n)
+{
+    tensor t = {0};
+    const Onnx__AttributeProto *a;
+    wanwu_status st;
+    if ((a = attr(n, "value")) && a->t) {
+        st = tensor_from_proto(im, a->t, &t, im->err);
+        if (st != WANWU_OK) return ww_error_prefix(im->err, "node '%s' (Constant): ", im->node_name);
+    } else if ((a = attr(n, "value_float")) && a->has_f) {
+        st = tensor_alloc(im, &t, 0, NULL, 0);
+        if (st == WANWU_OK) t.f[0] = a->f;
+    } else if ((a = attr(n, "value_int")) && a->has_i) {
+        st = tensor_alloc(im, &t, 0, NULL, 1);
+        if (st == WANWU_OK) t.i[0] = a->i;
+    } else if ((a = attr(n, "value_floats"))) {
+        int64_t d[1] = {(int64_t)a->n_floats};
+        st = tensor_alloc(im, &t, 1, d, 0);
+        if (st == WANWU_OK && a->n_floats) memcpy(t.f, a->floats, a->n_floats * sizeof *t.f);
+    } else if ((a = attr(n, "value_ints"))) {
+        int64_t d[1] = {(int64_t)a->n_ints};
+        st = tensor_alloc(im, &t, 1, d, 1);
+        if (st == WANWU_OK && a->n_ints) memcpy(t.i, a->ints, a->n_ints * sizeof *t.i);
+    } else {
+        return node_error(im, WANWU_ERR_UNSUPPORTED, "only tensor, float(s) and int(s) values");
+    }
+    if (st != WANWU_OK) return st;
+    return add_const(im, n->output[0], &t);
+}
+
+static wanwu_status import_node(importer *im, const Onnx__NodeProto *n)
+{
+    im->op_type = n->op_type ? n->op_type : "";
+    im->node_name = n->name && *n->name ? n->name : (n->n_output ? n->output[0] : "");
+    if (n->domain && *n->domain && strcmp(n->domain, "ai.onnx") != 0)
+        return node_error(im, WANWU_ERR_UNSUPPORTED, "operator domain '%s' is not supported",
+                          n->domain);
+    if (!op_supported(im->op_type))
+        return node_error(im, WANWU_ERR_UNSUPPORTED,
+                          "op type '%s' is not supported by wanwu (see README: ONNX ops)",
+                          im->op_type);
+    if (n->n_output < 1 || !n->output[0][0])
+        return node_error(im, WANWU_ERR_FORMAT, "has no output");
+    for (size_t k = 0; k < n->n_output; k++)
+        if (n->output[k][0] && find(im, n->output[k]))
+            return node_error(im, WANWU_ERR_FORMAT,
+                              "output '%s' is already defined (the graph is not in SSA form)",
+                              n->output[k]);
+    if (strcmp(im->op_type, "Constant") == 0) return constant_node(im, n);
+    entry *in[16] = {0};
+    if (n->n_input > 16) return node_error(im, WANWU_ERR_UNSUPPORTED, "more than 16 inputs");
+    int n_in = (int)n->n_input, all_const = n_in > 0;
+    for (int k = 0; k < n_in; k++) {
+        if (!n->input[k][0]) continue; /* optional input left out */
+        in[k] = find(im, n->input[k]);
+        if (!in[k])
+            return node_error(im, WANWU_ERR_FORMAT,
+                              "input '%s' is neither an initializer nor the output of an earlier "
+                              "node (missing initializer, or the graph has a cycle)",
+                              n->input[k]);
+        if (in[k]->kind != K_CONST) all_const = 0;
+    }
+    if (all_const && in[0]) {
+        wanwu_status st = fold_node(im, n, in, n_in);
+        if (st != WANWU_ERR_UNSUPPORTED || (im->err && im->err->message[0])) return st;
+        return node_error(im, WANWU_ERR_UNSUPPORTED, "cannot be evaluated on constants");
+    }
+    return import_map_node(im, n, in, n_in);
+}
+
+static int read_whole_file(const char *path, uint8_t **data, size_t *size, wanwu_error *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return ww_error_set(err, WANWU_ERR_IO, "cannot open: %s", strerror(errno));
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+        fclose(f);
+        return ww_error_set(err, WANWU_ERR_IO, "not a regular file");
+    }
+    if ((uint64_t)st.st_size > WW_ONNX_MAX_FILE_BYTES) {
+        fclose(f);
+        return ww_error_set(err, WANWU_ERR_LIMIT, "file is larger than %zu bytes",
+                            WW_ONNX_MAX_FILE_BYTES);
+    }
+    *size = (size_t)st.st_size;
+    *data = malloc(*size ? *size : 1);
+    if (!*data) {
+        fclose(f);
+        return ww_error_set(err, WANWU_ERR_NO_MEMORY, "out of memory reading the file");
+    }
+    if (fread(*data, 1, *size, f) != *size) {
+        free(*data);
+        fclose(f);
+        return ww_error_set(err, WANWU_ERR_IO, "read error");
+    }
+    fclose(f);
+    return WANWU_OK;
+}
+
+int ww_onnx_sniff(const uint8_t *data, size_t size)
+{
+    /* a ModelProto starts with a field tag: ir_version (0x08), opset_import
+     * (0x42), producer_name (0x12), graph (0x3a), ...; .pth files start
+     * with "PK" (zip) or 0x80 (pickle) */
+    if (size < 2) return 0;
+    uint8_t tag = data[0];
+    return tag == 0x08 || tag == 0x12 || tag == 0x1a || tag == 0x22 || tag == 0x2a ||
+           tag == 0x32 || tag == 0x3a || tag == 0x42;
+}
+
+static int initializer_name(const Onnx__GraphProto *g, const char *name)
+{
+    for (size_t k = 0; k < g->n_initializer; k++)
+        if (g->initializer[k]->name && strcmp(g->initializer[k]->name, name) == 0) return 1;
+    return 0;
+}
+
+static wanwu_status declared_input(importer *im, const Onnx__ValueInfoProto *vi, int input_size,
+                                   int *ndim, int64_t *dims)
+{
+    const char *name = vi->name ? vi->name : "";
+    if (!vi->type || vi->type->value_case != ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE ||
+        !vi->type->tensor_type || !vi->type->tensor_type->shape)
+        return ww_error_set(im->err, WANWU_ERR_UNSUPPORTED, "input '%s' has no tensor shape", name);
+    const Onnx__TypeProto__Tensor *tt = vi->type->tensor_type;
+    if (tt->has_elem_type && tt->elem_type != ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT)
+        return ww_error_set(im->err, WANWU_ERR_UNSUPPORTED, "input '%s' is not float32", name);
+    const Onnx__TensorShapeProto *sh = tt->shape;
+    if (sh->n_dim < 1 || sh->n_dim > MAX_DIMS)
+        return ww_error_set(im->err, WANWU_ERR_UNSUPPORTED, "input '%s' has rank %zu", name,
+                            sh->n_dim);
+    *ndim = (int)sh->n_dim;
+    for (size_t k = 0; k < sh->n_dim; k++) {
+        const Onnx__TensorShapeProto__Dimension *d = sh->dim[k];
+        if (d->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE) {
+            if (d->dim_value == 0)
+                return ww_error_set(im->err, WANWU_ERR_UNSUPPORTED,
+                                    "input '%s': empty tensors (dimension %zu is 0)", name, k);
+            if (d->dim_value < 0 || d->dim_value > (1 << 24))
+                return ww_error_set(im->err, WANWU_ERR_LIMIT,
+                                    "input '%s': declared dimension %zu is %lld (allowed: 1 to "
+                                    "%d)",
+                                    name, k, (long long)d->dim_value, 1 << 24);
+            dims[k] = d->dim_value;
+        } else {
+            dims[k] = k == 0 ? 1 : (k >= 2 ? input_size : 3); /* dynamic: batch 1, N x 3 x S x S */
+        }
+    }
+    /* a batch other than 1 is left to the ops: element-wise ones do not
+     * care, windowed and linear ones require batch 1 and say so */
+    if (product(dims, *ndim) < 0)
+        return ww_error_set(im->err, WANWU_ERR_LIMIT,
+                            "input '%s': declared shape has more than %lld elements", name,
+                            (long long)WW_ONNX_MAX_TENSOR_ELEMENTS);
+    return WANWU_OK;
+}
+
+wanwu_status ww_onnx_import_file(const char *path, const ww_onnx_import_options *options,
+                                 ww_graph *g, ww_onnx_info *info, wanwu_error *err)
+{
+    memset(info, 0, sizeof *info);
+    uint8_t *data = NULL;
+    size_t size = 0;
+    wanwu_status st = read_whole_file(path, &data, &size, err);
+    if (st != WANWU_OK) return st;
+    Onnx__ModelProto *model = onnx__model_proto__unpack(NULL, size, data);
+    free(data);
+    if (!model)
+        return ww_error_set(err, WANWU_ERR_FORMAT,
+                            "not a valid ONNX file (the protobuf does not parse: truncated or "
+                            "not ONNX)");
+    importer im = {0};
+    im.g = g;
+    im.err = err;
+    im.node_name = "";
+    im.op_type = "";
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *slash = '\0';
+    else
+        snprintf(dir, sizeof dir, ".");
+    im.dir = dir;
+    int input_size = options && options->input_size > 0 ? options->input_size : 224;
+
+    const Onnx__GraphProto *gp = model->graph;
+    for (size_t k = 0; k < model->n_opset_import; k++) {
+        const Onnx__OperatorSetIdProto *o = model->opset_import[k];
+        if ((!o->domain || !*o->domain || strcmp(o->domain, "ai.onnx") == 0) && o->has_version)
+            im.opset = (int)o->version;
+    }
+    if (!gp || gp->n_node == 0) {
+        st = ww_error_set(err, WANWU_ERR_FORMAT, "ONNX model has no graph");
+        goto done;
+    }
+    if (im.opset < MIN_OPSET || im.opset > MAX_OPSET) {
+        st = ww_error_set(err, WANWU_ERR_UNSUPPORTED,
+                          "ONNX opset %d is not supported (wanwu reads opsets %d to %d)", im.opset,
+                          MIN_OPSET, MAX_OPSET);
+        goto done;
+    }
+    info->opset = im.opset;
+    snprintf(info->graph_name, sizeof info->graph_name, "%s", gp->name ? gp->name : "");
+
+    /* initializers and bound tensors */
+    for (size_t k = 0; k < gp->n_initializer; k++) {
+        tensor t;
+        const Onnx__TensorProto *tp = gp->initializer[k];
+        if (!tp->name || !*tp->name) {
+            st = ww_error_set(err, WANWU_ERR_FORMAT, "initializer %zu has no name", k);
+            goto done;
+        }
+        st = tensor_from_proto(&im, tp, &t, err);
+        if (st != WANWU_OK) goto done;
+        if (!t.is_int) info->num_params += t.count;
+        st = add_const(&im, tp->name, &t);
+        if (st != WANWU_OK) goto done;
+    }
+    for (int k = 0; options && k < options->num_bindings; k++) {
+        const ww_onnx_binding *b = &options->bindings[k];
+        tensor t;
+        st = tensor_alloc(&im, &t, b->ndim, b->dims, 0);
+        if (st != WANWU_OK) goto done;
+        memcpy(t.f, b->data, (size_t)t.count * sizeof *t.f);
+        st = add_const(&im, b->name, &t);
+        if (st != WANWU_OK) goto done;
+    }
+    /* the one runtime input */
+    const Onnx__ValueInfoProto *input = NULL;
+    for (size_t k = 0; k < gp->n_input; k++) {
+        const char *name = gp->input[k]->name ? gp->input[k]->name : "";
+        if (initializer_name(gp, name) || find(&im, name)) continue;
+        if (input) {
+            st = ww_error_set(err, WANWU_ERR_UNSUPPORTED,
+                              "the model has more than one runtime input ('%s', '%s'); wanwu "
+                              "feeds one image tensor",
+                              input->name, name);
+            goto done;
+        }
+        input = gp->input[k];
+    }
+    if (!input) {
+        st = ww_error_set(err, WANWU_ERR_UNSUPPORTED,
+                          "the model has no runtime input (every input is a constant)");
+        goto done;
+    }
+    st = declared_input(&im, input, input_size, &info->input_ndim, info->input_dims);
+    if (st != WANWU_OK) goto done;
+    int64_t c, h, w;
+    shape_chw(info->input_ndim, info->input_dims, &c, &h, &w);
+    int v = ww_graph_add_input(g, (int)c, (int)h, (int)w, err);
+    if (v < 0) {
+        st = err ? err->status : WANWU_ERR_FORMAT;
+        goto done;
+    }
+    st = add_map(&im, input->name, v, info->input_ndim, info->input_dims);
+    if (st != WANWU_OK) goto done;
+
+    for (size_t k = 0; k < gp->n_node; k++) {
+        if (err) err->message[0] = '\0';
+        st = import_node(&im, gp->node[k]);
+        if (st != WANWU_OK) goto done;
+    }
+    if (gp->n_output < 1 || !gp->output[0]->name) {
+        st = ww_error_set(err, WANWU_ERR_FORMAT, "the model has no output");
+        goto done;
+    }
+    const entry *out = find(&im, gp->output[0]->name);
+    if (!out || out->kind != K_MAP) {
+        st = ww_error_set(err, out ? WANWU_ERR_UNSUPPORTED : WANWU_ERR_FORMAT,
+                          "output '%s' is %s", gp->output[0]->name,
+                          out ? "a constant (it does not depend on the input)"
+                              : "not produced by any node");
+        goto done;
+    }
+    g->output = out->value;
+    info->output_ndim = out->ndim;
+    memcpy(info->output_dims, out->dims, sizeof info->output_dims);
+    info->ends_in_softmax = g->nodes[g->values[out->value].producer].op == WW_OP_SOFTMAX;
+    st = WANWU_OK;
+done:
+    for (int k = 0; k < im.count; k++)
+        if (im.entries[k].kind == K_CONST) tensor_free(&im.entries[k].t);
+    free(im.entries);
+    onnx__model_proto__free_unpacked(model, NULL);
+    return st;
+}
+
+wanwu_status ww_onnx_read_tensor_file(const char *path, float **data, int *ndim, int64_t dims[8],
+                                      char *name, size_t name_size, wanwu_error *err)
+{
+    *data = NULL;
+    uint8_t *buf = NULL;
+    size_t size = 0;
+    wanwu_status st = read_whole_file(path, &buf, &size, err);
+    if (st != WANWU_OK) return ww_error_prefix(err, "%s: ", path);
+    Onnx__TensorProto *tp = onnx__tensor_proto__unpack(NULL, size, buf);
+    free(buf);
+    if (!tp) return ww_error_set(err, WANWU_ERR_FORMAT, "%s: not a TensorProto", path);
+    importer im = {0};
+    im.err = err;
+    im.dir = ".";
+    im.node_name = im.op_type = "";
+    tensor t;
+    st = tensor_from_proto(&im, tp, &t, err);
+    if (st == WANWU_OK) {
+        *ndim = t.ndim;
+        memcpy(dims, t.dims, sizeof t.dims);
+        if (name) snprintf(name, name_size, "%s", tp->name ? tp->name : "");
+        if (t.is_int) {
+            *data = malloc((size_t)(t.count ? t.count : 1) * sizeof **data);
+            if (*data)
+                for (int64_t k = 0; k < t.count; k++) (*data)[k] = (float)t.i[k];
+            else
+                st = ww_error_set(err, WANWU_ERR_NO_MEMORY, "out of memory");
+            tensor_free(&t);
+        } else {
+            *data = t.f;
+            t.f = NULL;
+        }
+    }
+    onnx__tensor_proto__free_unpacked(tp, NULL);
+    return st;
+}
+
+int ww_onnx_op_supported(const char *op_type)
+{
+    return op_supported(op_type);
+}
+
+int ww_onnx_list_ops(const char *path, char (*ops)[32], int max, char (*inputs)[64],
+                     int max_inputs, int *num_inputs, wanwu_error *err)
+{
+    *num_inputs = 0;
+    uint8_t *data = NULL;
+    size_t size = 0;
+    if (read_whole_file(path, &data, &size, err) != WANWU_OK) return -1;
+    Onnx__ModelProto *model = onnx__model_proto__unpack(NULL, size, data);
+    free(data);
+    if (!model || !model->graph) {
+        if (model) onnx__model_proto__free_unpacked(model, NULL);
+        ww_error_set(err, WANWU_ERR_FORMAT, "%s: not a valid ONNX file", path);
+        return -1;
+    }
+    const Onnx__GraphProto *g = model->graph;
+    int n = (int)g->n_node;
+    for (int k = 0; k < n && k < max; k++)
+        snprintf(ops[k], 32, "%s", g->node[k]->op_type ? g->node[k]->op_type : "");
+    for (size_t k = 0; k < g->n_input && *num_inputs < max_inputs; k++) {
+        const char *name = g->input[k]->name ? g->input[k]->name : "";
+        if (initializer_name(g, name)) continue;
+        snprintf(inputs[(*num_inputs)++], 64, "%s", name);
+    }
+    onnx__model_proto__free_unpacked(model, NULL);
+    return n;
+}
