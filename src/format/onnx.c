@@ -1078,60 +1078,114 @@ static wanwu_status fold_bias(importer *im, const Onnx__NodeProto *n, entry *x, 
     /* the bias must broadcast along channels only: [C], [1,C], [C,1,1] or [1,C,1,1] */
     for (int k = 0; ok && k < b->ndim; k++)
         ok = b->dims[k] == 1 || (b->dims[k] == channels && k == b->ndim - (p->op == WW_OP_CONV2D && x->ndim == 4 ? 3 : 1));
-    if (!ok)
-        return node_error(im, WANWU_ERR_UNSUPPORTED,
-                          "adding a constant is supported only as the bias of a Conv or "
-                          "MatMul/Gemm");
+    if (!ok) return WANWU_ERR_NOT_FOUND; /* not a bias: the caller adds it element-wise */
     p->bias = malloc((size_t)channels * sizeof *p->bias);
     if (!p->bias) return ww_error_set(im->err, WANWU_ERR_NO_MEMORY, "out of memory");
     for (int c = 0; c < channels; c++) p->bias[c] = b->f[b->count == 1 ? 0 : c];
     return add_map(im, n->output[0], x->value, x->ndim, x->dims);
 }
 
+/* How a constant broadcasts over map x: 1 (scalar), C (per channel of a
+ * 1xCxHxW map) or all values; 0 when it does not in a way wanwu runs. */
+static size_t const_broadcast(importer *im, const entry *x, const tensor *b)
+{
+    const ww_value *v = &im->g->values[x->value];
+    if (b->count == 1) return 1;
+    if (b->ndim > x->ndim) return 0;
+    int full = 1, per_channel = is_nchw(x);
+    for (int k = 0; k < b->ndim; k++) {
+        int64_t bd = b->dims[b->ndim - 1 - k], xd = x->dims[x->ndim - 1 - k];
+        int axis = x->ndim - 1 - k;
+        full &= bd == xd;
+        per_channel &= axis == 1 ? bd == xd : bd == 1;
+    }
+    for (int k = b->ndim; k < x->ndim && full; k++) full = x->dims[x->ndim - 1 - k] == 1;
+    if (full && (size_t)b->count == ww_value_size(v)) return (size_t)b->count;
+    if (per_channel && b->count == v->c) return (size_t)b->count;
+    return 0;
+}
+
 static wanwu_status import_binary(importer *im, const Onnx__NodeProto *n, entry **in, int n_in,
-                                  int is_add)
+                                  ww_eltwise_op op)
 {
     if (n_in < 2 || !in[0] || !in[1]) return node_error(im, WANWU_ERR_FORMAT, "needs 2 inputs");
     entry *a = in[0], *b = in[1];
+    int swap = 0;
     if (a->kind == K_CONST) {
         entry *t = a;
         a = b;
         b = t;
+        swap = 1;
     }
     if (b->kind == K_CONST) {
-        if (is_add) return fold_bias(im, n, a, &b->t);
-        return node_error(im, WANWU_ERR_UNSUPPORTED, "multiplying a feature map by a constant");
+        if (b->t.is_int) return node_error(im, WANWU_ERR_UNSUPPORTED, "an integer constant");
+        if (op == WW_ELT_ADD) {
+            wanwu_status st = fold_bias(im, n, a, &b->t);
+            if (st != WANWU_ERR_NOT_FOUND) return st;
+        }
+        size_t count = const_broadcast(im, a, &b->t);
+        tensor expanded = {0};
+        const float *values = b->t.f;
+        if (!count) {
+            /* any other numpy broadcast onto the map's shape: expand the constant */
+            tensor shape = {0};
+            shape.ndim = a->ndim;
+            memcpy(shape.dims, a->dims, sizeof shape.dims);
+            int nd;
+            int64_t dims[MAX_DIMS];
+            if (!broadcast_dims(&shape, &b->t, &nd, dims) || nd != a->ndim ||
+                memcmp(dims, a->dims, (size_t)nd * sizeof *dims) != 0)
+                return node_error(im, WANWU_ERR_UNSUPPORTED,
+                                  "the constant does not broadcast onto the feature map's shape");
+            wanwu_status st = tensor_alloc(im, &expanded, nd, dims, 0);
+            if (st != WANWU_OK) return st;
+            for (int64_t k = 0; k < expanded.count; k++)
+                expanded.f[k] = b->t.f[broadcast_index(&b->t, nd, dims, k)];
+            values = expanded.f;
+            count = (size_t)expanded.count;
+        }
+        int v = ww_graph_add_eltwise(im->g, im->node_name, a->value, -1, values, count, op, swap,
+                                     im->err);
+        tensor_free(&expanded);
+        if (v < 0) return graph_status(im);
+        return add_map(im, n->output[0], v, a->ndim, a->dims);
     }
-    if (is_add) {
-        if (!same_shape(a, b))
-            return node_error(im, WANWU_ERR_UNSUPPORTED, "Add needs two inputs of the same shape");
+    if (op == WW_ELT_ADD && same_shape(a, b)) {
         int v = ww_graph_add_add(im->g, im->node_name, a->value, b->value, im->err);
         if (v < 0) return graph_status(im);
         return add_map(im, n->output[0], v, a->ndim, a->dims);
     }
-    /* x * sigmoid(x) is SiLU */
-    if (a->sigmoid_of == b->value || b->sigmoid_of == a->value) {
-        entry *x = a->sigmoid_of == b->value ? b : a;
-        int v = ww_graph_add_activation(im->g, im->node_name, x->value, WW_ACT_SILU, im->err);
-        if (v < 0) return graph_status(im);
-        return add_map(im, n->output[0], v, x->ndim, x->dims);
-    }
-    /* squeeze-and-excitation: 1xCxHxW * 1xCx1x1 */
-    if (is_nchw(a) && is_nchw(b)) {
-        entry *x = a, *s = b;
-        if (s->dims[2] != 1 || s->dims[3] != 1) {
-            x = b;
-            s = a;
-        }
-        if (s->dims[1] == x->dims[1] && s->dims[2] == 1 && s->dims[3] == 1) {
-            int v = ww_graph_add_mul_channel(im->g, im->node_name, x->value, s->value, im->err);
+    if (op == WW_ELT_MUL) {
+        /* x * sigmoid(x) is SiLU */
+        if (a->sigmoid_of == b->value || b->sigmoid_of == a->value) {
+            entry *x = a->sigmoid_of == b->value ? b : a;
+            int v = ww_graph_add_activation(im->g, im->node_name, x->value, WW_ACT_SILU, im->err);
             if (v < 0) return graph_status(im);
-            return add_map(im, n->output[0], v, 4, x->dims);
+            return add_map(im, n->output[0], v, x->ndim, x->dims);
         }
+        /* squeeze-and-excitation: 1xCxHxW * 1xCx1x1 */
+        if (is_nchw(a) && is_nchw(b) && !same_shape(a, b)) {
+            entry *x = a, *sc = b;
+            if (sc->dims[2] != 1 || sc->dims[3] != 1) {
+                x = b;
+                sc = a;
+            }
+            if (sc->dims[1] == x->dims[1] && sc->dims[2] == 1 && sc->dims[3] == 1) {
+                int v = ww_graph_add_mul_channel(im->g, im->node_name, x->value, sc->value, im->err);
+                if (v < 0) return graph_status(im);
+                return add_map(im, n->output[0], v, 4, x->dims);
+            }
+        }
+    }
+    if (same_shape(a, b)) {
+        int v = ww_graph_add_eltwise(im->g, im->node_name, a->value, b->value, NULL, 0, op, 0,
+                                     im->err);
+        if (v < 0) return graph_status(im);
+        return add_map(im, n->output[0], v, a->ndim, a->dims);
     }
     return node_error(im, WANWU_ERR_UNSUPPORTED,
-                      "only x * Sigmoid(x) and a per-channel scale (1xCxHxW * 1xCx1x1) are "
-                      "supported");
+                      "two feature maps of different shapes (only x * Sigmoid(x) and a per-channel "
+                      "scale broadcast)");
 }
 
 static wanwu_status import_gemm(importer *im, const Onnx__NodeProto *n, entry **in, int n_in,
@@ -1215,14 +1269,24 @@ static wanwu_status import_channel_slices(importer *im, const Onnx__NodeProto *n
     return WANWU_OK;
 }
 
+static int binary_op(const char *op, ww_eltwise_op *out)
+{
+    if (strcmp(op, "Add") == 0) *out = WW_ELT_ADD;
+    else if (strcmp(op, "Sub") == 0) *out = WW_ELT_SUB;
+    else if (strcmp(op, "Mul") == 0) *out = WW_ELT_MUL;
+    else if (strcmp(op, "Div") == 0) *out = WW_ELT_DIV;
+    else return 0;
+    return 1;
+}
+
 static wanwu_status import_map_node(importer *im, const Onnx__NodeProto *n, entry **in, int n_in)
 {
     const char *op = n->op_type;
     entry *x = in[0];
     if (!x || x->kind != K_MAP) {
         /* the first input constant, another one not: only commutative binary ops */
-        if ((strcmp(op, "Add") == 0 || strcmp(op, "Mul") == 0) && n_in == 2)
-            return import_binary(im, n, in, n_in, op[0] == 'A');
+        ww_eltwise_op eop;
+        if (n_in == 2 && binary_op(op, &eop)) return import_binary(im, n, in, n_in, eop);
         return node_error(im, WANWU_ERR_UNSUPPORTED, "the first input must be the feature map");
     }
     if (strcmp(op, "Conv") == 0) return import_conv(im, n, in, n_in);
@@ -1252,12 +1316,21 @@ static wanwu_status import_map_node(importer *im, const Onnx__NodeProto *n, entr
         if (st != WANWU_OK) return st;
         if (lo == 0.0f && hi == 6.0f) return import_activation(im, n, x, WW_ACT_RELU6);
         if (lo == 0.0f && isinf(hi) && hi > 0) return import_activation(im, n, x, WW_ACT_RELU);
-        if (isinf(lo) && isinf(hi)) return relabel(im, n->output[0], x, x->ndim, x->dims);
-        return node_error(im, WANWU_ERR_UNSUPPORTED,
-                          "Clip to [%g, %g]: only [0, 6] (ReLU6) and [0, inf) (ReLU)", lo, hi);
+        int v = ww_graph_add_affine_clamp(im->g, im->node_name, x->value, 1.0f, 0.0f, lo, hi,
+                                          im->err);
+        if (v < 0) return graph_status(im);
+        return add_map(im, n->output[0], v, x->ndim, x->dims);
     }
-    if (strcmp(op, "Add") == 0 || strcmp(op, "Mul") == 0)
-        return import_binary(im, n, in, n_in, op[0] == 'A');
+    ww_eltwise_op eop;
+    if (binary_op(op, &eop)) return import_binary(im, n, in, n_in, eop);
+    if (strcmp(op, "HardSwish") == 0) return import_activation(im, n, x, WW_ACT_HARDSWISH);
+    if (strcmp(op, "HardSigmoid") == 0) {
+        int v = ww_graph_add_affine_clamp(im->g, im->node_name, x->value,
+                                          attr_float(n, "alpha", 0.2f), attr_float(n, "beta", 0.5f),
+                                          0.0f, 1.0f, im->err);
+        if (v < 0) return graph_status(im);
+        return add_map(im, n->output[0], v, x->ndim, x->dims);
+    }
     if (strcmp(op, "MaxPool") == 0 || strcmp(op, "AveragePool") == 0)
         return import_pool(im, n, in, op[0] == 'M');
     if (strcmp(op, "GlobalAveragePool") == 0 || strcmp(op, "ReduceMean") == 0) {
@@ -1431,7 +1504,7 @@ static const char *const supported_ops[] = {
     "GlobalAveragePool", "Gemm",       "MatMul",    "Flatten", "Reshape",   "Transpose",
     "Concat",    "Split",              "Slice",     "Squeeze", "Unsqueeze", "Constant",
     "Identity",  "Softmax",            "Shape",     "Gather",  "Cast",      "DequantizeLinear",
-    "Dropout",   "ReduceMean",         NULL,
+    "Dropout",   "ReduceMean",         "HardSigmoid", "HardSwish", NULL,
 };
 
 static int op_supported(const char *op)

@@ -26,6 +26,8 @@ const char *ww_op_name(ww_op_type op)
     case WW_OP_AVGPOOL2D: return "AvgPool2d";
     case WW_OP_RESHAPE: return "Reshape";
     case WW_OP_SOFTMAX: return "Softmax";
+    case WW_OP_AFFINE_CLAMP: return "AffineClamp";
+    case WW_OP_ELTWISE: return "Eltwise";
     }
     return "?";
 }
@@ -481,6 +483,61 @@ int ww_graph_add_softmax(ww_graph *g, const char *name, int input, wanwu_error *
     if (!n) return -1;
     n->inputs[0] = input;
     n->num_inputs = 1;
+    return n->output;
+}
+
+int ww_graph_add_affine_clamp(ww_graph *g, const char *name, int input, float scale, float shift,
+                              float lo, float hi, wanwu_error *err)
+{
+    if (!valid_value(g, input)) return bad_input("AffineClamp", name, err);
+    const ww_value in = g->values[input];
+    ww_node *n = append_node(g, WW_OP_AFFINE_CLAMP, name, in.c, in.h, in.w, err);
+    if (!n) return -1;
+    n->inputs[0] = input;
+    n->num_inputs = 1;
+    n->clamp_scale = scale;
+    n->clamp_shift = shift;
+    n->clamp_lo = lo;
+    n->clamp_hi = hi;
+    return n->output;
+}
+
+int ww_graph_add_eltwise(ww_graph *g, const char *name, int a, int b, const float *b_const,
+                         size_t b_count, ww_eltwise_op op, int swap, wanwu_error *err)
+{
+    if (!valid_value(g, a) || (b >= 0 && !valid_value(g, b)) || (b < 0 && !b_const))
+        return bad_input("Eltwise", name, err);
+    const ww_value va = g->values[a];
+    size_t total = ww_value_size(&va);
+    if (b >= 0) {
+        const ww_value vb = g->values[b];
+        if (vb.c != va.c || vb.h != va.h || vb.w != va.w) {
+            ww_error_set(err, WANWU_ERR_INVALID_ARGUMENT,
+                         "Eltwise '%s': shapes %dx%dx%d and %dx%dx%d differ", name, va.c, va.h,
+                         va.w, vb.c, vb.h, vb.w);
+            return -1;
+        }
+    } else if (b_count != 1 && b_count != (size_t)va.c && b_count != total) {
+        ww_error_set(err, WANWU_ERR_INVALID_ARGUMENT,
+                     "Eltwise '%s': a constant of %zu values does not broadcast over %dx%dx%d",
+                     name, b_count, va.c, va.h, va.w);
+        return -1;
+    }
+    ww_node *n = append_node(g, WW_OP_ELTWISE, name, va.c, va.h, va.w, err);
+    if (!n) return -1;
+    n->inputs[0] = a;
+    n->num_inputs = 1;
+    if (b >= 0) {
+        n->inputs[1] = b;
+        n->num_inputs = 2;
+        n->const_count = total;
+    } else {
+        n->const_count = b_count;
+        n->weight = copy_floats(b_const, b_count);
+        if (!n->weight) return drop_last_node(g, err);
+    }
+    n->eltwise_op = op;
+    n->eltwise_swap = swap;
     return n->output;
 }
 

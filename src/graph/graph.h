@@ -32,7 +32,9 @@ typedef enum ww_op_type {
     WW_OP_CHANNEL_SHUFFLE, /* groups */
     WW_OP_AVGPOOL2D,       /* pool, count_include_pad */
     WW_OP_RESHAPE,         /* same values, new C x H x W (a copy) */
-    WW_OP_SOFTMAX          /* softmax over all values (a classifier's last op) */
+    WW_OP_SOFTMAX,         /* softmax over all values (a classifier's last op) */
+    WW_OP_AFFINE_CLAMP,    /* min(clamp_hi, max(clamp_lo, clamp_scale * x + clamp_shift)) */
+    WW_OP_ELTWISE          /* inputs[0] (eltwise_op) inputs[1], or the constant `weight` */
 } ww_op_type;
 
 const char *ww_op_name(ww_op_type op);
@@ -59,6 +61,10 @@ typedef struct ww_node {
     int channel_begin, channel_end; /* SLICE_CHANNELS */
     int groups;                     /* CHANNEL_SHUFFLE */
     int count_include_pad;          /* AVGPOOL2D */
+    float clamp_scale, clamp_shift, clamp_lo, clamp_hi; /* AFFINE_CLAMP */
+    ww_eltwise_op eltwise_op;       /* ELTWISE */
+    int eltwise_swap;               /* ELTWISE: b (op) a */
+    size_t const_count;             /* ELTWISE with a constant: 1, C or all values */
 
     float *weight; /* owned */
     float *bias;   /* owned, may be NULL */
@@ -128,6 +134,14 @@ int ww_graph_add_channel_shuffle(ww_graph *g, const char *name, int input, int g
 int ww_graph_add_reshape(ww_graph *g, const char *name, int input, int c, int h, int w,
                          wanwu_error *err);
 int ww_graph_add_softmax(ww_graph *g, const char *name, int input, wanwu_error *err);
+
+int ww_graph_add_affine_clamp(ww_graph *g, const char *name, int input, float scale, float shift,
+                              float lo, float hi, wanwu_error *err);
+/* a (op) b for two values of the same shape (b >= 0), or a (op) a constant
+ * of 1, C or all of a's values (b < 0, b_const copied); swap computes
+ * b (op) a. */
+int ww_graph_add_eltwise(ww_graph *g, const char *name, int a, int b, const float *b_const,
+                         size_t b_count, ww_eltwise_op op, int swap, wanwu_error *err);
 
 /* Multiply-accumulates of one inference (convolutions and linear layers). */
 int64_t ww_graph_macs(const ww_graph *g);

@@ -22,7 +22,8 @@ typedef enum ww_activation {
     WW_ACT_RELU,
     WW_ACT_RELU6,
     WW_ACT_SIGMOID,
-    WW_ACT_SILU
+    WW_ACT_SILU,
+    WW_ACT_HARDSWISH /* x * relu6(x + 3) / 6 */
 } ww_activation;
 
 static inline float ww_activate(float v, ww_activation act)
@@ -32,6 +33,11 @@ static inline float ww_activate(float v, ww_activation act)
     case WW_ACT_RELU6: return v < 0.0f ? 0.0f : (v > 6.0f ? 6.0f : v);
     case WW_ACT_SIGMOID: return 1.0f / (1.0f + expf(-v));
     case WW_ACT_SILU: return v / (1.0f + expf(-v));
+    case WW_ACT_HARDSWISH: {
+        float r = v + 3.0f;
+        r = r < 0.0f ? 0.0f : (r > 6.0f ? 6.0f : r);
+        return v * r / 6.0f;
+    }
     case WW_ACT_NONE: break;
     }
     return v;
@@ -72,7 +78,8 @@ void ww_conv2d_ref(const ww_conv2d_shape *s, const float *in, const float *weigh
 typedef enum ww_isa { WW_ISA_AUTO, WW_ISA_PORTABLE, WW_ISA_AVX2, WW_ISA_AVX512 } ww_isa;
 /* 1 when the running CPU (and this build) can use `isa`; AUTO is always 1. */
 int ww_isa_supported(ww_isa isa);
-/* The variant AUTO resolves to on this CPU. */
+/* The variant AUTO resolves to on this CPU: the widest supported one, capped
+ * by $WANWU_ISA (avx512, avx2 or scalar) when set; read once. */
 ww_isa ww_isa_best(void);
 const char *ww_isa_name(ww_isa isa);
 
@@ -149,6 +156,18 @@ void ww_channel_shuffle_ref(int channels, int groups, int hw, const float *in, f
 /* Average pooling over windows; padded cells are counted when
  * count_include_pad, else ignored (PyTorch/ONNX semantics). */
 void ww_avgpool2d_ref(const ww_pool2d_shape *s, int count_include_pad, const float *in, float *out);
+
+/* out[i] = min(hi, max(lo, scale * in[i] + shift)): Clip (scale 1, shift 0)
+ * and HardSigmoid (lo 0, hi 1). */
+void ww_affine_clamp_ref(size_t n, const float *in, float scale, float shift, float lo, float hi,
+                         float *out);
+
+typedef enum ww_eltwise_op { WW_ELT_ADD, WW_ELT_SUB, WW_ELT_MUL, WW_ELT_DIV } ww_eltwise_op;
+
+/* out[i] = a[i] (op) b[j] with j = i (b_count == n), i / hw (b_count ==
+ * channels: per-channel) or 0 (b_count == 1); `swap` computes b (op) a. */
+void ww_eltwise_ref(size_t n, int hw, const float *a, const float *b, size_t b_count,
+                    ww_eltwise_op op, int swap, float *out);
 
 /* Numerically stable softmax over n values. */
 void ww_softmax_ref(int n, const float *in, float *out);

@@ -56,6 +56,13 @@ static void eval_node(const ww_graph *g, const ww_node *n, buffer_fn buf, void *
     case WW_OP_AVGPOOL2D: ww_avgpool2d_ref(&n->pool, n->count_include_pad, x, y); break;
     case WW_OP_RESHAPE: memcpy(y, x, count * sizeof *y); break;
     case WW_OP_SOFTMAX: ww_softmax_ref((int)count, x, y); break;
+    case WW_OP_AFFINE_CLAMP:
+        ww_affine_clamp_ref(count, x, n->clamp_scale, n->clamp_shift, n->clamp_lo, n->clamp_hi, y);
+        break;
+    case WW_OP_ELTWISE:
+        ww_eltwise_ref(count, in->h * in->w, x, n->num_inputs > 1 ? buf(ctx, n->inputs[1]) : n->weight,
+                       n->const_count, n->eltwise_op, n->eltwise_swap, y);
+        break;
     case WW_OP_INPUT: break;
     }
 }
@@ -304,6 +311,16 @@ static void test_zoo_reference_ops(void **state)
     assert_true(fabsf(ww_activate(0.0f, WW_ACT_SIGMOID) - 0.5f) < 1e-7f);
     assert_true(fabsf(ww_activate(2.0f, WW_ACT_SILU) - 2.0f / (1.0f + expf(-2.0f))) < 1e-7f);
     assert_true(ww_activate(-100.0f, WW_ACT_SILU) <= 0.0f && ww_activate(-100.0f, WW_ACT_SILU) > -1e-6f);
+    ww_affine_clamp_ref(6, in, 0.5f, -1.0f, 0.0f, 1.0f, out); /* hard sigmoid-like */
+    assert_true(out[0] == 0.0f && out[2] == 0.5f && out[5] == 1.0f);
+    const float per_channel[3] = {10, 20, 30};
+    ww_eltwise_ref(6, 2, in, per_channel, 3, WW_ELT_SUB, 1, out); /* b - a, per channel */
+    assert_true(out[0] == 9 && out[1] == 8 && out[2] == 17 && out[5] == 24);
+    ww_eltwise_ref(6, 2, in, in, 6, WW_ELT_MUL, 0, out);
+    assert_true(out[5] == 36);
+    ww_eltwise_ref(6, 2, in, per_channel, 1, WW_ELT_DIV, 0, out); /* scalar */
+    assert_true(out[5] == 0.6f);
+    assert_true(fabsf(ww_activate(1.0f, WW_ACT_HARDSWISH) - 4.0f / 6.0f) < 1e-7f);
     /* 3x3 average pool with padding 1 on a 2x2 map of ones */
     const float ones[4] = {1, 1, 1, 1};
     ww_pool2d_shape p = {1, 2, 2, 2, 2, 3, 3, 1, 1, 1, 1, 1, 1};
