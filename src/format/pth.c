@@ -1,6 +1,7 @@
 #include "format/pth.h"
 
 #include "core/error.h"
+#include "core/prefault.h"
 #include "format/pickle.h"
 
 #include <errno.h>
@@ -100,7 +101,20 @@ typedef struct loader {
     size_t ref_count, ref_cap;
     zip_t *zip;
     char *archive_dir; /* "archive" in archive/data.pkl */
+    /* The file buffer outlives the state dict (ww_pth_load_file hands it
+     * over): stored zip entries are read in place and contiguous float32
+     * tensors point into it instead of being copied. */
+    int borrow;
+    struct zip_direct *direct; /* per zip index: where its data sits, see zip_direct_index */
+    zip_int64_t direct_count;
+    int direct_state; /* 0 not built, 1 built, -1 unusable (read through libzip) */
 } loader;
+
+/* A stored (uncompressed) zip entry located in the file buffer. */
+typedef struct zip_direct {
+    uint64_t data_offset; /* 0: not usable in place */
+    uint64_t size;
+} zip_direct;
 
 static wanwu_status no_memory(wanwu_error *err)
 {
@@ -256,6 +270,7 @@ static void loader_free(loader *L)
     free(L->key_table);
     free(L->refs);
     free(L->archive_dir);
+    free(L->direct);
     if (L->zip) zip_discard(L->zip);
     memset(L, 0, sizeof *L);
 }
@@ -332,6 +347,97 @@ static wanwu_status read_zip_entry(loader *L, zip_int64_t index, const char *ent
     return WANWU_OK;
 }
 
+static uint64_t le_at(const uint8_t *p, int n)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < n; i++)
+        v |= (uint64_t)p[i] << (8 * i);
+    return v;
+}
+
+/* Walks the zip central directory (already validated by libzip) to find
+ * where each stored entry's bytes start, so they can be used in place.
+ * Anything unexpected leaves the index unusable and storages are read
+ * through libzip as before. Unlike zip_fread this does not check the
+ * entries' CRC-32 (as torch.load(mmap=True) does not): the tensor bounds
+ * checks still hold, a flipped data byte only changes a weight. */
+static void zip_direct_index(loader *L)
+{
+    L->direct_state = -1;
+    const uint8_t *f = L->file;
+    size_t size = L->file_size;
+    if (size < 22) return;
+    size_t eocd = SIZE_MAX;
+    size_t lowest = size - 22 > 65535 ? size - 22 - 65535 : 0;
+    for (size_t pos = size - 22 + 1; pos-- > lowest;)
+        if (le_at(f + pos, 4) == 0x06054b50u) {
+            eocd = pos;
+            break;
+        }
+    if (eocd == SIZE_MAX) return;
+    uint64_t entries = le_at(f + eocd + 10, 2), cd_offset = le_at(f + eocd + 16, 4);
+    if (entries == 0xffff || cd_offset == 0xffffffffu) {
+        if (eocd < 20 || le_at(f + eocd - 20, 4) != 0x07064b50u) return;
+        uint64_t z64 = le_at(f + eocd - 20 + 8, 8);
+        if (z64 > size || size - z64 < 56 || le_at(f + z64, 4) != 0x06064b50u) return;
+        entries = le_at(f + z64 + 32, 8);
+        cd_offset = le_at(f + z64 + 48, 8);
+    }
+    zip_int64_t count = zip_get_num_entries(L->zip, 0);
+    if (count < 0 || (uint64_t)count != entries || entries > size / 46) return;
+    zip_direct *d = calloc((size_t)(entries ? entries : 1), sizeof *d);
+    if (!d) return;
+    uint64_t pos = cd_offset;
+    for (uint64_t i = 0; i < entries; i++) {
+        if (pos > size || size - pos < 46 || le_at(f + pos, 4) != 0x02014b50u) goto unusable;
+        uint64_t flags = le_at(f + pos + 8, 2), method = le_at(f + pos + 10, 2);
+        uint64_t comp = le_at(f + pos + 20, 4), plain = le_at(f + pos + 24, 4);
+        uint64_t name_len = le_at(f + pos + 28, 2), extra_len = le_at(f + pos + 30, 2);
+        uint64_t comment_len = le_at(f + pos + 32, 2), local = le_at(f + pos + 42, 4);
+        uint64_t next = pos + 46 + name_len + extra_len + comment_len;
+        if (next > size) goto unusable;
+        /* zip64 extra field: the 64-bit values of the saturated fields, in order. */
+        const uint8_t *x = f + pos + 46 + name_len, *x_end = x + extra_len;
+        while (x_end - x >= 4) {
+            uint64_t id = le_at(x, 2), len = le_at(x + 2, 2);
+            if ((uint64_t)(x_end - x - 4) < len) goto unusable;
+            if (id == 1) {
+                const uint8_t *v = x + 4, *v_end = v + len;
+                if (plain == 0xffffffffu) {
+                    if (v_end - v < 8) goto unusable;
+                    plain = le_at(v, 8);
+                    v += 8;
+                }
+                if (comp == 0xffffffffu) {
+                    if (v_end - v < 8) goto unusable;
+                    comp = le_at(v, 8);
+                    v += 8;
+                }
+                if (local == 0xffffffffu) {
+                    if (v_end - v < 8) goto unusable;
+                    local = le_at(v, 8);
+                }
+            }
+            x += 4 + len;
+        }
+        if (method == 0 && (flags & 1) == 0 && comp == plain && local <= size &&
+            size - local >= 30 && le_at(f + local, 4) == 0x04034b50u) {
+            uint64_t data = local + 30 + le_at(f + local + 26, 2) + le_at(f + local + 28, 2);
+            if (data <= size && size - data >= comp) {
+                d[i].data_offset = data;
+                d[i].size = comp;
+            }
+        }
+        pos = next;
+    }
+    L->direct = d;
+    L->direct_count = (zip_int64_t)entries;
+    L->direct_state = 1;
+    return;
+unusable:
+    free(d);
+}
+
 static wanwu_status load_zip_storage(loader *L, storage *s, wanwu_error *err)
 {
     char entry[512];
@@ -340,6 +446,20 @@ static wanwu_status load_zip_storage(loader *L, storage *s, wanwu_error *err)
         return ww_error_set(err, WANWU_ERR_FORMAT, "storage key '%.40s...' is too long", s->key);
     zip_int64_t index = zip_name_locate(L->zip, entry, 0);
     if (index < 0) return ww_error_set(err, WANWU_ERR_FORMAT, "zip entry %s missing", entry);
+    if (L->borrow && L->direct_state == 0) zip_direct_index(L);
+    if (L->direct_state == 1 && index < L->direct_count && L->direct[index].data_offset) {
+        zip_stat_t stat;
+        zip_stat_init(&stat);
+        if (zip_stat_index(L->zip, (zip_uint64_t)index, 0, &stat) == 0 &&
+            (stat.valid & ZIP_STAT_SIZE) && (stat.valid & ZIP_STAT_COMP_METHOD) &&
+            stat.comp_method == ZIP_CM_STORE && stat.size == L->direct[index].size &&
+            stat.size < SIZE_MAX) {
+            s->bytes = L->file + L->direct[index].data_offset;
+            s->nbytes = (size_t)stat.size;
+            s->has_data = 1;
+            return WANWU_OK;
+        }
+    }
     wanwu_status st = read_zip_entry(L, index, entry, &s->owned, &s->nbytes, err);
     if (st != WANWU_OK) return st;
     s->bytes = s->owned;
@@ -675,13 +795,6 @@ static wanwu_status rebuild_tensor_v2(loader *L, const char *name, const ww_pick
     t->ndim = ndim;
     memcpy(t->shape, shape, (size_t)ndim * sizeof shape[0]);
     t->numel = (size_t)numel;
-    size_t alloc_count = numel ? (size_t)numel : 1;
-    if (t->stored_dtype == WW_DTYPE_I64)
-        t->i64 = malloc(alloc_count * sizeof *t->i64);
-    else
-        t->data = malloc(alloc_count * sizeof *t->data);
-    if (!t->i64 && !t->data) return no_memory(err);
-    if (numel == 0) return WANWU_OK;
 
     /* Collapse trailing dimensions that are laid out contiguously into
      * one run; walk the remaining outer dimensions with an odometer. */
@@ -700,6 +813,22 @@ static wanwu_status rebuild_tensor_v2(loader *L, const char *name, const ww_pick
         }
         run_dim = d;
     }
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    /* Contiguous float32 in a buffer that outlives the state dict: use it in place. */
+    if (L->borrow && t->stored_dtype == WW_DTYPE_F32 && numel > 0 && run_dim == 0 &&
+        (run_step == 1 || run == 1) && (uintptr_t)(src + offset * 4) % sizeof(float) == 0) {
+        t->data = (float *)(uintptr_t)(src + offset * 4);
+        t->borrowed = 1;
+        return WANWU_OK;
+    }
+#endif
+    size_t alloc_count = numel ? (size_t)numel : 1;
+    if (t->stored_dtype == WW_DTYPE_I64)
+        t->i64 = malloc(alloc_count * sizeof *t->i64);
+    else
+        t->data = malloc(alloc_count * sizeof *t->data);
+    if (!t->i64 && !t->data) return no_memory(err);
+    if (numel == 0) return WANWU_OK;
     int64_t counter[WW_MAX_DIMS] = {0};
     uint64_t start = offset;
     for (size_t done = 0; done < numel; done += (size_t)run) {
@@ -843,12 +972,14 @@ void ww_state_dict_free(ww_state_dict *sd)
     if (!sd) return;
     for (size_t i = 0; i < sd->count; i++) {
         free(sd->tensors[i].name);
-        free(sd->tensors[i].data);
+        if (!sd->tensors[i].borrowed) free(sd->tensors[i].data);
         free(sd->tensors[i].i64);
     }
     free(sd->tensors);
     sd->tensors = NULL;
     sd->count = 0;
+    free(sd->file_buffer);
+    sd->file_buffer = NULL;
 }
 
 const ww_named_tensor *ww_state_dict_find(const ww_state_dict *sd, const char *name)
@@ -871,7 +1002,7 @@ static int looks_like_legacy(const uint8_t *data, size_t size)
     return size >= 2 && data[0] == 0x80 && data[1] >= 2 && data[1] <= 5;
 }
 
-wanwu_status ww_pth_load_memory(const uint8_t *data, size_t size, const char *name,
+static wanwu_status load_buffer(const uint8_t *data, size_t size, const char *name, int borrow,
                                 ww_state_dict *out, wanwu_error *err)
 {
     const char *label = name ? name : "<memory>";
@@ -880,6 +1011,7 @@ wanwu_status ww_pth_load_memory(const uint8_t *data, size_t size, const char *na
     }
     out->tensors = NULL;
     out->count = 0;
+    out->file_buffer = NULL;
     ww_error_clear(err);
     if (!data && size > 0)
         return ww_error_set(err, WANWU_ERR_INVALID_ARGUMENT, "%s: no data", label);
@@ -887,6 +1019,7 @@ wanwu_status ww_pth_load_memory(const uint8_t *data, size_t size, const char *na
     loader L = {0};
     L.file = data;
     L.file_size = size;
+    L.borrow = borrow;
     ww_pickle_value *top = NULL;
     wanwu_status st;
     if (size == 0)
@@ -907,11 +1040,18 @@ wanwu_status ww_pth_load_memory(const uint8_t *data, size_t size, const char *na
     return st;
 }
 
+wanwu_status ww_pth_load_memory(const uint8_t *data, size_t size, const char *name,
+                                ww_state_dict *out, wanwu_error *err)
+{
+    return load_buffer(data, size, name, 0, out, err);
+}
+
 wanwu_status ww_pth_load_file(const char *path, ww_state_dict *out, wanwu_error *err)
 {
     if (out) {
         out->tensors = NULL;
         out->count = 0;
+        out->file_buffer = NULL;
     }
     if (!path || !out)
         return ww_error_set(err, WANWU_ERR_INVALID_ARGUMENT, "ww_pth_load_file: missing argument");
@@ -931,7 +1071,11 @@ wanwu_status ww_pth_load_file(const char *path, ww_state_dict *out, wanwu_error 
         return ww_error_set(err, WANWU_ERR_LIMIT, "%s: file too large", path);
     }
     size_t size = (size_t)st_buf.st_size;
-    uint8_t *buf = malloc(size ? size : 1);
+    /* Read into memory pre-faulted with huge pages: on VMs the first touch
+     * of each 4 KiB page (of an mmap of the file as much as of a plain
+     * malloc) costs ~10 us, ~100 ms for ResNet-18's weights. The state
+     * dict keeps the buffer and its float32 tensors point into it. */
+    uint8_t *buf = ww_alloc_prefaulted(size);
     if (!buf) {
         close(fd);
         return ww_error_set(err, WANWU_ERR_NO_MEMORY, "%s: out of memory for %zu bytes", path,
@@ -951,7 +1095,10 @@ wanwu_status ww_pth_load_file(const char *path, ww_state_dict *out, wanwu_error 
         return ww_error_set(err, WANWU_ERR_IO, "%s: read failed after %zu of %zu bytes: %s", path,
                             got, size, got < size ? strerror(read_errno) : "file changed");
     }
-    wanwu_status status = ww_pth_load_memory(buf, size, path, out, err);
-    free(buf);
+    wanwu_status status = load_buffer(buf, size, path, 1, out, err);
+    if (status == WANWU_OK)
+        out->file_buffer = buf;
+    else
+        free(buf);
     return status;
 }

@@ -28,11 +28,17 @@ typedef struct ww_named_tensor {
     size_t numel;
     float *data;  /* contiguous fp32 copy (all float dtypes converted); NULL for I64 */
     int64_t *i64; /* contiguous copy for I64 tensors; NULL otherwise */
+    int borrowed; /* data points into the state dict's file_buffer (not freed alone) */
 } ww_named_tensor;
 
 typedef struct ww_state_dict {
     ww_named_tensor *tensors; /* in file order */
     size_t count;
+    /* ww_pth_load_file reads the file into one buffer (pre-faulted, huge
+     * pages) and lets contiguous little-endian float32 tensors point
+     * straight into it instead of copying them; the buffer lives until
+     * ww_state_dict_free. NULL for ww_pth_load_memory. */
+    void *file_buffer;
 } ww_state_dict;
 
 /* Loads a state dict from a file / from memory. `name` is used in error

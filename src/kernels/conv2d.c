@@ -5,11 +5,15 @@
  *              loop with every tap in a register (no GEMM, no bounds checks);
  *   gemm_1x1   1x1, stride 1, no padding: the input already is the B
  *              matrix (in_c x hw), so GEMM panels are copied straight out;
+ *   winograd   3x3, stride 1, >= 16 channels in and out: F(4x4, 3x3)
+ *              with weights transformed at create (winograd.h);
  *   im2col     everything else: each KC x NR panel of the im2col matrix is
  *              gathered from the input on the fly into per-thread scratch,
  *              so the full im2col matrix is never materialized. */
 #include "core/error.h"
+#include "core/prefault.h"
 #include "kernels/gemm.h"
+#include "kernels/winograd.h"
 #include "ops/ops.h"
 
 #include <stdint.h>
@@ -23,7 +27,7 @@
 #define WW_HAVE_X86 0
 #endif
 
-typedef enum conv_algo { CONV_DEPTHWISE, CONV_GEMM_1X1, CONV_IM2COL } conv_algo;
+typedef enum conv_algo { CONV_DEPTHWISE, CONV_GEMM_1X1, CONV_IM2COL, CONV_WINOGRAD } conv_algo;
 
 typedef struct depthwise_channel_args {
     const ww_conv2d_shape *shape;
@@ -50,6 +54,7 @@ struct ww_conv2d {
     size_t packed_group_floats;
     float *weight; /* packed A per group (GEMM) or a plain copy (depthwise) */
     float *bias;   /* copy, or NULL */
+    ww_winograd *winograd; /* CONV_WINOGRAD: transformed weights */
 };
 
 /* ---- depthwise row kernels --------------------------------------------- */
@@ -414,10 +419,16 @@ static void conv_gemm_slots(void *p, int begin, int end)
 
 /* ---- public entry points ----------------------------------------------- */
 
+/* 3x3 stride-1 convolutions with at least this many input and output
+ * channels run as Winograd F(4x4, 3x3) (2.25 instead of 9 multiplications
+ * per output); below it the transforms cost more than they save. */
+#define WINOGRAD_MIN_CHANNELS 16
+
+/* Packed weights are written once at create and read on every run:
+ * faulted in up front (huge pages when large), see core/prefault.h. */
 static void *alloc_floats_aligned(size_t count)
 {
-    size_t bytes = (count * sizeof(float) + 63) / 64 * 64;
-    return aligned_alloc(64, bytes ? bytes : 64);
+    return ww_alloc_prefaulted(count * sizeof(float));
 }
 
 wanwu_status ww_conv2d_create_isa(const ww_conv2d_shape *s, const float *weight, const float *bias,
@@ -447,6 +458,12 @@ wanwu_status ww_conv2d_create_isa(const ww_conv2d_shape *s, const float *weight,
         conv->depthwise = depthwise_for(isa, &conv->depthwise_lanes);
         conv->weight = alloc_floats_aligned(weight_floats);
         if (conv->weight) memcpy(conv->weight, weight, weight_floats * sizeof(float));
+    } else if (ww_winograd_suits(s) && s->in_c >= WINOGRAD_MIN_CHANNELS &&
+               s->out_c >= WINOGRAD_MIN_CHANNELS) {
+        conv->algo = CONV_WINOGRAD;
+        conv->kern = ww_gemm_kernel_for(isa);
+        conv->winograd = ww_winograd_create(s, weight, conv->kern);
+        conv->weight = conv->winograd ? alloc_floats_aligned(1) : NULL; /* unused placeholder */
     } else {
         int pointwise = s->kernel_h == 1 && s->kernel_w == 1 && s->stride_h == 1 &&
                         s->stride_w == 1 && s->pad_top == 0 && s->pad_left == 0 &&
@@ -483,6 +500,7 @@ wanwu_status ww_conv2d_create(const ww_conv2d_shape *s, const float *weight, con
 void ww_conv2d_free(ww_conv2d *conv)
 {
     if (!conv) return;
+    ww_winograd_free(conv->winograd);
     free(conv->weight);
     free(conv->bias);
     free(conv);
@@ -499,6 +517,7 @@ size_t ww_conv2d_scratch_floats(const ww_conv2d *conv, int threads)
      * grows with the thread count. */
     size_t slots = (size_t)(threads > 1 ? threads : 1);
     if (conv->algo == CONV_DEPTHWISE) return slots * depthwise_slot_floats(conv);
+    if (conv->algo == CONV_WINOGRAD) return ww_winograd_scratch_floats(conv->winograd, threads);
     return slots * gemm_slot_floats(conv);
 }
 
@@ -509,6 +528,10 @@ void ww_conv2d_run(const ww_conv2d *conv, const float *in, const float *residual
         depthwise_ctx ctx = {conv, in, residual, out, scratch, 0};
         ctx.slots = depthwise_slots(conv, ww_threadpool_size(pool));
         ww_parallel_for(pool, ctx.slots, depthwise_slots_run, &ctx);
+        return;
+    }
+    if (conv->algo == CONV_WINOGRAD) {
+        ww_winograd_run(conv->winograd, in, conv->bias, residual, conv->act, out, scratch, pool);
         return;
     }
     gemm_ctx ctx = {.conv = conv, .in = in, .residual = residual, .out = out, .scratch = scratch};

@@ -3,6 +3,7 @@
 #include "kernels/gemm.h"
 
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -90,11 +91,36 @@ int ww_isa_supported(ww_isa isa)
     return 0;
 }
 
+/* The widest variant the CPU runs, capped by $WANWU_ISA (avx512, avx2,
+ * scalar or portable) so that every path can be exercised end to end on
+ * one machine. A forced variant the CPU lacks falls back to the widest one
+ * below it; an unknown value is ignored. Read once. */
+static ww_isa isa_detect(void)
+{
+    ww_isa cap = WW_ISA_AVX512;
+    const char *env = getenv("WANWU_ISA");
+    if (env && *env) {
+        if (strcmp(env, "avx512") == 0)
+            cap = WW_ISA_AVX512;
+        else if (strcmp(env, "avx2") == 0)
+            cap = WW_ISA_AVX2;
+        else if (strcmp(env, "scalar") == 0 || strcmp(env, "portable") == 0)
+            cap = WW_ISA_PORTABLE;
+    }
+    if (cap >= WW_ISA_AVX512 && ww_isa_supported(WW_ISA_AVX512)) return WW_ISA_AVX512;
+    if (cap >= WW_ISA_AVX2 && ww_isa_supported(WW_ISA_AVX2)) return WW_ISA_AVX2;
+    return WW_ISA_PORTABLE;
+}
+
 ww_isa ww_isa_best(void)
 {
-    if (ww_isa_supported(WW_ISA_AVX512)) return WW_ISA_AVX512;
-    if (ww_isa_supported(WW_ISA_AVX2)) return WW_ISA_AVX2;
-    return WW_ISA_PORTABLE;
+    static int cached; /* 0 = not yet, else ww_isa value */
+    int isa = __atomic_load_n(&cached, __ATOMIC_RELAXED);
+    if (isa == 0) {
+        isa = (int)isa_detect();
+        __atomic_store_n(&cached, isa, __ATOMIC_RELAXED);
+    }
+    return (ww_isa)isa;
 }
 
 const char *ww_isa_name(ww_isa isa)
@@ -140,9 +166,19 @@ void ww_gemm_pack_a(const ww_gemm_kernel *kern, int m, int k, const float *a, si
     int mr = kern->mr;
     for (int m0 = 0; m0 < m; m0 += mr) {
         float *panel = packed + (size_t)(m0 / mr) * mr * k;
-        for (int kk = 0; kk < k; kk++)
-            for (int r = 0; r < mr; r++)
-                panel[(size_t)kk * mr + r] = m0 + r < m ? a[(size_t)(m0 + r) * lda + kk] : 0.0f;
+        /* Row by row: reads stream through A, writes stay inside the panel
+         * (cache resident), instead of striding through A by lda. */
+        for (int r = 0; r < mr; r++) {
+            float *dst = panel + r;
+            if (m0 + r < m) {
+                const float *src = a + (size_t)(m0 + r) * lda;
+                for (int kk = 0; kk < k; kk++)
+                    dst[(size_t)kk * mr] = src[kk];
+            } else {
+                for (int kk = 0; kk < k; kk++)
+                    dst[(size_t)kk * mr] = 0.0f;
+            }
+        }
     }
 }
 

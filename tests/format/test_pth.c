@@ -214,7 +214,7 @@ static void test_legacy_storage_view(void **state)
 static void expect_failure(const char *path, wanwu_status status, const char *substring)
 {
     static ww_named_tensor garbage;
-    ww_state_dict sd = {&garbage, 99}; /* must be reset */
+    ww_state_dict sd = {.tensors = &garbage, .count = 99}; /* must be reset */
     wanwu_error err;
     wanwu_status st = ww_pth_load_file(path, &sd, &err);
     if (st != status || !strstr(err.message, substring) || strncmp(err.message, path, strlen(path)))
