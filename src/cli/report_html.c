@@ -34,7 +34,7 @@ static const char *name_of(const ww_bench_model_result *r)
     return r->arch[0] ? r->arch : r->spec;
 }
 
-/* A "nice" axis maximum at or above v (1, 2, 2.5, 5 x 10^k). */
+/* A "nice" axis maximum at or above v (1, 1.2, 1.5, 2, ..., 8 x 10^k). */
 static double nice_ceiling(double v)
 {
     if (v <= 0) return 1;
@@ -43,8 +43,8 @@ static double nice_ceiling(double v)
         base *= 10;
     while (base > v)
         base /= 10;
-    const double steps[] = {1, 2, 2.5, 5, 10};
-    for (int i = 0; i < 5; i++)
+    const double steps[] = {1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10};
+    for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++)
         if (steps[i] * base >= v) return steps[i] * base;
     return 10 * base;
 }
@@ -203,7 +203,8 @@ static void soak_chart(FILE *out, const char *title, const char *unit, int model
     double lo = what ? floor(vmin / 10.0) * 10.0 - 10.0 : 0;
     if (lo < 0) lo = 0;
     double hi = lo + nice_ceiling((vmax - lo) * 1.05);
-    tmax = nice_ceiling(tmax > 0 ? tmax : 1);
+    /* the last sample lands a little after the nominal end: no extra axis step for that */
+    tmax = nice_ceiling(tmax > 0 ? tmax * 0.99 : 1);
     int width = CHART_W, height = 260;
     double x0 = 70, x1 = width - 140, y0 = 20, y1 = height - 45;
     fputs("<figure><figcaption>", out);
