@@ -90,7 +90,7 @@ static wanwu_status list_weight_files(const char *dir, char ***names, size_t *co
         (*count)++;
     }
     closedir(d);
-    qsort(*names, *count, sizeof **names, compare_names);
+    if (*count > 1) qsort(*names, *count, sizeof **names, compare_names); /* names is NULL when empty */
     return WANWU_OK;
 oom:
     closedir(d);
