@@ -26,7 +26,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "py"))
 import wwtest  # noqa: E402
 
-N_IMAGES = 24
+N_IMAGES = 40
 KILLS = 6
 c = wwtest.Checker("test_batch_resume")
 
@@ -117,15 +117,26 @@ def main():
     cmd = [wwtest.wanwu_bin(), "classify", "--model", model, "--recursive", root, "--output", out,
            "--resume", "--jobs", "2"]
     env = dict(os.environ, WANWU_PROGRESS="0")
-    # time of a whole run, to spread the kills over it
+    # Timing of a whole run (time to its first line = loading; then the time
+    # per image), to put the kills at moments that matter.
+    timing = os.path.join(out_dir, "timing.jsonl")
     t0 = time.time()
-    wwtest.run_cli(["classify", "--model", model, "--recursive", root, "--output",
-                    os.path.join(out_dir, "timing.jsonl"), "--jobs", "2"])
-    whole = max(0.3, time.time() - t0)
-    per_image_s = sum(sum(o["ms"].values()) for o in ref.values() if "ms" in o) / 1000.0 / len(ref)
+    p = subprocess.Popen(cmd[:cmd.index("--output") + 1] + [timing, "--jobs", "2"],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    t_first = None
+    while p.poll() is None:
+        if t_first is None and read_lines(timing)[0]:
+            t_first = time.time() - t0
+        time.sleep(0.005)
+    whole = time.time() - t0
+    load_s = t_first if t_first is not None else whole / 2
+    per_image_s = max(0.002, (whole - load_s) / len(want))
+    wwtest.log("timing run: %.2fs, first line after %.2fs, %.1f ms per image" %
+               (whole, load_s, 1000 * per_image_s))
     kills, partial = 0, 0
     for attempt in range(KILLS):
         lines_before = len(read_lines(out)[0])
+        left = len(want) - lines_before
         p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
         t_start = time.time()
         if attempt % 2:
@@ -133,10 +144,11 @@ def main():
             # random moment within the next few images
             while p.poll() is None and len(read_lines(out)[0]) == lines_before \
                     and time.time() - t_start < 120:
-                time.sleep(0.01)
-            time.sleep(rng.uniform(0.0, 2.0 * per_image_s))
+                time.sleep(0.002)
+            time.sleep(rng.uniform(0.0, 3.0 * per_image_s))
         else:
-            time.sleep(rng.uniform(0.0, whole))  # any moment, loading included
+            # any moment, loading included, before half of what is left is done
+            time.sleep(rng.uniform(0.0, load_s + 0.5 * left * per_image_s))
         delay = time.time() - t_start
         if p.poll() is None:
             p.send_signal(signal.SIGKILL)
