@@ -152,6 +152,8 @@ static wanwu_status add_const(importer *im, const char *name, tensor *t)
     }
     e->kind = K_CONST;
     e->t = *t;
+    e->ndim = t->ndim; /* the shape is also visible as for maps */
+    memcpy(e->dims, t->dims, sizeof e->dims);
     memset(t, 0, sizeof *t);
     return WANWU_OK;
 }
@@ -1229,6 +1231,9 @@ static wanwu_status import_gemm(importer *im, const Onnx__NodeProto *n, entry **
     return add_map(im, n->output[0], v, 2, dims);
 }
 
+static wanwu_status gather_concat(importer *im, const char *out_name, const entry *a,
+                                  const entry *b, int axis);
+
 static wanwu_status import_channel_concat(importer *im, const Onnx__NodeProto *n, entry **in,
                                           int n_in)
 {
@@ -1236,8 +1241,27 @@ static wanwu_status import_channel_concat(importer *im, const Onnx__NodeProto *n
     int64_t dims[MAX_DIMS];
     int ndim = in[0]->ndim;
     memcpy(dims, in[0]->dims, sizeof dims);
-    if (axis != 1 || in[0]->dims[0] != 1)
-        return node_error(im, WANWU_ERR_UNSUPPORTED, "only concatenation along channels (axis 1)");
+    if (axis < 0) return node_error(im, WANWU_ERR_FORMAT, "bad axis");
+    int all_maps = 1;
+    for (int k = 0; k < n_in; k++) all_maps &= in[k] && in[k]->kind == K_MAP;
+    if (axis != 1 || in[0]->dims[0] != 1 || !all_maps) {
+        /* any other axis, or constants among the inputs: pairwise index gathers */
+        const entry *acc = in[0];
+        for (int k = 1; k < n_in; k++) {
+            if (!in[k] || in[k]->ndim != ndim || (acc->kind == K_CONST && in[k]->kind == K_CONST))
+                return node_error(im, WANWU_ERR_UNSUPPORTED,
+                                  "inputs must be of one rank, not two constants in a row");
+            for (int d = 0; d < ndim; d++)
+                if (d != axis && in[k]->dims[d] != acc->dims[d])
+                    return node_error(im, WANWU_ERR_FORMAT, "inputs differ outside the axis");
+            const char *name = k == n_in - 1 ? n->output[0] : "";
+            wanwu_status st = gather_concat(im, name, acc, in[k], axis);
+            if (st != WANWU_OK) return st;
+            acc = &im->entries[im->count - 1];
+        }
+        if (n_in == 1) return relabel(im, n->output[0], in[0], ndim, dims);
+        return WANWU_OK;
+    }
     int v = in[0]->value;
     for (int k = 1; k < n_in; k++) {
         if (!in[k] || in[k]->kind != K_MAP || in[k]->ndim != ndim)
@@ -1269,6 +1293,151 @@ static wanwu_status import_channel_slices(importer *im, const Onnx__NodeProto *n
     return WANWU_OK;
 }
 
+/* ---- data movement on feature maps (index gathers planned here) --------- */
+
+static void strides_of(int ndim, const int64_t *dims, int64_t *strides)
+{
+    int64_t st = 1;
+    for (int k = ndim - 1; k >= 0; k--) {
+        strides[k] = st;
+        st *= dims[k];
+    }
+}
+
+static wanwu_status alloc_index(importer *im, int ndim, const int64_t *dims, int32_t **index,
+                                int64_t *count)
+{
+    *count = product(dims, ndim);
+    if (*count <= 0)
+        return node_error(im, WANWU_ERR_UNSUPPORTED, "empty or oversized result");
+    *index = malloc((size_t)*count * sizeof **index);
+    if (!*index) return ww_error_set(im->err, WANWU_ERR_NO_MEMORY, "out of memory");
+    return WANWU_OK;
+}
+
+static wanwu_status emit_gather(importer *im, const char *out_name, const entry *a, const entry *b,
+                                int ndim, const int64_t *dims, int32_t *index)
+{
+    int64_t c, h, w;
+    shape_chw(ndim, dims, &c, &h, &w);
+    int v = ww_graph_add_gather(im->g, im->node_name, a->value, b ? b->value : -1, (int)c, (int)h,
+                                (int)w, index, im->err);
+    free(index);
+    if (v < 0) return graph_status(im);
+    return add_map(im, out_name, v, ndim, dims);
+}
+
+/* Output element o of a strided window: start/step per axis over x. */
+static wanwu_status gather_window(importer *im, const char *out_name, const entry *x,
+                                  const int64_t *start, const int64_t *step, const int64_t *dims)
+{
+    int32_t *index;
+    int64_t count, in_stride[MAX_DIMS];
+    wanwu_status st = alloc_index(im, x->ndim, dims, &index, &count);
+    if (st != WANWU_OK) return st;
+    strides_of(x->ndim, x->dims, in_stride);
+    for (int64_t o = 0; o < count; o++) {
+        int64_t rem = o, src = 0;
+        for (int k = x->ndim - 1; k >= 0; k--) {
+            src += (start[k] + (rem % dims[k]) * step[k]) * in_stride[k];
+            rem /= dims[k];
+        }
+        index[o] = (int32_t)src;
+    }
+    return emit_gather(im, out_name, x, NULL, x->ndim, dims, index);
+}
+
+static wanwu_status gather_transpose(importer *im, const char *out_name, const entry *x,
+                                     const int64_t *perm)
+{
+    int64_t dims[MAX_DIMS], in_stride[MAX_DIMS];
+    for (int k = 0; k < x->ndim; k++) dims[k] = x->dims[perm[k]];
+    strides_of(x->ndim, x->dims, in_stride);
+    int32_t *index;
+    int64_t count;
+    wanwu_status st = alloc_index(im, x->ndim, dims, &index, &count);
+    if (st != WANWU_OK) return st;
+    for (int64_t o = 0; o < count; o++) {
+        int64_t rem = o, src = 0;
+        for (int k = x->ndim - 1; k >= 0; k--) {
+            src += (rem % dims[k]) * in_stride[perm[k]];
+            rem /= dims[k];
+        }
+        index[o] = (int32_t)src;
+    }
+    return emit_gather(im, out_name, x, NULL, x->ndim, dims, index);
+}
+
+static wanwu_status gather_concat(importer *im, const char *out_name, const entry *a,
+                                  const entry *b, int axis)
+{
+    int64_t dims[MAX_DIMS];
+    memcpy(dims, a->dims, sizeof dims);
+    dims[axis] += b->dims[axis];
+    int64_t outer = product(a->dims, axis);
+    int64_t inner = product(a->dims + axis + 1, a->ndim - axis - 1);
+    int64_t size_a = product(a->dims, a->ndim);
+    int32_t *index;
+    int64_t count;
+    wanwu_status st = alloc_index(im, a->ndim, dims, &index, &count);
+    if (st != WANWU_OK) return st;
+    int64_t size_b = product(b->dims, b->ndim);
+    /* the graph source comes first in the index space: a constant a goes after b */
+    int64_t base_a = a->kind == K_CONST ? size_b : 0, base_b = a->kind == K_CONST ? 0 : size_a;
+    int64_t o = 0;
+    for (int64_t p = 0; p < outer; p++) {
+        for (int64_t j = 0; j < a->dims[axis] * inner; j++)
+            index[o++] = (int32_t)(base_a + p * a->dims[axis] * inner + j);
+        for (int64_t j = 0; j < b->dims[axis] * inner; j++)
+            index[o++] = (int32_t)(base_b + p * b->dims[axis] * inner + j);
+    }
+    if (a->kind != K_CONST && b->kind != K_CONST)
+        return emit_gather(im, out_name, a, b, a->ndim, dims, index);
+    const entry *map = a->kind == K_CONST ? b : a, *cst = a->kind == K_CONST ? a : b;
+    if (cst->t.is_int) {
+        free(index);
+        return node_error(im, WANWU_ERR_UNSUPPORTED, "concatenating an integer constant");
+    }
+    int64_t c, h, w;
+    shape_chw(a->ndim, dims, &c, &h, &w);
+    int v = ww_graph_add_gather_const(im->g, im->node_name, map->value, cst->t.f,
+                                      (size_t)cst->t.count, (int)c, (int)h, (int)w, index, im->err);
+    free(index);
+    if (v < 0) return graph_status(im);
+    return add_map(im, out_name, v, a->ndim, dims);
+}
+
+static wanwu_status gather_take(importer *im, const char *out_name, const entry *x, int axis,
+                                const tensor *idx)
+{
+    if (x->ndim + idx->ndim - 1 > MAX_DIMS)
+        return node_error(im, WANWU_ERR_UNSUPPORTED, "result rank too large");
+    int64_t dims[MAX_DIMS];
+    int nd = 0;
+    for (int k = 0; k < axis; k++) dims[nd++] = x->dims[k];
+    for (int k = 0; k < idx->ndim; k++) dims[nd++] = idx->dims[k];
+    for (int k = axis + 1; k < x->ndim; k++) dims[nd++] = x->dims[k];
+    int64_t outer = product(x->dims, axis), inner = product(x->dims + axis + 1, x->ndim - axis - 1);
+    int32_t *index;
+    int64_t count;
+    wanwu_status st = alloc_index(im, nd, dims, &index, &count);
+    if (st != WANWU_OK) return st;
+    int64_t o = 0;
+    for (int64_t p = 0; p < outer; p++)
+        for (int64_t j = 0; j < idx->count; j++) {
+            int64_t v = (int64_t)tensor_get(idx, j);
+            if (v < 0) v += x->dims[axis];
+            if (v < 0 || v >= x->dims[axis]) {
+                free(index);
+                return node_error(im, WANWU_ERR_FORMAT, "index %lld out of range",
+                                  (long long)tensor_get(idx, j));
+            }
+            for (int64_t q = 0; q < inner; q++)
+                index[o++] = (int32_t)((p * x->dims[axis] + v) * inner + q);
+        }
+    return emit_gather(im, out_name, x, NULL, nd, dims, index);
+}
+
 static int binary_op(const char *op, ww_eltwise_op *out)
 {
     if (strcmp(op, "Add") == 0) *out = WW_ELT_ADD;
@@ -1287,6 +1456,7 @@ static wanwu_status import_map_node(importer *im, const Onnx__NodeProto *n, entr
         /* the first input constant, another one not: only commutative binary ops */
         ww_eltwise_op eop;
         if (n_in == 2 && binary_op(op, &eop)) return import_binary(im, n, in, n_in, eop);
+        if (strcmp(op, "Concat") == 0 && x) return import_channel_concat(im, n, in, n_in);
         return node_error(im, WANWU_ERR_UNSUPPORTED, "the first input must be the feature map");
     }
     if (strcmp(op, "Conv") == 0) return import_conv(im, n, in, n_in);
@@ -1352,10 +1522,15 @@ static wanwu_status import_map_node(importer *im, const Onnx__NodeProto *n, entr
     if (strcmp(op, "Flatten") == 0) {
         int axis = (int)attr_int(n, "axis", 1);
         if (axis < 0) axis += x->ndim;
-        if (axis != 1 || x->dims[0] != 1)
-            return node_error(im, WANWU_ERR_UNSUPPORTED, "only axis 1 of a batch-1 tensor");
-        int64_t dims[2] = {1, product(x->dims + 1, x->ndim - 1)};
+        if (axis < 0 || axis > x->ndim) return node_error(im, WANWU_ERR_FORMAT, "bad axis");
+        int64_t dims[2] = {product(x->dims, axis), product(x->dims + axis, x->ndim - axis)};
         return relabel(im, n->output[0], x, 2, dims);
+    }
+    if (strcmp(op, "Gather") == 0) {
+        int axis = norm_axis(attr_int(n, "axis", 0), x->ndim);
+        if (axis < 0 || n_in < 2 || !in[1] || in[1]->kind != K_CONST)
+            return node_error(im, WANWU_ERR_UNSUPPORTED, "indices must be a constant");
+        return gather_take(im, n->output[0], x, axis, &in[1]->t);
     }
     if (strcmp(op, "Reshape") == 0 || strcmp(op, "Squeeze") == 0 || strcmp(op, "Unsqueeze") == 0) {
         int64_t dims[MAX_DIMS];
@@ -1403,28 +1578,36 @@ static wanwu_status import_map_node(importer *im, const Onnx__NodeProto *n, entr
             int64_t dims[5] = {1, x->dims[2], x->dims[1], x->dims[3], x->dims[4]};
             return add_map(im, n->output[0], v, 5, dims);
         }
-        int identity = np == x->ndim;
-        for (int k = 0; identity && k < np; k++) identity = perm[k] == k;
+        if (np < 0) {
+            np = x->ndim;
+            for (int k = 0; k < np; k++) perm[k] = np - 1 - k;
+        }
+        if (np != x->ndim) return node_error(im, WANWU_ERR_FORMAT, "perm has the wrong length");
+        int seen[MAX_DIMS] = {0}, identity = 1;
+        for (int k = 0; k < np; k++) {
+            if (perm[k] < 0 || perm[k] >= np || seen[perm[k]]++)
+                return node_error(im, WANWU_ERR_FORMAT, "perm is not a permutation");
+            identity &= perm[k] == k;
+        }
         if (identity) return relabel(im, n->output[0], x, x->ndim, x->dims);
-        return node_error(im, WANWU_ERR_UNSUPPORTED,
-                          "only the channel shuffle pattern (perm [0,2,1,3,4]) on feature maps");
+        return gather_transpose(im, n->output[0], x, perm);
     }
     if (strcmp(op, "Gemm") == 0 || strcmp(op, "MatMul") == 0)
         return import_gemm(im, n, in, n_in, op[0] == 'M');
     if (strcmp(op, "Concat") == 0) return import_channel_concat(im, n, in, n_in);
     if (strcmp(op, "Split") == 0) {
         int axis = norm_axis(attr_int(n, "axis", 0), x->ndim);
-        if (axis != 1 || x->dims[0] != 1)
-            return node_error(im, WANWU_ERR_UNSUPPORTED, "only splits along channels (axis 1)");
+        if (axis < 0) return node_error(im, WANWU_ERR_FORMAT, "bad axis");
+        int channel_axis = axis == 1 && x->dims[0] == 1;
         int outs = (int)n->n_output;
         int64_t sizes[64], begin[64], end[64];
         int ns = im->opset >= 13 ? (n_in > 1 && in[1] ? const_ints(in[1], sizes, 64) : -1)
                                  : attr_ints(n, "split", sizes, 64);
         if (outs > 64) return node_error(im, WANWU_ERR_UNSUPPORTED, "too many outputs");
         if (ns < 0) {
-            int64_t per = (x->dims[1] + outs - 1) / outs;
+            int64_t per = (x->dims[axis] + outs - 1) / outs;
             for (int k = 0; k < outs; k++) {
-                int64_t left = x->dims[1] - per * k;
+                int64_t left = x->dims[axis] - per * k;
                 sizes[k] = left < per ? left : per;
             }
             ns = outs;
@@ -1436,19 +1619,34 @@ static wanwu_status import_map_node(importer *im, const Onnx__NodeProto *n, entr
             begin[k] = at;
             end[k] = at += sizes[k];
         }
-        if (at != x->dims[1]) return node_error(im, WANWU_ERR_FORMAT, "split sizes do not add up");
-        return import_channel_slices(im, n, x, outs, begin, end);
+        if (at != x->dims[axis])
+            return node_error(im, WANWU_ERR_FORMAT, "split sizes do not add up");
+        if (channel_axis) return import_channel_slices(im, n, x, outs, begin, end);
+        for (int k = 0; k < outs; k++) {
+            if (!n->output[k][0]) continue;
+            int64_t start[MAX_DIMS] = {0}, step[MAX_DIMS], dims[MAX_DIMS];
+            for (int d = 0; d < x->ndim; d++) {
+                step[d] = 1;
+                dims[d] = x->dims[d];
+            }
+            start[axis] = begin[k];
+            dims[axis] = end[k] - begin[k];
+            wanwu_status st = gather_window(im, n->output[k], x, start, step, dims);
+            if (st != WANWU_OK) return st;
+        }
+        return WANWU_OK;
     }
     if (strcmp(op, "Slice") == 0) {
         int64_t s[MAX_DIMS], e[MAX_DIMS], stp[MAX_DIMS];
         wanwu_status st = slice_params(im, n, in, n_in, x->ndim, x->dims, s, e, stp);
         if (st != WANWU_OK) return st;
+        int channel_only = x->ndim >= 2 && x->dims[0] == 1 && stp[1] == 1 && e[1] > s[1];
         for (int a = 0; a < x->ndim; a++)
-            if (a != 1 && (s[a] != 0 || e[a] != x->dims[a] || stp[a] != 1))
-                return node_error(im, WANWU_ERR_UNSUPPORTED, "only slices along channels (axis 1)");
-        if (x->ndim < 2 || x->dims[0] != 1 || stp[1] != 1 || e[1] <= s[1])
-            return node_error(im, WANWU_ERR_UNSUPPORTED, "only a non-empty step-1 channel range");
-        return import_channel_slices(im, n, x, 1, &s[1], &e[1]);
+            if (a != 1 && (s[a] != 0 || e[a] != x->dims[a] || stp[a] != 1)) channel_only = 0;
+        if (channel_only) return import_channel_slices(im, n, x, 1, &s[1], &e[1]);
+        int64_t dims[MAX_DIMS];
+        for (int a = 0; a < x->ndim; a++) dims[a] = slice_len(s[a], e[a], stp[a]);
+        return gather_window(im, n->output[0], x, s, stp, dims);
     }
     if (strcmp(op, "Softmax") == 0) {
         int axis = norm_axis(attr_int(n, "axis", im->opset >= 13 ? -1 : 1), x->ndim);

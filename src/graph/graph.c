@@ -29,6 +29,7 @@ const char *ww_op_name(ww_op_type op)
     case WW_OP_SOFTMAX: return "Softmax";
     case WW_OP_AFFINE_CLAMP: return "AffineClamp";
     case WW_OP_ELTWISE: return "Eltwise";
+    case WW_OP_GATHER: return "Gather";
     }
     return "?";
 }
@@ -49,6 +50,7 @@ void ww_graph_free(ww_graph *g)
         free(n->bn_beta);
         free(n->bn_mean);
         free(n->bn_var);
+        free(n->gather_index);
     }
     free(g->nodes);
     free(g->values);
@@ -119,6 +121,7 @@ static int drop_last_node(ww_graph *g, wanwu_error *err)
     free(n->bn_beta);
     free(n->bn_mean);
     free(n->bn_var);
+    free(n->gather_index);
     g->output = g->num_nodes > 0 ? g->nodes[g->num_nodes - 1].output : -1;
     ww_error_set(err, WANWU_ERR_NO_MEMORY, "out of memory copying weights");
     return -1;
@@ -541,6 +544,53 @@ int ww_graph_add_eltwise(ww_graph *g, const char *name, int a, int b, const floa
     n->eltwise_op = op;
     n->eltwise_swap = swap;
     return n->output;
+}
+
+static int add_gather(ww_graph *g, const char *name, int a, int b, const float *b_const,
+                      size_t b_count, int c, int h, int w, const int32_t *index, wanwu_error *err)
+{
+    if (!valid_value(g, a) || (b >= 0 && !valid_value(g, b)) || !index)
+        return bad_input("Gather", name, err);
+    size_t sources = ww_value_size(&g->values[a]) +
+                     (b >= 0 ? ww_value_size(&g->values[b]) : (b_const ? b_count : 0));
+    ww_node *n = append_node(g, WW_OP_GATHER, name, c, h, w, err);
+    if (!n) return -1;
+    size_t count = (size_t)c * (size_t)h * (size_t)w;
+    for (size_t i = 0; i < count; i++)
+        if (index[i] < 0 || (size_t)index[i] >= sources) {
+            g->num_nodes--;
+            g->num_values--;
+            g->output = g->num_nodes > 0 ? g->nodes[g->num_nodes - 1].output : -1;
+            ww_error_set(err, WANWU_ERR_INVALID_ARGUMENT, "Gather '%s': index out of range", name);
+            return -1;
+        }
+    n->inputs[0] = a;
+    n->num_inputs = 1;
+    if (b >= 0) {
+        n->inputs[1] = b;
+        n->num_inputs = 2;
+    }
+    n->gather_index = malloc(count * sizeof *n->gather_index);
+    if (!n->gather_index) return drop_last_node(g, err);
+    memcpy(n->gather_index, index, count * sizeof *index);
+    if (b < 0 && b_const) {
+        n->weight = copy_floats(b_const, b_count);
+        if (!n->weight) return drop_last_node(g, err);
+    }
+    return n->output;
+}
+
+int ww_graph_add_gather(ww_graph *g, const char *name, int a, int b, int c, int h, int w,
+                        const int32_t *index, wanwu_error *err)
+{
+    return add_gather(g, name, a, b, NULL, 0, c, h, w, index, err);
+}
+
+int ww_graph_add_gather_const(ww_graph *g, const char *name, int a, const float *b_const,
+                              size_t b_count, int c, int h, int w, const int32_t *index,
+                              wanwu_error *err)
+{
+    return add_gather(g, name, a, -1, b_const, b_count, c, h, w, index, err);
 }
 
 int64_t ww_graph_macs(const ww_graph *g)

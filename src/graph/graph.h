@@ -34,7 +34,8 @@ typedef enum ww_op_type {
     WW_OP_RESHAPE,         /* same values, new C x H x W (a copy) */
     WW_OP_SOFTMAX,         /* softmax over all values (a classifier's last op) */
     WW_OP_AFFINE_CLAMP,    /* min(clamp_hi, max(clamp_lo, clamp_scale * x + clamp_shift)) */
-    WW_OP_ELTWISE          /* inputs[0] (eltwise_op) inputs[1], or the constant `weight` */
+    WW_OP_ELTWISE,         /* inputs[0] (eltwise_op) inputs[1], or the constant `weight` */
+    WW_OP_GATHER           /* out[i] = (inputs[0] then inputs[1] or `weight`)[gather_index[i]] */
 } ww_op_type;
 
 const char *ww_op_name(ww_op_type op);
@@ -65,6 +66,7 @@ typedef struct ww_node {
     ww_eltwise_op eltwise_op;       /* ELTWISE */
     int eltwise_swap;               /* ELTWISE: b (op) a */
     size_t const_count;             /* ELTWISE with a constant: 1, C or all values */
+    int32_t *gather_index;          /* GATHER, owned: one source index per output value */
 
     float *weight; /* owned */
     float *bias;   /* owned, may be NULL */
@@ -142,6 +144,16 @@ int ww_graph_add_affine_clamp(ww_graph *g, const char *name, int input, float sc
  * b (op) a. */
 int ww_graph_add_eltwise(ww_graph *g, const char *name, int a, int b, const float *b_const,
                          size_t b_count, ww_eltwise_op op, int swap, wanwu_error *err);
+
+/* Data movement computed at load time (Transpose, Slice, Split, Gather,
+ * Concat on any axis): output value i is element index[i] of input a, or
+ * of b (b >= 0) when index[i] >= size(a). `index` (c*h*w values) is copied. */
+int ww_graph_add_gather(ww_graph *g, const char *name, int a, int b, int c, int h, int w,
+                        const int32_t *index, wanwu_error *err);
+/* Same with a constant second source (b_count values, copied to `weight`). */
+int ww_graph_add_gather_const(ww_graph *g, const char *name, int a, const float *b_const,
+                              size_t b_count, int c, int h, int w, const int32_t *index,
+                              wanwu_error *err);
 
 /* Multiply-accumulates of one inference (convolutions and linear layers). */
 int64_t ww_graph_macs(const ww_graph *g);

@@ -25,6 +25,7 @@ static void merge_into_consumer(ww_graph *g, ww_node *p, ww_node *c)
     free(c->bn_beta);
     free(c->bn_mean);
     free(c->bn_var);
+    free(c->gather_index);
     *c = *p;
     c->output = out;
     g->values[out].producer = (int)(c - g->nodes);

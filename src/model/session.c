@@ -135,6 +135,11 @@ static void run_graph(wanwu_session *s)
             ww_affine_clamp_ref(ww_value_size(in), x, n->clamp_scale, n->clamp_shift, n->clamp_lo,
                                 n->clamp_hi, y);
             break;
+        case WW_OP_GATHER:
+            ww_gather_ref(ww_value_size(&g->values[n->output]), n->gather_index, x,
+                          ww_value_size(in), n->num_inputs > 1 ? value_ptr(s, n->inputs[1]) : n->weight,
+                          y);
+            break;
         case WW_OP_ELTWISE:
             ww_eltwise_ref(ww_value_size(in), in->h * in->w, x,
                            n->num_inputs > 1 ? value_ptr(s, n->inputs[1]) : n->weight,

@@ -12,6 +12,7 @@
 
 #include <math.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* SIGMOID and SILU (x * sigmoid(x)) are computed as PyTorch does on the
  * CPU, 1 / (1 + exp(-x)) and x / (1 + exp(-x)). The vectorized conv and
@@ -168,6 +169,10 @@ typedef enum ww_eltwise_op { WW_ELT_ADD, WW_ELT_SUB, WW_ELT_MUL, WW_ELT_DIV } ww
  * channels: per-channel) or 0 (b_count == 1); `swap` computes b (op) a. */
 void ww_eltwise_ref(size_t n, int hw, const float *a, const float *b, size_t b_count,
                     ww_eltwise_op op, int swap, float *out);
+
+/* out[i] = index[i] < size_a ? a[index[i]] : b[index[i] - size_a] */
+void ww_gather_ref(size_t n, const int32_t *index, const float *a, size_t size_a, const float *b,
+                   float *out);
 
 /* Numerically stable softmax over n values. */
 void ww_softmax_ref(int n, const float *in, float *out);

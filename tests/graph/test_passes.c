@@ -59,6 +59,10 @@ static void eval_node(const ww_graph *g, const ww_node *n, buffer_fn buf, void *
     case WW_OP_AFFINE_CLAMP:
         ww_affine_clamp_ref(count, x, n->clamp_scale, n->clamp_shift, n->clamp_lo, n->clamp_hi, y);
         break;
+    case WW_OP_GATHER:
+        ww_gather_ref(ww_value_size(&g->values[n->output]), n->gather_index, x, count,
+                      n->num_inputs > 1 ? buf(ctx, n->inputs[1]) : n->weight, y);
+        break;
     case WW_OP_ELTWISE:
         ww_eltwise_ref(count, in->h * in->w, x, n->num_inputs > 1 ? buf(ctx, n->inputs[1]) : n->weight,
                        n->const_count, n->eltwise_op, n->eltwise_swap, y);
