@@ -45,8 +45,9 @@ SERVE_PORT ?= 8080
 run: deps build
 	WANWU_MODELS=$(MODELS) $(BUILD)/wanwu serve --host $(SERVE_HOST) --port $(SERVE_PORT)
 
+# wanwu against ONNX Runtime and PyTorch (installs them if missing; bench/compare).
 bench: build
-	WANWU_MODELS=$(MODELS) $(BUILD)/wanwu bench
+	bench/compare --wanwu $(BUILD)/wanwu
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
