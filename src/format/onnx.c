@@ -99,7 +99,7 @@ static wanwu_status tensor_alloc(importer *im, tensor *t, int ndim, const int64_
                           "a tensor with %lld elements or more exceeds the limit of %lld",
                           (long long)WW_ONNX_MAX_TENSOR_ELEMENTS, (long long)WW_ONNX_MAX_TENSOR_ELEMENTS);
     t->ndim = ndim;
-    memcpy(t->dims, dims, (size_t)ndim * sizeof *dims);
+    if (ndim) memcpy(t->dims, dims, (size_t)ndim * sizeof *dims);
     t->count = n;
     t->is_int = is_int;
     size_t alloc = (size_t)(n ? n : 1);
@@ -417,7 +417,7 @@ static wanwu_status tensor_from_proto(importer *im, const Onnx__TensorProto *p, 
                             (long long)n);
     }
     t->ndim = (int)p->n_dims;
-    memcpy(t->dims, p->dims, p->n_dims * sizeof *p->dims);
+    if (p->n_dims) memcpy(t->dims, p->dims, p->n_dims * sizeof *p->dims);
     t->count = n;
     t->is_int = is_int;
     size_t alloc = (size_t)(n ? n : 1);
