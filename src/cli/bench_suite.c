@@ -352,6 +352,19 @@ static void soak_latencies(const ww_bench_model_result *r, ww_latency_summary *s
     free(ms);
 }
 
+/* Text in a table cell: '|' escaped, line breaks as spaces. */
+static void markdown_cell(FILE *out, const char *text)
+{
+    for (const char *p = text; *p; p++) {
+        if (*p == '|')
+            fputs("\\|", out);
+        else if (*p == '\n' || *p == '\r')
+            fputc(' ', out);
+        else
+            fputc(*p, out);
+    }
+}
+
 static void format_duration(double s, char *buf, size_t size)
 {
     if (s >= 3600 && (long)s % 3600 == 0)
@@ -377,7 +390,11 @@ void ww_bench_write_markdown(FILE *out, const ww_bench_config *cfg,
     for (int i = 0; i < cfg->model_count; i++) {
         const ww_bench_model_result *r = &results[i];
         if (!r->ok) {
-            fprintf(out, "| %s | failed: %s |||||||||\n", r->spec, r->error);
+            fputs("| ", out);
+            markdown_cell(out, r->spec);
+            fputs(" | failed: ", out);
+            markdown_cell(out, r->error);
+            fputs(" |||||||||\n", out);
             continue;
         }
         ww_latency_summary inf, e2e;
