@@ -99,10 +99,13 @@ wanwu_status ww_preprocess_apply_options(ww_preprocess *p, const wanwu_model_opt
     return WANWU_OK;
 }
 
-wanwu_status ww_model_from_state_dict_opts(const ww_state_dict *sd,
-                                           const wanwu_model_options *options,
-                                           const ww_preprocess *preprocess, wanwu_model **out,
-                                           wanwu_error *err)
+/* With `consume`, *sd is freed as soon as the graph holds its own copies
+ * of the weights, before the kernels pack theirs: the file's tensors, the
+ * graph's and the packed ones are then never all resident at once. */
+static wanwu_status model_from_state_dict(const ww_state_dict *sd, ww_state_dict *consume,
+                                          const wanwu_model_options *options,
+                                          const ww_preprocess *preprocess, wanwu_model **out,
+                                          wanwu_error *err)
 {
     *out = NULL;
     const char *forced_arch = options ? options->arch : NULL;
@@ -150,15 +153,24 @@ wanwu_status ww_model_from_state_dict_opts(const ww_state_dict *sd,
         wanwu_model_free(m);
         return st;
     }
+    m->num_params = count_params(sd);
+    if (consume) ww_state_dict_free(consume);
     st = ww_model_finish(m, err);
     if (st != WANWU_OK) {
         wanwu_model_free(m);
         return st;
     }
-    m->num_params = count_params(sd);
     m->preprocess = pre;
     *out = m;
     return WANWU_OK;
+}
+
+wanwu_status ww_model_from_state_dict_opts(const ww_state_dict *sd,
+                                           const wanwu_model_options *options,
+                                           const ww_preprocess *preprocess, wanwu_model **out,
+                                           wanwu_error *err)
+{
+    return model_from_state_dict(sd, NULL, options, preprocess, out, err);
 }
 
 wanwu_status ww_model_from_state_dict(const ww_state_dict *sd, const char *forced_arch,
@@ -299,8 +311,8 @@ wanwu_status wanwu_model_load(const char *path, const wanwu_model_options *optio
         pre.resize = official->resize;
         pre.interp = official->bicubic ? WW_INTERP_BICUBIC : WW_INTERP_BILINEAR;
     }
-    st = ww_model_from_state_dict_opts(&sd, options, use_official ? &pre : NULL, out, err);
-    ww_state_dict_free(&sd);
+    st = model_from_state_dict(&sd, &sd, options, use_official ? &pre : NULL, out, err);
+    ww_state_dict_free(&sd); /* no-op when already consumed */
     if (st != WANWU_OK) ww_error_prefix(err, "%s: ", path);
     return st;
 }
