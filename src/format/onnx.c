@@ -123,6 +123,24 @@ static entry *find(importer *im, const char *name)
     return NULL;
 }
 
+/* Makes room for `more` entries. Entry pointers a node holds (its inputs)
+ * stay valid while it adds at most that many: import_node reserves before
+ * it looks its inputs up. */
+static int reserve_entries(importer *im, int more)
+{
+    if (im->count + more <= im->cap) return 1;
+    int cap = im->cap ? im->cap : 256;
+    while (cap < im->count + more) cap *= 2;
+    entry *e = realloc(im->entries, (size_t)cap * sizeof *e);
+    if (!e) {
+        ww_error_set(im->err, WANWU_ERR_NO_MEMORY, "out of memory");
+        return 0;
+    }
+    im->entries = e;
+    im->cap = cap;
+    return 1;
+}
+
 static entry *add_entry(importer *im, const char *name)
 {
     if (im->count == im->cap) {
@@ -181,6 +199,9 @@ static void shape_chw(int ndim, const int64_t *d, int64_t *c, int64_t *h, int64_
 
 static wanwu_status add_map(importer *im, const char *name, int value, int ndim, const int64_t *dims)
 {
+    int64_t copy[MAX_DIMS]; /* dims may live in an entry that add_entry moves */
+    memcpy(copy, dims, (size_t)ndim * sizeof *dims);
+    dims = copy;
     entry *e = add_entry(im, name);
     if (!e) return WANWU_ERR_NO_MEMORY;
     e->kind = K_MAP;
@@ -1054,10 +1075,11 @@ static wanwu_status clip_bound(importer *im, const Onnx__NodeProto *n, entry **i
 static wanwu_status import_activation(importer *im, const Onnx__NodeProto *n, entry *x,
                                       ww_activation act)
 {
-    int v = ww_graph_add_activation(im->g, im->node_name, x->value, act, im->err);
+    int input = x->value;
+    int v = ww_graph_add_activation(im->g, im->node_name, input, act, im->err);
     if (v < 0) return graph_status(im);
     wanwu_status st = add_map(im, n->output[0], v, x->ndim, x->dims);
-    if (st == WANWU_OK && act == WW_ACT_SIGMOID) im->entries[im->count - 1].sigmoid_of = x->value;
+    if (st == WANWU_OK && act == WW_ACT_SIGMOID) im->entries[im->count - 1].sigmoid_of = input;
     return st;
 }
 
@@ -1762,6 +1784,9 @@ static wanwu_status import_node(importer *im, const Onnx__NodeProto *n)
     if (strcmp(im->op_type, "Constant") == 0) return constant_node(im, n);
     entry *in[16] = {0};
     if (n->n_input > 16) return node_error(im, WANWU_ERR_UNSUPPORTED, "more than 16 inputs");
+    if (n->n_output > 64) return node_error(im, WANWU_ERR_UNSUPPORTED, "more than 64 outputs");
+    /* outputs plus the intermediates of a chained Concat: in[] stays valid */
+    if (!reserve_entries(im, (int)(n->n_output + n->n_input) + 4)) return WANWU_ERR_NO_MEMORY;
     int n_in = (int)n->n_input, all_const = n_in > 0;
     for (int k = 0; k < n_in; k++) {
         if (!n->input[k][0]) continue; /* optional input left out */
