@@ -68,7 +68,7 @@ typedef struct wanwu_model_options {
  * `options` may be NULL. On success *out must be freed with
  * wanwu_model_free. */
 WANWU_API wanwu_status wanwu_model_load(const char *path, const wanwu_model_options *options,
-                              wanwu_model **out, wanwu_error *err);
+                                        wanwu_model **out, wanwu_error *err);
 WANWU_API void wanwu_model_free(wanwu_model *model);
 
 /* Architecture name, e.g. "resnet18". */
@@ -94,8 +94,9 @@ typedef struct wanwu_session_options {
 /* Allocates all activation and scratch memory for `model` once; every
  * later call reuses it. `options` may be NULL. The model must outlive
  * the session. */
-WANWU_API wanwu_status wanwu_session_create(const wanwu_model *model, const wanwu_session_options *options,
-                                  wanwu_session **out, wanwu_error *err);
+WANWU_API wanwu_status wanwu_session_create(const wanwu_model *model,
+                                            const wanwu_session_options *options,
+                                            wanwu_session **out, wanwu_error *err);
 WANWU_API void wanwu_session_free(wanwu_session *session);
 
 /* ---- classification -------------------------------------------------- */
@@ -123,17 +124,18 @@ typedef struct wanwu_image_options {
  * most probable classes to `out` (best first). `timings` and
  * `image_options` may be NULL. */
 WANWU_API wanwu_status wanwu_classify_memory(wanwu_session *session, const void *data, size_t size,
-                                   const wanwu_image_options *image_options, int top_k,
-                                   wanwu_prediction *out, wanwu_timings *timings,
-                                   wanwu_error *err);
+                                             const wanwu_image_options *image_options, int top_k,
+                                             wanwu_prediction *out, wanwu_timings *timings,
+                                             wanwu_error *err);
 WANWU_API wanwu_status wanwu_classify_file(wanwu_session *session, const char *path,
-                                 const wanwu_image_options *image_options, int top_k,
-                                 wanwu_prediction *out, wanwu_timings *timings, wanwu_error *err);
+                                           const wanwu_image_options *image_options, int top_k,
+                                           wanwu_prediction *out, wanwu_timings *timings,
+                                           wanwu_error *err);
 
 /* Runs the network on an already preprocessed 3 x S x S float tensor
  * (CHW, S = wanwu_model_input_size) and writes num_classes logits. */
 WANWU_API wanwu_status wanwu_run(wanwu_session *session, const float *input_chw, float *logits,
-                       wanwu_error *err);
+                                 wanwu_error *err);
 
 /* ---- labels ---------------------------------------------------------- */
 

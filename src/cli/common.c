@@ -1,11 +1,11 @@
+#include "cli/cli.h"
+#include "model/model_dir.h"
+
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
-
-#include "cli/cli.h"
-#include "model/model_dir.h"
 
 double ww_cli_now_ms(void)
 {

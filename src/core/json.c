@@ -9,10 +9,14 @@ static int utf8_sequence_length(const unsigned char *s)
     int len;
     unsigned int min, cp;
     if (c < 0x80) return 1;
-    if ((c & 0xE0) == 0xC0) len = 2, min = 0x80, cp = c & 0x1F;
-    else if ((c & 0xF0) == 0xE0) len = 3, min = 0x800, cp = c & 0x0F;
-    else if ((c & 0xF8) == 0xF0) len = 4, min = 0x10000, cp = c & 0x07;
-    else return 0;
+    if ((c & 0xE0) == 0xC0)
+        len = 2, min = 0x80, cp = c & 0x1F;
+    else if ((c & 0xF0) == 0xE0)
+        len = 3, min = 0x800, cp = c & 0x0F;
+    else if ((c & 0xF8) == 0xF0)
+        len = 4, min = 0x10000, cp = c & 0x07;
+    else
+        return 0;
     for (int i = 1; i < len; i++) {
         if ((s[i] & 0xC0) != 0x80) return 0; /* also stops at the NUL terminator */
         cp = (cp << 6) | (s[i] & 0x3F);

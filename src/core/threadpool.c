@@ -1,9 +1,9 @@
 #include "core/threadpool.h"
 
+#include "core/error.h"
+
 #include <pthread.h>
 #include <stdlib.h>
-
-#include "core/error.h"
 
 /* Workers sleep on a condition variable between parallel_for calls. Each
  * call publishes one job (fn, ctx, n) under a new generation number; worker
@@ -93,8 +93,8 @@ wanwu_status ww_threadpool_create(int threads, ww_threadpool **out, wanwu_error 
     if (pool->threads != threads) {
         int started = pool->threads;
         ww_threadpool_free(pool);
-        return ww_error_set(err, WANWU_ERR_NO_MEMORY,
-                            "could start only %d of %d worker threads", started - 1, threads - 1);
+        return ww_error_set(err, WANWU_ERR_NO_MEMORY, "could start only %d of %d worker threads",
+                            started - 1, threads - 1);
     }
     *out = pool;
     return WANWU_OK;
@@ -107,7 +107,8 @@ void ww_threadpool_free(ww_threadpool *pool)
     pool->stopping = 1;
     pthread_cond_broadcast(&pool->work_ready);
     pthread_mutex_unlock(&pool->mutex);
-    for (int i = 1; i < pool->threads; i++) pthread_join(pool->workers[i], NULL);
+    for (int i = 1; i < pool->threads; i++)
+        pthread_join(pool->workers[i], NULL);
     pthread_mutex_destroy(&pool->mutex);
     pthread_cond_destroy(&pool->work_ready);
     pthread_cond_destroy(&pool->work_done);
@@ -141,6 +142,7 @@ void ww_parallel_for(ww_threadpool *pool, int n, ww_range_fn fn, void *ctx)
     if (begin < end) fn(ctx, begin, end);
 
     pthread_mutex_lock(&pool->mutex);
-    while (pool->pending > 0) pthread_cond_wait(&pool->work_done, &pool->mutex);
+    while (pool->pending > 0)
+        pthread_cond_wait(&pool->work_done, &pool->mutex);
     pthread_mutex_unlock(&pool->mutex);
 }

@@ -1,11 +1,11 @@
 #include "graph/graph.h"
 
+#include "core/error.h"
+#include "core/prefault.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include "core/error.h"
-#include "core/prefault.h"
 
 const char *ww_op_name(ww_op_type op)
 {
@@ -142,9 +142,9 @@ int ww_graph_add_input(ww_graph *g, int c, int h, int w, wanwu_error *err)
     return n->output;
 }
 
-int ww_graph_add_conv2d(ww_graph *g, const char *name, int input, int out_c, int kernel,
-                        int stride, int padding, int groups, const float *weight,
-                        const float *bias, wanwu_error *err)
+int ww_graph_add_conv2d(ww_graph *g, const char *name, int input, int out_c, int kernel, int stride,
+                        int padding, int groups, const float *weight, const float *bias,
+                        wanwu_error *err)
 {
     if (!valid_value(g, input)) return bad_input("Conv2d", name, err);
     const ww_value in = g->values[input];
@@ -214,8 +214,8 @@ int ww_graph_add_add(ww_graph *g, const char *name, int a, int b, wanwu_error *e
     const ww_value va = g->values[a], vb = g->values[b];
     if (va.c != vb.c || va.h != vb.h || va.w != vb.w) {
         ww_error_set(err, WANWU_ERR_INVALID_ARGUMENT,
-                     "Add '%s': shapes %dx%dx%d and %dx%dx%d differ", name, va.c, va.h, va.w,
-                     vb.c, vb.h, vb.w);
+                     "Add '%s': shapes %dx%dx%d and %dx%dx%d differ", name, va.c, va.h, va.w, vb.c,
+                     vb.h, vb.w);
         return -1;
     }
     ww_node *n = append_node(g, WW_OP_ADD, name, va.c, va.h, va.w, err);
@@ -233,8 +233,8 @@ int ww_graph_add_maxpool2d(ww_graph *g, const char *name, int input, int kernel,
     const ww_value in = g->values[input];
     if (kernel <= 0 || stride <= 0 || padding < 0 || padding > kernel / 2) {
         ww_error_set(err, WANWU_ERR_INVALID_ARGUMENT,
-                     "MaxPool2d '%s': kernel %d, stride %d, padding %d is not valid", name,
-                     kernel, stride, padding);
+                     "MaxPool2d '%s': kernel %d, stride %d, padding %d is not valid", name, kernel,
+                     stride, padding);
         return -1;
     }
     ww_pool2d_shape p = {0};
@@ -328,10 +328,10 @@ int ww_graph_add_conv2d_shape(ww_graph *g, const char *name, int input,
                      name);
         return -1;
     }
-    s.out_h = ww_window_out_dim(in.h, s.kernel_h, s.stride_h, s.pad_top, s.pad_bottom,
-                                s.dilation_h);
-    s.out_w = ww_window_out_dim(in.w, s.kernel_w, s.stride_w, s.pad_left, s.pad_right,
-                                s.dilation_w);
+    s.out_h =
+        ww_window_out_dim(in.h, s.kernel_h, s.stride_h, s.pad_top, s.pad_bottom, s.dilation_h);
+    s.out_w =
+        ww_window_out_dim(in.w, s.kernel_w, s.stride_w, s.pad_left, s.pad_right, s.dilation_w);
     if (ww_conv2d_shape_check(&s, err) != WANWU_OK) {
         ww_error_prefix(err, "Conv2d '%s': ", name);
         return -1;
@@ -341,8 +341,8 @@ int ww_graph_add_conv2d_shape(ww_graph *g, const char *name, int input,
     n->conv = s;
     n->inputs[0] = input;
     n->num_inputs = 1;
-    size_t wcount = (size_t)s.out_c * (size_t)(in.c / s.groups) * (size_t)s.kernel_h *
-                    (size_t)s.kernel_w;
+    size_t wcount =
+        (size_t)s.out_c * (size_t)(in.c / s.groups) * (size_t)s.kernel_h * (size_t)s.kernel_w;
     n->weight = copy_floats(weight, wcount);
     n->bias = copy_floats(bias, (size_t)s.out_c);
     if (!n->weight || (bias && !n->bias)) return drop_last_node(g, err);
@@ -350,22 +350,19 @@ int ww_graph_add_conv2d_shape(ww_graph *g, const char *name, int input,
 }
 
 int ww_graph_add_pool2d_shape(ww_graph *g, ww_op_type op, const char *name, int input,
-                              const ww_pool2d_shape *shape, int count_include_pad,
-                              wanwu_error *err)
+                              const ww_pool2d_shape *shape, int count_include_pad, wanwu_error *err)
 {
     const char *opname = ww_op_name(op);
     if (op != WW_OP_MAXPOOL2D && op != WW_OP_AVGPOOL2D) {
-        ww_error_set(err, WANWU_ERR_INVALID_ARGUMENT, "'%s': %s is not a pooling op", name,
-                     opname);
+        ww_error_set(err, WANWU_ERR_INVALID_ARGUMENT, "'%s': %s is not a pooling op", name, opname);
         return -1;
     }
     if (!valid_value(g, input)) return bad_input(opname, name, err);
     const ww_value in = g->values[input];
     ww_pool2d_shape p = *shape;
-    if (p.kernel_h <= 0 || p.kernel_w <= 0 || p.stride_h <= 0 || p.stride_w <= 0 ||
-        p.pad_top < 0 || p.pad_left < 0 || p.pad_bottom < 0 || p.pad_right < 0 ||
-        p.pad_top >= p.kernel_h || p.pad_bottom >= p.kernel_h || p.pad_left >= p.kernel_w ||
-        p.pad_right >= p.kernel_w) {
+    if (p.kernel_h <= 0 || p.kernel_w <= 0 || p.stride_h <= 0 || p.stride_w <= 0 || p.pad_top < 0 ||
+        p.pad_left < 0 || p.pad_bottom < 0 || p.pad_right < 0 || p.pad_top >= p.kernel_h ||
+        p.pad_bottom >= p.kernel_h || p.pad_left >= p.kernel_w || p.pad_right >= p.kernel_w) {
         ww_error_set(err, WANWU_ERR_INVALID_ARGUMENT,
                      "%s '%s': kernel %dx%d, stride %dx%d, padding %d,%d,%d,%d is not valid",
                      opname, name, p.kernel_h, p.kernel_w, p.stride_h, p.stride_w, p.pad_top,
@@ -466,11 +463,10 @@ int ww_graph_add_reshape(ww_graph *g, const char *name, int input, int c, int h,
 {
     if (!valid_value(g, input)) return bad_input("Reshape", name, err);
     const ww_value in = g->values[input];
-    if (c <= 0 || h <= 0 || w <= 0 ||
-        (size_t)c * (size_t)h * (size_t)w != ww_value_size(&in)) {
+    if (c <= 0 || h <= 0 || w <= 0 || (size_t)c * (size_t)h * (size_t)w != ww_value_size(&in)) {
         ww_error_set(err, WANWU_ERR_INVALID_ARGUMENT,
-                     "Reshape '%s': %dx%dx%d does not have the %zu values of the input", name, c,
-                     h, w, ww_value_size(&in));
+                     "Reshape '%s': %dx%dx%d does not have the %zu values of the input", name, c, h,
+                     w, ww_value_size(&in));
         return -1;
     }
     ww_node *n = append_node(g, WW_OP_RESHAPE, name, c, h, w, err);
@@ -616,7 +612,8 @@ int ww_graph_use_count(const ww_graph *g, int value)
     for (int i = 0; i < g->num_nodes; i++) {
         const ww_node *n = &g->nodes[i];
         if (n->removed) continue;
-        for (int k = 0; k < n->num_inputs; k++) count += n->inputs[k] == value;
+        for (int k = 0; k < n->num_inputs; k++)
+            count += n->inputs[k] == value;
     }
     return count;
 }

@@ -9,11 +9,11 @@
 #ifndef WW_GRAPH_GRAPH_H
 #define WW_GRAPH_GRAPH_H
 
-#include <stddef.h>
-#include <stdint.h>
-
 #include "ops/ops.h"
 #include "wanwu.h"
+
+#include <stddef.h>
+#include <stdint.h>
 
 typedef enum ww_op_type {
     WW_OP_INPUT,
@@ -59,17 +59,17 @@ typedef struct ww_node {
     ww_conv2d_shape conv;
     ww_pool2d_shape pool;
     int in_features, out_features;
-    int channel_begin, channel_end; /* SLICE_CHANNELS */
-    int groups;                     /* CHANNEL_SHUFFLE */
-    int count_include_pad;          /* AVGPOOL2D */
+    int channel_begin, channel_end;                     /* SLICE_CHANNELS */
+    int groups;                                         /* CHANNEL_SHUFFLE */
+    int count_include_pad;                              /* AVGPOOL2D */
     float clamp_scale, clamp_shift, clamp_lo, clamp_hi; /* AFFINE_CLAMP */
-    ww_eltwise_op eltwise_op;       /* ELTWISE */
-    int eltwise_swap;               /* ELTWISE: b (op) a */
-    size_t const_count;             /* ELTWISE with a constant: 1, C or all values */
-    int32_t *gather_index;          /* GATHER, owned: one source index per output value */
+    ww_eltwise_op eltwise_op;                           /* ELTWISE */
+    int eltwise_swap;                                   /* ELTWISE: b (op) a */
+    size_t const_count;    /* ELTWISE with a constant: 1, C or all values */
+    int32_t *gather_index; /* GATHER, owned: one source index per output value */
 
-    float *weight; /* owned */
-    float *bias;   /* owned, may be NULL */
+    float *weight;                                /* owned */
+    float *bias;                                  /* owned, may be NULL */
     float *bn_gamma, *bn_beta, *bn_mean, *bn_var; /* owned */
     float bn_eps;
 } ww_node;
@@ -95,9 +95,9 @@ static inline size_t ww_value_size(const ww_value *v)
  * arrays are copied. */
 int ww_graph_add_input(ww_graph *g, int c, int h, int w, wanwu_error *err);
 /* weight: [out_c][in_c/groups][kernel][kernel]; symmetric padding. */
-int ww_graph_add_conv2d(ww_graph *g, const char *name, int input, int out_c, int kernel,
-                        int stride, int padding, int groups, const float *weight,
-                        const float *bias, wanwu_error *err);
+int ww_graph_add_conv2d(ww_graph *g, const char *name, int input, int out_c, int kernel, int stride,
+                        int padding, int groups, const float *weight, const float *bias,
+                        wanwu_error *err);
 int ww_graph_add_batchnorm(ww_graph *g, const char *name, int input, const float *gamma,
                            const float *beta, const float *mean, const float *var, float eps,
                            wanwu_error *err);

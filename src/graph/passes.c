@@ -1,11 +1,11 @@
 #include "graph/passes.h"
 
+#include "core/error.h"
+
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include "core/error.h"
 
 static ww_node *producer_of(ww_graph *g, int value)
 {
@@ -41,8 +41,8 @@ int ww_pass_remove_identities(ww_graph *g)
         ww_node *n = &g->nodes[i];
         if (n->removed) continue;
         const ww_value *in = n->num_inputs ? &g->values[n->inputs[0]] : NULL;
-        int identity = n->op == WW_OP_DROPOUT ||
-                       (n->op == WW_OP_FLATTEN && in && in->h == 1 && in->w == 1);
+        int identity =
+            n->op == WW_OP_DROPOUT || (n->op == WW_OP_FLATTEN && in && in->h == 1 && in->w == 1);
         if (!identity) continue;
         n->removed = 1;
         ww_graph_replace_uses(g, n->output, n->inputs[0]);
@@ -73,7 +73,8 @@ int ww_pass_fold_batchnorm(ww_graph *g)
             /* double precision so folding adds no error beyond the final rounding */
             double scale = (double)bn->bn_gamma[o] / sqrt((double)bn->bn_var[o] + bn->bn_eps);
             float *w = conv->weight + (size_t)o * per_out;
-            for (size_t k = 0; k < per_out; k++) w[k] = (float)((double)w[k] * scale);
+            for (size_t k = 0; k < per_out; k++)
+                w[k] = (float)((double)w[k] * scale);
             bias[o] = (float)(((double)bias[o] - bn->bn_mean[o]) * scale + bn->bn_beta[o]);
         }
         merge_into_consumer(g, conv, bn);
@@ -184,7 +185,8 @@ wanwu_status ww_plan_memory(const ww_graph *g, ww_memory_plan *plan, wanwu_error
     for (int i = 0; i < g->num_nodes; i++) {
         const ww_node *n = &g->nodes[i];
         if (n->removed) continue;
-        for (int k = 0; k < n->num_inputs; k++) last_use[n->inputs[k]] = i;
+        for (int k = 0; k < n->num_inputs; k++)
+            last_use[n->inputs[k]] = i;
     }
     if (g->output >= 0) last_use[g->output] = g->num_nodes; /* kept to the end */
 

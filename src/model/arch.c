@@ -1,18 +1,14 @@
 /* Architecture registry, detection from state-dict keys, and the checked
  * tensor accessor every builder uses. */
-#include <stdio.h>
-#include <string.h>
-
 #include "core/error.h"
 #include "model/model.h"
 
+#include <stdio.h>
+#include <string.h>
+
 static const ww_arch *const registry[] = {
-    &ww_arch_resnet18,
-    &ww_arch_resnet34,
-    &ww_arch_mobilenet_v2,
-    &ww_arch_efficientnet_b0,
-    &ww_arch_shufflenet_v2_x1_0,
-    NULL,
+    &ww_arch_resnet18,        &ww_arch_resnet34,           &ww_arch_mobilenet_v2,
+    &ww_arch_efficientnet_b0, &ww_arch_shufflenet_v2_x1_0, NULL,
 };
 
 static const char *const arch_names[] = {"resnet18",        "resnet34",           "mobilenet_v2",
@@ -48,13 +44,13 @@ static void format_shape(char *buf, size_t size, int ndim, const int64_t *shape)
     buf[0] = '\0';
     used += (size_t)snprintf(buf + used, size - used, "[");
     for (int i = 0; i < ndim && used < size; i++)
-        used += (size_t)snprintf(buf + used, size - used, "%s%lld", i ? ", " : "",
-                                 (long long)shape[i]);
+        used +=
+            (size_t)snprintf(buf + used, size - used, "%s%lld", i ? ", " : "", (long long)shape[i]);
     if (used < size) snprintf(buf + used, size - used, "]");
 }
 
-const float *ww_sd_tensor(const ww_state_dict *sd, const char *name, int ndim,
-                          const int64_t *shape, wanwu_error *err)
+const float *ww_sd_tensor(const ww_state_dict *sd, const char *name, int ndim, const int64_t *shape,
+                          wanwu_error *err)
 {
     const ww_named_tensor *t = ww_state_dict_find(sd, name);
     if (!t) {
@@ -66,7 +62,8 @@ const float *ww_sd_tensor(const ww_state_dict *sd, const char *name, int ndim,
         return NULL;
     }
     int ok = t->ndim == ndim;
-    for (int i = 0; ok && i < ndim; i++) ok = shape[i] < 0 || shape[i] == t->shape[i];
+    for (int i = 0; ok && i < ndim; i++)
+        ok = shape[i] < 0 || shape[i] == t->shape[i];
     if (!ok) {
         char want[128], got[128];
         format_shape(want, sizeof want, ndim, shape);

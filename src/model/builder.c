@@ -1,8 +1,8 @@
 #include "model/builder.h"
 
-#include <stdio.h>
-
 #include "core/error.h"
+
+#include <stdio.h>
 
 int ww_sd_has(const ww_state_dict *sd, const char *name)
 {
@@ -30,8 +30,8 @@ int ww_build_conv_bn(const ww_state_dict *sd, ww_graph *g, int input, const char
                      (long long)wt->shape[2], (long long)wt->shape[3]);
         return -1;
     }
-    int v = ww_graph_add_conv2d(g, conv_key, input, out_c, kernel, stride, (kernel - 1) / 2,
-                                groups, w, NULL, err);
+    int v = ww_graph_add_conv2d(g, conv_key, input, out_c, kernel, stride, (kernel - 1) / 2, groups,
+                                w, NULL, err);
     if (v < 0) return -1;
 
     const float *bn[4];
@@ -65,8 +65,8 @@ int ww_build_linear(const ww_state_dict *sd, ww_graph *g, int input, const char 
     return ww_graph_add_linear(g, key, input, out_features, w, b, err);
 }
 
-int ww_build_conv_bias(const ww_state_dict *sd, ww_graph *g, int input, const char *key,
-                       int stride, int groups, wanwu_error *err)
+int ww_build_conv_bias(const ww_state_dict *sd, ww_graph *g, int input, const char *key, int stride,
+                       int groups, wanwu_error *err)
 {
     char name[WW_NODE_NAME_MAX + 32];
     snprintf(name, sizeof name, "%s.weight", key);
@@ -84,8 +84,8 @@ int ww_build_conv_bias(const ww_state_dict *sd, ww_graph *g, int input, const ch
     int64_t bshape[1] = {out_c};
     const float *b = ww_sd_tensor(sd, name, 1, bshape, err);
     if (!b) return -1;
-    return ww_graph_add_conv2d(g, key, input, out_c, kernel, stride, (kernel - 1) / 2, groups, w,
-                               b, err);
+    return ww_graph_add_conv2d(g, key, input, out_c, kernel, stride, (kernel - 1) / 2, groups, w, b,
+                               err);
 }
 
 int ww_build_squeeze_excitation(const ww_state_dict *sd, ww_graph *g, int input, const char *key,
@@ -100,8 +100,9 @@ int ww_build_squeeze_excitation(const ww_state_dict *sd, ww_graph *g, int input,
     snprintf(name, sizeof name, "%s.fc2", key);
     if (s >= 0) s = ww_build_conv_bias(sd, g, s, name, 1, 1, err);
     if (s >= 0 && g->values[s].c != g->values[input].c) {
-        ww_error_set(err, WANWU_ERR_FORMAT, "tensor '%s.weight' has %d output channels, expected %d",
-                     name, g->values[s].c, g->values[input].c);
+        ww_error_set(err, WANWU_ERR_FORMAT,
+                     "tensor '%s.weight' has %d output channels, expected %d", name, g->values[s].c,
+                     g->values[input].c);
         return -1;
     }
     if (s >= 0) s = ww_graph_add_activation(g, name, s, WW_ACT_SIGMOID, err);

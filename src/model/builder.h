@@ -16,8 +16,8 @@ int ww_build_conv_bn(const ww_state_dict *sd, ww_graph *g, int input, const char
                      wanwu_error *err);
 
 /* conv `<key>.weight` with `<key>.bias` (no BatchNorm), padding (k-1)/2. */
-int ww_build_conv_bias(const ww_state_dict *sd, ww_graph *g, int input, const char *key,
-                       int stride, int groups, wanwu_error *err);
+int ww_build_conv_bias(const ww_state_dict *sd, ww_graph *g, int input, const char *key, int stride,
+                       int groups, wanwu_error *err);
 
 /* Squeeze-and-excitation as torchvision's SqueezeExcitation with
  * `<key>.fc1` and `<key>.fc2`: global average pool, 1x1 conv, `act`,

@@ -1,10 +1,10 @@
 /* torchvision MobileNetV2 from its state-dict key names. Channel counts
  * come from the weights (so width multipliers work); strides, which a
  * state dict does not store, come from the architecture's block table. */
-#include <stdio.h>
-
 #include "core/error.h"
 #include "model/builder.h"
+
+#include <stdio.h>
 
 /* Strides of features.1 .. features.17 (torchvision's inverted residual
  * setting t,c,n,s expanded per block). */
@@ -65,5 +65,5 @@ static wanwu_status mobilenet_v2_build(const ww_state_dict *sd, ww_graph *g, int
     return x < 0 ? (err ? err->status : WANWU_ERR_FORMAT) : WANWU_OK;
 }
 
-const ww_arch ww_arch_mobilenet_v2 = {"mobilenet_v2", mobilenet_v2_matches, mobilenet_v2_build,
-                                      256, WW_INTERP_BILINEAR};
+const ww_arch ww_arch_mobilenet_v2 = {"mobilenet_v2", mobilenet_v2_matches, mobilenet_v2_build, 256,
+                                      WW_INTERP_BILINEAR};

@@ -2,13 +2,13 @@
  * prepared kernels and a memory plan. */
 #include "model/model.h"
 
-#include <stdlib.h>
-#include <stdio.h>
-#include <string.h>
-
 #include "core/error.h"
 #include "format/onnx.h"
 #include "model/model_dir.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 static int64_t count_params(const ww_state_dict *sd)
 {
@@ -34,7 +34,8 @@ void wanwu_model_free(wanwu_model *model)
 {
     if (!model) return;
     if (model->convs)
-        for (int i = 0; i < model->graph.num_nodes; i++) ww_conv2d_free(model->convs[i]);
+        for (int i = 0; i < model->graph.num_nodes; i++)
+            ww_conv2d_free(model->convs[i]);
     free(model->convs);
     ww_memory_plan_free(&model->plan);
     ww_graph_free(&model->graph);
@@ -75,8 +76,7 @@ wanwu_status ww_preprocess_apply_options(ww_preprocess *p, const wanwu_model_opt
                                          wanwu_error *err)
 {
     if (!options) return WANWU_OK;
-    if (options->resize < 0 || options->resize > 8192 || options->crop < 0 ||
-        options->crop > 8192)
+    if (options->resize < 0 || options->resize > 8192 || options->crop < 0 || options->crop > 8192)
         return ww_error_set(err, WANWU_ERR_INVALID_ARGUMENT,
                             "resize %d / crop %d: sizes must be from 1 to 8192", options->resize,
                             options->crop);

@@ -15,14 +15,14 @@
 
 struct wanwu_model {
     char arch[WW_ARCH_NAME_MAX];
-    ww_graph graph;           /* optimized */
-    ww_conv2d **convs;        /* per node; prepared kernels for CONV2D nodes, else NULL */
+    ww_graph graph;    /* optimized */
+    ww_conv2d **convs; /* per node; prepared kernels for CONV2D nodes, else NULL */
     ww_memory_plan plan;
     int num_classes;
     int64_t num_params;
-    int input_size;           /* S of the 3 x S x S input */
-    ww_preprocess preprocess; /* the transform these weights were trained with */
-    char format[8];           /* "pth" or "onnx" */
+    int input_size;            /* S of the 3 x S x S input */
+    ww_preprocess preprocess;  /* the transform these weights were trained with */
+    char format[8];            /* "pth" or "onnx" */
     int outputs_probabilities; /* the graph ends in Softmax: classify skips its own */
 };
 
@@ -52,8 +52,8 @@ const ww_arch *ww_arch_detect(const ww_state_dict *sd);
 
 /* Fetches a float tensor by name and checks its shape (-1 = any extent).
  * Returns NULL with a message naming the key on any mismatch. */
-const float *ww_sd_tensor(const ww_state_dict *sd, const char *name, int ndim,
-                          const int64_t *shape, wanwu_error *err);
+const float *ww_sd_tensor(const ww_state_dict *sd, const char *name, int ndim, const int64_t *shape,
+                          wanwu_error *err);
 
 /* Builds a model from an already loaded state dict. `options` may be NULL
  * (architecture detected, the architecture's own preprocessing). */

@@ -1,5 +1,9 @@
 #include "model/model_dir.h"
 
+#include "core/error.h"
+#include "format/pth.h"
+#include "model/model.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
@@ -7,15 +11,11 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "core/error.h"
-#include "format/pth.h"
-#include "model/model.h"
-
 static const ww_official_weights official[] = {
-    {"resnet18-f37072fd.pth", "resnet18", "https://download.pytorch.org/models/resnet18-f37072fd.pth",
-     "f37072fd", 256, 0},
-    {"resnet34-b627a593.pth", "resnet34", "https://download.pytorch.org/models/resnet34-b627a593.pth",
-     "b627a593", 256, 0},
+    {"resnet18-f37072fd.pth", "resnet18",
+     "https://download.pytorch.org/models/resnet18-f37072fd.pth", "f37072fd", 256, 0},
+    {"resnet34-b627a593.pth", "resnet34",
+     "https://download.pytorch.org/models/resnet34-b627a593.pth", "b627a593", 256, 0},
     {"mobilenet_v2-b0353104.pth", "mobilenet_v2",
      "https://download.pytorch.org/models/mobilenet_v2-b0353104.pth", "b0353104", 256, 0},
     {"mobilenet_v2-7ebf99e0.pth", "mobilenet_v2",
@@ -77,7 +77,8 @@ static wanwu_status list_weight_files(const char *dir, char ***names, size_t *co
     size_t cap = 0;
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
-        if (e->d_name[0] == '.' || (!has_suffix(e->d_name, ".pth") && !has_suffix(e->d_name, ".onnx")))
+        if (e->d_name[0] == '.' ||
+            (!has_suffix(e->d_name, ".pth") && !has_suffix(e->d_name, ".onnx")))
             continue;
         if (*count == cap) {
             cap = cap ? cap * 2 : 16;
@@ -90,11 +91,13 @@ static wanwu_status list_weight_files(const char *dir, char ***names, size_t *co
         (*count)++;
     }
     closedir(d);
-    if (*count > 1) qsort(*names, *count, sizeof **names, compare_names); /* names is NULL when empty */
+    if (*count > 1)
+        qsort(*names, *count, sizeof **names, compare_names); /* names is NULL when empty */
     return WANWU_OK;
 oom:
     closedir(d);
-    for (size_t i = 0; i < *count; i++) free((*names)[i]);
+    for (size_t i = 0; i < *count; i++)
+        free((*names)[i]);
     free(*names);
     *names = NULL;
     *count = 0;
@@ -103,7 +106,8 @@ oom:
 
 static void free_names(char **names, size_t count)
 {
-    for (size_t i = 0; i < count; i++) free(names[i]);
+    for (size_t i = 0; i < count; i++)
+        free(names[i]);
     free(names);
 }
 
@@ -137,8 +141,8 @@ static int join(char *out, size_t size, const char *dir, const char *file)
 
 /* Finds a file in dir whose architecture is `arch`: official names first,
  * then any other .pth by its detected architecture. */
-static int find_by_arch(const char *dir, char **names, size_t count, const char *arch,
-                        char *path, size_t path_size)
+static int find_by_arch(const char *dir, char **names, size_t count, const char *arch, char *path,
+                        size_t path_size)
 {
     for (size_t i = 0; i < count; i++) {
         const char *a = official_arch(names[i]);

@@ -4,12 +4,12 @@
 #ifndef WW_MODEL_MODEL_DIR_H
 #define WW_MODEL_MODEL_DIR_H
 
-#include <stddef.h>
-
 #include "wanwu.h"
 
+#include <stddef.h>
+
 typedef struct ww_official_weights {
-    const char *file;    /* torchvision's file name */
+    const char *file; /* torchvision's file name */
     const char *arch;
     const char *url;
     const char *sha256_prefix; /* torchvision names carry the start of the sha256 */

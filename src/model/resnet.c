@@ -1,9 +1,9 @@
 /* torchvision ResNet-18/34 (BasicBlock) from its state-dict key names. */
-#include <stdio.h>
-#include <string.h>
-
 #include "core/error.h"
 #include "model/builder.h"
+
+#include <stdio.h>
+#include <string.h>
 
 static int count_blocks(const ww_state_dict *sd, int layer)
 {
@@ -59,8 +59,7 @@ static int basic_block(const ww_state_dict *sd, ww_graph *g, int x, int layer, i
 }
 
 static wanwu_status build_resnet(const ww_state_dict *sd, ww_graph *g, int input_size,
-                                 const int blocks[4],
-                                 wanwu_error *err)
+                                 const int blocks[4], wanwu_error *err)
 {
     int x = ww_graph_add_input(g, 3, input_size, input_size, err);
     if (x < 0) return err ? err->status : WANWU_ERR_INVALID_ARGUMENT;
@@ -91,7 +90,7 @@ static int resnet18_matches(const ww_state_dict *sd)
 }
 
 static wanwu_status resnet18_build(const ww_state_dict *sd, ww_graph *g, int input_size,
-                                    wanwu_error *err)
+                                   wanwu_error *err)
 {
     return build_resnet(sd, g, input_size, resnet18_blocks, err);
 }
@@ -102,7 +101,7 @@ static int resnet34_matches(const ww_state_dict *sd)
 }
 
 static wanwu_status resnet34_build(const ww_state_dict *sd, ww_graph *g, int input_size,
-                                    wanwu_error *err)
+                                   wanwu_error *err)
 {
     return build_resnet(sd, g, input_size, resnet34_blocks, err);
 }

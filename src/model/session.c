@@ -1,17 +1,17 @@
 /* A session owns everything one inference writes: the activation arena
  * (sized by the model's memory plan), conv scratch, logits and the worker
  * threads. All of it is allocated once in wanwu_session_create. */
+#include "core/error.h"
+#include "core/prefault.h"
+#include "core/threadpool.h"
+#include "model/model.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-#include "core/error.h"
-#include "core/prefault.h"
-#include "core/threadpool.h"
-#include "model/model.h"
 
 struct wanwu_session {
     const wanwu_model *model;
@@ -72,8 +72,7 @@ wanwu_status wanwu_session_create(const wanwu_model *model, const wanwu_session_
     s->probs = alloc_floats((size_t)model->num_classes);
     if (!s->arena || !s->scratch || !s->logits || !s->probs) {
         wanwu_session_free(s);
-        return ww_error_set(err, WANWU_ERR_NO_MEMORY,
-                            "out of memory for activations (%zu MB)",
+        return ww_error_set(err, WANWU_ERR_NO_MEMORY, "out of memory for activations (%zu MB)",
                             model->plan.arena_floats * sizeof(float) >> 20);
     }
     *out = s;
@@ -97,8 +96,8 @@ static void run_graph(wanwu_session *s)
         float *y = value_ptr(s, n->output);
         switch (n->op) {
         case WW_OP_CONV2D:
-            ww_conv2d_run(m->convs[i], x, n->num_inputs > 1 ? value_ptr(s, n->inputs[1]) : NULL,
-                          y, s->scratch, s->pool);
+            ww_conv2d_run(m->convs[i], x, n->num_inputs > 1 ? value_ptr(s, n->inputs[1]) : NULL, y,
+                          s->scratch, s->pool);
             break;
         case WW_OP_BATCHNORM:
             ww_batchnorm_ref(in->c, in->h * in->w, x, n->bn_gamma, n->bn_beta, n->bn_mean,
@@ -137,8 +136,8 @@ static void run_graph(wanwu_session *s)
             break;
         case WW_OP_GATHER:
             ww_gather_ref(ww_value_size(&g->values[n->output]), n->gather_index, x,
-                          ww_value_size(in), n->num_inputs > 1 ? value_ptr(s, n->inputs[1]) : n->weight,
-                          y);
+                          ww_value_size(in),
+                          n->num_inputs > 1 ? value_ptr(s, n->inputs[1]) : n->weight, y);
             break;
         case WW_OP_ELTWISE:
             ww_eltwise_ref(ww_value_size(in), in->h * in->w, x,
@@ -153,7 +152,8 @@ static void run_graph(wanwu_session *s)
 wanwu_status wanwu_run(wanwu_session *s, const float *input_chw, float *logits, wanwu_error *err)
 {
     if (!s || !input_chw || !logits)
-        return ww_error_set(err, WANWU_ERR_INVALID_ARGUMENT, "session, input and logits are required");
+        return ww_error_set(err, WANWU_ERR_INVALID_ARGUMENT,
+                            "session, input and logits are required");
     const ww_graph *g = &s->model->graph;
     memcpy(value_ptr(s, g->input), input_chw, ww_value_size(&g->values[g->input]) * sizeof(float));
     run_graph(s);
@@ -175,7 +175,8 @@ static void top_k(const float *probs, int n, int k, wanwu_prediction *out)
         int best = -1;
         for (int c = 0; c < n; c++) {
             int taken = 0;
-            for (int q = 0; q < r && !taken; q++) taken = out[q].class_index == c;
+            for (int q = 0; q < r && !taken; q++)
+                taken = out[q].class_index == c;
             if (!taken && (best < 0 || probs[c] > probs[best])) best = c;
         }
         out[r].class_index = best;
@@ -186,10 +187,10 @@ static void top_k(const float *probs, int n, int k, wanwu_prediction *out)
 
 wanwu_status wanwu_classify_memory(wanwu_session *s, const void *data, size_t size,
                                    const wanwu_image_options *image_options, int k,
-                                   wanwu_prediction *out, wanwu_timings *timings,
-                                   wanwu_error *err)
+                                   wanwu_prediction *out, wanwu_timings *timings, wanwu_error *err)
 {
-    if (!s || !out) return ww_error_set(err, WANWU_ERR_INVALID_ARGUMENT, "session and out are required");
+    if (!s || !out)
+        return ww_error_set(err, WANWU_ERR_INVALID_ARGUMENT, "session and out are required");
     if (!data || size == 0) return ww_error_set(err, WANWU_ERR_FORMAT, "empty image data");
     const wanwu_model *m = s->model;
     if (k < 1) return ww_error_set(err, WANWU_ERR_INVALID_ARGUMENT, "top-k must be at least 1");

@@ -27,12 +27,16 @@ int ww_test_missing_shared(const char *what)
 {
     const char *ci = getenv("CI");
     if (ci && *ci && strcmp(ci, "false") != 0) {
-        fprintf(stderr, "FAIL: shared data needed for %s is missing (set WANWU_SHARED); "
-                        "under CI this is an error\n", what);
+        fprintf(stderr,
+                "FAIL: shared data needed for %s is missing (set WANWU_SHARED); "
+                "under CI this is an error\n",
+                what);
         exit(1);
     }
-    fprintf(stderr, "\n*** SKIP: %s needs the shared data folder (WANWU_SHARED, default "
-                    "../shared), which is absent ***\n\n", what);
+    fprintf(stderr,
+            "\n*** SKIP: %s needs the shared data folder (WANWU_SHARED, default "
+            "../shared), which is absent ***\n\n",
+            what);
     return 1;
 }
 
@@ -72,7 +76,8 @@ float ww_rng_uniform(ww_rng *r, float lo, float hi)
 
 void ww_rng_fill(ww_rng *r, float *x, size_t n, float lo, float hi)
 {
-    for (size_t i = 0; i < n; i++) x[i] = ww_rng_uniform(r, lo, hi);
+    for (size_t i = 0; i < n; i++)
+        x[i] = ww_rng_uniform(r, lo, hi);
 }
 
 double ww_max_rel_diff(const float *a, const float *b, size_t n)
@@ -90,11 +95,20 @@ uint8_t *ww_test_read_file(const char *path, size_t *size)
 {
     FILE *f = fopen(path, "rb");
     if (!f) return NULL;
-    if (fseek(f, 0, SEEK_END) != 0) { fclose(f); return NULL; }
+    if (fseek(f, 0, SEEK_END) != 0) {
+        fclose(f);
+        return NULL;
+    }
     long len = ftell(f);
-    if (len < 0 || fseek(f, 0, SEEK_SET) != 0) { fclose(f); return NULL; }
+    if (len < 0 || fseek(f, 0, SEEK_SET) != 0) {
+        fclose(f);
+        return NULL;
+    }
     uint8_t *buf = malloc(len > 0 ? (size_t)len : 1);
-    if (buf && fread(buf, 1, (size_t)len, f) != (size_t)len) { free(buf); buf = NULL; }
+    if (buf && fread(buf, 1, (size_t)len, f) != (size_t)len) {
+        free(buf);
+        buf = NULL;
+    }
     fclose(f);
     if (buf) *size = (size_t)len;
     return buf;
