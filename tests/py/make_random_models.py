@@ -70,44 +70,63 @@ def classifier_of(model, arch):
     return model.fc if arch == "resnet18" else model.classifier[1]
 
 
-def make_state_dict(arch, calib_x):
+def randomize_weights(model, g, conv_fan, conv_gain=None):
+    """Non-trivial random weights: kaiming-normal convs (conv_fan(mod) is
+    "fan_in" or "fan_out"; conv_gain(mod) scales the std), random BatchNorm
+    affine parameters and running statistics, small linear layers. Call
+    under torch.no_grad()."""
     import torch
     import torch.nn as nn
+
+    for mod in model.modules():
+        if isinstance(mod, nn.Conv2d):
+            w = mod.weight
+            rf = w.shape[2] * w.shape[3]
+            fan = w.shape[1] * rf if conv_fan(mod) == "fan_in" else (w.shape[0] // mod.groups) * rf
+            gain = conv_gain(mod) if conv_gain else 1.0
+            w.copy_(torch.randn(w.shape, generator=g) * gain * (2.0 / fan) ** 0.5)
+            if mod.bias is not None:
+                mod.bias.copy_((torch.rand(mod.bias.shape, generator=g) - 0.5) * 0.2)
+        elif isinstance(mod, nn.BatchNorm2d):
+            n = mod.num_features
+            mod.weight.copy_(torch.rand(n, generator=g) + 0.5)
+            mod.bias.copy_((torch.rand(n, generator=g) - 0.5) * 0.4)
+            mod.running_mean.copy_((torch.rand(n, generator=g) - 0.5) * 0.4)
+            mod.running_var.copy_(torch.rand(n, generator=g) * 1.5 + 0.5)
+            mod.num_batches_tracked.fill_(int(torch.randint(1, 100000, (1,), generator=g)))
+        elif isinstance(mod, nn.Linear):
+            mod.weight.copy_(torch.randn(mod.weight.shape, generator=g) / mod.weight.shape[1] ** 0.5)
+            mod.bias.zero_()
+
+
+def calibrate_classifier(model, fc, calib_x, g):
+    """Scales the classifier so logits spread with std ~TARGET_LOGIT_STD
+    across images, and removes the part common to every image (otherwise
+    every image gets the same top-1). Returns the calibration logits. Call
+    under torch.no_grad() with the model in eval mode."""
+    import torch
+
+    feats = []
+    h = fc.register_forward_hook(lambda m, i, o: feats.append(i[0].detach()))
+    model(calib_x)
+    h.remove()
+    f = feats[0]
+    mu = f.mean(0)
+    spread = ((f - mu) @ fc.weight.t()).std().item()
+    fc.weight.mul_(TARGET_LOGIT_STD / spread)
+    fc.bias.copy_(-(fc.weight @ mu) + torch.randn(fc.bias.shape, generator=g) * 0.2)
+    return model(calib_x)
+
+
+def make_state_dict(arch, calib_x):
+    import torch
 
     g = torch.Generator().manual_seed(SEEDS[arch])
     model = wwtest.build_torch_model(arch)
     with torch.no_grad():
-        for mod in model.modules():
-            if isinstance(mod, nn.Conv2d):
-                w = mod.weight
-                rf = w.shape[2] * w.shape[3]
-                fan = w.shape[1] * rf if CONV_FAN[arch] == "fan_in" else (w.shape[0] // mod.groups) * rf
-                w.copy_(torch.randn(w.shape, generator=g) * (2.0 / fan) ** 0.5)
-                if mod.bias is not None:
-                    mod.bias.copy_((torch.rand(mod.bias.shape, generator=g) - 0.5) * 0.2)
-            elif isinstance(mod, nn.BatchNorm2d):
-                n = mod.num_features
-                mod.weight.copy_(torch.rand(n, generator=g) + 0.5)
-                mod.bias.copy_((torch.rand(n, generator=g) - 0.5) * 0.4)
-                mod.running_mean.copy_((torch.rand(n, generator=g) - 0.5) * 0.4)
-                mod.running_var.copy_(torch.rand(n, generator=g) * 1.5 + 0.5)
-                mod.num_batches_tracked.fill_(int(torch.randint(1, 100000, (1,), generator=g)))
-            elif isinstance(mod, nn.Linear):
-                mod.weight.copy_(torch.randn(mod.weight.shape, generator=g) / mod.weight.shape[1] ** 0.5)
-                mod.bias.zero_()
+        randomize_weights(model, g, lambda mod: CONV_FAN[arch])
         model.eval()
-
-        fc = classifier_of(model, arch)
-        feats = []
-        h = fc.register_forward_hook(lambda m, i, o: feats.append(i[0].detach()))
-        model(calib_x)
-        h.remove()
-        f = feats[0]
-        mu = f.mean(0)
-        spread = ((f - mu) @ fc.weight.t()).std().item()
-        fc.weight.mul_(TARGET_LOGIT_STD / spread)
-        fc.bias.copy_(-(fc.weight @ mu) + torch.randn(fc.bias.shape, generator=g) * 0.2)
-        logits = model(calib_x)
+        logits = calibrate_classifier(model, classifier_of(model, arch), calib_x, g)
     stats = {
         "logit_std": logits.std().item(),
         "distinct_top1_on_calibration": len(set(logits.argmax(1).tolist())),

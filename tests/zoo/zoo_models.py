@@ -24,11 +24,11 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "py"))
 import wwtest  # noqa: E402
+import make_random_models  # noqa: E402
 
 VERSION = "v1"
 ARCHS = ("resnet18", "mobilenet_v2", "efficientnet_b0", "shufflenet_v2_x1_0")
 SEEDS = {"resnet18": 1818, "mobilenet_v2": 2222, "efficientnet_b0": 3030, "shufflenet_v2_x1_0": 4040}
-TARGET_LOGIT_STD = 2.0
 
 # torchvision's IMAGENET1K_V1 transform per architecture: (resize, interpolation)
 TRANSFORMS = {
@@ -77,7 +77,6 @@ def classifier_of(model, arch):
 
 def randomize(model, arch, calib_x):
     import torch
-    import torch.nn as nn
     g = torch.Generator().manual_seed(SEEDS[arch])
     se_convs = set()
     for mod in model.modules():
@@ -85,38 +84,12 @@ def randomize(model, arch, calib_x):
             se_convs.add(id(mod.fc1))
             se_convs.add(id(mod.fc2))
     with torch.no_grad():
-        for mod in model.modules():
-            if isinstance(mod, nn.Conv2d):
-                w = mod.weight
-                fan = w.shape[1] * w.shape[2] * w.shape[3]
-                if arch == "resnet18":
-                    fan = (w.shape[0] // mod.groups) * w.shape[2] * w.shape[3]
-                gain = 0.5 if id(mod) in se_convs else 1.0
-                w.copy_(torch.randn(w.shape, generator=g) * gain * (2.0 / fan) ** 0.5)
-                if mod.bias is not None:
-                    mod.bias.copy_((torch.rand(mod.bias.shape, generator=g) - 0.5) * 0.2)
-            elif isinstance(mod, nn.BatchNorm2d):
-                n = mod.num_features
-                mod.weight.copy_(torch.rand(n, generator=g) + 0.5)
-                mod.bias.copy_((torch.rand(n, generator=g) - 0.5) * 0.4)
-                mod.running_mean.copy_((torch.rand(n, generator=g) - 0.5) * 0.4)
-                mod.running_var.copy_(torch.rand(n, generator=g) * 1.5 + 0.5)
-                mod.num_batches_tracked.fill_(int(torch.randint(1, 100000, (1,), generator=g)))
-            elif isinstance(mod, nn.Linear):
-                mod.weight.copy_(torch.randn(mod.weight.shape, generator=g) / mod.weight.shape[1] ** 0.5)
-                mod.bias.zero_()
+        make_random_models.randomize_weights(
+            model, g, lambda mod: "fan_out" if arch == "resnet18" else "fan_in",
+            lambda mod: 0.5 if id(mod) in se_convs else 1.0)
         model.eval()
-        fc = classifier_of(model, arch)
-        feats = []
-        h = fc.register_forward_hook(lambda m, i, o: feats.append(i[0].detach()))
-        model(calib_x)
-        h.remove()
-        f = feats[0]
-        mu = f.mean(0)
-        spread = ((f - mu) @ fc.weight.t()).std().item()
-        fc.weight.mul_(TARGET_LOGIT_STD / spread)
-        fc.bias.copy_(-(fc.weight @ mu) + torch.randn(fc.bias.shape, generator=g) * 0.2)
-        logits = model(calib_x)
+        logits = make_random_models.calibrate_classifier(model, classifier_of(model, arch),
+                                                         calib_x, g)
     return {"logit_std": logits.std().item(),
             "distinct_top1_on_calibration": len(set(logits.argmax(1).tolist()))}
 
