@@ -18,23 +18,6 @@
 
 #define TOLERANCE 1e-4
 
-static ww_threadpool *pools[4]; /* index = threads; [1] stays NULL (serial) */
-
-static int setup_pools(void **state)
-{
-    (void)state;
-    for (int t = 2; t <= 3; t++)
-        if (ww_threadpool_create(t, &pools[t], NULL) != WANWU_OK) return -1;
-    return 0;
-}
-
-static int teardown_pools(void **state)
-{
-    (void)state;
-    for (int t = 2; t <= 3; t++)
-        ww_threadpool_free(pools[t]);
-    return 0;
-}
 
 typedef struct conv_case {
     int in_c, in_h, in_w, out_c;
@@ -120,7 +103,7 @@ static int check_case(const conv_case *c, uint64_t seed)
             float *scratch = scratch_n ? malloc(scratch_n * sizeof *scratch) : NULL;
             for (size_t i = 0; i < out_n; i++)
                 got[i] = NAN; /* unwritten outputs fail */
-            ww_conv2d_run(conv, in, residual, got, scratch, pools[threads]);
+            ww_conv2d_run(conv, in, residual, got, scratch, ww_test_pools[threads]);
             double diff = ww_max_rel_diff(got, expect, out_n);
             if (!(diff <= TOLERANCE))
                 fail_msg("%s [%s, %d threads]: max rel diff %g", what, ww_isa_name(isa), threads,
@@ -317,7 +300,7 @@ static void test_scratch_sizes(void **state)
         for (int threads = 1; threads <= 3; threads++) {
             for (size_t j = 0; j < out_n; j++)
                 out[j] = NAN;
-            ww_conv2d_run(conv, in, NULL, out, scratch, pools[threads]);
+            ww_conv2d_run(conv, in, NULL, out, scratch, ww_test_pools[threads]);
             for (size_t j = 0; j < out_n; j++)
                 assert_true(out[j] == 0.0f);
         }
@@ -365,5 +348,5 @@ int main(void)
         cmocka_unit_test(test_scratch_sizes),
         cmocka_unit_test(test_create_rejects_unknown_isa),
     };
-    return cmocka_run_group_tests(tests, setup_pools, teardown_pools);
+    return cmocka_run_group_tests(tests, ww_test_setup_pools, ww_test_teardown_pools);
 }

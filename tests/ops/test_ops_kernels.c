@@ -16,23 +16,6 @@
 
 #define TOLERANCE 1e-4
 
-static ww_threadpool *pools[4]; /* index = threads; [1] stays NULL */
-
-static int setup_pools(void **state)
-{
-    (void)state;
-    for (int t = 2; t <= 3; t++)
-        if (ww_threadpool_create(t, &pools[t], NULL) != WANWU_OK) return -1;
-    return 0;
-}
-
-static int teardown_pools(void **state)
-{
-    (void)state;
-    for (int t = 2; t <= 3; t++)
-        ww_threadpool_free(pools[t]);
-    return 0;
-}
 
 static float *random_floats(ww_rng *rng, size_t n, float lo, float hi)
 {
@@ -54,7 +37,7 @@ static void check_maxpool(const ww_pool2d_shape *s, uint64_t seed)
     for (int threads = 1; threads <= 3; threads++) {
         for (size_t i = 0; i < out_n; i++)
             got[i] = NAN;
-        ww_maxpool2d(s, in, got, pools[threads]);
+        ww_maxpool2d(s, in, got, ww_test_pools[threads]);
         double diff = ww_max_rel_diff(got, want, out_n);
         if (!(diff <= 0.0))
             fail_msg("maxpool c %d in %dx%d k %dx%d s %dx%d pad %d %d %d %d, %d threads: %g",
@@ -111,7 +94,7 @@ static void test_global_avgpool(void **state)
         float *want = malloc((size_t)c * sizeof *want), *got = malloc((size_t)c * sizeof *got);
         ww_global_avgpool_ref(c, hw, in, want);
         for (int threads = 1; threads <= 3; threads++) {
-            ww_global_avgpool(c, hw, in, got, pools[threads]);
+            ww_global_avgpool(c, hw, in, got, ww_test_pools[threads]);
             assert_true(ww_max_rel_diff(got, want, (size_t)c) <= TOLERANCE);
         }
         free(in);
@@ -139,7 +122,7 @@ static void test_linear(void **state)
             const float *bias = variant < 3 ? b : NULL;
             ww_linear_ref(nin, nout, in, w, bias, act, want);
             for (int threads = 1; threads <= 3; threads++) {
-                ww_linear(nin, nout, in, w, bias, act, got, pools[threads]);
+                ww_linear(nin, nout, in, w, bias, act, got, ww_test_pools[threads]);
                 double diff = ww_max_rel_diff(got, want, (size_t)nout);
                 if (!(diff <= TOLERANCE)) fail_msg("linear %d -> %d: %g", nin, nout, diff);
             }
@@ -165,13 +148,13 @@ static void test_add(void **state)
         for (int act = 0; act < 3; act++) {
             ww_add_ref(n, a, b, (ww_activation)act, want);
             for (int threads = 1; threads <= 3; threads++) {
-                ww_add(n, a, b, (ww_activation)act, got, pools[threads]);
+                ww_add(n, a, b, (ww_activation)act, got, ww_test_pools[threads]);
                 assert_true(ww_max_rel_diff(got, want, n) <= 0.0);
             }
         }
         /* In place into a. */
         ww_add_ref(n, a, b, WW_ACT_RELU, want);
-        ww_add(n, a, b, WW_ACT_RELU, a, pools[2]);
+        ww_add(n, a, b, WW_ACT_RELU, a, ww_test_pools[2]);
         assert_true(ww_max_rel_diff(a, want, n) <= 0.0);
         free(a);
         free(b);
@@ -188,5 +171,5 @@ int main(void)
         cmocka_unit_test(test_linear),
         cmocka_unit_test(test_add),
     };
-    return cmocka_run_group_tests(tests, setup_pools, teardown_pools);
+    return cmocka_run_group_tests(tests, ww_test_setup_pools, ww_test_teardown_pools);
 }

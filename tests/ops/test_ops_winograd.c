@@ -21,23 +21,6 @@
  * ~1e-5 up to 512 channels (F(4x4, 3x3) reached 1.6e-4 at 64). */
 #define TOLERANCE 5e-5
 
-static ww_threadpool *pools[4]; /* index = threads; [1] stays NULL (serial) */
-
-static int setup_pools(void **state)
-{
-    (void)state;
-    for (int t = 2; t <= 3; t++)
-        if (ww_threadpool_create(t, &pools[t], NULL) != WANWU_OK) return -1;
-    return 0;
-}
-
-static int teardown_pools(void **state)
-{
-    (void)state;
-    for (int t = 2; t <= 3; t++)
-        ww_threadpool_free(pools[t]);
-    return 0;
-}
 
 /* Checks one shape on every ISA and thread count, directly through the
  * Winograd kernel. Returns the worst relative difference seen. */
@@ -77,7 +60,7 @@ static double check_shape(int in_c, int in_h, int in_w, int out_c, int pt, int p
             assert_non_null(scratch);
             for (size_t i = 0; i < out_n; i++)
                 got[i] = 12345.0f; /* every output must be written */
-            ww_winograd_run(w, in, bias, residual, act, got, scratch, pools[threads]);
+            ww_winograd_run(w, in, bias, residual, act, got, scratch, ww_test_pools[threads]);
             double diff = ww_max_rel_diff(got, expect, out_n);
             if (!(diff <= TOLERANCE))
                 fail_msg("in %dx%dx%d out_c %d pad t%d l%d b%d r%d bias %d res %d act %d "
@@ -194,5 +177,5 @@ int main(void)
         cmocka_unit_test(test_random_shapes),
         cmocka_unit_test(test_resnet_layers_via_conv2d),
     };
-    return cmocka_run_group_tests(tests, setup_pools, teardown_pools);
+    return cmocka_run_group_tests(tests, ww_test_setup_pools, ww_test_teardown_pools);
 }

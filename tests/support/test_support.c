@@ -113,3 +113,23 @@ uint8_t *ww_test_read_file(const char *path, size_t *size)
     if (buf) *size = (size_t)len;
     return buf;
 }
+
+ww_threadpool *ww_test_pools[4];
+
+int ww_test_setup_pools(void **state)
+{
+    (void)state;
+    for (int t = 2; t <= 3; t++)
+        if (ww_threadpool_create(t, &ww_test_pools[t], NULL) != WANWU_OK) return -1;
+    return 0;
+}
+
+int ww_test_teardown_pools(void **state)
+{
+    (void)state;
+    for (int t = 2; t <= 3; t++) {
+        ww_threadpool_free(ww_test_pools[t]);
+        ww_test_pools[t] = NULL;
+    }
+    return 0;
+}

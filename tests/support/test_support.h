@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/threadpool.h"
+
 /* Directory with the shared data (models/, imagenet-sample/): $WANWU_SHARED,
  * else ../shared next to the source tree. Returns NULL if it does not exist;
  * in that case, call ww_test_missing_shared() which fails under CI=true and
@@ -32,5 +34,12 @@ double ww_max_rel_diff(const float *a, const float *b, size_t n);
 
 /* Reads a whole file; returns NULL on failure. */
 uint8_t *ww_test_read_file(const char *path, size_t *size);
+
+/* Thread pools for kernel tests, indexed by thread count: [1] stays NULL
+ * (serial), [2] and [3] are real pools. Use ww_test_setup_pools and
+ * ww_test_teardown_pools as cmocka group setup/teardown. */
+extern ww_threadpool *ww_test_pools[4];
+int ww_test_setup_pools(void **state);
+int ww_test_teardown_pools(void **state);
 
 #endif
