@@ -146,34 +146,15 @@ int ww_graph_add_conv2d(ww_graph *g, const char *name, int input, int out_c, int
                         int padding, int groups, const float *weight, const float *bias,
                         wanwu_error *err)
 {
-    if (!valid_value(g, input)) return bad_input("Conv2d", name, err);
-    const ww_value in = g->values[input];
+    /* the square, symmetric case of ww_graph_add_conv2d_shape */
     ww_conv2d_shape s = {0};
-    s.in_c = in.c;
-    s.in_h = in.h;
-    s.in_w = in.w;
     s.out_c = out_c;
     s.kernel_h = s.kernel_w = kernel;
     s.stride_h = s.stride_w = stride;
     s.pad_top = s.pad_left = s.pad_bottom = s.pad_right = padding;
     s.dilation_h = s.dilation_w = 1;
     s.groups = groups;
-    s.out_h = ww_window_out_dim(in.h, kernel, stride, padding, padding, 1);
-    s.out_w = ww_window_out_dim(in.w, kernel, stride, padding, padding, 1);
-    if (ww_conv2d_shape_check(&s, err) != WANWU_OK) {
-        ww_error_prefix(err, "Conv2d '%s': ", name);
-        return -1;
-    }
-    ww_node *n = append_node(g, WW_OP_CONV2D, name, s.out_c, s.out_h, s.out_w, err);
-    if (!n) return -1;
-    n->conv = s;
-    n->inputs[0] = input;
-    n->num_inputs = 1;
-    size_t wcount = (size_t)out_c * (size_t)(in.c / groups) * (size_t)kernel * (size_t)kernel;
-    n->weight = copy_floats(weight, wcount);
-    n->bias = copy_floats(bias, (size_t)out_c);
-    if (!n->weight || (bias && !n->bias)) return drop_last_node(g, err);
-    return n->output;
+    return ww_graph_add_conv2d_shape(g, name, input, &s, weight, bias, err);
 }
 
 int ww_graph_add_batchnorm(ww_graph *g, const char *name, int input, const float *gamma,
