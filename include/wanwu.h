@@ -83,6 +83,10 @@ WANWU_API int wanwu_model_input_size(const wanwu_model *model);
 /* Architectures wanwu can build, NULL-terminated. */
 WANWU_API const char *const *wanwu_supported_archs(void);
 
+/* Instruction set the kernels run with on this CPU: "avx512", "avx2" or
+ * "portable" (the widest the CPU has, capped by $WANWU_ISA). */
+WANWU_API const char *wanwu_kernel_isa(void);
+
 /* ---- sessions -------------------------------------------------------- */
 
 typedef struct wanwu_session wanwu_session;

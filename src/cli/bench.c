@@ -22,7 +22,9 @@ static void print_help(FILE *out)
             "\n"
             "With one --model: times inference only (no decoding or preprocessing) on a fixed\n"
             "input after W warm-up runs, and reports median, p90, p99, min and mean latency in\n"
-            "ms, images/s, model load time and peak resident memory.\n"
+            "ms, images/s, model load time, peak resident memory and the instruction set the\n"
+            "kernels used (isa: avx512, avx2 or portable; WANWU_ISA=avx2|scalar forces a\n"
+            "narrower one).\n"
             "\n"
             "With --models (or --images, --labels, --soak, --report): compares models, each in\n"
             "a fresh process, and prints Markdown tables (or with --json one JSON document):\n"
@@ -265,14 +267,16 @@ int ww_cmd_bench(int argc, char **argv)
         ww_json_write_string(stdout, name);
         printf(",\"threads\":%d,\"batch\":%d,\"runs\":%d,\"median_ms\":%.4f,\"p90_ms\":%.4f,"
                "\"p99_ms\":%.4f,\"min_ms\":%.4f,\"mean_ms\":%.4f,\"load_ms\":%.3f,"
-               "\"peak_rss_mb\":%.1f}\n",
-               threads, batch, runs, median, p90, p99, times[0], mean, load_ms, peak_rss_mb);
+               "\"peak_rss_mb\":%.1f,\"isa\":\"%s\"}\n",
+               threads, batch, runs, median, p90, p99, times[0], mean, load_ms, peak_rss_mb,
+               wanwu_kernel_isa());
     } else {
         printf("model %s, %d thread%s, batch %d, %d runs after %d warm-up\n", name, threads,
                threads == 1 ? "" : "s", batch, runs, warmup);
         printf("  median %.3f ms  p90 %.3f  p99 %.3f  min %.3f  mean %.3f  (%.1f images/s)\n",
                median, p90, p99, times[0], mean, 1000.0 / median);
-        printf("  model load %.1f ms, peak RSS %.1f MB\n", load_ms, peak_rss_mb);
+        printf("  model load %.1f ms, peak RSS %.1f MB, %s kernels\n", load_ms, peak_rss_mb,
+               wanwu_kernel_isa());
     }
     status = 0;
 done:

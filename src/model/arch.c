@@ -24,6 +24,11 @@ const char *const *wanwu_supported_archs(void)
     return arch_names;
 }
 
+const char *wanwu_kernel_isa(void)
+{
+    return ww_isa_name(ww_isa_best());
+}
+
 const ww_arch *ww_arch_find(const char *name)
 {
     for (int i = 0; registry[i]; i++)

@@ -28,8 +28,9 @@ K = 5
 PROB_TOL = 1e-4
 
 
-def compare(c, name, arch, ref, images, extra, model_path, summary):
-    by_file, problems, results = wwtest.classify_json(images, model_path, K, extra)
+def compare(c, name, arch, ref, images, extra, model_path, summary, env=None):
+    """Checks `wanwu classify --json` (with extra args, env) against PyTorch's top-K in ref."""
+    by_file, problems, results = wwtest.classify_json(images, model_path, K, extra, env=env)
     c.check(not problems, "%s: wanwu ran and printed one JSON line per image" % name,
             "\n".join(problems[:5]))
     cmp_problems, maxdiff, matched = [], 0.0, 0
