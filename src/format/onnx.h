@@ -1,5 +1,6 @@
-/* ONNX import: a .onnx classifier (opsets 9-18) lowered to the same graph
- * IR the .pth builders produce (graph/graph.h).
+/* ONNX import: a .onnx classifier (opsets 9-18, or older when none of its
+ * ops changed meaning since) lowered to the same graph IR the .pth builders
+ * produce (graph/graph.h).
  *
  * The file is parsed with protobuf-c (C generated at build time from the
  * onnx.proto of Debian's libonnx-dev). Initializers and everything computed
@@ -7,8 +8,11 @@
  * for dynamic shapes, DequantizeLinear of quantized initializers, ...) are
  * folded to constants at load time for the input shape the model declares
  * (dynamic dimensions: batch 1, spatial dims from the requested size).
- * What remains must be a batch-1 feature-map network of supported ops; any
- * other op fails with its op type and node name. External data (weights in
+ * What remains must be a network of supported ops on float tensors; a
+ * batch > 1 folds into the IR's channels where the op works per channel
+ * (BatchNorm, pooling), Gemm/MatMul of several rows and Softmax/ReduceMean
+ * over inner axes go through load-time index gathers. Any other op or
+ * configuration fails with its op type and node name. External data (weights in
  * side files) is read from files inside the model's directory only. */
 #ifndef WW_FORMAT_ONNX_H
 #define WW_FORMAT_ONNX_H
