@@ -2506,3 +2506,35 @@ int ww_onnx_list_ops(const char *path, char (*ops)[32], int max, char (*inputs)[
     onnx__model_proto__free_unpacked(model, NULL);
     return n;
 }
+
+static int declared_type(const Onnx__ValueInfoProto *vi)
+{
+    if (!vi->type || vi->type->value_case != ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE ||
+        !vi->type->tensor_type)
+        return -1;
+    return vi->type->tensor_type->has_elem_type ? vi->type->tensor_type->elem_type : 0;
+}
+
+int ww_onnx_io_types(const char *path, int *input_types, int max_inputs, int *num_inputs,
+                     int *output_types, int max_outputs, int *num_outputs, wanwu_error *err)
+{
+    *num_inputs = *num_outputs = 0;
+    uint8_t *data = NULL;
+    size_t size = 0;
+    if (read_whole_file(path, &data, &size, err) != WANWU_OK) return -1;
+    Onnx__ModelProto *model = onnx__model_proto__unpack(NULL, size, data);
+    free(data);
+    if (!model || !model->graph) {
+        if (model) onnx__model_proto__free_unpacked(model, NULL);
+        ww_error_set(err, WANWU_ERR_FORMAT, "%s: not a valid ONNX file", path);
+        return -1;
+    }
+    const Onnx__GraphProto *g = model->graph;
+    for (size_t k = 0; k < g->n_input && *num_inputs < max_inputs; k++)
+        if (!initializer_name(g, g->input[k]->name ? g->input[k]->name : ""))
+            input_types[(*num_inputs)++] = declared_type(g->input[k]);
+    for (size_t k = 0; k < g->n_output && *num_outputs < max_outputs; k++)
+        output_types[(*num_outputs)++] = declared_type(g->output[k]);
+    onnx__model_proto__free_unpacked(model, NULL);
+    return 0;
+}

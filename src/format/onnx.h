@@ -67,6 +67,12 @@ wanwu_status ww_onnx_import_file(const char *path, const ww_onnx_import_options 
 int ww_onnx_list_ops(const char *path, char (*ops)[32], int max, char (*inputs)[64],
                      int max_inputs, int *num_inputs, wanwu_error *err);
 
+/* Declared element types (TensorProto.DataType; -1 for a sequence, map or
+ * optional) of the model's graph inputs that are not initializers, in
+ * order, and of its graph outputs. Returns 0, or -1 with err set. */
+int ww_onnx_io_types(const char *path, int *input_types, int max_inputs, int *num_inputs,
+                     int *output_types, int max_outputs, int *num_outputs, wanwu_error *err);
+
 /* 1 when wanwu's importer knows this op type. */
 int ww_onnx_op_supported(const char *op_type);
 
