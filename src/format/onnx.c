@@ -961,16 +961,6 @@ static int is_nchw(const entry *e)
     return e->kind == K_MAP && e->ndim == 4 && e->dims[0] == 1;
 }
 
-static wanwu_status need_nchw(importer *im, const entry *e)
-{
-    if (is_nchw(e)) return WANWU_OK;
-    if (e->kind == K_MAP && e->ndim == 4)
-        return node_error(im, WANWU_ERR_UNSUPPORTED, "batch %lld: wanwu runs batch 1",
-                          (long long)e->dims[0]);
-    return node_error(im, WANWU_ERR_UNSUPPORTED, "input must be a 1xCxHxW feature map (rank %d)",
-                      e->ndim);
-}
-
 /* pads [begin..., end...] with auto_pad handling for windows over the last
  * nsp (1 to 3) axes of x */
 static wanwu_status window_pads(importer *im, const Onnx__NodeProto *n, const entry *x, int nsp,
@@ -1000,16 +990,11 @@ static wanwu_status window_pads(importer *im, const Onnx__NodeProto *n, const en
     return WANWU_OK;
 }
 
-static wanwu_status map_from_value(importer *im, const char *name, int value)
-{
-    const ww_value *v = &im->g->values[value];
-    int64_t dims[4] = {1, v->c, v->h, v->w};
-    return add_map(im, name, value, 4, dims);
-}
-
 static wanwu_status import_conv(importer *im, const Onnx__NodeProto *n, entry **in, int n_in)
 {
-    if (need_nchw(im, in[0]) != WANWU_OK) return im->err ? im->err->status : WANWU_ERR_UNSUPPORTED;
+    if (in[0]->ndim != 4)
+        return node_error(im, WANWU_ERR_UNSUPPORTED, "input must be N x C x H x W (rank %d)",
+                          in[0]->ndim);
     if (n_in < 2 || !in[1] || in[1]->kind != K_CONST || in[1]->t.ndim != 4 || in[1]->t.is_int)
         return node_error(im, WANWU_ERR_UNSUPPORTED, "weight must be a 4-D float constant");
     const tensor *w = &in[1]->t;
@@ -1047,10 +1032,33 @@ static wanwu_status import_conv(importer *im, const Onnx__NodeProto *n, entry **
     s.pad_bottom = (int)pads[2];
     s.pad_right = (int)pads[3];
     s.groups = (int)groups;
-    int v = ww_graph_add_conv2d_shape(im->g, im->node_name, in[0]->value, &s, w->f, b ? b->f : NULL,
+    /* a batch of N: the value holds N x C channels, so one convolution with
+     * N times the groups and the weights repeated for every sample */
+    int64_t batch = in[0]->dims[0];
+    const float *weight = w->f, *bias = b ? b->f : NULL;
+    float *tiled = NULL;
+    if (batch > 1) {
+        if (batch > INT_MAX / (s.out_c * groups) || w->count > WW_ONNX_MAX_TENSOR_ELEMENTS / batch)
+            return node_error(im, WANWU_ERR_LIMIT, "batch %lld is too large", (long long)batch);
+        tiled = malloc((size_t)(batch * (w->count + w->dims[0])) * sizeof *tiled);
+        if (!tiled) return ww_error_set(im->err, WANWU_ERR_NO_MEMORY, "out of memory");
+        for (int64_t k = 0; k < batch; k++) {
+            memcpy(tiled + k * w->count, w->f, (size_t)w->count * sizeof *tiled);
+            float *bk = tiled + batch * w->count + k * w->dims[0];
+            for (int64_t o = 0; o < w->dims[0]; o++) bk[o] = b ? b->f[o] : 0.0f;
+        }
+        weight = tiled;
+        bias = b ? tiled + batch * w->count : NULL;
+        s.out_c *= (int)batch;
+        s.groups *= (int)batch;
+    }
+    int v = ww_graph_add_conv2d_shape(im->g, im->node_name, in[0]->value, &s, weight, bias,
                                       im->err);
+    free(tiled);
     if (v < 0) return graph_status(im);
-    return map_from_value(im, n->output[0], v);
+    const ww_value *out = &im->g->values[v];
+    int64_t dims[4] = {batch, w->dims[0], out->h, out->w};
+    return add_map_any(im, n->output[0], v, 4, dims);
 }
 
 static wanwu_status pool_by_gather(importer *im, const char *out_name, const entry *x, int nsp,

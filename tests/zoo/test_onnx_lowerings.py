@@ -3,7 +3,7 @@
 folding or padding, checked against PyTorch where Debian's ONNX node tests
 (test_onnx_conformance) do not reach: padded/strided dilated and 3-D
 pooling, ceil_mode with count_include_pad, 1-D and batched pooling, batched
-BatchNorm, broadcast batched MatMul, Gemm with a per-row bias, Softmax and
+Conv and BatchNorm, broadcast batched MatMul, Gemm with a per-row bias, Softmax and
 ReduceMean on inner axes (both Softmax conventions), GlobalAveragePool of a
 batch.
 
@@ -88,6 +88,16 @@ def main():
          [ai("kernel_shape", [2, 2]), ai("strides", [2, 2]), pb.attr_int("ceil_mode", 1)])
     case("globalaveragepool_batch3", "GlobalAveragePool", xb, xb.mean(dim=(2, 3), keepdim=True))
     case("globalaveragepool_1d", "GlobalAveragePool", x1, x1.mean(dim=2, keepdim=True))
+
+    # Conv of a batch: grouped, strided, padded, with and without bias
+    xc = rand(3, 4, 8, 7)
+    wc, bc = rand(6, 2, 3, 3), rand(6)
+    case("conv_batch3_grouped", "Conv", xc, F.conv2d(xc, wc, bc, stride=2, padding=1, groups=2),
+         [ai("strides", [2, 2]), ai("pads", [1, 1, 1, 1]), pb.attr_int("group", 2)],
+         [("W", wc), ("B", bc)], extra_inputs=["W", "B"])
+    wd = rand(5, 4, 1, 1)
+    case("conv_batch3_1x1_no_bias", "Conv", xc, F.conv2d(xc, wd), inits=[("W", wd)],
+         extra_inputs=["W"])
 
     # BatchNorm of a batch, rank 3
     xn = rand(3, 4, 5)

@@ -6,8 +6,9 @@ crash, no sanitizer report) with a message naming the problem: truncated
 files, wrong magic, a missing initializer, shape mismatches, a cycle, an
 unsupported op (the message names op type and node), huge declared
 dimensions (no allocation is attempted: the run must stay under 1 GB of
-address space), an opset outside 9-18, and external data that points outside
-the model's directory. A model whose weights are in a side file (external
+address space), an opset newer than 18 or old enough that one of its ops
+meant something else (an older one whose ops did not change must load), and
+external data that points outside the model's directory. A model whose weights are in a side file (external
 data) inside its directory loads and gives the same answer as the same
 model with inline weights.
 """
