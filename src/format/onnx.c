@@ -969,7 +969,8 @@ static wanwu_status window_pads(importer *im, const Onnx__NodeProto *n, const en
 {
     char buf[32];
     const char *auto_pad = attr_string(n, "auto_pad", buf, sizeof buf);
-    for (int k = 0; k < 2 * nsp; k++) pads[k] = 0;
+    for (int k = 0; k < 2 * nsp; k++)
+        pads[k] = 0;
     if (!auto_pad || strcmp(auto_pad, "NOTSET") == 0) {
         int np = attr_ints(n, "pads", pads, 2 * nsp);
         if (np >= 0 && np != 2 * nsp)
@@ -1045,15 +1046,16 @@ static wanwu_status import_conv(importer *im, const Onnx__NodeProto *n, entry **
         for (int64_t k = 0; k < batch; k++) {
             memcpy(tiled + k * w->count, w->f, (size_t)w->count * sizeof *tiled);
             float *bk = tiled + batch * w->count + k * w->dims[0];
-            for (int64_t o = 0; o < w->dims[0]; o++) bk[o] = b ? b->f[o] : 0.0f;
+            for (int64_t o = 0; o < w->dims[0]; o++)
+                bk[o] = b ? b->f[o] : 0.0f;
         }
         weight = tiled;
         bias = b ? tiled + batch * w->count : NULL;
         s.out_c *= (int)batch;
         s.groups *= (int)batch;
     }
-    int v = ww_graph_add_conv2d_shape(im->g, im->node_name, in[0]->value, &s, weight, bias,
-                                      im->err);
+    int v =
+        ww_graph_add_conv2d_shape(im->g, im->node_name, in[0]->value, &s, weight, bias, im->err);
     free(tiled);
     if (v < 0) return graph_status(im);
     const ww_value *out = &im->g->values[v];
@@ -2067,7 +2069,8 @@ static wanwu_status import_map_node(importer *im, const Onnx__NodeProto *n, entr
             /* at inference every value is kept: the mask is all true */
             tensor mask;
             wanwu_status st = tensor_alloc(im, &mask, x->ndim, x->dims, 1);
-            for (int64_t k = 0; st == WANWU_OK && k < mask.count; k++) mask.i[k] = 1;
+            for (int64_t k = 0; st == WANWU_OK && k < mask.count; k++)
+                mask.i[k] = 1;
             if (st == WANWU_OK) st = add_const(im, n->output[1], &mask);
             if (st != WANWU_OK) return st;
         }
