@@ -1039,7 +1039,8 @@ static wanwu_status import_conv(importer *im, const Onnx__NodeProto *n, entry **
     const float *weight = w->f, *bias = b ? b->f : NULL;
     float *tiled = NULL;
     if (batch > 1) {
-        if (batch > INT_MAX / (s.out_c * groups) || w->count > WW_ONNX_MAX_TENSOR_ELEMENTS / batch)
+        if (s.out_c <= 0 || batch > INT_MAX / (s.out_c * groups) ||
+            w->count > WW_ONNX_MAX_TENSOR_ELEMENTS / batch)
             return node_error(im, WANWU_ERR_LIMIT, "batch %lld is too large", (long long)batch);
         tiled = malloc((size_t)(batch * (w->count + w->dims[0])) * sizeof *tiled);
         if (!tiled) return ww_error_set(im->err, WANWU_ERR_NO_MEMORY, "out of memory");
@@ -1787,9 +1788,14 @@ static wanwu_status import_gemm(importer *im, const Onnx__NodeProto *n, entry **
     }
     int64_t batches = product(ob, on);
     int64_t groups = b_batches == 1 ? 1 : batches, cols = b_batches == 1 ? batches * m : m;
-    if (batches <= 0 || groups * k > INT_MAX || groups * nn > INT_MAX ||
-        batches * m * (k > nn ? k : nn) > WW_ONNX_MAX_TENSOR_ELEMENTS)
-        return node_error(im, WANWU_ERR_LIMIT, "too large");
+    const int64_t limit = WW_ONNX_MAX_TENSOR_ELEMENTS;
+    if (m <= 0 || k <= 0 || nn <= 0)
+        return node_error(im, WANWU_ERR_UNSUPPORTED, "empty matrices");
+    /* batches is -1 past the limit; each other factor is at most the limit */
+    if (batches <= 0 || batches * m > limit / k || batches * m > limit / nn ||
+        groups * nn > limit / k)
+        return node_error(im, WANWU_ERR_LIMIT, "the product exceeds %lld values",
+                          (long long)limit);
     const tensor *c = !is_matmul && n_in > 2 && in[2] ? &in[2]->t : NULL;
     if (c && (in[2]->kind != K_CONST || c->is_int))
         return node_error(im, WANWU_ERR_UNSUPPORTED, "C must be a float constant");

@@ -81,7 +81,8 @@ def main():
          F.avg_pool3d(x3, (2, 3, 3), stride=(1, 2, 2), padding=(1, 1, 1), count_include_pad=False),
          [ai("kernel_shape", [2, 3, 3]), ai("strides", [1, 2, 2]), ai("pads", [1] * 6)])
     x1 = rand(2, 3, 11)
-    case("avgpool_1d_batch2", "AveragePool", x1, F.avg_pool1d(x1, 3, stride=2, padding=1, count_include_pad=False),
+    case("avgpool_1d_batch2", "AveragePool", x1,
+         F.avg_pool1d(x1, 3, stride=2, padding=1, count_include_pad=False),
          [ai("kernel_shape", [3]), ai("strides", [2]), ai("pads", [1, 1])])
     xb = rand(3, 4, 7, 6)
     case("maxpool_batch3_ceil", "MaxPool", xb, F.max_pool2d(xb, 2, stride=2, ceil_mode=True),
@@ -140,7 +141,8 @@ def main():
     r = subprocess.run([runner], capture_output=True, text=True, env=env, timeout=600)
     out = r.stdout + r.stderr
     wwtest.log(out)
-    want = "total: %d passed, 0 failed, 0 skipped of supported ops (0 known gaps), 0 out of scope" % len(cases)
+    want = ("total: %d passed, 0 failed, 0 skipped of supported ops (0 known gaps), 0 out of scope"
+            % len(cases))
     if r.returncode != 0 or want not in out:
         wwtest.log("FAIL: expected '%s' (exit 0), got exit %d" % (want, r.returncode))
         return 1
