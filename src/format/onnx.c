@@ -1789,13 +1789,11 @@ static wanwu_status import_gemm(importer *im, const Onnx__NodeProto *n, entry **
     int64_t batches = product(ob, on);
     int64_t groups = b_batches == 1 ? 1 : batches, cols = b_batches == 1 ? batches * m : m;
     const int64_t limit = WW_ONNX_MAX_TENSOR_ELEMENTS;
-    if (m <= 0 || k <= 0 || nn <= 0)
-        return node_error(im, WANWU_ERR_UNSUPPORTED, "empty matrices");
+    if (m <= 0 || k <= 0 || nn <= 0) return node_error(im, WANWU_ERR_UNSUPPORTED, "empty matrices");
     /* batches is -1 past the limit; each other factor is at most the limit */
     if (batches <= 0 || batches * m > limit / k || batches * m > limit / nn ||
         groups * nn > limit / k)
-        return node_error(im, WANWU_ERR_LIMIT, "the product exceeds %lld values",
-                          (long long)limit);
+        return node_error(im, WANWU_ERR_LIMIT, "the product exceeds %lld values", (long long)limit);
     const tensor *c = !is_matmul && n_in > 2 && in[2] ? &in[2]->t : NULL;
     if (c && (in[2]->kind != K_CONST || c->is_int))
         return node_error(im, WANWU_ERR_UNSUPPORTED, "C must be a float constant");
