@@ -2419,7 +2419,7 @@ wanwu_status ww_onnx_import_file(const char *path, const ww_onnx_import_options 
         st = err ? err->status : WANWU_ERR_FORMAT;
         goto done;
     }
-    st = add_map(&im, input->name, v, info->input_ndim, info->input_dims);
+    st = add_map(&im, input->name ? input->name : "", v, info->input_ndim, info->input_dims);
     if (st != WANWU_OK) goto done;
 
     for (size_t k = 0; k < gp->n_node; k++) {
