@@ -231,6 +231,35 @@ static wanwu_status relabel(importer *im, const char *out_name, const entry *in,
     return add_map(im, out_name, value, ndim, dims);
 }
 
+/* Names a value of any C x H x W split with an ONNX shape (a Reshape node
+ * when its split differs from the one the shape implies). */
+static wanwu_status add_map_any(importer *im, const char *out_name, int value, int ndim,
+                                const int64_t *dims)
+{
+    entry tmp;
+    memset(&tmp, 0, sizeof tmp);
+    tmp.kind = K_MAP;
+    tmp.value = value;
+    return relabel(im, out_name, &tmp, ndim, dims);
+}
+
+/* The value seen as `channels` x rest (per-channel ops only look at C):
+ * itself when it already has that many channels, else a Reshape node.
+ * -1 with err set on failure. */
+static int value_with_channels(importer *im, int value, int64_t channels)
+{
+    const ww_value *v = &im->g->values[value];
+    if (v->c == channels) return value;
+    size_t size = ww_value_size(v);
+    if (channels <= 0 || size % (size_t)channels) {
+        node_error(im, WANWU_ERR_FORMAT, "%zu values do not split into %lld channels", size,
+                   (long long)channels);
+        return -1;
+    }
+    return ww_graph_add_reshape(im->g, im->node_name, value, (int)channels,
+                                (int)(size / (size_t)channels), 1, im->err);
+}
+
 /* ---- attributes ----------------------------------------------------------- */
 
 static const Onnx__AttributeProto *attr(const Onnx__NodeProto *n, const char *name)
@@ -932,53 +961,41 @@ static int is_nchw(const entry *e)
     return e->kind == K_MAP && e->ndim == 4 && e->dims[0] == 1;
 }
 
-static wanwu_status need_nchw(importer *im, const entry *e)
-{
-    if (is_nchw(e)) return WANWU_OK;
-    if (e->kind == K_MAP && e->ndim == 4)
-        return node_error(im, WANWU_ERR_UNSUPPORTED, "batch %lld: wanwu runs batch 1",
-                          (long long)e->dims[0]);
-    return node_error(im, WANWU_ERR_UNSUPPORTED, "input must be a 1xCxHxW feature map (rank %d)",
-                      e->ndim);
-}
-
-/* pads [begin..., end...] with auto_pad handling for 2-D windows */
-static wanwu_status window_pads(importer *im, const Onnx__NodeProto *n, const entry *x,
+/* pads [begin..., end...] with auto_pad handling for windows over the last
+ * nsp (1 to 3) axes of x */
+static wanwu_status window_pads(importer *im, const Onnx__NodeProto *n, const entry *x, int nsp,
                                 const int64_t *kernel, const int64_t *stride,
                                 const int64_t *dilation, int64_t *pads)
 {
     char buf[32];
     const char *auto_pad = attr_string(n, "auto_pad", buf, sizeof buf);
-    for (int k = 0; k < 4; k++) pads[k] = 0;
+    for (int k = 0; k < 2 * nsp; k++)
+        pads[k] = 0;
     if (!auto_pad || strcmp(auto_pad, "NOTSET") == 0) {
-        int np = attr_ints(n, "pads", pads, 4);
-        if (np >= 0 && np != 4) return node_error(im, WANWU_ERR_FORMAT, "pads needs 4 values");
+        int np = attr_ints(n, "pads", pads, 2 * nsp);
+        if (np >= 0 && np != 2 * nsp)
+            return node_error(im, WANWU_ERR_FORMAT, "pads needs %d values", 2 * nsp);
         return WANWU_OK;
     }
     if (strcmp(auto_pad, "VALID") == 0) return WANWU_OK;
     int upper = strcmp(auto_pad, "SAME_UPPER") == 0;
     if (!upper && strcmp(auto_pad, "SAME_LOWER") != 0)
         return node_error(im, WANWU_ERR_UNSUPPORTED, "auto_pad '%s'", auto_pad);
-    for (int a = 0; a < 2; a++) {
-        int64_t in = x->dims[2 + a], out = (in + stride[a] - 1) / stride[a];
+    for (int a = 0; a < nsp; a++) {
+        int64_t in = x->dims[x->ndim - nsp + a], out = (in + stride[a] - 1) / stride[a];
         int64_t total = (out - 1) * stride[a] + (kernel[a] - 1) * dilation[a] + 1 - in;
         if (total < 0) total = 0;
         pads[a] = upper ? total / 2 : total - total / 2;
-        pads[a + 2] = total - pads[a];
+        pads[a + nsp] = total - pads[a];
     }
     return WANWU_OK;
 }
 
-static wanwu_status map_from_value(importer *im, const char *name, int value)
-{
-    const ww_value *v = &im->g->values[value];
-    int64_t dims[4] = {1, v->c, v->h, v->w};
-    return add_map(im, name, value, 4, dims);
-}
-
 static wanwu_status import_conv(importer *im, const Onnx__NodeProto *n, entry **in, int n_in)
 {
-    if (need_nchw(im, in[0]) != WANWU_OK) return im->err ? im->err->status : WANWU_ERR_UNSUPPORTED;
+    if (in[0]->ndim != 4)
+        return node_error(im, WANWU_ERR_UNSUPPORTED, "input must be N x C x H x W (rank %d)",
+                          in[0]->ndim);
     if (n_in < 2 || !in[1] || in[1]->kind != K_CONST || in[1]->t.ndim != 4 || in[1]->t.is_int)
         return node_error(im, WANWU_ERR_UNSUPPORTED, "weight must be a 4-D float constant");
     const tensor *w = &in[1]->t;
@@ -992,7 +1009,7 @@ static wanwu_status import_conv(importer *im, const Onnx__NodeProto *n, entry **
         return node_error(im, WANWU_ERR_FORMAT, "kernel_shape does not match the weight");
     attr_ints(n, "strides", stride, 2);
     attr_ints(n, "dilations", dil, 2);
-    wanwu_status st = window_pads(im, n, in[0], kernel, stride, dil, pads);
+    wanwu_status st = window_pads(im, n, in[0], 2, kernel, stride, dil, pads);
     if (st != WANWU_OK) return st;
     int64_t groups = attr_int(n, "group", 1);
     if (groups <= 0 || w->dims[1] * groups != in[0]->dims[1] || w->dims[0] % groups)
@@ -1016,44 +1033,111 @@ static wanwu_status import_conv(importer *im, const Onnx__NodeProto *n, entry **
     s.pad_bottom = (int)pads[2];
     s.pad_right = (int)pads[3];
     s.groups = (int)groups;
-    int v = ww_graph_add_conv2d_shape(im->g, im->node_name, in[0]->value, &s, w->f, b ? b->f : NULL,
-                                      im->err);
+    /* a batch of N: the value holds N x C channels, so one convolution with
+     * N times the groups and the weights repeated for every sample */
+    int64_t batch = in[0]->dims[0];
+    const float *weight = w->f, *bias = b ? b->f : NULL;
+    float *tiled = NULL;
+    if (batch > 1) {
+        if (s.out_c <= 0 || batch > INT_MAX / (s.out_c * groups) ||
+            w->count > WW_ONNX_MAX_TENSOR_ELEMENTS / batch)
+            return node_error(im, WANWU_ERR_LIMIT, "batch %lld is too large", (long long)batch);
+        tiled = malloc((size_t)(batch * (w->count + w->dims[0])) * sizeof *tiled);
+        if (!tiled) return ww_error_set(im->err, WANWU_ERR_NO_MEMORY, "out of memory");
+        for (int64_t k = 0; k < batch; k++) {
+            memcpy(tiled + k * w->count, w->f, (size_t)w->count * sizeof *tiled);
+            float *bk = tiled + batch * w->count + k * w->dims[0];
+            for (int64_t o = 0; o < w->dims[0]; o++)
+                bk[o] = b ? b->f[o] : 0.0f;
+        }
+        weight = tiled;
+        bias = b ? tiled + batch * w->count : NULL;
+        s.out_c *= (int)batch;
+        s.groups *= (int)batch;
+    }
+    int v =
+        ww_graph_add_conv2d_shape(im->g, im->node_name, in[0]->value, &s, weight, bias, im->err);
+    free(tiled);
     if (v < 0) return graph_status(im);
-    return map_from_value(im, n->output[0], v);
+    const ww_value *out = &im->g->values[v];
+    int64_t dims[4] = {batch, w->dims[0], out->h, out->w};
+    return add_map_any(im, n->output[0], v, 4, dims);
 }
 
+static wanwu_status pool_by_gather(importer *im, const char *out_name, const entry *x, int nsp,
+                                   const int64_t *kernel, const int64_t *stride, const int64_t *dil,
+                                   const int64_t *pads, const int64_t *out, int is_max,
+                                   int count_include_pad);
+
+/* MaxPool / AveragePool over the last 1 to 3 axes of N x C x ...; batch and
+ * channels fold into the value's channels (pools work per channel). 1-D and
+ * 2-D windows run on the pooling kernels (ceil_mode as extra end padding);
+ * dilated and 3-D windows gather every window's taps at load time. */
 static wanwu_status import_pool(importer *im, const Onnx__NodeProto *n, entry **in, int is_max)
 {
-    if (need_nchw(im, in[0]) != WANWU_OK) return im->err ? im->err->status : WANWU_ERR_UNSUPPORTED;
-    int64_t kernel[2], stride[2] = {1, 1}, dil[2] = {1, 1}, pads[4];
-    if (attr_ints(n, "kernel_shape", kernel, 2) != 2)
-        return node_error(im, WANWU_ERR_UNSUPPORTED, "needs a 2-D kernel_shape");
-    attr_ints(n, "strides", stride, 2);
-    if (attr_ints(n, "dilations", dil, 2) >= 0 && (dil[0] != 1 || dil[1] != 1))
-        return node_error(im, WANWU_ERR_UNSUPPORTED, "dilated pooling");
-    if (attr_int(n, "ceil_mode", 0) != 0)
-        return node_error(im, WANWU_ERR_UNSUPPORTED, "ceil_mode=1");
+    entry *x = in[0];
+    if (x->ndim < 3 || x->ndim > 5)
+        return node_error(im, WANWU_ERR_UNSUPPORTED,
+                          "input must be N x C x 1 to 3 spatial dims (rank %d)", x->ndim);
+    int nsp = x->ndim - 2;
+    int64_t kernel[3], stride[3] = {1, 1, 1}, dil[3] = {1, 1, 1}, pads[6], out[3], extra[3];
+    if (attr_ints(n, "kernel_shape", kernel, 3) != nsp)
+        return node_error(im, WANWU_ERR_FORMAT, "kernel_shape needs %d values", nsp);
+    int ns = attr_ints(n, "strides", stride, 3), nd = attr_ints(n, "dilations", dil, 3);
+    if ((ns >= 0 && ns != nsp) || (nd >= 0 && nd != nsp))
+        return node_error(im, WANWU_ERR_FORMAT, "strides and dilations need %d values", nsp);
     if (n->n_output > 1 && n->output[1][0])
-        return node_error(im, WANWU_ERR_UNSUPPORTED, "the Indices output");
-    wanwu_status st = window_pads(im, n, in[0], kernel, stride, dil, pads);
+        return node_error(im, WANWU_ERR_UNSUPPORTED, "the Indices output (int64)");
+    int ceil_mode = attr_int(n, "ceil_mode", 0) != 0;
+    int include_pad = (int)attr_int(n, "count_include_pad", 0);
+    wanwu_status st = window_pads(im, n, x, nsp, kernel, stride, dil, pads);
     if (st != WANWU_OK) return st;
-    for (int k = 0; k < 2; k++)
-        if (kernel[k] <= 0 || kernel[k] > 1 << 16 || stride[k] <= 0 || stride[k] > 1 << 16)
-            return node_error(im, WANWU_ERR_FORMAT, "bad kernel or stride");
+    int kernel_path = nsp <= 2, any_extra = 0;
+    for (int a = 0; a < nsp; a++) {
+        int64_t in_a = x->dims[2 + a], pb = pads[a], pe = pads[nsp + a];
+        if (kernel[a] <= 0 || kernel[a] > 1 << 16 || stride[a] <= 0 || stride[a] > 1 << 16 ||
+            dil[a] <= 0 || dil[a] > 1 << 16 || pb < 0 || pe < 0 || pb > 1 << 16 || pe > 1 << 16)
+            return node_error(im, WANWU_ERR_FORMAT, "bad kernel, stride, dilation or padding");
+        int64_t span = in_a + pb + pe - (kernel[a] - 1) * dil[a] - 1;
+        if (span < 0)
+            return node_error(im, WANWU_ERR_FORMAT, "the window does not fit the padded input");
+        out[a] = span / stride[a] + 1;
+        if (ceil_mode) {
+            out[a] = (span + stride[a] - 1) / stride[a] + 1;
+            /* the last window must start inside the input or the begin padding */
+            if ((out[a] - 1) * stride[a] >= in_a + pb) out[a]--;
+        }
+        extra[a] = (out[a] - 1) * stride[a] + (kernel[a] - 1) * dil[a] + 1 - (in_a + pb + pe);
+        if (extra[a] < 0) extra[a] = 0;
+        any_extra |= extra[a] > 0;
+        if (dil[a] != 1 || pb >= kernel[a] || pe + extra[a] >= kernel[a]) kernel_path = 0;
+    }
+    /* the kernels would count ceil_mode's extra cells as padding */
+    if (any_extra && !is_max && include_pad) kernel_path = 0;
+    if (!kernel_path)
+        return pool_by_gather(im, n->output[0], x, nsp, kernel, stride, dil, pads, out, is_max,
+                              include_pad);
+    int v = value_with_channels(im, x->value, x->dims[0] * x->dims[1]);
+    if (v < 0) return graph_status(im);
     ww_pool2d_shape p = {0};
     p.kernel_h = (int)kernel[0];
-    p.kernel_w = (int)kernel[1];
+    p.kernel_w = nsp == 2 ? (int)kernel[1] : 1;
     p.stride_h = (int)stride[0];
-    p.stride_w = (int)stride[1];
+    p.stride_w = nsp == 2 ? (int)stride[1] : 1;
     p.pad_top = (int)pads[0];
-    p.pad_left = (int)pads[1];
-    p.pad_bottom = (int)pads[2];
-    p.pad_right = (int)pads[3];
-    int v = ww_graph_add_pool2d_shape(im->g, is_max ? WW_OP_MAXPOOL2D : WW_OP_AVGPOOL2D,
-                                      im->node_name, in[0]->value, &p,
-                                      (int)attr_int(n, "count_include_pad", 0), im->err);
+    p.pad_bottom = (int)(pads[nsp] + extra[0]);
+    p.pad_left = nsp == 2 ? (int)pads[1] : 0;
+    p.pad_right = nsp == 2 ? (int)(pads[3] + extra[1]) : 0;
+    if (nsp == 1 && im->g->values[v].w != 1) {
+        v = ww_graph_add_reshape(im->g, im->node_name, v, im->g->values[v].c, (int)x->dims[2], 1,
+                                 im->err);
+        if (v < 0) return graph_status(im);
+    }
+    v = ww_graph_add_pool2d_shape(im->g, is_max ? WW_OP_MAXPOOL2D : WW_OP_AVGPOOL2D, im->node_name,
+                                  v, &p, include_pad, im->err);
     if (v < 0) return graph_status(im);
-    return map_from_value(im, n->output[0], v);
+    int64_t dims[5] = {x->dims[0], x->dims[1], out[0], nsp > 1 ? out[1] : 1, 1};
+    return add_map_any(im, n->output[0], v, x->ndim, dims);
 }
 
 /* Fetches a Clip bound (attribute before opset 11, optional input after). */
@@ -1212,8 +1296,9 @@ static wanwu_status import_binary(importer *im, const Onnx__NodeProto *n, entry 
                       "scale broadcast)");
 }
 
-static wanwu_status import_gemm(importer *im, const Onnx__NodeProto *n, entry **in, int n_in,
-                                int is_matmul)
+/* Gemm / MatMul of a 1xN feature vector: a linear layer. */
+static wanwu_status import_linear_row(importer *im, const Onnx__NodeProto *n, entry **in, int n_in,
+                                      int is_matmul)
 {
     entry *a = in[0];
     if (n_in < 2 || !in[1] || in[1]->kind != K_CONST || in[1]->t.ndim != 2 || in[1]->t.is_int)
@@ -1460,6 +1545,343 @@ static wanwu_status gather_take(importer *im, const char *out_name, const entry 
     return emit_gather(im, out_name, x, NULL, nd, dims, index);
 }
 
+/* A window op the pooling kernels cannot run (dilated or 3-D windows,
+ * ceil_mode windows averaged with count_include_pad): every window's taps
+ * are gathered into a row at load time (padding reads -inf for max, 0 for
+ * average), then each row is reduced; averages over fewer real taps than
+ * the kernel are rescaled per output position. */
+static wanwu_status pool_by_gather(importer *im, const char *out_name, const entry *x, int nsp,
+                                   const int64_t *kernel, const int64_t *stride, const int64_t *dil,
+                                   const int64_t *pads, const int64_t *out, int is_max,
+                                   int count_include_pad)
+{
+    const int64_t *in_sp = x->dims + 2;
+    int64_t nc = x->dims[0] * x->dims[1], in_size = product(in_sp, nsp);
+    int64_t out_size = product(out, nsp), taps = product(kernel, nsp);
+    if (out_size <= 0 || taps <= 0 || nc <= 0 || out_size > WW_ONNX_MAX_TENSOR_ELEMENTS / taps ||
+        nc > WW_ONNX_MAX_TENSOR_ELEMENTS / (out_size * taps))
+        return node_error(im, WANWU_ERR_LIMIT, "the gathered windows exceed %lld values",
+                          (long long)WW_ONNX_MAX_TENSOR_ELEMENTS);
+    int64_t rows = nc * out_size, count = rows * taps, pad_index = nc * in_size;
+    int32_t *index = malloc((size_t)count * sizeof *index);
+    float *scale = is_max ? NULL : malloc((size_t)rows * sizeof *scale);
+    if (!index || (!is_max && !scale)) {
+        free(index);
+        free(scale);
+        return ww_error_set(im->err, WANWU_ERR_NO_MEMORY, "out of memory");
+    }
+    int rescale = 0;
+    for (int64_t o = 0; o < out_size; o++) {
+        int64_t oc[3] = {0}, rem = o;
+        for (int a = nsp - 1; a >= 0; a--) {
+            oc[a] = rem % out[a];
+            rem /= out[a];
+        }
+        int64_t counted = 0;
+        for (int64_t t = 0; t < taps; t++) {
+            int64_t tc = t, lin = 0, in_stride = 1;
+            int inside = 1, in_padded = 1;
+            for (int a = nsp - 1; a >= 0; a--) {
+                int64_t pos = oc[a] * stride[a] - pads[a] + (tc % kernel[a]) * dil[a];
+                tc /= kernel[a];
+                inside &= pos >= 0 && pos < in_sp[a];
+                in_padded &= pos < in_sp[a] + pads[nsp + a];
+                lin += pos * in_stride; /* row-major tap position in one channel */
+                in_stride *= in_sp[a];
+            }
+            counted += count_include_pad ? in_padded : inside;
+            for (int64_t c = 0; c < nc; c++)
+                index[(c * out_size + o) * taps + t] =
+                    (int32_t)(inside ? c * in_size + lin : pad_index);
+        }
+        if (!is_max) {
+            float f = counted ? (float)taps / (float)counted : 0.0f;
+            rescale |= counted != taps;
+            for (int64_t c = 0; c < nc; c++)
+                scale[c * out_size + o] = f;
+        }
+    }
+    const float pad_value = is_max ? -INFINITY : 0.0f;
+    int v = ww_graph_add_gather_const(im->g, im->node_name, x->value, &pad_value, 1, (int)rows, 1,
+                                      (int)taps, index, im->err);
+    free(index);
+    if (v >= 0 && is_max) {
+        ww_pool2d_shape p = {0};
+        p.kernel_h = p.stride_h = p.stride_w = 1;
+        p.kernel_w = (int)taps;
+        v = ww_graph_add_pool2d_shape(im->g, WW_OP_MAXPOOL2D, im->node_name, v, &p, 0, im->err);
+    } else if (v >= 0) {
+        v = ww_graph_add_global_avgpool(im->g, im->node_name, v, im->err);
+        if (v >= 0 && rescale)
+            v = ww_graph_add_eltwise(im->g, im->node_name, v, -1, scale, (size_t)rows, WW_ELT_MUL,
+                                     0, im->err);
+    }
+    free(scale);
+    if (v < 0) return graph_status(im);
+    int64_t dims[MAX_DIMS] = {x->dims[0], x->dims[1]};
+    for (int a = 0; a < nsp; a++)
+        dims[2 + a] = out[a];
+    return add_map_any(im, out_name, v, x->ndim, dims);
+}
+
+/* Inference BatchNormalization of N x C x ...: batch and channels fold into
+ * the value's channels, the parameters are repeated for every sample. */
+static wanwu_status import_batchnorm(importer *im, const Onnx__NodeProto *n, entry **in, int n_in)
+{
+    entry *x = in[0];
+    if (n_in < 5) return node_error(im, WANWU_ERR_FORMAT, "needs 5 inputs");
+    if (attr_int(n, "training_mode", 0) != 0 || (n->n_output > 1 && n->output[1][0]))
+        return node_error(im, WANWU_ERR_UNSUPPORTED,
+                          "training mode (statistics of the batch): wanwu runs inference");
+    if (x->ndim < 2) return node_error(im, WANWU_ERR_FORMAT, "input must be N x C x ...");
+    int64_t batch = x->dims[0], channels = x->dims[1];
+    const float *p[4];
+    for (int k = 0; k < 4; k++) {
+        entry *e = in[k + 1];
+        if (!e || e->kind != K_CONST || e->t.is_int || e->t.count != channels)
+            return node_error(im, WANWU_ERR_UNSUPPORTED,
+                              "scale, B, mean and var must be float constants of %lld",
+                              (long long)channels);
+        p[k] = e->t.f;
+    }
+    int v = value_with_channels(im, x->value, batch * channels);
+    if (v < 0) return graph_status(im);
+    float *tiled = malloc((size_t)(4 * batch * channels) * sizeof *tiled);
+    if (!tiled) return ww_error_set(im->err, WANWU_ERR_NO_MEMORY, "out of memory");
+    for (int k = 0; k < 4; k++)
+        for (int64_t b = 0; b < batch; b++)
+            memcpy(tiled + (k * batch + b) * channels, p[k], (size_t)channels * sizeof *tiled);
+    size_t nc = (size_t)(batch * channels);
+    v = ww_graph_add_batchnorm(im->g, im->node_name, v, tiled, tiled + nc, tiled + 2 * nc,
+                               tiled + 3 * nc, attr_float(n, "epsilon", 1e-5f), im->err);
+    free(tiled);
+    if (v < 0) return graph_status(im);
+    return add_map_any(im, n->output[0], v, x->ndim, x->dims);
+}
+
+/* GlobalAveragePool, and ReduceMean over any axes: the reduced axes are
+ * gathered innermost (when they are not already), then each row of kept
+ * position is averaged by the global pooling kernel. */
+static wanwu_status import_mean(importer *im, const Onnx__NodeProto *n, entry **in, int n_in,
+                                int is_reduce)
+{
+    entry *x = in[0];
+    int reduced[MAX_DIMS] = {0}, keep = 1;
+    if (is_reduce) {
+        int64_t axes[MAX_DIMS];
+        int na = get_axes(im, n, in, n_in, 18, axes);
+        keep = (int)attr_int(n, "keepdims", 1);
+        if (na <= 0 && im->opset >= 18 && attr_int(n, "noop_with_empty_axes", 0))
+            return relabel(im, n->output[0], x, x->ndim, x->dims);
+        for (int k = 0; k < na; k++) {
+            int a = norm_axis(axes[k], x->ndim);
+            if (a < 0) return node_error(im, WANWU_ERR_FORMAT, "bad axis");
+            reduced[a] = 1;
+        }
+        for (int k = 0; na <= 0 && k < x->ndim; k++)
+            reduced[k] = 1; /* no axes: all */
+    } else {
+        if (x->ndim < 3) return node_error(im, WANWU_ERR_FORMAT, "input must be N x C x ...");
+        for (int k = 2; k < x->ndim; k++)
+            reduced[k] = 1;
+    }
+    int64_t perm[MAX_DIMS], kept = 1, out_dims[MAX_DIMS];
+    int np = 0, identity = 1, out_ndim = 0;
+    for (int k = 0; k < x->ndim; k++)
+        if (!reduced[k]) {
+            kept *= x->dims[k];
+            perm[np++] = k;
+        }
+    for (int k = 0; k < x->ndim; k++)
+        if (reduced[k]) perm[np++] = k;
+    for (int k = 0; k < x->ndim; k++) {
+        identity &= perm[k] == k;
+        if (!reduced[k] || keep) out_dims[out_ndim++] = reduced[k] ? 1 : x->dims[k];
+    }
+    const entry *src = x;
+    if (!identity) {
+        wanwu_status st = gather_transpose(im, "", x, perm);
+        if (st != WANWU_OK) return st;
+        src = &im->entries[im->count - 1];
+    }
+    int v = value_with_channels(im, src->value, kept);
+    if (v >= 0) v = ww_graph_add_global_avgpool(im->g, im->node_name, v, im->err);
+    if (v < 0) return graph_status(im);
+    return add_map_any(im, n->output[0], v, out_ndim, out_dims);
+}
+
+/* Softmax along one axis (opset 13), or over the trailing axes from `axis`
+ * on (earlier opsets coerce to 2-D): rows of that length, the axis moved
+ * innermost by a gather when it is not. */
+static wanwu_status import_softmax(importer *im, const Onnx__NodeProto *n, entry *x)
+{
+    int axis = norm_axis(attr_int(n, "axis", im->opset >= 13 ? -1 : 1), x->ndim);
+    if (axis < 0) return node_error(im, WANWU_ERR_FORMAT, "bad axis");
+    int64_t len = im->opset >= 13 ? x->dims[axis] : product(x->dims + axis, x->ndim - axis);
+    int64_t inner = im->opset >= 13 ? product(x->dims + axis + 1, x->ndim - axis - 1) : 1;
+    int64_t perm[MAX_DIMS];
+    for (int k = 0, j = 0; k < x->ndim; k++)
+        if (k != axis) perm[j++] = k;
+    perm[x->ndim - 1] = axis;
+    const entry *src = x;
+    if (inner != 1) {
+        wanwu_status st = gather_transpose(im, "", x, perm);
+        if (st != WANWU_OK) return st;
+        src = &im->entries[im->count - 1];
+    }
+    int v = ww_graph_add_softmax(im->g, im->node_name, src->value, im->err);
+    if (v < 0) return graph_status(im);
+    if ((size_t)len != ww_value_size(&im->g->values[v]))
+        im->g->nodes[im->g->values[v].producer].softmax_len = (int)len;
+    if (inner == 1) return add_map(im, n->output[0], v, x->ndim, x->dims);
+    int64_t back[MAX_DIMS];
+    for (int k = 0; k < x->ndim; k++)
+        back[perm[k]] = k;
+    entry moved = *src;
+    moved.value = v;
+    return gather_transpose(im, n->output[0], &moved, back);
+}
+
+/* Gemm / MatMul with a constant B and any number of rows (and, for
+ * MatMul, batch dims): A is gathered to [group][K][rows], multiplied by a
+ * 1x1 convolution with one group per distinct B matrix (one group when B
+ * has no batch dims: batches become rows), and gathered back to
+ * [batch..., M, N]. A Gemm bias along N is the convolution's bias, any
+ * other C shape is added after. A plain 1xK vector times a 2-D B stays a
+ * linear layer. */
+static wanwu_status import_gemm(importer *im, const Onnx__NodeProto *n, entry **in, int n_in,
+                                int is_matmul)
+{
+    entry *a = in[0];
+    if (n_in < 2 || !in[1] || in[1]->kind != K_CONST || in[1]->t.is_int || in[1]->t.ndim < 2)
+        return node_error(im, WANWU_ERR_UNSUPPORTED,
+                          "B must be a float constant of rank 2 or more");
+    const tensor *bt = &in[1]->t;
+    int trans_a = is_matmul ? 0 : (int)attr_int(n, "transA", 0);
+    int trans_b = is_matmul ? 0 : (int)attr_int(n, "transB", 0);
+    if (a->ndim < 2 || (!is_matmul && (a->ndim != 2 || bt->ndim != 2)))
+        return node_error(im, WANWU_ERR_UNSUPPORTED, "A must have rank %s",
+                          is_matmul ? "2 or more" : "2");
+    if (a->ndim == 2 && a->dims[0] == 1 && !trans_a && bt->ndim == 2)
+        return import_linear_row(im, n, in, n_in, is_matmul);
+    float alpha = is_matmul ? 1.0f : attr_float(n, "alpha", 1.0f);
+    float beta = is_matmul ? 1.0f : attr_float(n, "beta", 1.0f);
+    int an = a->ndim - 2, bn = bt->ndim - 2, on = an > bn ? an : bn;
+    int64_t m = a->dims[an + trans_a], k = a->dims[an + 1 - trans_a];
+    int64_t bk = bt->dims[bn + trans_b], nn = bt->dims[bn + 1 - trans_b];
+    if (bk != k)
+        return node_error(im, WANWU_ERR_FORMAT, "A has %lld columns, B %lld rows", (long long)k,
+                          (long long)bk);
+    /* batch dims broadcast numpy-style */
+    int64_t ob[MAX_DIMS], a_st[MAX_DIMS], b_st[MAX_DIMS];
+    int64_t a_stride = m * k, b_stride = k * nn, b_batches = product(bt->dims, bn);
+    for (int d = on - 1; d >= 0; d--) {
+        int ia = d - (on - an), ib = d - (on - bn);
+        int64_t da = ia >= 0 ? a->dims[ia] : 1, db = ib >= 0 ? bt->dims[ib] : 1;
+        if (da != db && da != 1 && db != 1)
+            return node_error(im, WANWU_ERR_FORMAT, "batch dims do not broadcast");
+        ob[d] = da == 1 ? db : da;
+        a_st[d] = da == 1 ? 0 : a_stride;
+        b_st[d] = db == 1 ? 0 : b_stride;
+        a_stride *= da;
+        b_stride *= db;
+    }
+    int64_t batches = product(ob, on);
+    int64_t groups = b_batches == 1 ? 1 : batches, cols = b_batches == 1 ? batches * m : m;
+    const int64_t limit = WW_ONNX_MAX_TENSOR_ELEMENTS;
+    if (m <= 0 || k <= 0 || nn <= 0) return node_error(im, WANWU_ERR_UNSUPPORTED, "empty matrices");
+    /* batches is -1 past the limit; each other factor is at most the limit */
+    if (batches <= 0 || batches * m > limit / k || batches * m > limit / nn ||
+        groups * nn > limit / k)
+        return node_error(im, WANWU_ERR_LIMIT, "the product exceeds %lld values", (long long)limit);
+    const tensor *c = !is_matmul && n_in > 2 && in[2] ? &in[2]->t : NULL;
+    if (c && (in[2]->kind != K_CONST || c->is_int))
+        return node_error(im, WANWU_ERR_UNSUPPORTED, "C must be a float constant");
+    int bias_along_n = c && (c->count == 1 || (c->count == nn && c->dims[c->ndim - 1] == nn));
+    size_t n_in_idx = (size_t)(groups * k * cols), n_w = (size_t)(groups * nn * k);
+    size_t n_out = (size_t)(batches * m * nn);
+    int32_t *index = malloc((n_in_idx > n_out ? n_in_idx : n_out) * sizeof *index);
+    float *w = malloc(n_w * sizeof *w);
+    float *bias = bias_along_n ? malloc((size_t)(groups * nn) * sizeof *bias) : NULL;
+    if (!index || !w || (bias_along_n && !bias)) {
+        free(index);
+        free(w);
+        free(bias);
+        return ww_error_set(im->err, WANWU_ERR_NO_MEMORY, "out of memory");
+    }
+    /* A element (batch b, row r, column j) and B element (batch b, row j, column o) */
+    for (int64_t b = 0; b < batches; b++) {
+        int64_t a_off = 0, b_off = 0, rem = b;
+        for (int d = on - 1; d >= 0; d--) {
+            a_off += (rem % ob[d]) * a_st[d];
+            b_off += (rem % ob[d]) * b_st[d];
+            rem /= ob[d];
+        }
+        int64_t g = groups == 1 ? 0 : b, col0 = groups == 1 ? b * m : 0;
+        for (int64_t j = 0; j < k; j++)
+            for (int64_t r = 0; r < m; r++)
+                index[(g * k + j) * cols + col0 + r] =
+                    (int32_t)(a_off + (trans_a ? j * m + r : r * k + j));
+        if (groups == 1 && b > 0) continue; /* one group: B has no batch dims */
+        for (int64_t o = 0; o < nn; o++)
+            for (int64_t j = 0; j < k; j++)
+                w[(g * nn + o) * k + j] = alpha * bt->f[b_off + (trans_b ? o * k + j : j * nn + o)];
+    }
+    for (int64_t o = 0; bias_along_n && o < groups * nn; o++)
+        bias[o] = beta * c->f[c->count == 1 ? 0 : o % nn];
+    int v = ww_graph_add_gather(im->g, im->node_name, a->value, -1, (int)(groups * k), 1, (int)cols,
+                                index, im->err);
+    if (v >= 0) {
+        ww_conv2d_shape s = {0};
+        s.out_c = (int)(groups * nn);
+        s.kernel_h = s.kernel_w = s.stride_h = s.stride_w = s.dilation_h = s.dilation_w = 1;
+        s.groups = (int)groups;
+        v = ww_graph_add_conv2d_shape(im->g, im->node_name, v, &s, w, bias, im->err);
+    }
+    free(w);
+    free(bias);
+    int64_t dims[MAX_DIMS];
+    memcpy(dims, ob, (size_t)on * sizeof *dims);
+    dims[on] = m;
+    dims[on + 1] = nn;
+    if (v >= 0) {
+        /* back from [group][N][cols] to [batch..., M, N] */
+        for (int64_t b = 0; b < batches; b++)
+            for (int64_t r = 0; r < m; r++)
+                for (int64_t o = 0; o < nn; o++) {
+                    int64_t g = groups == 1 ? 0 : b, col = groups == 1 ? b * m + r : r;
+                    index[(b * m + r) * nn + o] = (int32_t)((g * nn + o) * cols + col);
+                }
+        int64_t oc, oh, ow;
+        shape_chw(on + 2, dims, &oc, &oh, &ow);
+        v = ww_graph_add_gather(im->g, im->node_name, v, -1, (int)oc, (int)oh, (int)ow, index,
+                                im->err);
+    }
+    free(index);
+    if (v < 0) return graph_status(im);
+    if (c && !bias_along_n) {
+        /* a bias over rows too: C broadcast onto [M, N], times beta */
+        tensor shape = {0}, full;
+        shape.ndim = 2;
+        shape.dims[0] = m;
+        shape.dims[1] = nn;
+        int nd;
+        int64_t bd[MAX_DIMS];
+        if (!broadcast_dims(&shape, c, &nd, bd) || nd != 2 || bd[0] != m || bd[1] != nn)
+            return node_error(im, WANWU_ERR_FORMAT, "C does not broadcast onto %lldx%lld",
+                              (long long)m, (long long)nn);
+        wanwu_status st = tensor_alloc(im, &full, 2, bd, 0);
+        if (st != WANWU_OK) return st;
+        for (int64_t q = 0; q < full.count; q++)
+            full.f[q] = beta * c->f[broadcast_index(c, 2, bd, q)];
+        v = ww_graph_add_eltwise(im->g, im->node_name, v, -1, full.f, (size_t)full.count,
+                                 WW_ELT_ADD, 0, im->err);
+        tensor_free(&full);
+        if (v < 0) return graph_status(im);
+    }
+    return add_map(im, n->output[0], v, on + 2, dims);
+}
+
 static int binary_op(const char *op, ww_eltwise_op *out)
 {
     if (strcmp(op, "Add") == 0) *out = WW_ELT_ADD;
@@ -1482,23 +1904,7 @@ static wanwu_status import_map_node(importer *im, const Onnx__NodeProto *n, entr
         return node_error(im, WANWU_ERR_UNSUPPORTED, "the first input must be the feature map");
     }
     if (strcmp(op, "Conv") == 0) return import_conv(im, n, in, n_in);
-    if (strcmp(op, "BatchNormalization") == 0) {
-        if (n_in < 5) return node_error(im, WANWU_ERR_FORMAT, "needs 5 inputs");
-        const float *p[4];
-        for (int k = 0; k < 4; k++) {
-            entry *e = in[k + 1];
-            if (!e || e->kind != K_CONST || e->t.is_int || e->t.count != x->dims[1] || x->ndim < 2)
-                return node_error(im, WANWU_ERR_UNSUPPORTED,
-                                  "scale, B, mean and var must be float constants of %lld",
-                                  (long long)(x->ndim >= 2 ? x->dims[1] : 0));
-            p[k] = e->t.f;
-        }
-        if (x->dims[0] != 1) return node_error(im, WANWU_ERR_UNSUPPORTED, "batch must be 1");
-        int v = ww_graph_add_batchnorm(im->g, im->node_name, x->value, p[0], p[1], p[2], p[3],
-                                       attr_float(n, "epsilon", 1e-5f), im->err);
-        if (v < 0) return graph_status(im);
-        return add_map(im, n->output[0], v, x->ndim, x->dims);
-    }
+    if (strcmp(op, "BatchNormalization") == 0) return import_batchnorm(im, n, in, n_in);
     if (strcmp(op, "Relu") == 0) return import_activation(im, n, x, WW_ACT_RELU);
     if (strcmp(op, "Sigmoid") == 0) return import_activation(im, n, x, WW_ACT_SIGMOID);
     if (strcmp(op, "Clip") == 0) {
@@ -1525,22 +1931,8 @@ static wanwu_status import_map_node(importer *im, const Onnx__NodeProto *n, entr
     }
     if (strcmp(op, "MaxPool") == 0 || strcmp(op, "AveragePool") == 0)
         return import_pool(im, n, in, op[0] == 'M');
-    if (strcmp(op, "GlobalAveragePool") == 0 || strcmp(op, "ReduceMean") == 0) {
-        if (need_nchw(im, x) != WANWU_OK) return im->err ? im->err->status : WANWU_ERR_UNSUPPORTED;
-        int keep = 1;
-        if (op[0] == 'R') {
-            int64_t axes[MAX_DIMS];
-            int na = get_axes(im, n, in, n_in, 18, axes);
-            keep = (int)attr_int(n, "keepdims", 1);
-            if (na != 2 || norm_axis(axes[0], 4) + norm_axis(axes[1], 4) != 5 ||
-                norm_axis(axes[0], 4) < 2 || norm_axis(axes[1], 4) < 2)
-                return node_error(im, WANWU_ERR_UNSUPPORTED, "only the mean over axes [2, 3]");
-        }
-        int v = ww_graph_add_global_avgpool(im->g, im->node_name, x->value, im->err);
-        if (v < 0) return graph_status(im);
-        int64_t dims[4] = {1, x->dims[1], 1, 1};
-        return add_map(im, n->output[0], v, keep ? 4 : 2, dims);
-    }
+    if (strcmp(op, "GlobalAveragePool") == 0 || strcmp(op, "ReduceMean") == 0)
+        return import_mean(im, n, in, n_in, op[0] == 'R');
     if (strcmp(op, "Flatten") == 0) {
         int axis = (int)attr_int(n, "axis", 1);
         if (axis < 0) axis += x->ndim;
@@ -1670,26 +2062,22 @@ static wanwu_status import_map_node(importer *im, const Onnx__NodeProto *n, entr
         for (int a = 0; a < x->ndim; a++) dims[a] = slice_len(s[a], e[a], stp[a]);
         return gather_window(im, n->output[0], x, s, stp, dims);
     }
-    if (strcmp(op, "Softmax") == 0) {
-        int axis = norm_axis(attr_int(n, "axis", im->opset >= 13 ? -1 : 1), x->ndim);
-        /* one softmax over every value: all dims before the axis (and, from
-         * opset 13, after it) are 1 */
-        int whole = axis >= 0 && product(x->dims, axis) == 1 &&
-                    (im->opset < 13 || product(x->dims + axis + 1, x->ndim - axis - 1) == 1);
-        if (!whole)
-            return node_error(im, WANWU_ERR_UNSUPPORTED, "only a softmax over every value");
-        int v = ww_graph_add_softmax(im->g, im->node_name, x->value, im->err);
-        if (v < 0) return graph_status(im);
-        return add_map(im, n->output[0], v, x->ndim, x->dims);
-    }
+    if (strcmp(op, "Softmax") == 0) return import_softmax(im, n, x);
     if (strcmp(op, "Dropout") == 0) {
         int training = 0;
         if (n_in > 2 && in[2])
             training = in[2]->kind != K_CONST || in[2]->t.count != 1 || tensor_get(&in[2]->t, 0);
         if (training || (im->opset < 7 && attr_int(n, "is_test", 0) == 0))
             return node_error(im, WANWU_ERR_UNSUPPORTED, "training-mode dropout");
-        if (n->n_output > 1 && n->output[1][0])
-            return node_error(im, WANWU_ERR_UNSUPPORTED, "the mask output");
+        if (n->n_output > 1 && n->output[1][0]) {
+            /* at inference every value is kept: the mask is all true */
+            tensor mask;
+            wanwu_status st = tensor_alloc(im, &mask, x->ndim, x->dims, 1);
+            for (int64_t k = 0; st == WANWU_OK && k < mask.count; k++)
+                mask.i[k] = 1;
+            if (st == WANWU_OK) st = add_const(im, n->output[1], &mask);
+            if (st != WANWU_OK) return st;
+        }
         return relabel(im, n->output[0], x, x->ndim, x->dims);
     }
     if (strcmp(op, "Identity") == 0) return relabel(im, n->output[0], x, x->ndim, x->dims);
@@ -1893,6 +2281,43 @@ static wanwu_status declared_input(importer *im, const Onnx__ValueInfoProto *vi,
     return WANWU_OK;
 }
 
+/* Ops whose definition has not changed in what wanwu reads from this
+ * version up to opset 18 (later versions only added types or attributes
+ * with defaults that keep the old meaning), so a model of an older opset
+ * is read as it means. An op missing here, or declared at an older
+ * version, changed meaning (BatchNormalization's spatial, Add's implicit
+ * broadcast before 7, ...) and is refused. */
+static const struct {
+    const char *op;
+    int since;
+} stable_since[] = {
+    {"Relu", 6},      {"Sigmoid", 6},    {"HardSigmoid", 6}, {"GlobalAveragePool", 1},
+    {"Add", 7},       {"Sub", 7},        {"Mul", 7},         {"Div", 7},
+    {"Conv", 1},      {"MaxPool", 8},    {"AveragePool", 7}, {"Gemm", 7},
+    {"MatMul", 1},    {"Flatten", 1},    {"Reshape", 5},     {"Transpose", 1},
+    {"Concat", 4},    {"Split", 2},      {"Slice", 1},       {"Squeeze", 1},
+    {"Unsqueeze", 1}, {"Constant", 1},   {"Identity", 1},    {"Softmax", 1},
+    {"Shape", 1},     {"Gather", 1},     {"Cast", 6},        {"Clip", 6},
+    {"Dropout", 7},   {"ReduceMean", 1},
+};
+
+static wanwu_status check_old_opset(importer *im, const Onnx__GraphProto *gp)
+{
+    if (im->opset >= MIN_OPSET) return WANWU_OK;
+    for (size_t k = 0; k < gp->n_node; k++) {
+        const char *op = gp->node[k]->op_type ? gp->node[k]->op_type : "";
+        int since = -1;
+        for (size_t j = 0; j < sizeof stable_since / sizeof *stable_since; j++)
+            if (strcmp(stable_since[j].op, op) == 0) since = stable_since[j].since;
+        if (since < 0 || since > im->opset)
+            return ww_error_set(im->err, WANWU_ERR_UNSUPPORTED,
+                                "ONNX opset %d is not supported for '%s': its definition at that "
+                                "opset differs from the one wanwu reads (opsets %d to %d)",
+                                im->opset, op, MIN_OPSET, MAX_OPSET);
+    }
+    return WANWU_OK;
+}
+
 wanwu_status ww_onnx_import_file(const char *path, const ww_onnx_import_options *options,
                                  ww_graph *g, ww_onnx_info *info, wanwu_error *err)
 {
@@ -1932,12 +2357,14 @@ wanwu_status ww_onnx_import_file(const char *path, const ww_onnx_import_options 
         st = ww_error_set(err, WANWU_ERR_FORMAT, "ONNX model has no graph");
         goto done;
     }
-    if (im.opset < MIN_OPSET || im.opset > MAX_OPSET) {
+    if (im.opset < 1 || im.opset > MAX_OPSET) {
         st = ww_error_set(err, WANWU_ERR_UNSUPPORTED,
                           "ONNX opset %d is not supported (wanwu reads opsets %d to %d)", im.opset,
                           MIN_OPSET, MAX_OPSET);
         goto done;
     }
+    st = check_old_opset(&im, gp);
+    if (st != WANWU_OK) goto done;
     info->opset = im.opset;
     snprintf(info->graph_name, sizeof info->graph_name, "%s", gp->name ? gp->name : "");
 
@@ -1992,7 +2419,7 @@ wanwu_status ww_onnx_import_file(const char *path, const ww_onnx_import_options 
         st = err ? err->status : WANWU_ERR_FORMAT;
         goto done;
     }
-    st = add_map(&im, input->name, v, info->input_ndim, info->input_dims);
+    st = add_map(&im, input->name ? input->name : "", v, info->input_ndim, info->input_dims);
     if (st != WANWU_OK) goto done;
 
     for (size_t k = 0; k < gp->n_node; k++) {
@@ -2015,7 +2442,8 @@ wanwu_status ww_onnx_import_file(const char *path, const ww_onnx_import_options 
     g->output = out->value;
     info->output_ndim = out->ndim;
     memcpy(info->output_dims, out->dims, sizeof info->output_dims);
-    info->ends_in_softmax = g->nodes[g->values[out->value].producer].op == WW_OP_SOFTMAX;
+    const ww_node *last = &g->nodes[g->values[out->value].producer];
+    info->ends_in_softmax = last->op == WW_OP_SOFTMAX && last->softmax_len == 0;
     st = WANWU_OK;
 done:
     for (int k = 0; k < im.count; k++)
@@ -2092,4 +2520,36 @@ int ww_onnx_list_ops(const char *path, char (*ops)[32], int max, char (*inputs)[
     }
     onnx__model_proto__free_unpacked(model, NULL);
     return n;
+}
+
+static int declared_type(const Onnx__ValueInfoProto *vi)
+{
+    if (!vi->type || vi->type->value_case != ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE ||
+        !vi->type->tensor_type)
+        return -1;
+    return vi->type->tensor_type->has_elem_type ? vi->type->tensor_type->elem_type : 0;
+}
+
+int ww_onnx_io_types(const char *path, int *input_types, int max_inputs, int *num_inputs,
+                     int *output_types, int max_outputs, int *num_outputs, wanwu_error *err)
+{
+    *num_inputs = *num_outputs = 0;
+    uint8_t *data = NULL;
+    size_t size = 0;
+    if (read_whole_file(path, &data, &size, err) != WANWU_OK) return -1;
+    Onnx__ModelProto *model = onnx__model_proto__unpack(NULL, size, data);
+    free(data);
+    if (!model || !model->graph) {
+        if (model) onnx__model_proto__free_unpacked(model, NULL);
+        ww_error_set(err, WANWU_ERR_FORMAT, "%s: not a valid ONNX file", path);
+        return -1;
+    }
+    const Onnx__GraphProto *g = model->graph;
+    for (size_t k = 0; k < g->n_input && *num_inputs < max_inputs; k++)
+        if (!initializer_name(g, g->input[k]->name ? g->input[k]->name : ""))
+            input_types[(*num_inputs)++] = declared_type(g->input[k]);
+    for (size_t k = 0; k < g->n_output && *num_outputs < max_outputs; k++)
+        output_types[(*num_outputs)++] = declared_type(g->output[k]);
+    onnx__model_proto__free_unpacked(model, NULL);
+    return 0;
 }

@@ -1,5 +1,6 @@
-/* ONNX import: a .onnx classifier (opsets 9-18) lowered to the same graph
- * IR the .pth builders produce (graph/graph.h).
+/* ONNX import: a .onnx classifier (opsets 9-18, or older when none of its
+ * ops changed meaning since) lowered to the same graph IR the .pth builders
+ * produce (graph/graph.h).
  *
  * The file is parsed with protobuf-c (C generated at build time from the
  * onnx.proto of Debian's libonnx-dev). Initializers and everything computed
@@ -7,8 +8,11 @@
  * for dynamic shapes, DequantizeLinear of quantized initializers, ...) are
  * folded to constants at load time for the input shape the model declares
  * (dynamic dimensions: batch 1, spatial dims from the requested size).
- * What remains must be a batch-1 feature-map network of supported ops; any
- * other op fails with its op type and node name. External data (weights in
+ * What remains must be a network of supported ops on float tensors; a
+ * batch > 1 folds into the IR's channels where the op works per channel
+ * (BatchNorm, pooling), Gemm/MatMul of several rows and Softmax/ReduceMean
+ * over inner axes go through load-time index gathers. Any other op or
+ * configuration fails with its op type and node name. External data (weights in
  * side files) is read from files inside the model's directory only. */
 #ifndef WW_FORMAT_ONNX_H
 #define WW_FORMAT_ONNX_H
@@ -62,6 +66,12 @@ wanwu_status ww_onnx_import_file(const char *path, const ww_onnx_import_options 
  * initializers (at most max_inputs). Returns the number of nodes. */
 int ww_onnx_list_ops(const char *path, char (*ops)[32], int max, char (*inputs)[64],
                      int max_inputs, int *num_inputs, wanwu_error *err);
+
+/* Declared element types (TensorProto.DataType; -1 for a sequence, map or
+ * optional) of the model's graph inputs that are not initializers, in
+ * order, and of its graph outputs. Returns 0, or -1 with err set. */
+int ww_onnx_io_types(const char *path, int *input_types, int max_inputs, int *num_inputs,
+                     int *output_types, int max_outputs, int *num_outputs, wanwu_error *err);
 
 /* 1 when wanwu's importer knows this op type. */
 int ww_onnx_op_supported(const char *op_type);

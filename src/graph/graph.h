@@ -32,7 +32,7 @@ typedef enum ww_op_type {
     WW_OP_CHANNEL_SHUFFLE, /* groups */
     WW_OP_AVGPOOL2D,       /* pool, count_include_pad */
     WW_OP_RESHAPE,         /* same values, new C x H x W (a copy) */
-    WW_OP_SOFTMAX,         /* softmax over all values (a classifier's last op) */
+    WW_OP_SOFTMAX,         /* softmax over all values (a classifier's last op), or per row */
     WW_OP_AFFINE_CLAMP,    /* min(clamp_hi, max(clamp_lo, clamp_scale * x + clamp_shift)) */
     WW_OP_ELTWISE,         /* inputs[0] (eltwise_op) inputs[1], or the constant `weight` */
     WW_OP_GATHER           /* out[i] = (inputs[0] then inputs[1] or `weight`)[gather_index[i]] */
@@ -67,6 +67,7 @@ typedef struct ww_node {
     int eltwise_swap;                                   /* ELTWISE: b (op) a */
     size_t const_count;    /* ELTWISE with a constant: 1, C or all values */
     int32_t *gather_index; /* GATHER, owned: one source index per output value */
+    int softmax_len;       /* SOFTMAX: rows of this length each sum to 1; 0 = all values */
 
     float *weight;                                /* owned */
     float *bias;                                  /* owned, may be NULL */

@@ -129,7 +129,13 @@ static void run_graph(wanwu_session *s)
             break;
         case WW_OP_AVGPOOL2D: ww_avgpool2d_ref(&n->pool, n->count_include_pad, x, y); break;
         case WW_OP_RESHAPE: memcpy(y, x, ww_value_size(in) * sizeof *y); break;
-        case WW_OP_SOFTMAX: ww_softmax_ref((int)ww_value_size(in), x, y); break;
+        case WW_OP_SOFTMAX: {
+            size_t total = ww_value_size(in);
+            size_t len = n->softmax_len > 0 ? (size_t)n->softmax_len : total;
+            for (size_t r = 0; r + len <= total; r += len)
+                ww_softmax_ref((int)len, x + r, y + r);
+            break;
+        }
         case WW_OP_AFFINE_CLAMP:
             ww_affine_clamp_ref(ww_value_size(in), x, n->clamp_scale, n->clamp_shift, n->clamp_lo,
                                 n->clamp_hi, y);
