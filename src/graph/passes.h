@@ -1,4 +1,8 @@
 /* Graph passes, run in this order by ww_graph_optimize:
+ *   fold_constants     - nodes reading only constants evaluated at load time
+ *                        (the executor's code) into CONSTANT nodes; constants
+ *                        read next to a computed value become the constant
+ *                        operand of an ELTWISE or GATHER; unread ones dropped
  *   remove_identities  - drop Flatten/Dropout (flatten of C x 1 x 1 is free)
  *   fold_batchnorm     - BatchNorm after a conv folded into its weights/bias
  *   fuse_residual_add  - conv followed by add(conv, x) becomes conv with residual x
@@ -11,6 +15,7 @@
 
 #include "graph/graph.h"
 
+int ww_pass_fold_constants(ww_graph *g);
 int ww_pass_remove_identities(ww_graph *g);
 int ww_pass_fold_batchnorm(ww_graph *g);
 int ww_pass_fuse_residual_add(ww_graph *g);
