@@ -1,8 +1,9 @@
 /* ONNX import (see format/onnx.h). Every tensor name maps to an entry that
- * is either a constant (initializer, Constant node, or folded from
+ * is either a constant (initializer, Constant node, or computed from
  * constants) or a feature map (a graph value, batch 1, with the ONNX shape
- * it has at that point). Nodes whose inputs are all constants are
- * evaluated here; the others become graph nodes. */
+ * it has at that point). Float computations on constants become graph
+ * nodes over CONSTANT values, left to the constant-folding pass; integer
+ * shape arithmetic is evaluated here; the other nodes become graph nodes. */
 #include "format/onnx.h"
 
 #include <errno.h>
@@ -15,6 +16,7 @@
 #include <sys/stat.h>
 
 #include "core/error.h"
+#include "graph/passes.h"
 #include "onnx.pb-c.h"
 
 #define MAX_DIMS 8
@@ -976,6 +978,85 @@ static wanwu_status map_from_value(importer *im, const char *name, int value)
     return add_map(im, name, value, 4, dims);
 }
 
+/* ---- constants as graph values ------------------------------------------ */
+
+/* Float arithmetic and data movement on constants become graph nodes over
+ * CONSTANT values, which the graph's constant-folding pass evaluates at
+ * load time with the executor's own code. What a node needs while it is
+ * built (integer shape arithmetic, Reshape targets, Slice bounds, Conv and
+ * Gemm weights, Clip bounds) is resolved here. */
+
+static int liftable(const entry *e)
+{
+    return e && e->kind == K_CONST && !e->t.is_int && e->t.count > 0;
+}
+
+/* Float constant `e` seen as a map over a CONSTANT node (created once per
+ * constant, at its first use as a graph value). */
+static wanwu_status lift_const(importer *im, entry *e, entry *out)
+{
+    if (e->value < 0) {
+        int64_t c, h, w;
+        shape_chw(e->t.ndim, e->t.dims, &c, &h, &w);
+        int v = ww_graph_add_constant(im->g, e->name, (int)c, (int)h, (int)w, e->t.f, im->err);
+        if (v < 0) return graph_status(im);
+        e->value = v;
+    }
+    *out = *e;
+    out->kind = K_MAP;
+    memset(&out->t, 0, sizeof out->t);
+    return WANWU_OK;
+}
+
+/* A map computed from constants only (a weight the source network scales
+ * or transposes) becomes a constant in place: evaluated now by the folding
+ * pass's code. Other entries are left as they are. */
+static wanwu_status resolve_const(importer *im, entry *e)
+{
+    if (!e || e->kind != K_MAP || !ww_graph_value_is_constant(im->g, e->value)) return WANWU_OK;
+    if (!ww_graph_fold_value(im->g, e->value))
+        return ww_error_set(im->err, WANWU_ERR_NO_MEMORY, "out of memory evaluating constants");
+    const ww_node *p = &im->g->nodes[im->g->values[e->value].producer];
+    tensor t;
+    wanwu_status st = tensor_alloc(im, &t, e->ndim, e->dims, 0);
+    if (st != WANWU_OK) return st;
+    if ((size_t)t.count != ww_value_size(&im->g->values[e->value])) {
+        tensor_free(&t);
+        return node_error(im, WANWU_ERR_FORMAT, "a constant's shape does not match its values");
+    }
+    memcpy(t.f, p->weight, (size_t)t.count * sizeof *t.f);
+    e->kind = K_CONST;
+    e->t = t;
+    return WANWU_OK;
+}
+
+/* Map `e` (computed from constants) broadcast to ndim/dims by numpy's
+ * rules: a gather node, evaluated by the folding pass. */
+static wanwu_status broadcast_map(importer *im, const entry *e, int ndim, const int64_t *dims,
+                                  entry *out)
+{
+    tensor shape = {0};
+    shape.ndim = e->ndim;
+    memcpy(shape.dims, e->dims, sizeof shape.dims);
+    int64_t count = product(dims, ndim), c, h, w;
+    if (count <= 0) return node_error(im, WANWU_ERR_UNSUPPORTED, "empty or oversized result");
+    int32_t *index = malloc((size_t)count * sizeof *index);
+    if (!index) return ww_error_set(im->err, WANWU_ERR_NO_MEMORY, "out of memory");
+    for (int64_t k = 0; k < count; k++)
+        index[k] = (int32_t)broadcast_index(&shape, ndim, dims, k);
+    shape_chw(ndim, dims, &c, &h, &w);
+    int v = ww_graph_add_gather(im->g, im->node_name, e->value, -1, (int)c, (int)h, (int)w, index,
+                                im->err);
+    free(index);
+    if (v < 0) return graph_status(im);
+    *out = *e;
+    out->value = v;
+    out->ndim = ndim;
+    memcpy(out->dims, dims, (size_t)ndim * sizeof *dims);
+    out->sigmoid_of = -1;
+    return WANWU_OK;
+}
+
 static wanwu_status import_conv(importer *im, const Onnx__NodeProto *n, entry **in, int n_in)
 {
     if (need_nchw(im, in[0]) != WANWU_OK) return im->err ? im->err->status : WANWU_ERR_UNSUPPORTED;
@@ -1133,7 +1214,16 @@ static wanwu_status import_binary(importer *im, const Onnx__NodeProto *n, entry 
                                   ww_eltwise_op op)
 {
     if (n_in < 2 || !in[0] || !in[1]) return node_error(im, WANWU_ERR_FORMAT, "needs 2 inputs");
-    entry *a = in[0], *b = in[1];
+    entry *a = in[0], *b = in[1], lifted, expanded[2];
+    if ((a->kind == K_CONST) != (b->kind == K_CONST)) {
+        /* a constant with a map computed from constants: both graph values */
+        entry **cst = a->kind == K_CONST ? &a : &b, *map = a->kind == K_CONST ? b : a;
+        if (liftable(*cst) && ww_graph_value_is_constant(im->g, map->value)) {
+            wanwu_status st = lift_const(im, *cst, &lifted);
+            if (st != WANWU_OK) return st;
+            *cst = &lifted;
+        }
+    }
     int swap = 0;
     if (a->kind == K_CONST) {
         entry *t = a;
@@ -1173,6 +1263,30 @@ static wanwu_status import_binary(importer *im, const Onnx__NodeProto *n, entry 
         tensor_free(&expanded);
         if (v < 0) return graph_status(im);
         return add_map(im, n->output[0], v, a->ndim, a->dims);
+    }
+    tensor sa = {0}, sb = {0};
+    sa.ndim = a->ndim;
+    sb.ndim = b->ndim;
+    memcpy(sa.dims, a->dims, sizeof sa.dims);
+    memcpy(sb.dims, b->dims, sizeof sb.dims);
+    int nd;
+    int64_t dims[MAX_DIMS];
+    if (!same_shape(a, b) && broadcast_dims(&sa, &sb, &nd, dims)) {
+        /* maps computed from constants broadcast like constants: expanded */
+        entry *ops[2] = {a, b};
+        int expandable = 1;
+        for (int k = 0; k < 2; k++)
+            if (ops[k]->ndim != nd || memcmp(ops[k]->dims, dims, (size_t)nd * sizeof *dims) != 0)
+                expandable &= ww_graph_value_is_constant(im->g, ops[k]->value);
+        for (int k = 0; k < 2 && expandable; k++) {
+            if (ops[k]->ndim == nd && memcmp(ops[k]->dims, dims, (size_t)nd * sizeof *dims) == 0)
+                continue;
+            wanwu_status st = broadcast_map(im, ops[k], nd, dims, &expanded[k]);
+            if (st != WANWU_OK) return st;
+            ops[k] = &expanded[k];
+        }
+        a = ops[0];
+        b = ops[1];
     }
     if (op == WW_ELT_ADD && same_shape(a, b)) {
         int v = ww_graph_add_add(im->g, im->node_name, a->value, b->value, im->err);
@@ -1763,6 +1877,17 @@ static wanwu_status constant_node(importer *im, const Onnx__NodeProto *n)
     return add_const(im, n->output[0], &t);
 }
 
+/* Data movement whose output is a float run-time operand when its data
+ * input is a float constant. */
+static int lifts_data(const char *op)
+{
+    static const char *const ops[] = {"Transpose", "Reshape", "Squeeze", "Unsqueeze", "Flatten",
+                                      "Slice",     "Gather",  "Split",   "Identity",  "Dropout"};
+    for (size_t k = 0; k < sizeof ops / sizeof *ops; k++)
+        if (strcmp(op, ops[k]) == 0) return 1;
+    return 0;
+}
+
 static wanwu_status import_node(importer *im, const Onnx__NodeProto *n)
 {
     im->op_type = n->op_type ? n->op_type : "";
@@ -1787,7 +1912,7 @@ static wanwu_status import_node(importer *im, const Onnx__NodeProto *n)
     if (n->n_output > 64) return node_error(im, WANWU_ERR_UNSUPPORTED, "more than 64 outputs");
     /* outputs plus the intermediates of a chained Concat: in[] stays valid */
     if (!reserve_entries(im, (int)(n->n_output + n->n_input) + 4)) return WANWU_ERR_NO_MEMORY;
-    int n_in = (int)n->n_input, all_const = n_in > 0;
+    int n_in = (int)n->n_input;
     for (int k = 0; k < n_in; k++) {
         if (!n->input[k][0]) continue; /* optional input left out */
         in[k] = find(im, n->input[k]);
@@ -1796,7 +1921,37 @@ static wanwu_status import_node(importer *im, const Onnx__NodeProto *n)
                               "input '%s' is neither an initializer nor the output of an earlier "
                               "node (missing initializer, or the graph has a cycle)",
                               n->input[k]);
-        if (in[k]->kind != K_CONST) all_const = 0;
+    }
+    ww_eltwise_op eop;
+    const char *op = im->op_type;
+    int all_data = binary_op(op, &eop) || strcmp(op, "Concat") == 0;
+    int to_int =
+        strcmp(op, "Cast") == 0 && attr_int(n, "to", 1) != ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT;
+    for (int k = 0; k < n_in; k++) {
+        /* parameters (and data only read here) computed from constants */
+        if (k == 0 ? !(to_int || strcmp(op, "DequantizeLinear") == 0) : all_data) continue;
+        wanwu_status st = resolve_const(im, in[k]);
+        if (st != WANWU_OK) return st;
+    }
+    int all_const = n_in > 0;
+    for (int k = 0; k < n_in; k++)
+        all_const &= !in[k] || in[k]->kind == K_CONST;
+    /* float data on constants: graph nodes over CONSTANT values (the whole
+     * input list for element-wise ops and Concat, else the data input) */
+    int lift = all_data ? n_in : 0;
+    if (!all_data && all_const && lifts_data(op)) lift = 1;
+    int lift_all = lift > 0;
+    for (int k = 0; k < lift; k++)
+        lift_all &= !in[k] || liftable(in[k]) || in[k]->kind == K_MAP;
+    if (lift_all && (all_const || strcmp(op, "Concat") == 0)) {
+        entry lifted[16];
+        for (int k = 0; k < lift; k++) {
+            if (!liftable(in[k])) continue;
+            wanwu_status st = lift_const(im, in[k], &lifted[k]);
+            if (st != WANWU_OK) return st;
+            in[k] = &lifted[k];
+        }
+        if (in[0]) return import_map_node(im, n, in, n_in);
     }
     if (all_const && in[0]) {
         wanwu_status st = fold_node(im, n, in, n_in);
@@ -2005,7 +2160,7 @@ wanwu_status ww_onnx_import_file(const char *path, const ww_onnx_import_options 
         goto done;
     }
     const entry *out = find(&im, gp->output[0]->name);
-    if (!out || out->kind != K_MAP) {
+    if (!out || out->kind != K_MAP || ww_graph_value_is_constant(g, out->value)) {
         st = ww_error_set(err, out ? WANWU_ERR_UNSUPPORTED : WANWU_ERR_FORMAT,
                           "output '%s' is %s", gp->output[0]->name,
                           out ? "a constant (it does not depend on the input)"

@@ -200,6 +200,57 @@ static int absorb_constant(ww_graph *g, ww_node *n, int cv)
     }
 }
 
+/* Marks in `konst` (per value) the values computed from constants only,
+ * among the live nodes before and at `last`. */
+static void mark_constant_values(const ww_graph *g, int last, char *konst)
+{
+    for (int i = 0; i <= last; i++) {
+        const ww_node *n = &g->nodes[i];
+        if (n->removed || n->op == WW_OP_INPUT) continue;
+        int all = n->op == WW_OP_CONSTANT || n->num_inputs > 0;
+        for (int k = 0; k < n->num_inputs; k++)
+            all &= konst[n->inputs[k]];
+        konst[n->output] = (char)all;
+    }
+}
+
+int ww_graph_value_is_constant(const ww_graph *g, int value)
+{
+    if (value < 0 || value >= g->num_values) return 0;
+    char *konst = calloc((size_t)g->num_values, 1);
+    if (!konst) return 0;
+    mark_constant_values(g, g->values[value].producer, konst);
+    int result = konst[value];
+    free(konst);
+    return result;
+}
+
+int ww_graph_fold_value(ww_graph *g, int value)
+{
+    if (value < 0 || value >= g->num_values) return 0;
+    int last = g->values[value].producer;
+    char *konst = calloc((size_t)g->num_values, 1), *need = calloc((size_t)last + 1, 1);
+    int ok = konst && need;
+    if (ok) {
+        mark_constant_values(g, last, konst);
+        ok = konst[value];
+    }
+    if (ok) {
+        need[last] = 1;
+        for (int i = last; i >= 0; i--) {
+            const ww_node *n = &g->nodes[i];
+            if (!need[i]) continue;
+            for (int k = 0; k < n->num_inputs; k++)
+                need[g->values[n->inputs[k]].producer] = 1;
+        }
+        for (int i = 0; i <= last && ok; i++)
+            if (need[i] && g->nodes[i].op != WW_OP_CONSTANT) ok = fold_node(g, i);
+    }
+    free(konst);
+    free(need);
+    return ok;
+}
+
 int ww_pass_fold_constants(ww_graph *g)
 {
     int rewrites = 0;

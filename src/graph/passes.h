@@ -23,6 +23,15 @@ int ww_pass_fuse_activation(ww_graph *g);
 int ww_pass_remove_dead_nodes(ww_graph *g);
 void ww_graph_optimize(ww_graph *g);
 
+/* Whether `value` is computed from CONSTANT nodes only. */
+int ww_graph_value_is_constant(const ww_graph *g, int value);
+/* Evaluates the nodes `value` is computed from, when they read constants
+ * only, as ww_pass_fold_constants does (for a format reader that needs the
+ * numbers, e.g. a weight computed by the source network). Returns 1 when
+ * `value` is then the output of a CONSTANT node (its values in that node's
+ * `weight`), 0 when it depends on the input or memory ran out. */
+int ww_graph_fold_value(ww_graph *g, int value);
+
 /* Memory plan: every live value gets an offset (in floats) into one arena;
  * values whose lifetimes do not overlap share space. */
 typedef struct ww_memory_plan {
