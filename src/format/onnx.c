@@ -1172,24 +1172,6 @@ static int same_shape(const entry *a, const entry *b)
     return 1;
 }
 
-/* Adds a constant bias to a map produced by a bias-less conv or linear. */
-static wanwu_status fold_bias(importer *im, const Onnx__NodeProto *n, entry *x, const tensor *b)
-{
-    ww_node *p = &im->g->nodes[im->g->values[x->value].producer];
-    int channels = im->g->values[x->value].c;
-    int ok = (p->op == WW_OP_CONV2D || p->op == WW_OP_LINEAR) && !p->bias && p->act == WW_ACT_NONE &&
-             p->num_inputs == 1 && ww_graph_use_count(im->g, x->value) == 1 &&
-             im->g->output == x->value && !b->is_int && (b->count == channels || b->count == 1);
-    /* the bias must broadcast along channels only: [C], [1,C], [C,1,1] or [1,C,1,1] */
-    for (int k = 0; ok && k < b->ndim; k++)
-        ok = b->dims[k] == 1 || (b->dims[k] == channels && k == b->ndim - (p->op == WW_OP_CONV2D && x->ndim == 4 ? 3 : 1));
-    if (!ok) return WANWU_ERR_NOT_FOUND; /* not a bias: the caller adds it element-wise */
-    p->bias = malloc((size_t)channels * sizeof *p->bias);
-    if (!p->bias) return ww_error_set(im->err, WANWU_ERR_NO_MEMORY, "out of memory");
-    for (int c = 0; c < channels; c++) p->bias[c] = b->f[b->count == 1 ? 0 : c];
-    return add_map(im, n->output[0], x->value, x->ndim, x->dims);
-}
-
 /* How a constant broadcasts over map x: 1 (scalar), C (per channel of a
  * 1xCxHxW map) or all values; 0 when it does not in a way wanwu runs. */
 static size_t const_broadcast(importer *im, const entry *x, const tensor *b)
@@ -1233,34 +1215,27 @@ static wanwu_status import_binary(importer *im, const Onnx__NodeProto *n, entry 
     }
     if (b->kind == K_CONST) {
         if (b->t.is_int) return node_error(im, WANWU_ERR_UNSUPPORTED, "an integer constant");
-        if (op == WW_ELT_ADD) {
-            wanwu_status st = fold_bias(im, n, a, &b->t);
-            if (st != WANWU_ERR_NOT_FOUND) return st;
-        }
         size_t count = const_broadcast(im, a, &b->t);
-        tensor expanded = {0};
-        const float *values = b->t.f;
+        int expanded_b = -1;
         if (!count) {
-            /* any other numpy broadcast onto the map's shape: expand the constant */
+            /* any other numpy broadcast onto the map's shape: the constant
+             * expanded by a gather node (evaluated by the folding pass) */
             tensor shape = {0};
             shape.ndim = a->ndim;
             memcpy(shape.dims, a->dims, sizeof shape.dims);
             int nd;
             int64_t dims[MAX_DIMS];
-            if (!broadcast_dims(&shape, &b->t, &nd, dims) || nd != a->ndim ||
+            if (!liftable(b) || !broadcast_dims(&shape, &b->t, &nd, dims) || nd != a->ndim ||
                 memcmp(dims, a->dims, (size_t)nd * sizeof *dims) != 0)
                 return node_error(im, WANWU_ERR_UNSUPPORTED,
                                   "the constant does not broadcast onto the feature map's shape");
-            wanwu_status st = tensor_alloc(im, &expanded, nd, dims, 0);
+            wanwu_status st = lift_const(im, b, &lifted);
+            if (st == WANWU_OK) st = broadcast_map(im, &lifted, nd, dims, &expanded[1]);
             if (st != WANWU_OK) return st;
-            for (int64_t k = 0; k < expanded.count; k++)
-                expanded.f[k] = b->t.f[broadcast_index(&b->t, nd, dims, k)];
-            values = expanded.f;
-            count = (size_t)expanded.count;
+            expanded_b = expanded[1].value;
         }
-        int v = ww_graph_add_eltwise(im->g, im->node_name, a->value, -1, values, count, op, swap,
-                                     im->err);
-        tensor_free(&expanded);
+        int v = ww_graph_add_eltwise(im->g, im->node_name, a->value, expanded_b,
+                                     expanded_b < 0 ? b->t.f : NULL, count, op, swap, im->err);
         if (v < 0) return graph_status(im);
         return add_map(im, n->output[0], v, a->ndim, a->dims);
     }
@@ -1507,6 +1482,9 @@ static wanwu_status gather_transpose(importer *im, const char *out_name, const e
 static wanwu_status gather_concat(importer *im, const char *out_name, const entry *a,
                                   const entry *b, int axis)
 {
+    /* float constants arrive as graph values (import_node makes them CONSTANT nodes) */
+    if (a->kind == K_CONST || b->kind == K_CONST)
+        return node_error(im, WANWU_ERR_UNSUPPORTED, "concatenating an integer constant");
     int64_t dims[MAX_DIMS];
     memcpy(dims, a->dims, sizeof dims);
     dims[axis] += b->dims[axis];
@@ -1517,30 +1495,14 @@ static wanwu_status gather_concat(importer *im, const char *out_name, const entr
     int64_t count;
     wanwu_status st = alloc_index(im, a->ndim, dims, &index, &count);
     if (st != WANWU_OK) return st;
-    int64_t size_b = product(b->dims, b->ndim);
-    /* the graph source comes first in the index space: a constant a goes after b */
-    int64_t base_a = a->kind == K_CONST ? size_b : 0, base_b = a->kind == K_CONST ? 0 : size_a;
     int64_t o = 0;
     for (int64_t p = 0; p < outer; p++) {
         for (int64_t j = 0; j < a->dims[axis] * inner; j++)
-            index[o++] = (int32_t)(base_a + p * a->dims[axis] * inner + j);
+            index[o++] = (int32_t)(p * a->dims[axis] * inner + j);
         for (int64_t j = 0; j < b->dims[axis] * inner; j++)
-            index[o++] = (int32_t)(base_b + p * b->dims[axis] * inner + j);
+            index[o++] = (int32_t)(size_a + p * b->dims[axis] * inner + j);
     }
-    if (a->kind != K_CONST && b->kind != K_CONST)
-        return emit_gather(im, out_name, a, b, a->ndim, dims, index);
-    const entry *map = a->kind == K_CONST ? b : a, *cst = a->kind == K_CONST ? a : b;
-    if (cst->t.is_int) {
-        free(index);
-        return node_error(im, WANWU_ERR_UNSUPPORTED, "concatenating an integer constant");
-    }
-    int64_t c, h, w;
-    shape_chw(a->ndim, dims, &c, &h, &w);
-    int v = ww_graph_add_gather_const(im->g, im->node_name, map->value, cst->t.f,
-                                      (size_t)cst->t.count, (int)c, (int)h, (int)w, index, im->err);
-    free(index);
-    if (v < 0) return graph_status(im);
-    return add_map(im, out_name, v, a->ndim, dims);
+    return emit_gather(im, out_name, a, b, a->ndim, dims, index);
 }
 
 static wanwu_status gather_take(importer *im, const char *out_name, const entry *x, int axis,

@@ -200,6 +200,32 @@ static int absorb_constant(ww_graph *g, ww_node *n, int cv)
     }
 }
 
+/* x + b or x - b with a constant b of 1 or C values, x the only use of a
+ * conv or linear layer without epilogue: b becomes part of its bias. */
+static int fold_constant_bias(ww_graph *g, ww_node *n)
+{
+    if (n->op != WW_OP_ELTWISE || n->num_inputs != 1 ||
+        !(n->eltwise_op == WW_ELT_ADD || (n->eltwise_op == WW_ELT_SUB && !n->eltwise_swap)))
+        return 0;
+    ww_node *p = producer_of(g, n->inputs[0]);
+    int channels = g->values[n->output].c;
+    if (!p || (p->op != WW_OP_CONV2D && p->op != WW_OP_LINEAR) || p->num_inputs != 1 ||
+        p->act != WW_ACT_NONE || ww_graph_use_count(g, p->output) != 1 ||
+        (n->const_count != 1 && n->const_count != (size_t)channels))
+        return 0;
+    float *bias = p->bias;
+    if (!bias) {
+        bias = calloc((size_t)channels, sizeof *bias);
+        if (!bias) return 0; /* left as an add: still correct */
+        p->bias = bias;
+    }
+    float sign = n->eltwise_op == WW_ELT_SUB ? -1.0f : 1.0f;
+    for (int c = 0; c < channels; c++)
+        bias[c] += sign * n->weight[n->const_count == 1 ? 0 : c];
+    merge_into_consumer(g, p, n);
+    return 1;
+}
+
 /* Marks in `konst` (per value) the values computed from constants only,
  * among the live nodes before and at `last`. */
 static void mark_constant_values(const ww_graph *g, int last, char *konst)
@@ -268,6 +294,7 @@ int ww_pass_fold_constants(ww_graph *g)
         else if (any)
             rewrites +=
                 absorb_constant(g, n, is_constant(g, n->inputs[0]) ? n->inputs[0] : n->inputs[1]);
+        rewrites += fold_constant_bias(g, n);
     }
     return rewrites + ww_pass_remove_dead_nodes(g);
 }

@@ -2,7 +2,9 @@
  *   fold_constants     - nodes reading only constants evaluated at load time
  *                        (the executor's code) into CONSTANT nodes; constants
  *                        read next to a computed value become the constant
- *                        operand of an ELTWISE or GATHER; unread ones dropped
+ *                        operand of an ELTWISE or GATHER, or the bias of the
+ *                        conv or linear layer they are added to; unread ones
+ *                        dropped
  *   remove_identities  - drop Flatten/Dropout (flatten of C x 1 x 1 is free)
  *   fold_batchnorm     - BatchNorm after a conv folded into its weights/bias
  *   fuse_residual_add  - conv followed by add(conv, x) becomes conv with residual x

@@ -539,6 +539,57 @@ static void test_fold_constant_output(void **state)
     ww_graph_free(&g);
 }
 
+/* A constant added to (or subtracted from) a conv or linear output whose
+ * only reader it is becomes that layer's bias; a shared output keeps its
+ * add. */
+static void test_fold_constant_bias(void **state)
+{
+    (void)state;
+    ww_rng rng;
+    ww_rng_seed(&rng, 51);
+    ww_graph g;
+    wanwu_error err;
+    ww_graph_init(&g);
+    int x = ww_graph_add_input(&g, 3, 6, 5, &err);
+    float w[4 * 3 * 9], b[4], wl[6 * 4];
+    ww_rng_fill(&rng, w, sizeof w / sizeof *w, -1, 1);
+    ww_rng_fill(&rng, b, 4, -1, 1);
+    ww_rng_fill(&rng, wl, 24, -1, 1);
+    int c = ww_graph_add_conv2d(&g, "conv", x, 4, 3, 1, 1, 1, w, NULL, &err);
+    int k = constant(&g, &rng, 4, 1, 1);
+    int scale = ww_graph_add_eltwise(&g, "k*b0", k, -1, b, 1, WW_ELT_MUL, 0, &err);
+    /* a per-channel constant of the conv's shape, computed: stored compactly */
+    int32_t spread[4 * 6 * 5];
+    for (int i = 0; i < 120; i++)
+        spread[i] = i / 30;
+    int bias = ww_graph_add_gather(&g, "spread", scale, -1, 4, 6, 5, spread, &err);
+    int y = ww_graph_add_add(&g, "conv+bias", bias, c, &err);
+    y = ww_graph_add_activation(&g, "relu", y, WW_ACT_RELU, &err);
+    int shared = ww_graph_add_conv2d(&g, "conv2", y, 4, 3, 1, 1, 1, w + 36, b, &err);
+    int z = ww_graph_add_eltwise(&g, "conv2-b", shared, -1, b, 4, WW_ELT_SUB, 0, &err);
+    z = ww_graph_add_eltwise(&g, "z*conv2", z, shared, NULL, 0, WW_ELT_MUL, 0, &err);
+    z = ww_graph_add_global_avgpool(&g, "pool", z, &err);
+    z = ww_graph_add_linear(&g, "fc", z, 6, wl, NULL, &err);
+    z = ww_graph_add_eltwise(&g, "fc-0.5", z, -1, b, 1, WW_ELT_SUB, 0, &err);
+    assert_true(z >= 0);
+
+    float *input = random_floats(&rng, 90, -2, 2);
+    assert_true(optimized_difference(&g, input) < 1e-5);
+    assert_constants_absorbed(&g);
+    assert_int_equal(count_live(&g, WW_OP_CONSTANT), 0);
+    assert_int_equal(count_live(&g, WW_OP_ACTIVATION), 0); /* relu fused once the add is a bias */
+    assert_int_equal(count_live(&g, WW_OP_ELTWISE), 2);    /* conv2's output is read twice */
+    const ww_node *conv = &g.nodes[g.values[g.nodes[g.values[shared].producer].inputs[0]].producer];
+    assert_int_equal(conv->op, WW_OP_CONV2D);
+    assert_int_equal(conv->act, WW_ACT_RELU);
+    assert_non_null(conv->bias);
+    const ww_node *fc = &g.nodes[g.values[g.output].producer];
+    assert_int_equal(fc->op, WW_OP_LINEAR);
+    assert_non_null(fc->bias);
+    free(input);
+    ww_graph_free(&g);
+}
+
 static void test_shared_value_is_not_fused(void **state)
 {
     (void)state;
@@ -593,6 +644,7 @@ int main(void)
         cmocka_unit_test(test_fold_constant_operands),
         cmocka_unit_test(test_fold_constant_concat_gather),
         cmocka_unit_test(test_fold_constant_output),
+        cmocka_unit_test(test_fold_constant_bias),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
