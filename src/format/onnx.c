@@ -897,21 +897,6 @@ static wanwu_status fold_node(importer *im, const Onnx__NodeProto *n, entry **in
             else
                 out.f[o] = x->f[src];
         }
-    } else if (strcmp(op, "DequantizeLinear") == 0) {
-        if (n_in < 2 || !in[1]) return node_error(im, WANWU_ERR_FORMAT, "needs a scale");
-        const tensor *scale = &in[1]->t, *zero = n_in > 2 && in[2] ? &in[2]->t : NULL;
-        int axis = norm_axis(attr_int(n, "axis", 1), x->ndim);
-        if (scale->count > 1 && (axis < 0 || scale->count != x->dims[axis]))
-            return node_error(im, WANWU_ERR_FORMAT, "scale does not match the axis");
-        if (zero && zero->count != scale->count)
-            return node_error(im, WANWU_ERR_FORMAT, "zero point does not match the scale");
-        st = tensor_alloc(im, &out, x->ndim, x->dims, 0);
-        int64_t inner = scale->count > 1 ? product(x->dims + axis + 1, x->ndim - axis - 1) : 1;
-        for (int64_t k = 0; st == WANWU_OK && k < out.count; k++) {
-            int64_t c = scale->count > 1 ? (k / inner) % scale->count : 0;
-            double zp = zero ? tensor_get(zero, c) : 0.0;
-            out.f[k] = (float)((tensor_get(x, k) - zp) * tensor_get(scale, c));
-        }
     } else {
         return WANWU_ERR_UNSUPPORTED;
     }
@@ -1055,6 +1040,70 @@ static wanwu_status broadcast_map(importer *im, const entry *e, int ndim, const 
     memcpy(out->dims, dims, (size_t)ndim * sizeof *dims);
     out->sigmoid_of = -1;
     return WANWU_OK;
+}
+
+/* `t` as a float constant of ndim/dims (its values converted), lifted to a
+ * map over a CONSTANT node. */
+static wanwu_status float_const_map(importer *im, const char *name, const tensor *t, int ndim,
+                                    const int64_t *dims, entry *out)
+{
+    entry e;
+    memset(&e, 0, sizeof e);
+    e.name = name;
+    e.kind = K_CONST;
+    e.value = -1;
+    e.sigmoid_of = -1;
+    wanwu_status st = tensor_alloc(im, &e.t, ndim, dims, 0);
+    if (st != WANWU_OK) return st;
+    for (int64_t k = 0; k < t->count; k++)
+        e.t.f[k] = (float)tensor_get(t, k);
+    e.ndim = ndim;
+    memcpy(e.dims, dims, (size_t)ndim * sizeof *dims);
+    st = lift_const(im, &e, out);
+    tensor_free(&e.t);
+    return st;
+}
+
+/* DequantizeLinear of constants, (x - zero point) * scale per `axis`:
+ * element-wise graph nodes over CONSTANT values (float x and zero point
+ * are exact below 2^24), evaluated by the folding pass like any other. */
+static wanwu_status dequantize_const(importer *im, const Onnx__NodeProto *n, entry **in, int n_in)
+{
+    if (n_in < 2 || !in[1]) return node_error(im, WANWU_ERR_FORMAT, "needs a scale");
+    const tensor *x = &in[0]->t, *scale = &in[1]->t, *zero = n_in > 2 && in[2] ? &in[2]->t : NULL;
+    int axis = norm_axis(attr_int(n, "axis", 1), x->ndim);
+    if (scale->count > 1 && (axis < 0 || scale->count != x->dims[axis]))
+        return node_error(im, WANWU_ERR_FORMAT, "scale does not match the axis");
+    if (zero && zero->count != scale->count)
+        return node_error(im, WANWU_ERR_FORMAT, "zero point does not match the scale");
+    if (x->count == 0 || scale->count == 0)
+        return node_error(im, WANWU_ERR_UNSUPPORTED, "empty tensors");
+    /* scale and zero point: one value, or one per index of `axis` */
+    int64_t dims[MAX_DIMS];
+    for (int k = 0; k < x->ndim; k++)
+        dims[k] = k == axis && scale->count > 1 ? scale->count : 1;
+    entry xm;
+    wanwu_status st = float_const_map(im, in[0]->name, x, x->ndim, x->dims, &xm);
+    if (st != WANWU_OK) return st;
+    const tensor *operands[2] = {zero, scale};
+    const ww_eltwise_op ops[2] = {WW_ELT_SUB, WW_ELT_MUL};
+    int v = xm.value;
+    for (int k = 0; k < 2; k++) {
+        if (!operands[k]) continue;
+        int b = -1;
+        float single = (float)tensor_get(operands[k], 0); /* a scalar: the eltwise's constant */
+        if (operands[k]->count > 1) {
+            entry per_axis, expanded;
+            st = float_const_map(im, in[2 - k]->name, operands[k], x->ndim, dims, &per_axis);
+            if (st == WANWU_OK) st = broadcast_map(im, &per_axis, x->ndim, x->dims, &expanded);
+            if (st != WANWU_OK) return st;
+            b = expanded.value;
+        }
+        v = ww_graph_add_eltwise(im->g, im->node_name, v, b, b < 0 ? &single : NULL, 1, ops[k], 0,
+                                 im->err);
+        if (v < 0) return graph_status(im);
+    }
+    return add_map(im, n->output[0], v, x->ndim, x->dims);
 }
 
 static wanwu_status import_conv(importer *im, const Onnx__NodeProto *n, entry **in, int n_in)
@@ -1915,6 +1964,8 @@ static wanwu_status import_node(importer *im, const Onnx__NodeProto *n)
         }
         if (in[0]) return import_map_node(im, n, in, n_in);
     }
+    if (all_const && in[0] && strcmp(op, "DequantizeLinear") == 0)
+        return dequantize_const(im, n, in, n_in);
     if (all_const && in[0]) {
         wanwu_status st = fold_node(im, n, in, n_in);
         if (st != WANWU_ERR_UNSUPPORTED || (im->err && im->err->message[0])) return st;

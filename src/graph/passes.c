@@ -296,7 +296,16 @@ int ww_pass_fold_constants(ww_graph *g)
                 absorb_constant(g, n, is_constant(g, n->inputs[0]) ? n->inputs[0] : n->inputs[1]);
         rewrites += fold_constant_bias(g, n);
     }
-    return rewrites + ww_pass_remove_dead_nodes(g);
+    rewrites += ww_pass_remove_dead_nodes(g);
+    for (int i = 0; i < g->num_nodes; i++) {
+        ww_node *n = &g->nodes[i];
+        if (n->removed &&
+            n->op == WW_OP_CONSTANT) { /* folded or absorbed: its copy is not needed */
+            free(n->weight);
+            n->weight = NULL;
+        }
+    }
+    return rewrites;
 }
 
 int ww_pass_remove_identities(ww_graph *g)

@@ -13,14 +13,23 @@ folding as a control. The importer emits them as graph nodes over
 CONSTANT values, the constant-folding pass evaluates them; `wanwu classify`
 must give PyTorch's top-5 classes and probabilities (tolerance 1e-4) on
 6 images.
+
+A hand-written model whose conv weight, conv bias and classifier matrix are
+DequantizeLinear of int8/int32/uint8 initializers (per-axis and scalar
+scales and zero points) must give the same top-5 probabilities (1e-6) as
+the same model with the dequantized float weights stored directly.
 """
 
 import os
+import random
+import struct
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "py"))
+sys.path.insert(0, os.path.join(HERE, "..", "zoo"))
 import wwtest  # noqa: E402
+import onnxpb as pb  # noqa: E402
 
 K = 5
 PROB_TOL = 1e-4
@@ -68,6 +77,84 @@ def export(model, path, opset, fold):
     os.replace(tmp, path)
 
 
+INT8, UINT8, INT32 = 3, 2, 6
+
+
+def f32(v):
+    return struct.unpack("<f", struct.pack("<f", v))[0]
+
+
+def quantized_pair():
+    """(float model, quantized model): image -> Conv(4, 3x3) -> Relu -> GAP -> Flatten -> Gemm."""
+    rnd = random.Random(11)
+    wq = [rnd.randint(-128, 127) for _ in range(4 * 27)]
+    w_scale = [f32(rnd.uniform(0.001, 0.01)) for _ in range(4)]
+    w_zero = [rnd.randint(-5, 5) for _ in range(4)]
+    bq = [rnd.randint(-50000, 50000) for _ in range(4)]
+    b_scale = f32(1e-5)
+    fq = [rnd.randint(0, 255) for _ in range(1000 * 4)]
+    f_scale, f_zero = f32(0.02), 128
+    w = [f32((q - w_zero[i // 27]) * w_scale[i // 27]) for i, q in enumerate(wq)]
+    b = [f32(q * b_scale) for q in bq]
+    fc = [f32((q - f_zero) * f_scale) for q in fq]
+    fcb = [0.0] * 1000
+
+    def graph(weights, inits):
+        W, B, FC = weights
+        nodes = list(inits[1]) + [
+            pb.node("Conv", ["image", W, B], ["c"], "conv0", [pb.attr_ints("pads", [1, 1, 1, 1])]),
+            pb.node("Relu", ["c"], ["r"], "relu0"),
+            pb.node("GlobalAveragePool", ["r"], ["p"], "pool0"),
+            pb.node("Flatten", ["p"], ["f"], "flatten0"),
+            pb.node("Gemm", ["f", FC, "FCB"], ["logits"], "fc0", [pb.attr_int("transB", 1)]),
+        ]
+        return pb.model(nodes, inits[0] + [pb.tensor("FCB", [1000], fcb)],
+                        [("image", [1, 3, 224, 224])], [("logits", [1, 1000])], 13)
+
+    plain = graph(("W", "B", "FC"), ([pb.tensor("W", [4, 3, 3, 3], w), pb.tensor("B", [4], b),
+                                       pb.tensor("FC", [1000, 4], fc)], []))
+    inits = [
+        pb.tensor("Wq", [4, 3, 3, 3], raw=struct.pack("<%db" % len(wq), *wq), data_type=INT8),
+        pb.tensor("Ws", [4], w_scale),
+        pb.tensor("Wz", [4], raw=struct.pack("<4b", *w_zero), data_type=INT8),
+        pb.tensor("Bq", [4], raw=struct.pack("<4i", *bq), data_type=INT32),
+        pb.tensor("Bs", [], [b_scale]),
+        pb.tensor("Fq", [1000, 4], raw=bytes(fq), data_type=UINT8),
+        pb.tensor("Fs", [], [f_scale]),
+        pb.tensor("Fz", [], raw=bytes([f_zero]), data_type=UINT8),
+    ]
+    deq = [
+        pb.node("DequantizeLinear", ["Wq", "Ws", "Wz"], ["W"], "dq_w", [pb.attr_int("axis", 0)]),
+        pb.node("DequantizeLinear", ["Bq", "Bs"], ["B"], "dq_b"),
+        pb.node("DequantizeLinear", ["Fq", "Fs", "Fz"], ["FC"], "dq_fc"),
+    ]
+    quantized = graph(("W", "B", "FC"), (inits, deq))
+    return plain, quantized
+
+
+def check_quantized(c, images, outdir):
+    results = {}
+    for name, data in zip(["plain", "quantized"], quantized_pair()):
+        path = os.path.join(outdir, "dequantize-%s.onnx" % name)
+        with open(path, "wb") as f:
+            f.write(data)
+        by_file, problems, _ = wwtest.classify_json(images, path, K)
+        c.check(not problems and all("top" in o for o in by_file.values()),
+                "dequantize-%s.onnx: wanwu ran and printed one JSON line per image" % name,
+                "\n".join(problems[:5] + [str(o) for o in by_file.values() if "top" not in o][:3]))
+        results[name] = by_file
+    diffs = []
+    for img in images:
+        a = results["plain"].get(img, {}).get("top", [])
+        b = results["quantized"].get(img, {}).get("top", [])
+        same = [x["class_index"] for x in a] == [x["class_index"] for x in b] and len(a) == K
+        d = max([abs(x["prob"] - y["prob"]) for x, y in zip(a, b)] or [1.0])
+        if not same or d > 1e-6:
+            diffs.append("%s: %s vs %s" % (os.path.basename(img), a, b))
+    c.check(not diffs, "DequantizeLinear of initializers (per-axis int8, int32, uint8): same top-%d "
+            "as the float weights (1e-6)" % K, "\n".join(diffs[:3]))
+
+
 def main():
     c = wwtest.Checker("test_onnx_constant_subgraphs")
     sh = wwtest.shared_dir()
@@ -99,6 +186,7 @@ def main():
         c.check(not cmp_problems and len(by_file) == len(images),
                 "%s: top-%d and probs (tol %.0e) match PyTorch on %d images, max |dprob| %.2e" %
                 (name, K, PROB_TOL, len(images), maxdiff), "\n".join(cmp_problems[:10]))
+    check_quantized(c, images, outdir)
     c.done()
 
 
