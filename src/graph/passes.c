@@ -297,10 +297,10 @@ int ww_pass_fold_constants(ww_graph *g)
         rewrites += fold_constant_bias(g, n);
     }
     rewrites += ww_pass_remove_dead_nodes(g);
+    /* constants folded further or absorbed: their copies are not needed */
     for (int i = 0; i < g->num_nodes; i++) {
         ww_node *n = &g->nodes[i];
-        if (n->removed &&
-            n->op == WW_OP_CONSTANT) { /* folded or absorbed: its copy is not needed */
+        if (n->removed && n->op == WW_OP_CONSTANT) {
             free(n->weight);
             n->weight = NULL;
         }

@@ -551,7 +551,7 @@ static void test_fold_constant_bias(void **state)
     wanwu_error err;
     ww_graph_init(&g);
     int x = ww_graph_add_input(&g, 3, 6, 5, &err);
-    float w[4 * 3 * 9], b[4], wl[6 * 4];
+    float w[4 * 3 * 9 + 4 * 4 * 9], b[4], wl[6 * 4]; /* conv, then conv2 at w + 36 */
     ww_rng_fill(&rng, w, sizeof w / sizeof *w, -1, 1);
     ww_rng_fill(&rng, b, 4, -1, 1);
     ww_rng_fill(&rng, wl, 24, -1, 1);
