@@ -506,7 +506,7 @@ static wanwu_status tensor_from_proto(importer *im, const Onnx__TensorProto *p, 
     return WANWU_OK;
 }
 
-/* ---- constant folding ----------------------------------------------------- */
+/* ---- shape arithmetic on constants ---------------------------------------- */
 
 static int norm_axis(int64_t axis, int ndim)
 {
@@ -717,9 +717,12 @@ static int64_t slice_len(int64_t s, int64_t e, int64_t st)
     return s > e ? (s - e - st - 1) / (-st) : 0;
 }
 
-/* Evaluates a node whose inputs are all constants. Returns
- * WANWU_ERR_UNSUPPORTED without a message (err untouched) when the op
- * cannot be folded here. */
+/* Evaluates a node whose inputs are all constants and that the graph cannot
+ * hold: integer shape arithmetic (Shape -> Gather -> Concat -> Reshape
+ * chains), casts, and the float corner cases of those ops (an empty tensor,
+ * int and float mixed). Float data computations are graph nodes instead
+ * (import_node). Returns WANWU_ERR_UNSUPPORTED without a message (err
+ * untouched) when the op cannot be folded here. */
 static wanwu_status fold_node(importer *im, const Onnx__NodeProto *n, entry **in, int n_in)
 {
     const char *op = n->op_type;
