@@ -1023,15 +1023,27 @@ static wanwu_status resolve_const(importer *im, entry *e)
 static wanwu_status broadcast_map(importer *im, const entry *e, int ndim, const int64_t *dims,
                                   entry *out)
 {
-    tensor shape = {0};
-    shape.ndim = e->ndim;
-    memcpy(shape.dims, e->dims, sizeof shape.dims);
     int64_t count = product(dims, ndim), c, h, w;
-    if (count <= 0) return node_error(im, WANWU_ERR_UNSUPPORTED, "empty or oversized result");
+    if (count <= 0 || e->ndim > ndim)
+        return node_error(im, WANWU_ERR_UNSUPPORTED, "empty or oversized result");
     int32_t *index = malloc((size_t)count * sizeof *index);
     if (!index) return ww_error_set(im->err, WANWU_ERR_NO_MEMORY, "out of memory");
-    for (int64_t k = 0; k < count; k++)
-        index[k] = (int32_t)broadcast_index(&shape, ndim, dims, k);
+    /* source stride per output axis (0 where e has extent 1 or no axis) */
+    int64_t stride[MAX_DIMS], coord[MAX_DIMS] = {0}, st = 1, src = 0;
+    for (int k = ndim - 1; k >= 0; k--) {
+        int ie = k - (ndim - e->ndim);
+        stride[k] = ie >= 0 && e->dims[ie] != 1 ? st : 0;
+        if (ie >= 0) st *= e->dims[ie];
+    }
+    for (int64_t k = 0; k < count; k++) {
+        index[k] = (int32_t)src;
+        for (int d = ndim - 1; d >= 0; d--) { /* next output coordinate */
+            src += stride[d];
+            if (++coord[d] < dims[d]) break;
+            src -= stride[d] * dims[d];
+            coord[d] = 0;
+        }
+    }
     shape_chw(ndim, dims, &c, &h, &w);
     int v = ww_graph_add_gather(im->g, im->node_name, e->value, -1, (int)c, (int)h, (int)w, index,
                                 im->err);
