@@ -1,8 +1,9 @@
 /* ONNX import (see format/onnx.h). Every tensor name maps to an entry that
- * is either a constant (initializer, Constant node, or folded from
+ * is either a constant (initializer, Constant node, or computed from
  * constants) or a feature map (a graph value, batch 1, with the ONNX shape
- * it has at that point). Nodes whose inputs are all constants are
- * evaluated here; the others become graph nodes. */
+ * it has at that point). Float computations on constants become graph
+ * nodes over CONSTANT values, left to the constant-folding pass; integer
+ * shape arithmetic is evaluated here; the other nodes become graph nodes. */
 #include "format/onnx.h"
 
 #include <errno.h>
@@ -15,6 +16,7 @@
 #include <sys/stat.h>
 
 #include "core/error.h"
+#include "graph/passes.h"
 #include "onnx.pb-c.h"
 
 #define MAX_DIMS 8
@@ -533,7 +535,7 @@ static wanwu_status tensor_from_proto(importer *im, const Onnx__TensorProto *p, 
     return WANWU_OK;
 }
 
-/* ---- constant folding ----------------------------------------------------- */
+/* ---- shape arithmetic on constants ---------------------------------------- */
 
 static int norm_axis(int64_t axis, int ndim)
 {
@@ -744,9 +746,12 @@ static int64_t slice_len(int64_t s, int64_t e, int64_t st)
     return s > e ? (s - e - st - 1) / (-st) : 0;
 }
 
-/* Evaluates a node whose inputs are all constants. Returns
- * WANWU_ERR_UNSUPPORTED without a message (err untouched) when the op
- * cannot be folded here. */
+/* Evaluates a node whose inputs are all constants and that the graph cannot
+ * hold: integer shape arithmetic (Shape -> Gather -> Concat -> Reshape
+ * chains), casts, and the float corner cases of those ops (an empty tensor,
+ * int and float mixed). Float data computations are graph nodes instead
+ * (import_node). Returns WANWU_ERR_UNSUPPORTED without a message (err
+ * untouched) when the op cannot be folded here. */
 static wanwu_status fold_node(importer *im, const Onnx__NodeProto *n, entry **in, int n_in)
 {
     const char *op = n->op_type;
@@ -924,21 +929,6 @@ static wanwu_status fold_node(importer *im, const Onnx__NodeProto *n, entry **in
             else
                 out.f[o] = x->f[src];
         }
-    } else if (strcmp(op, "DequantizeLinear") == 0) {
-        if (n_in < 2 || !in[1]) return node_error(im, WANWU_ERR_FORMAT, "needs a scale");
-        const tensor *scale = &in[1]->t, *zero = n_in > 2 && in[2] ? &in[2]->t : NULL;
-        int axis = norm_axis(attr_int(n, "axis", 1), x->ndim);
-        if (scale->count > 1 && (axis < 0 || scale->count != x->dims[axis]))
-            return node_error(im, WANWU_ERR_FORMAT, "scale does not match the axis");
-        if (zero && zero->count != scale->count)
-            return node_error(im, WANWU_ERR_FORMAT, "zero point does not match the scale");
-        st = tensor_alloc(im, &out, x->ndim, x->dims, 0);
-        int64_t inner = scale->count > 1 ? product(x->dims + axis + 1, x->ndim - axis - 1) : 1;
-        for (int64_t k = 0; st == WANWU_OK && k < out.count; k++) {
-            int64_t c = scale->count > 1 ? (k / inner) % scale->count : 0;
-            double zp = zero ? tensor_get(zero, c) : 0.0;
-            out.f[k] = (float)((tensor_get(x, k) - zp) * tensor_get(scale, c));
-        }
     } else {
         return WANWU_ERR_UNSUPPORTED;
     }
@@ -989,6 +979,161 @@ static wanwu_status window_pads(importer *im, const Onnx__NodeProto *n, const en
         pads[a + nsp] = total - pads[a];
     }
     return WANWU_OK;
+}
+
+/* ---- constants as graph values ------------------------------------------ */
+
+/* Float arithmetic and data movement on constants become graph nodes over
+ * CONSTANT values, which the graph's constant-folding pass evaluates at
+ * load time with the executor's own code. What a node needs while it is
+ * built (integer shape arithmetic, Reshape targets, Slice bounds, Conv and
+ * Gemm weights, Clip bounds) is resolved here. */
+
+static int liftable(const entry *e)
+{
+    return e && e->kind == K_CONST && !e->t.is_int && e->t.count > 0;
+}
+
+/* Float constant `e` seen as a map over a CONSTANT node (created once per
+ * constant, at its first use as a graph value). */
+static wanwu_status lift_const(importer *im, entry *e, entry *out)
+{
+    if (e->value < 0) {
+        int64_t c, h, w;
+        shape_chw(e->t.ndim, e->t.dims, &c, &h, &w);
+        int v = ww_graph_add_constant(im->g, e->name, (int)c, (int)h, (int)w, e->t.f, im->err);
+        if (v < 0) return graph_status(im);
+        e->value = v;
+    }
+    *out = *e;
+    out->kind = K_MAP;
+    memset(&out->t, 0, sizeof out->t);
+    return WANWU_OK;
+}
+
+/* A map computed from constants only (a weight the source network scales
+ * or transposes) becomes a constant in place: evaluated now by the folding
+ * pass's code. Other entries are left as they are. */
+static wanwu_status resolve_const(importer *im, entry *e)
+{
+    if (!e || e->kind != K_MAP || !ww_graph_value_is_constant(im->g, e->value)) return WANWU_OK;
+    if (!ww_graph_fold_value(im->g, e->value))
+        return ww_error_set(im->err, WANWU_ERR_NO_MEMORY, "out of memory evaluating constants");
+    const ww_node *p = &im->g->nodes[im->g->values[e->value].producer];
+    tensor t;
+    wanwu_status st = tensor_alloc(im, &t, e->ndim, e->dims, 0);
+    if (st != WANWU_OK) return st;
+    if ((size_t)t.count != ww_value_size(&im->g->values[e->value])) {
+        tensor_free(&t);
+        return node_error(im, WANWU_ERR_FORMAT, "a constant's shape does not match its values");
+    }
+    memcpy(t.f, p->weight, (size_t)t.count * sizeof *t.f);
+    e->kind = K_CONST;
+    e->t = t;
+    return WANWU_OK;
+}
+
+/* Map `e` (computed from constants) broadcast to ndim/dims by numpy's
+ * rules: a gather node, evaluated by the folding pass. */
+static wanwu_status broadcast_map(importer *im, const entry *e, int ndim, const int64_t *dims,
+                                  entry *out)
+{
+    int64_t count = product(dims, ndim), c, h, w;
+    if (count <= 0 || e->ndim > ndim)
+        return node_error(im, WANWU_ERR_UNSUPPORTED, "empty or oversized result");
+    int32_t *index = malloc((size_t)count * sizeof *index);
+    if (!index) return ww_error_set(im->err, WANWU_ERR_NO_MEMORY, "out of memory");
+    /* source stride per output axis (0 where e has extent 1 or no axis) */
+    int64_t stride[MAX_DIMS], coord[MAX_DIMS] = {0}, st = 1, src = 0;
+    for (int k = ndim - 1; k >= 0; k--) {
+        int ie = k - (ndim - e->ndim);
+        stride[k] = ie >= 0 && e->dims[ie] != 1 ? st : 0;
+        if (ie >= 0) st *= e->dims[ie];
+    }
+    for (int64_t k = 0; k < count; k++) {
+        index[k] = (int32_t)src;
+        for (int d = ndim - 1; d >= 0; d--) { /* next output coordinate */
+            src += stride[d];
+            if (++coord[d] < dims[d]) break;
+            src -= stride[d] * dims[d];
+            coord[d] = 0;
+        }
+    }
+    shape_chw(ndim, dims, &c, &h, &w);
+    int v = ww_graph_add_gather(im->g, im->node_name, e->value, -1, (int)c, (int)h, (int)w, index,
+                                im->err);
+    free(index);
+    if (v < 0) return graph_status(im);
+    *out = *e;
+    out->value = v;
+    out->ndim = ndim;
+    memcpy(out->dims, dims, (size_t)ndim * sizeof *dims);
+    out->sigmoid_of = -1;
+    return WANWU_OK;
+}
+
+/* `t` as a float constant of ndim/dims (its values converted), lifted to a
+ * map over a CONSTANT node. */
+static wanwu_status float_const_map(importer *im, const char *name, const tensor *t, int ndim,
+                                    const int64_t *dims, entry *out)
+{
+    entry e;
+    memset(&e, 0, sizeof e);
+    e.name = name;
+    e.kind = K_CONST;
+    e.value = -1;
+    e.sigmoid_of = -1;
+    wanwu_status st = tensor_alloc(im, &e.t, ndim, dims, 0);
+    if (st != WANWU_OK) return st;
+    for (int64_t k = 0; k < t->count; k++)
+        e.t.f[k] = (float)tensor_get(t, k);
+    e.ndim = ndim;
+    memcpy(e.dims, dims, (size_t)ndim * sizeof *dims);
+    st = lift_const(im, &e, out);
+    tensor_free(&e.t);
+    return st;
+}
+
+/* DequantizeLinear of constants, (x - zero point) * scale per `axis`:
+ * element-wise graph nodes over CONSTANT values (float x and zero point
+ * are exact below 2^24), evaluated by the folding pass like any other. */
+static wanwu_status dequantize_const(importer *im, const Onnx__NodeProto *n, entry **in, int n_in)
+{
+    if (n_in < 2 || !in[1]) return node_error(im, WANWU_ERR_FORMAT, "needs a scale");
+    const tensor *x = &in[0]->t, *scale = &in[1]->t, *zero = n_in > 2 && in[2] ? &in[2]->t : NULL;
+    int axis = norm_axis(attr_int(n, "axis", 1), x->ndim);
+    if (scale->count > 1 && (axis < 0 || scale->count != x->dims[axis]))
+        return node_error(im, WANWU_ERR_FORMAT, "scale does not match the axis");
+    if (zero && zero->count != scale->count)
+        return node_error(im, WANWU_ERR_FORMAT, "zero point does not match the scale");
+    if (x->count == 0 || scale->count == 0)
+        return node_error(im, WANWU_ERR_UNSUPPORTED, "empty tensors");
+    /* scale and zero point: one value, or one per index of `axis` */
+    int64_t dims[MAX_DIMS];
+    for (int k = 0; k < x->ndim; k++)
+        dims[k] = k == axis && scale->count > 1 ? scale->count : 1;
+    entry xm;
+    wanwu_status st = float_const_map(im, in[0]->name, x, x->ndim, x->dims, &xm);
+    if (st != WANWU_OK) return st;
+    const tensor *operands[2] = {zero, scale};
+    const ww_eltwise_op ops[2] = {WW_ELT_SUB, WW_ELT_MUL};
+    int v = xm.value;
+    for (int k = 0; k < 2; k++) {
+        if (!operands[k]) continue;
+        int b = -1;
+        float single = (float)tensor_get(operands[k], 0); /* a scalar: the eltwise's constant */
+        if (operands[k]->count > 1) {
+            entry per_axis, expanded;
+            st = float_const_map(im, in[2 - k]->name, operands[k], x->ndim, dims, &per_axis);
+            if (st == WANWU_OK) st = broadcast_map(im, &per_axis, x->ndim, x->dims, &expanded);
+            if (st != WANWU_OK) return st;
+            b = expanded.value;
+        }
+        v = ww_graph_add_eltwise(im->g, im->node_name, v, b, b < 0 ? &single : NULL, 1, ops[k], 0,
+                                 im->err);
+        if (v < 0) return graph_status(im);
+    }
+    return add_map(im, n->output[0], v, x->ndim, x->dims);
 }
 
 static wanwu_status import_conv(importer *im, const Onnx__NodeProto *n, entry **in, int n_in)
@@ -1175,24 +1320,6 @@ static int same_shape(const entry *a, const entry *b)
     return 1;
 }
 
-/* Adds a constant bias to a map produced by a bias-less conv or linear. */
-static wanwu_status fold_bias(importer *im, const Onnx__NodeProto *n, entry *x, const tensor *b)
-{
-    ww_node *p = &im->g->nodes[im->g->values[x->value].producer];
-    int channels = im->g->values[x->value].c;
-    int ok = (p->op == WW_OP_CONV2D || p->op == WW_OP_LINEAR) && !p->bias && p->act == WW_ACT_NONE &&
-             p->num_inputs == 1 && ww_graph_use_count(im->g, x->value) == 1 &&
-             im->g->output == x->value && !b->is_int && (b->count == channels || b->count == 1);
-    /* the bias must broadcast along channels only: [C], [1,C], [C,1,1] or [1,C,1,1] */
-    for (int k = 0; ok && k < b->ndim; k++)
-        ok = b->dims[k] == 1 || (b->dims[k] == channels && k == b->ndim - (p->op == WW_OP_CONV2D && x->ndim == 4 ? 3 : 1));
-    if (!ok) return WANWU_ERR_NOT_FOUND; /* not a bias: the caller adds it element-wise */
-    p->bias = malloc((size_t)channels * sizeof *p->bias);
-    if (!p->bias) return ww_error_set(im->err, WANWU_ERR_NO_MEMORY, "out of memory");
-    for (int c = 0; c < channels; c++) p->bias[c] = b->f[b->count == 1 ? 0 : c];
-    return add_map(im, n->output[0], x->value, x->ndim, x->dims);
-}
-
 /* How a constant broadcasts over map x: 1 (scalar), C (per channel of a
  * 1xCxHxW map) or all values; 0 when it does not in a way wanwu runs. */
 static size_t const_broadcast(importer *im, const entry *x, const tensor *b)
@@ -1217,7 +1344,16 @@ static wanwu_status import_binary(importer *im, const Onnx__NodeProto *n, entry 
                                   ww_eltwise_op op)
 {
     if (n_in < 2 || !in[0] || !in[1]) return node_error(im, WANWU_ERR_FORMAT, "needs 2 inputs");
-    entry *a = in[0], *b = in[1];
+    entry *a = in[0], *b = in[1], lifted, expanded[2];
+    if ((a->kind == K_CONST) != (b->kind == K_CONST)) {
+        /* a constant with a map computed from constants: both graph values */
+        entry **cst = a->kind == K_CONST ? &a : &b, *map = a->kind == K_CONST ? b : a;
+        if (liftable(*cst) && ww_graph_value_is_constant(im->g, map->value)) {
+            wanwu_status st = lift_const(im, *cst, &lifted);
+            if (st != WANWU_OK) return st;
+            *cst = &lifted;
+        }
+    }
     int swap = 0;
     if (a->kind == K_CONST) {
         entry *t = a;
@@ -1227,36 +1363,53 @@ static wanwu_status import_binary(importer *im, const Onnx__NodeProto *n, entry 
     }
     if (b->kind == K_CONST) {
         if (b->t.is_int) return node_error(im, WANWU_ERR_UNSUPPORTED, "an integer constant");
-        if (op == WW_ELT_ADD) {
-            wanwu_status st = fold_bias(im, n, a, &b->t);
-            if (st != WANWU_ERR_NOT_FOUND) return st;
-        }
         size_t count = const_broadcast(im, a, &b->t);
-        tensor expanded = {0};
-        const float *values = b->t.f;
+        int expanded_b = -1;
         if (!count) {
-            /* any other numpy broadcast onto the map's shape: expand the constant */
+            /* any other numpy broadcast onto the map's shape: the constant
+             * expanded by a gather node (evaluated by the folding pass) */
             tensor shape = {0};
             shape.ndim = a->ndim;
             memcpy(shape.dims, a->dims, sizeof shape.dims);
             int nd;
             int64_t dims[MAX_DIMS];
-            if (!broadcast_dims(&shape, &b->t, &nd, dims) || nd != a->ndim ||
+            if (!liftable(b) || !broadcast_dims(&shape, &b->t, &nd, dims) || nd != a->ndim ||
                 memcmp(dims, a->dims, (size_t)nd * sizeof *dims) != 0)
                 return node_error(im, WANWU_ERR_UNSUPPORTED,
                                   "the constant does not broadcast onto the feature map's shape");
-            wanwu_status st = tensor_alloc(im, &expanded, nd, dims, 0);
+            wanwu_status st = lift_const(im, b, &lifted);
+            if (st == WANWU_OK) st = broadcast_map(im, &lifted, nd, dims, &expanded[1]);
             if (st != WANWU_OK) return st;
-            for (int64_t k = 0; k < expanded.count; k++)
-                expanded.f[k] = b->t.f[broadcast_index(&b->t, nd, dims, k)];
-            values = expanded.f;
-            count = (size_t)expanded.count;
+            expanded_b = expanded[1].value;
         }
-        int v = ww_graph_add_eltwise(im->g, im->node_name, a->value, -1, values, count, op, swap,
-                                     im->err);
-        tensor_free(&expanded);
+        int v = ww_graph_add_eltwise(im->g, im->node_name, a->value, expanded_b,
+                                     expanded_b < 0 ? b->t.f : NULL, count, op, swap, im->err);
         if (v < 0) return graph_status(im);
         return add_map(im, n->output[0], v, a->ndim, a->dims);
+    }
+    tensor sa = {0}, sb = {0};
+    sa.ndim = a->ndim;
+    sb.ndim = b->ndim;
+    memcpy(sa.dims, a->dims, sizeof sa.dims);
+    memcpy(sb.dims, b->dims, sizeof sb.dims);
+    int nd;
+    int64_t dims[MAX_DIMS];
+    if (!same_shape(a, b) && broadcast_dims(&sa, &sb, &nd, dims)) {
+        /* maps computed from constants broadcast like constants: expanded */
+        entry *ops[2] = {a, b};
+        int expandable = 1;
+        for (int k = 0; k < 2; k++)
+            if (ops[k]->ndim != nd || memcmp(ops[k]->dims, dims, (size_t)nd * sizeof *dims) != 0)
+                expandable &= ww_graph_value_is_constant(im->g, ops[k]->value);
+        for (int k = 0; k < 2 && expandable; k++) {
+            if (ops[k]->ndim == nd && memcmp(ops[k]->dims, dims, (size_t)nd * sizeof *dims) == 0)
+                continue;
+            wanwu_status st = broadcast_map(im, ops[k], nd, dims, &expanded[k]);
+            if (st != WANWU_OK) return st;
+            ops[k] = &expanded[k];
+        }
+        a = ops[0];
+        b = ops[1];
     }
     if (op == WW_ELT_ADD && same_shape(a, b)) {
         int v = ww_graph_add_add(im->g, im->node_name, a->value, b->value, im->err);
@@ -1478,6 +1631,9 @@ static wanwu_status gather_transpose(importer *im, const char *out_name, const e
 static wanwu_status gather_concat(importer *im, const char *out_name, const entry *a,
                                   const entry *b, int axis)
 {
+    /* float constants arrive as graph values (import_node makes them CONSTANT nodes) */
+    if (a->kind == K_CONST || b->kind == K_CONST)
+        return node_error(im, WANWU_ERR_UNSUPPORTED, "concatenating an integer constant");
     int64_t dims[MAX_DIMS];
     memcpy(dims, a->dims, sizeof dims);
     dims[axis] += b->dims[axis];
@@ -1488,30 +1644,14 @@ static wanwu_status gather_concat(importer *im, const char *out_name, const entr
     int64_t count;
     wanwu_status st = alloc_index(im, a->ndim, dims, &index, &count);
     if (st != WANWU_OK) return st;
-    int64_t size_b = product(b->dims, b->ndim);
-    /* the graph source comes first in the index space: a constant a goes after b */
-    int64_t base_a = a->kind == K_CONST ? size_b : 0, base_b = a->kind == K_CONST ? 0 : size_a;
     int64_t o = 0;
     for (int64_t p = 0; p < outer; p++) {
         for (int64_t j = 0; j < a->dims[axis] * inner; j++)
-            index[o++] = (int32_t)(base_a + p * a->dims[axis] * inner + j);
+            index[o++] = (int32_t)(p * a->dims[axis] * inner + j);
         for (int64_t j = 0; j < b->dims[axis] * inner; j++)
-            index[o++] = (int32_t)(base_b + p * b->dims[axis] * inner + j);
+            index[o++] = (int32_t)(size_a + p * b->dims[axis] * inner + j);
     }
-    if (a->kind != K_CONST && b->kind != K_CONST)
-        return emit_gather(im, out_name, a, b, a->ndim, dims, index);
-    const entry *map = a->kind == K_CONST ? b : a, *cst = a->kind == K_CONST ? a : b;
-    if (cst->t.is_int) {
-        free(index);
-        return node_error(im, WANWU_ERR_UNSUPPORTED, "concatenating an integer constant");
-    }
-    int64_t c, h, w;
-    shape_chw(a->ndim, dims, &c, &h, &w);
-    int v = ww_graph_add_gather_const(im->g, im->node_name, map->value, cst->t.f,
-                                      (size_t)cst->t.count, (int)c, (int)h, (int)w, index, im->err);
-    free(index);
-    if (v < 0) return graph_status(im);
-    return add_map(im, out_name, v, a->ndim, dims);
+    return emit_gather(im, out_name, a, b, a->ndim, dims, index);
 }
 
 static wanwu_status gather_take(importer *im, const char *out_name, const entry *x, int axis,
@@ -2151,6 +2291,17 @@ static wanwu_status constant_node(importer *im, const Onnx__NodeProto *n)
     return add_const(im, n->output[0], &t);
 }
 
+/* Data movement whose output is a float run-time operand when its data
+ * input is a float constant. */
+static int lifts_data(const char *op)
+{
+    static const char *const ops[] = {"Transpose", "Reshape", "Squeeze", "Unsqueeze", "Flatten",
+                                      "Slice",     "Gather",  "Split",   "Identity",  "Dropout"};
+    for (size_t k = 0; k < sizeof ops / sizeof *ops; k++)
+        if (strcmp(op, ops[k]) == 0) return 1;
+    return 0;
+}
+
 static wanwu_status import_node(importer *im, const Onnx__NodeProto *n)
 {
     im->op_type = n->op_type ? n->op_type : "";
@@ -2175,7 +2326,7 @@ static wanwu_status import_node(importer *im, const Onnx__NodeProto *n)
     if (n->n_output > 64) return node_error(im, WANWU_ERR_UNSUPPORTED, "more than 64 outputs");
     /* outputs plus the intermediates of a chained Concat: in[] stays valid */
     if (!reserve_entries(im, (int)(n->n_output + n->n_input) + 4)) return WANWU_ERR_NO_MEMORY;
-    int n_in = (int)n->n_input, all_const = n_in > 0;
+    int n_in = (int)n->n_input;
     for (int k = 0; k < n_in; k++) {
         if (!n->input[k][0]) continue; /* optional input left out */
         in[k] = find(im, n->input[k]);
@@ -2184,8 +2335,40 @@ static wanwu_status import_node(importer *im, const Onnx__NodeProto *n)
                               "input '%s' is neither an initializer nor the output of an earlier "
                               "node (missing initializer, or the graph has a cycle)",
                               n->input[k]);
-        if (in[k]->kind != K_CONST) all_const = 0;
     }
+    ww_eltwise_op eop;
+    const char *op = im->op_type;
+    int all_data = binary_op(op, &eop) || strcmp(op, "Concat") == 0;
+    int to_int =
+        strcmp(op, "Cast") == 0 && attr_int(n, "to", 1) != ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT;
+    for (int k = 0; k < n_in; k++) {
+        /* parameters (and data only read here) computed from constants */
+        if (k == 0 ? !(to_int || strcmp(op, "DequantizeLinear") == 0) : all_data) continue;
+        wanwu_status st = resolve_const(im, in[k]);
+        if (st != WANWU_OK) return st;
+    }
+    int all_const = n_in > 0;
+    for (int k = 0; k < n_in; k++)
+        all_const &= !in[k] || in[k]->kind == K_CONST;
+    /* float data on constants: graph nodes over CONSTANT values (the whole
+     * input list for element-wise ops and Concat, else the data input) */
+    int lift = all_data ? n_in : 0;
+    if (!all_data && all_const && lifts_data(op)) lift = 1;
+    int lift_all = lift > 0;
+    for (int k = 0; k < lift; k++)
+        lift_all &= !in[k] || liftable(in[k]) || in[k]->kind == K_MAP;
+    if (lift_all && (all_const || strcmp(op, "Concat") == 0)) {
+        entry lifted[16];
+        for (int k = 0; k < lift; k++) {
+            if (!liftable(in[k])) continue;
+            wanwu_status st = lift_const(im, in[k], &lifted[k]);
+            if (st != WANWU_OK) return st;
+            in[k] = &lifted[k];
+        }
+        if (in[0]) return import_map_node(im, n, in, n_in);
+    }
+    if (all_const && in[0] && strcmp(op, "DequantizeLinear") == 0)
+        return dequantize_const(im, n, in, n_in);
     if (all_const && in[0]) {
         wanwu_status st = fold_node(im, n, in, n_in);
         if (st != WANWU_ERR_UNSUPPORTED || (im->err && im->err->message[0])) return st;
@@ -2432,7 +2615,7 @@ wanwu_status ww_onnx_import_file(const char *path, const ww_onnx_import_options 
         goto done;
     }
     const entry *out = find(&im, gp->output[0]->name);
-    if (!out || out->kind != K_MAP) {
+    if (!out || out->kind != K_MAP || ww_graph_value_is_constant(g, out->value)) {
         st = ww_error_set(err, out ? WANWU_ERR_UNSUPPORTED : WANWU_ERR_FORMAT,
                           "output '%s' is %s", gp->output[0]->name,
                           out ? "a constant (it does not depend on the input)"

@@ -30,6 +30,7 @@ const char *ww_op_name(ww_op_type op)
     case WW_OP_AFFINE_CLAMP: return "AffineClamp";
     case WW_OP_ELTWISE: return "Eltwise";
     case WW_OP_GATHER: return "Gather";
+    case WW_OP_CONSTANT: return "Constant";
     }
     return "?";
 }
@@ -568,6 +569,17 @@ int ww_graph_add_gather_const(ww_graph *g, const char *name, int a, const float 
                               wanwu_error *err)
 {
     return add_gather(g, name, a, -1, b_const, b_count, c, h, w, index, err);
+}
+
+int ww_graph_add_constant(ww_graph *g, const char *name, int c, int h, int w, const float *data,
+                          wanwu_error *err)
+{
+    if (!data) return bad_input("Constant", name, err);
+    ww_node *n = append_node(g, WW_OP_CONSTANT, name, c, h, w, err);
+    if (!n) return -1;
+    n->weight = copy_floats(data, (size_t)c * (size_t)h * (size_t)w);
+    if (!n->weight) return drop_last_node(g, err);
+    return n->output;
 }
 
 int64_t ww_graph_macs(const ww_graph *g)

@@ -35,7 +35,8 @@ typedef enum ww_op_type {
     WW_OP_SOFTMAX,         /* softmax over all values (a classifier's last op), or per row */
     WW_OP_AFFINE_CLAMP,    /* min(clamp_hi, max(clamp_lo, clamp_scale * x + clamp_shift)) */
     WW_OP_ELTWISE,         /* inputs[0] (eltwise_op) inputs[1], or the constant `weight` */
-    WW_OP_GATHER           /* out[i] = (inputs[0] then inputs[1] or `weight`)[gather_index[i]] */
+    WW_OP_GATHER,          /* out[i] = (inputs[0] then inputs[1] or `weight`)[gather_index[i]] */
+    WW_OP_CONSTANT         /* no inputs; the output's values are `weight` (known at load time) */
 } ww_op_type;
 
 const char *ww_op_name(ww_op_type op);
@@ -156,6 +157,12 @@ int ww_graph_add_gather_const(ww_graph *g, const char *name, int a, const float 
                               size_t b_count, int c, int h, int w, const int32_t *index,
                               wanwu_error *err);
 
+/* A value known at load time: c*h*w floats, copied. ww_pass_fold_constants
+ * evaluates the nodes that read only constants and absorbs the rest into
+ * ELTWISE/GATHER constant operands. */
+int ww_graph_add_constant(ww_graph *g, const char *name, int c, int h, int w, const float *data,
+                          wanwu_error *err);
+
 /* Multiply-accumulates of one inference (convolutions and linear layers). */
 int64_t ww_graph_macs(const ww_graph *g);
 
@@ -165,5 +172,20 @@ int ww_graph_use_count(const ww_graph *g, int value);
 
 /* Redirects every live use of value `from` (and the graph output) to `to`. */
 void ww_graph_replace_uses(ww_graph *g, int from, int to);
+
+/* Running nodes. The session runs every node of a model per image; the
+ * constant-folding pass runs single nodes at load time through the same
+ * function (defined in model/session.c). */
+typedef struct ww_graph_exec {
+    const ww_graph *graph;
+    ww_conv2d *const *convs; /* per node: the prepared kernel of each CONV2D */
+    const size_t *offsets;   /* per value: where it lives in `arena` (floats) */
+    float *arena;
+    float *scratch;      /* ww_conv2d_scratch_floats of the largest conv */
+    ww_threadpool *pool; /* NULL runs serially */
+} ww_graph_exec;
+
+/* Runs the live nodes first..end-1 (INPUT nodes are skipped). */
+void ww_graph_exec_nodes(const ww_graph_exec *s, int first, int end);
 
 #endif

@@ -34,6 +34,280 @@ static void merge_into_consumer(ww_graph *g, ww_node *p, ww_node *c)
     p->output = -1;
 }
 
+/* ---- constant folding ---------------------------------------------------- */
+
+static int is_constant(ww_graph *g, int value)
+{
+    const ww_node *p = producer_of(g, value);
+    return p && p->op == WW_OP_CONSTANT;
+}
+
+/* Turns node n into a CONSTANT node holding `data` (owned), same output. */
+static void become_constant(ww_node *n, float *data)
+{
+    ww_node keep = *n;
+    free(n->weight);
+    free(n->bias);
+    free(n->bn_gamma);
+    free(n->bn_beta);
+    free(n->bn_mean);
+    free(n->bn_var);
+    free(n->gather_index);
+    memset(n, 0, sizeof *n);
+    memcpy(n->name, keep.name, sizeof n->name);
+    n->op = WW_OP_CONSTANT;
+    n->output = keep.output;
+    n->weight = data;
+}
+
+/* Evaluates node i, all of whose inputs are constants, with the executor's
+ * own code, and makes it a constant. Returns 0 (node untouched) when out of
+ * memory: the node then simply runs per image. */
+static int fold_node(ww_graph *g, int i)
+{
+    ww_node *n = &g->nodes[i];
+    size_t *offsets = malloc((size_t)g->num_values * sizeof *offsets);
+    ww_conv2d **convs = calloc((size_t)g->num_nodes, sizeof *convs);
+    size_t out_n = ww_value_size(&g->values[n->output]), total = out_n, scratch_n = 0;
+    float *arena = NULL, *scratch = NULL, *data = malloc(out_n * sizeof *data);
+    int ok = offsets && convs && data;
+    if (ok && n->op == WW_OP_CONV2D) {
+        wanwu_error err;
+        ok = ww_conv2d_create(&n->conv, n->weight, n->bias, n->act, &convs[i], &err) == WANWU_OK;
+        if (ok) scratch_n = ww_conv2d_scratch_floats(convs[i], 1);
+    }
+    if (ok) {
+        for (int v = 0; v < g->num_values; v++)
+            offsets[v] = SIZE_MAX;
+        for (int k = 0; k < n->num_inputs; k++) {
+            offsets[n->inputs[k]] = total; /* x + x reads one copy twice: harmless */
+            total += ww_value_size(&g->values[n->inputs[k]]);
+        }
+        offsets[n->output] = 0;
+        arena = malloc(total * sizeof *arena);
+        scratch = malloc((scratch_n ? scratch_n : 1) * sizeof *scratch);
+        ok = arena && scratch;
+    }
+    if (ok) {
+        for (int k = 0; k < n->num_inputs; k++) {
+            const ww_node *c = producer_of(g, n->inputs[k]);
+            memcpy(arena + offsets[n->inputs[k]], c->weight,
+                   ww_value_size(&g->values[n->inputs[k]]) * sizeof *arena);
+        }
+        ww_graph_exec e = {g, convs, offsets, arena, scratch, NULL};
+        ww_graph_exec_nodes(&e, i, i + 1);
+        memcpy(data, arena, out_n * sizeof *data);
+        become_constant(n, data);
+        data = NULL;
+    }
+    if (convs) ww_conv2d_free(convs[i]);
+    free(convs);
+    free(offsets);
+    free(arena);
+    free(scratch);
+    free(data);
+    return ok;
+}
+
+/* The fewest values an element-wise operand needs: 1 when all are equal,
+ * one per channel when each channel is uniform, else all (compared bit for
+ * bit: -0 and 0 differ as divisors). */
+static size_t compact_operand(const float *v, int c, size_t hw)
+{
+    size_t n = (size_t)c * hw, per_channel = 1, all = 1;
+    for (size_t k = 1; k < n && (all || per_channel); k++) {
+        if (memcmp(&v[k], &v[0], sizeof *v) != 0) all = 0;
+        if (k % hw && memcmp(&v[k], &v[k - k % hw], sizeof *v) != 0) per_channel = 0;
+    }
+    return all ? 1 : per_channel ? (size_t)c : n;
+}
+
+/* Rewrites node n, which reads constant value `cv` and a computed one, so
+ * that the constant is part of the node (ELTWISE's and GATHER's constant
+ * operand) and nothing reads the CONSTANT node at run time. Returns 0 when
+ * n has no such form or memory runs out (n is then left as it was). */
+static int absorb_constant(ww_graph *g, ww_node *n, int cv)
+{
+    const ww_value *vc = &g->values[cv];
+    const float *cdata = producer_of(g, cv)->weight;
+    size_t cn = ww_value_size(vc), hw = (size_t)vc->h * (size_t)vc->w;
+    int k = n->inputs[0] == cv ? 0 : 1, other = n->inputs[1 - k];
+    if (n->num_inputs != 2 || other == cv) return 0;
+    switch (n->op) {
+    case WW_OP_ADD:
+    case WW_OP_ELTWISE: {
+        if (n->op == WW_OP_ADD && n->act != WW_ACT_NONE) return 0;
+        size_t count = compact_operand(cdata, vc->c, hw);
+        float *b = malloc(count * sizeof *b);
+        if (!b) return 0;
+        for (size_t j = 0; j < count; j++)
+            b[j] = cdata[count == (size_t)vc->c ? j * hw : j];
+        if (n->op == WW_OP_ADD) n->eltwise_op = WW_ELT_ADD;
+        n->op = WW_OP_ELTWISE;
+        n->eltwise_swap ^= k == 0; /* the constant was a, now it is b */
+        n->inputs[0] = other;
+        n->num_inputs = 1;
+        n->const_count = count;
+        free(n->weight);
+        n->weight = b;
+        return 1;
+    }
+    case WW_OP_MUL_CHANNEL: {
+        if (k != 1) return 0; /* a per-channel scale of a constant map: no constant form */
+        float *b = malloc(cn * sizeof *b);
+        if (!b) return 0;
+        memcpy(b, cdata, cn * sizeof *b);
+        n->op = WW_OP_ELTWISE;
+        n->eltwise_op = WW_ELT_MUL;
+        n->eltwise_swap = 0;
+        n->num_inputs = 1;
+        n->const_count = cn;
+        n->weight = b;
+        return 1;
+    }
+    case WW_OP_CONCAT:
+    case WW_OP_GATHER: {
+        /* the computed source goes first in the index space, the constant after it */
+        const ww_value *out = &g->values[n->output];
+        size_t count = ww_value_size(out), size_a = ww_value_size(&g->values[n->inputs[0]]);
+        size_t size_other = ww_value_size(&g->values[other]);
+        int32_t *index = malloc(count * sizeof *index);
+        float *b = malloc(cn * sizeof *b);
+        if (!index || !b) {
+            free(index);
+            free(b);
+            return 0;
+        }
+        for (size_t j = 0; j < count; j++) {
+            size_t src = n->op == WW_OP_GATHER ? (size_t)n->gather_index[j] : j;
+            /* source position in (inputs[0] then inputs[1]) order */
+            int from_a = src < size_a;
+            size_t local = from_a ? src : src - size_a;
+            int from_const = from_a == (k == 0);
+            index[j] = (int32_t)(from_const ? size_other + local : local);
+        }
+        memcpy(b, cdata, cn * sizeof *b);
+        free(n->gather_index);
+        free(n->weight);
+        n->op = WW_OP_GATHER;
+        n->gather_index = index;
+        n->weight = b;
+        n->inputs[0] = other;
+        n->num_inputs = 1;
+        return 1;
+    }
+    default: return 0;
+    }
+}
+
+/* x + b or x - b with a constant b of 1 or C values, x the only use of a
+ * conv or linear layer without epilogue: b becomes part of its bias. */
+static int fold_constant_bias(ww_graph *g, ww_node *n)
+{
+    if (n->op != WW_OP_ELTWISE || n->num_inputs != 1 ||
+        !(n->eltwise_op == WW_ELT_ADD || (n->eltwise_op == WW_ELT_SUB && !n->eltwise_swap)))
+        return 0;
+    ww_node *p = producer_of(g, n->inputs[0]);
+    int channels = g->values[n->output].c;
+    if (!p || (p->op != WW_OP_CONV2D && p->op != WW_OP_LINEAR) || p->num_inputs != 1 ||
+        p->act != WW_ACT_NONE || ww_graph_use_count(g, p->output) != 1 ||
+        (n->const_count != 1 && n->const_count != (size_t)channels))
+        return 0;
+    float *bias = p->bias;
+    if (!bias) {
+        bias = calloc((size_t)channels, sizeof *bias);
+        if (!bias) return 0; /* left as an add: still correct */
+        p->bias = bias;
+    }
+    float sign = n->eltwise_op == WW_ELT_SUB ? -1.0f : 1.0f;
+    for (int c = 0; c < channels; c++)
+        bias[c] += sign * n->weight[n->const_count == 1 ? 0 : c];
+    merge_into_consumer(g, p, n);
+    return 1;
+}
+
+/* Marks in `konst` (per value) the values computed from constants only,
+ * among the live nodes before and at `last`. */
+static void mark_constant_values(const ww_graph *g, int last, char *konst)
+{
+    for (int i = 0; i <= last; i++) {
+        const ww_node *n = &g->nodes[i];
+        if (n->removed || n->op == WW_OP_INPUT) continue;
+        int all = n->op == WW_OP_CONSTANT || n->num_inputs > 0;
+        for (int k = 0; k < n->num_inputs; k++)
+            all &= konst[n->inputs[k]];
+        konst[n->output] = (char)all;
+    }
+}
+
+int ww_graph_value_is_constant(const ww_graph *g, int value)
+{
+    if (value < 0 || value >= g->num_values) return 0;
+    char *konst = calloc((size_t)g->num_values, 1);
+    if (!konst) return 0;
+    mark_constant_values(g, g->values[value].producer, konst);
+    int result = konst[value];
+    free(konst);
+    return result;
+}
+
+int ww_graph_fold_value(ww_graph *g, int value)
+{
+    if (value < 0 || value >= g->num_values) return 0;
+    int last = g->values[value].producer;
+    char *konst = calloc((size_t)g->num_values, 1), *need = calloc((size_t)last + 1, 1);
+    int ok = konst && need;
+    if (ok) {
+        mark_constant_values(g, last, konst);
+        ok = konst[value];
+    }
+    if (ok) {
+        need[last] = 1;
+        for (int i = last; i >= 0; i--) {
+            const ww_node *n = &g->nodes[i];
+            if (!need[i]) continue;
+            for (int k = 0; k < n->num_inputs; k++)
+                need[g->values[n->inputs[k]].producer] = 1;
+        }
+        for (int i = 0; i <= last && ok; i++)
+            if (need[i] && g->nodes[i].op != WW_OP_CONSTANT) ok = fold_node(g, i);
+    }
+    free(konst);
+    free(need);
+    return ok;
+}
+
+int ww_pass_fold_constants(ww_graph *g)
+{
+    int rewrites = 0;
+    for (int i = 0; i < g->num_nodes; i++) {
+        ww_node *n = &g->nodes[i];
+        if (n->removed || n->op == WW_OP_INPUT || n->op == WW_OP_CONSTANT) continue;
+        int all = n->num_inputs > 0, any = 0;
+        for (int k = 0; k < n->num_inputs; k++) {
+            int c = is_constant(g, n->inputs[k]);
+            all &= c;
+            any |= c;
+        }
+        if (all)
+            rewrites += fold_node(g, i);
+        else if (any)
+            rewrites +=
+                absorb_constant(g, n, is_constant(g, n->inputs[0]) ? n->inputs[0] : n->inputs[1]);
+        rewrites += fold_constant_bias(g, n);
+    }
+    rewrites += ww_pass_remove_dead_nodes(g);
+    /* constants folded further or absorbed: their copies are not needed */
+    for (int i = 0; i < g->num_nodes; i++) {
+        ww_node *n = &g->nodes[i];
+        if (n->removed && n->op == WW_OP_CONSTANT) {
+            free(n->weight);
+            n->weight = NULL;
+        }
+    }
+    return rewrites;
+}
+
 int ww_pass_remove_identities(ww_graph *g)
 {
     int rewrites = 0;
@@ -143,6 +417,7 @@ int ww_pass_remove_dead_nodes(ww_graph *g)
 
 void ww_graph_optimize(ww_graph *g)
 {
+    ww_pass_fold_constants(g);
     ww_pass_remove_identities(g);
     ww_pass_fold_batchnorm(g);
     ww_pass_fuse_residual_add(g);

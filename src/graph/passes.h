@@ -1,4 +1,10 @@
 /* Graph passes, run in this order by ww_graph_optimize:
+ *   fold_constants     - nodes reading only constants evaluated at load time
+ *                        (the executor's code) into CONSTANT nodes; constants
+ *                        read next to a computed value become the constant
+ *                        operand of an ELTWISE or GATHER, or the bias of the
+ *                        conv or linear layer they are added to; unread ones
+ *                        dropped
  *   remove_identities  - drop Flatten/Dropout (flatten of C x 1 x 1 is free)
  *   fold_batchnorm     - BatchNorm after a conv folded into its weights/bias
  *   fuse_residual_add  - conv followed by add(conv, x) becomes conv with residual x
@@ -11,12 +17,22 @@
 
 #include "graph/graph.h"
 
+int ww_pass_fold_constants(ww_graph *g);
 int ww_pass_remove_identities(ww_graph *g);
 int ww_pass_fold_batchnorm(ww_graph *g);
 int ww_pass_fuse_residual_add(ww_graph *g);
 int ww_pass_fuse_activation(ww_graph *g);
 int ww_pass_remove_dead_nodes(ww_graph *g);
 void ww_graph_optimize(ww_graph *g);
+
+/* Whether `value` is computed from CONSTANT nodes only. */
+int ww_graph_value_is_constant(const ww_graph *g, int value);
+/* Evaluates the nodes `value` is computed from, when they read constants
+ * only, as ww_pass_fold_constants does (for a format reader that needs the
+ * numbers, e.g. a weight computed by the source network). Returns 1 when
+ * `value` is then the output of a CONSTANT node (its values in that node's
+ * `weight`), 0 when it depends on the input or memory ran out. */
+int ww_graph_fold_value(ww_graph *g, int value);
 
 /* Memory plan: every live value gets an offset (in floats) into one arena;
  * values whose lifetimes do not overlap share space. */

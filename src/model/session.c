@@ -21,6 +21,7 @@ struct wanwu_session {
     float *scratch;
     float *logits;
     float *probs;
+    ww_graph_exec exec; /* the model's graph over this session's arena */
 };
 
 static float *alloc_floats(size_t n)
@@ -75,28 +76,40 @@ wanwu_status wanwu_session_create(const wanwu_model *model, const wanwu_session_
         return ww_error_set(err, WANWU_ERR_NO_MEMORY, "out of memory for activations (%zu MB)",
                             model->plan.arena_floats * sizeof(float) >> 20);
     }
+    s->exec.graph = &model->graph;
+    s->exec.convs = model->convs;
+    s->exec.offsets = model->plan.offsets;
+    s->exec.arena = s->arena;
+    s->exec.scratch = s->scratch;
+    s->exec.pool = s->pool;
     *out = s;
     return WANWU_OK;
 }
 
-static float *value_ptr(wanwu_session *s, int value)
+static float *value_ptr(const ww_graph_exec *s, int value)
 {
-    return s->arena + s->model->plan.offsets[value];
+    return s->arena + s->offsets[value];
 }
 
-static void run_graph(wanwu_session *s)
+void ww_graph_exec_nodes(const ww_graph_exec *s, int first, int end)
 {
-    const wanwu_model *m = s->model;
-    const ww_graph *g = &m->graph;
-    for (int i = 0; i < g->num_nodes; i++) {
+    const ww_graph *g = s->graph;
+    for (int i = first; i < end; i++) {
         const ww_node *n = &g->nodes[i];
         if (n->removed || n->op == WW_OP_INPUT) continue;
+        if (n->op == WW_OP_CONSTANT) {
+            /* only left when folding could not absorb it (a constant graph
+             * output): a copy per run keeps every input read a plain arena read */
+            memcpy(value_ptr(s, n->output), n->weight,
+                   ww_value_size(&g->values[n->output]) * sizeof(float));
+            continue;
+        }
         const ww_value *in = &g->values[n->inputs[0]];
         const float *x = value_ptr(s, n->inputs[0]);
         float *y = value_ptr(s, n->output);
         switch (n->op) {
         case WW_OP_CONV2D:
-            ww_conv2d_run(m->convs[i], x, n->num_inputs > 1 ? value_ptr(s, n->inputs[1]) : NULL, y,
+            ww_conv2d_run(s->convs[i], x, n->num_inputs > 1 ? value_ptr(s, n->inputs[1]) : NULL, y,
                           s->scratch, s->pool);
             break;
         case WW_OP_BATCHNORM:
@@ -150,9 +163,15 @@ static void run_graph(wanwu_session *s)
                            n->num_inputs > 1 ? value_ptr(s, n->inputs[1]) : n->weight,
                            n->const_count, n->eltwise_op, n->eltwise_swap, y);
             break;
-        case WW_OP_INPUT: break;
+        case WW_OP_INPUT:
+        case WW_OP_CONSTANT: break;
         }
     }
+}
+
+static void run_graph(wanwu_session *s)
+{
+    ww_graph_exec_nodes(&s->exec, 0, s->model->graph.num_nodes);
 }
 
 wanwu_status wanwu_run(wanwu_session *s, const float *input_chw, float *logits, wanwu_error *err)
@@ -161,9 +180,10 @@ wanwu_status wanwu_run(wanwu_session *s, const float *input_chw, float *logits, 
         return ww_error_set(err, WANWU_ERR_INVALID_ARGUMENT,
                             "session, input and logits are required");
     const ww_graph *g = &s->model->graph;
-    memcpy(value_ptr(s, g->input), input_chw, ww_value_size(&g->values[g->input]) * sizeof(float));
+    memcpy(value_ptr(&s->exec, g->input), input_chw,
+           ww_value_size(&g->values[g->input]) * sizeof(float));
     run_graph(s);
-    memcpy(logits, value_ptr(s, g->output), (size_t)s->model->num_classes * sizeof(float));
+    memcpy(logits, value_ptr(&s->exec, g->output), (size_t)s->model->num_classes * sizeof(float));
     return WANWU_OK;
 }
 
@@ -217,16 +237,16 @@ wanwu_status wanwu_classify_memory(wanwu_session *s, const void *data, size_t si
                             "the model's input is %dx%dx%d, not an RGB image of %dx%d", input->c,
                             input->h, input->w, m->preprocess.crop, m->preprocess.crop);
     }
-    st = ww_preprocess_run(&img, &m->preprocess, value_ptr(s, g->input), err);
+    st = ww_preprocess_run(&img, &m->preprocess, value_ptr(&s->exec, g->input), err);
     ww_image_free(&img);
     if (st != WANWU_OK) return st;
     double t2 = now_ms();
     run_graph(s);
     double t3 = now_ms();
     if (m->outputs_probabilities) /* an ONNX classifier that ends in Softmax */
-        memcpy(s->probs, value_ptr(s, g->output), (size_t)m->num_classes * sizeof *s->probs);
+        memcpy(s->probs, value_ptr(&s->exec, g->output), (size_t)m->num_classes * sizeof *s->probs);
     else
-        ww_softmax_ref(m->num_classes, value_ptr(s, g->output), s->probs);
+        ww_softmax_ref(m->num_classes, value_ptr(&s->exec, g->output), s->probs);
     top_k(s->probs, m->num_classes, k, out);
     if (timings) {
         timings->decode_ms = t1 - t0;

@@ -20,6 +20,11 @@ typedef float *(*buffer_fn)(void *ctx, int value);
 
 static void eval_node(const ww_graph *g, const ww_node *n, buffer_fn buf, void *ctx)
 {
+    if (n->op == WW_OP_CONSTANT) {
+        memcpy(buf(ctx, n->output), n->weight,
+               ww_value_size(&g->values[n->output]) * sizeof(float));
+        return;
+    }
     const ww_value *in = &g->values[n->inputs[0]];
     const float *x = buf(ctx, n->inputs[0]);
     float *y = buf(ctx, n->output);
@@ -67,7 +72,8 @@ static void eval_node(const ww_graph *g, const ww_node *n, buffer_fn buf, void *
         ww_eltwise_ref(count, in->h * in->w, x, n->num_inputs > 1 ? buf(ctx, n->inputs[1]) : n->weight,
                        n->const_count, n->eltwise_op, n->eltwise_swap, y);
         break;
-    case WW_OP_INPUT: break;
+    case WW_OP_INPUT:
+    case WW_OP_CONSTANT: break;
     }
 }
 
@@ -334,6 +340,256 @@ static void test_zoo_reference_ops(void **state)
     assert_true(fabsf(out[0] - 4.0f / 9.0f) < 1e-7f);
 }
 
+/* Evaluates g (with input) before optimization, value by value, and after
+ * it inside the planned, poisoned arena; returns the max difference. */
+static double optimized_difference(ww_graph *g, const float *input)
+{
+    size_t out_n = ww_value_size(&g->values[g->output]);
+    float *before = malloc(out_n * sizeof *before), *after = malloc(out_n * sizeof *after);
+    evaluate_separately(g, input, before);
+    ww_graph_optimize(g);
+    assert_int_equal(ww_value_size(&g->values[g->output]), out_n);
+    ww_memory_plan plan;
+    wanwu_error err;
+    assert_int_equal(ww_plan_memory(g, &plan, &err), WANWU_OK);
+    arena_buffers ab = {malloc(plan.arena_floats * sizeof(float)), &plan};
+    for (size_t i = 0; i < plan.arena_floats; i++)
+        ab.arena[i] = 1e30f;
+    memcpy(arena_buffer(&ab, g->input), input, ww_value_size(&g->values[g->input]) * sizeof(float));
+    for (int i = 0; i < g->num_nodes; i++)
+        if (!g->nodes[i].removed && g->nodes[i].op != WW_OP_INPUT)
+            eval_node(g, &g->nodes[i], arena_buffer, &ab);
+    memcpy(after, arena_buffer(&ab, g->output), out_n * sizeof *after);
+    double diff = ww_max_rel_diff(after, before, out_n);
+    free(ab.arena);
+    ww_memory_plan_free(&plan);
+    free(before);
+    free(after);
+    return diff;
+}
+
+/* No live node reads a CONSTANT node, or reads only constants. */
+static void assert_constants_absorbed(const ww_graph *g)
+{
+    for (int i = 0; i < g->num_nodes; i++) {
+        const ww_node *n = &g->nodes[i];
+        if (n->removed) continue;
+        for (int k = 0; k < n->num_inputs; k++) {
+            const ww_node *p = &g->nodes[g->values[n->inputs[k]].producer];
+            assert_false(p->removed);
+            assert_int_not_equal(p->op, WW_OP_CONSTANT);
+        }
+    }
+}
+
+static int constant(ww_graph *g, ww_rng *rng, int c, int h, int w)
+{
+    wanwu_error err;
+    size_t n = (size_t)c * (size_t)h * (size_t)w;
+    float *data = random_floats(rng, n, -1, 1);
+    int v = ww_graph_add_constant(g, "k", c, h, w, data, &err);
+    assert_true(v >= 0);
+    free(data);
+    return v;
+}
+
+/* Constant subgraphs (element-wise ops, an activation, a conv, a per-channel
+ * scale) combined with the input: every node reading only constants is
+ * evaluated at load time and every constant ends up inside the node that
+ * combines it with the input. */
+static void test_fold_constant_operands(void **state)
+{
+    (void)state;
+    for (uint64_t seed = 21; seed <= 24; seed++) {
+        ww_rng rng;
+        ww_rng_seed(&rng, seed);
+        ww_graph g;
+        wanwu_error err;
+        ww_graph_init(&g);
+        int x = ww_graph_add_input(&g, 4, 3, 5, &err);
+        int k1 = constant(&g, &rng, 4, 3, 5), k2 = constant(&g, &rng, 4, 3, 5);
+        int s = ww_graph_add_eltwise(&g, "k1+k2", k1, k2, NULL, 0, WW_ELT_ADD, 0, &err);
+        const float per_channel[4] = {0.5f, -2, 3, 0.25f};
+        s = ww_graph_add_eltwise(&g, "s*c", s, -1, per_channel, 4, WW_ELT_MUL, 0, &err);
+        int y = ww_graph_add_eltwise(&g, "s-x", s, x, NULL, 0, WW_ELT_SUB, 0, &err);
+        /* a conv over a constant (a weight computed by the source network) */
+        float w[4 * 4 * 9];
+        ww_rng_fill(&rng, w, sizeof w / sizeof *w, -0.5f, 0.5f);
+        int kc = ww_graph_add_conv2d(&g, "conv(k1)", k1, 4, 3, 1, 1, 1, w, per_channel, &err);
+        y = ww_graph_add_add(&g, "y+conv", kc, y, &err);
+        /* a per-channel-uniform constant: stored as one value per channel */
+        float uniform[4 * 15];
+        for (int i = 0; i < 60; i++)
+            uniform[i] = per_channel[i / 15];
+        int ku = ww_graph_add_constant(&g, "uniform", 4, 3, 5, uniform, &err);
+        y = ww_graph_add_eltwise(&g, "y/u", y, ku, NULL, 0, WW_ELT_DIV, 0, &err);
+        /* a scale computed from constants: pool, sigmoid */
+        int sc = ww_graph_add_global_avgpool(&g, "pool(k2)", k2, &err);
+        sc = ww_graph_add_activation(&g, "sigmoid", sc, WW_ACT_SIGMOID, &err);
+        y = ww_graph_add_mul_channel(&g, "y*sc", y, sc, &err);
+        y = ww_graph_add_activation(&g, "relu", y, WW_ACT_RELU, &err);
+        assert_true(y >= 0);
+
+        float *input = random_floats(&rng, 60, -2, 2);
+        assert_true(optimized_difference(&g, input) < 1e-5);
+        assert_constants_absorbed(&g);
+        assert_int_equal(count_live(&g, WW_OP_CONSTANT), 0);
+        assert_int_equal(count_live(&g, WW_OP_CONV2D), 0);
+        assert_int_equal(count_live(&g, WW_OP_ADD), 0);
+        assert_int_equal(count_live(&g, WW_OP_MUL_CHANNEL), 0);
+        assert_int_equal(count_live(&g, WW_OP_ELTWISE), 4); /* s-x, y+conv, y/u, y*sc */
+        for (int i = 0; i < g.num_nodes; i++) {
+            const ww_node *n = &g.nodes[i];
+            if (n->removed || n->op != WW_OP_ELTWISE) continue;
+            assert_int_equal(n->num_inputs, 1);
+            if (n->eltwise_op == WW_ELT_DIV) assert_int_equal(n->const_count, 4);
+        }
+        free(input);
+        ww_graph_free(&g);
+    }
+}
+
+/* A chain of data movement over constants (transpose-like gather, reshape)
+ * feeding concatenations and gathers with the input, the constant on either
+ * side. */
+static void test_fold_constant_concat_gather(void **state)
+{
+    (void)state;
+    ww_rng rng;
+    ww_rng_seed(&rng, 31);
+    ww_graph g;
+    wanwu_error err;
+    ww_graph_init(&g);
+    int x = ww_graph_add_input(&g, 3, 2, 5, &err);
+    int k = constant(&g, &rng, 2, 5, 2);
+    int32_t transpose[20];
+    for (int c = 0; c < 2; c++)
+        for (int i = 0; i < 2; i++)
+            for (int j = 0; j < 5; j++)
+                transpose[c * 10 + i * 5 + j] = c * 10 + j * 2 + i;
+    int t = ww_graph_add_gather(&g, "transpose", k, -1, 2, 2, 5, transpose, &err);
+    t = ww_graph_add_reshape(&g, "reshape", t, 2, 2, 5, &err);
+    int cat = ww_graph_add_concat(&g, "cat(x,k)", x, t, &err);      /* 5 x 2 x 5 */
+    int cat2 = ww_graph_add_concat(&g, "cat(k,cat)", t, cat, &err); /* 7 x 2 x 5 */
+    int32_t pick[14];
+    for (int i = 0; i < 14; i++)
+        pick[i] = (i * 37) % 80; /* from k2 (10) then cat2 (70) */
+    int k2 = constant(&g, &rng, 1, 2, 5);
+    int y = ww_graph_add_gather(&g, "gather(k2,cat2)", k2, cat2, 2, 7, 1, pick, &err);
+    for (int i = 0; i < 14; i++)
+        pick[i] = (i * 7 + 3) % 34; /* from y (14) then t (20) */
+    y = ww_graph_add_gather(&g, "gather(y,t)", y, t, 2, 7, 1, pick, &err);
+    assert_true(y >= 0);
+
+    float *input = random_floats(&rng, 30, -2, 2);
+    assert_true(optimized_difference(&g, input) == 0.0);
+    assert_constants_absorbed(&g);
+    assert_int_equal(count_live(&g, WW_OP_CONSTANT), 0);
+    assert_int_equal(count_live(&g, WW_OP_CONCAT), 0);
+    assert_int_equal(count_live(&g, WW_OP_RESHAPE), 0);
+    assert_int_equal(count_live(&g, WW_OP_GATHER), 4);
+    for (int i = 0; i < g.num_nodes; i++)
+        if (!g.nodes[i].removed && g.nodes[i].op == WW_OP_GATHER) {
+            assert_int_equal(g.nodes[i].num_inputs, 1);
+            assert_non_null(g.nodes[i].weight);
+        }
+    free(input);
+    ww_graph_free(&g);
+}
+
+/* A graph whose output does not depend on the input: one CONSTANT node
+ * remains, and the executor copies it into the arena every run. */
+static void test_fold_constant_output(void **state)
+{
+    (void)state;
+    ww_rng rng;
+    ww_rng_seed(&rng, 41);
+    ww_graph g;
+    wanwu_error err;
+    ww_graph_init(&g);
+    int x = ww_graph_add_input(&g, 2, 3, 3, &err);
+    ww_graph_add_activation(&g, "unused", x, WW_ACT_RELU, &err);
+    int k = constant(&g, &rng, 2, 3, 3);
+    int y = ww_graph_add_eltwise(&g, "k*k", k, k, NULL, 0, WW_ELT_MUL, 0, &err);
+    y = ww_graph_add_global_avgpool(&g, "pool", y, &err);
+    y = ww_graph_add_softmax(&g, "softmax", y, &err);
+    assert_true(y >= 0);
+    float *input = random_floats(&rng, 18, -2, 2);
+    assert_true(optimized_difference(&g, input) < 1e-6);
+    assert_int_equal(count_live(&g, WW_OP_CONSTANT), 1);
+    assert_int_equal(count_live(&g, WW_OP_ACTIVATION), 0);
+    assert_int_equal(g.nodes[g.values[g.output].producer].op, WW_OP_CONSTANT);
+
+    /* the executor (ww_graph_exec_nodes) produces the same values */
+    ww_memory_plan plan;
+    assert_int_equal(ww_plan_memory(&g, &plan, &err), WANWU_OK);
+    float *arena = malloc(plan.arena_floats * sizeof *arena);
+    for (size_t i = 0; i < plan.arena_floats; i++)
+        arena[i] = 1e30f;
+    ww_conv2d **convs = calloc((size_t)g.num_nodes, sizeof *convs);
+    ww_graph_exec e = {&g, convs, plan.offsets, arena, NULL, NULL};
+    ww_graph_exec_nodes(&e, 0, g.num_nodes);
+    const float *out = arena + plan.offsets[g.output];
+    assert_memory_equal(out, g.nodes[g.values[g.output].producer].weight, 2 * sizeof(float));
+    assert_true(fabsf(out[0] + out[1] - 1.0f) < 1e-6f);
+    free(convs);
+    free(arena);
+    ww_memory_plan_free(&plan);
+    free(input);
+    ww_graph_free(&g);
+}
+
+/* A constant added to (or subtracted from) a conv or linear output whose
+ * only reader it is becomes that layer's bias; a shared output keeps its
+ * add. */
+static void test_fold_constant_bias(void **state)
+{
+    (void)state;
+    ww_rng rng;
+    ww_rng_seed(&rng, 51);
+    ww_graph g;
+    wanwu_error err;
+    ww_graph_init(&g);
+    int x = ww_graph_add_input(&g, 3, 6, 5, &err);
+    float w[4 * 3 * 9 + 4 * 4 * 9], b[4], wl[6 * 4]; /* conv, then conv2 at w + 36 */
+    ww_rng_fill(&rng, w, sizeof w / sizeof *w, -1, 1);
+    ww_rng_fill(&rng, b, 4, -1, 1);
+    ww_rng_fill(&rng, wl, 24, -1, 1);
+    int c = ww_graph_add_conv2d(&g, "conv", x, 4, 3, 1, 1, 1, w, NULL, &err);
+    int k = constant(&g, &rng, 4, 1, 1);
+    int scale = ww_graph_add_eltwise(&g, "k*b0", k, -1, b, 1, WW_ELT_MUL, 0, &err);
+    /* a per-channel constant of the conv's shape, computed: stored compactly */
+    int32_t spread[4 * 6 * 5];
+    for (int i = 0; i < 120; i++)
+        spread[i] = i / 30;
+    int bias = ww_graph_add_gather(&g, "spread", scale, -1, 4, 6, 5, spread, &err);
+    int y = ww_graph_add_add(&g, "conv+bias", bias, c, &err);
+    y = ww_graph_add_activation(&g, "relu", y, WW_ACT_RELU, &err);
+    int shared = ww_graph_add_conv2d(&g, "conv2", y, 4, 3, 1, 1, 1, w + 36, b, &err);
+    int z = ww_graph_add_eltwise(&g, "conv2-b", shared, -1, b, 4, WW_ELT_SUB, 0, &err);
+    z = ww_graph_add_eltwise(&g, "z*conv2", z, shared, NULL, 0, WW_ELT_MUL, 0, &err);
+    z = ww_graph_add_global_avgpool(&g, "pool", z, &err);
+    z = ww_graph_add_linear(&g, "fc", z, 6, wl, NULL, &err);
+    z = ww_graph_add_eltwise(&g, "fc-0.5", z, -1, b, 1, WW_ELT_SUB, 0, &err);
+    assert_true(z >= 0);
+
+    float *input = random_floats(&rng, 90, -2, 2);
+    assert_true(optimized_difference(&g, input) < 1e-5);
+    assert_constants_absorbed(&g);
+    assert_int_equal(count_live(&g, WW_OP_CONSTANT), 0);
+    assert_int_equal(count_live(&g, WW_OP_ACTIVATION), 0); /* relu fused once the add is a bias */
+    assert_int_equal(count_live(&g, WW_OP_ELTWISE), 2);    /* conv2's output is read twice */
+    const ww_node *conv = &g.nodes[g.values[g.nodes[g.values[shared].producer].inputs[0]].producer];
+    assert_int_equal(conv->op, WW_OP_CONV2D);
+    assert_int_equal(conv->act, WW_ACT_RELU);
+    assert_non_null(conv->bias);
+    const ww_node *fc = &g.nodes[g.values[g.output].producer];
+    assert_int_equal(fc->op, WW_OP_LINEAR);
+    assert_non_null(fc->bias);
+    free(input);
+    ww_graph_free(&g);
+}
+
 static void test_shared_value_is_not_fused(void **state)
 {
     (void)state;
@@ -385,6 +641,10 @@ int main(void)
         cmocka_unit_test(test_zoo_ops_preserve_output),
         cmocka_unit_test(test_zoo_reference_ops),
         cmocka_unit_test(test_builder_rejects_bad_shapes),
+        cmocka_unit_test(test_fold_constant_operands),
+        cmocka_unit_test(test_fold_constant_concat_gather),
+        cmocka_unit_test(test_fold_constant_output),
+        cmocka_unit_test(test_fold_constant_bias),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
