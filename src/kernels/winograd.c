@@ -4,6 +4,7 @@
 #include "kernels/winograd.h"
 
 #include "core/prefault.h"
+#include "kernels/vec.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -22,15 +23,15 @@
 struct ww_winograd {
     ww_conv2d_shape s;
     const ww_gemm_kernel *kern;
-    int C, K;              /* input and output channels */
-    int tiles_h, tiles_w;  /* output tiles per column / row */
-    int T, Tp;             /* tiles, and tiles rounded up to MR */
-    int n_panels;          /* NR-column panels of K */
-    float *u;              /* [16][n_panels][C][NR] transformed, packed weights */
-    void (*output)(const struct ww_winograd *w, const float *m, int t, const float *bias,
-                   const float *residual, ww_activation act, float *out);
-    void (*input)(const struct ww_winograd *w, const float *plane, int c, int ty, float *work,
-                  float *v);
+    int C, K;             /* input and output channels */
+    int tiles_h, tiles_w; /* output tiles per column / row */
+    int T, Tp;            /* tiles, and tiles rounded up to MR */
+    int n_panels;         /* NR-column panels of K */
+    float *u;             /* [16][n_panels][C][NR] transformed, packed weights */
+    void (*output)(const struct ww_winograd *w, const float *m, size_t xi_stride, int tl, int t,
+                   const float *bias, float *out);
+    void (*input)(const struct ww_winograd *w, const float *plane, int c, int t0, int nt, int bp,
+                  float *work, float *v);
 };
 
 /* Length of the even/odd column arrays of one input row: every vector
@@ -40,11 +41,27 @@ static int wg_input_row_len(const struct ww_winograd *w)
     return (w->tiles_w + 1 + 15) / 16 * 16 + 16;
 }
 
-/* Per-thread work area of the input transform. */
-static size_t wg_input_work_floats(const struct ww_winograd *w)
+/* Staging slots past a block's tiles: the input transform's vector stores
+ * run up to 15 tiles past the last one. */
+#define WG_STAGE_PAD 16
+
+/* Per-thread work area of the input transform for blocks of bp tiles:
+ * staging [16][bp + pad] and four split input rows. */
+static size_t wg_input_work_floats(const struct ww_winograd *w, int bp)
 {
-    return (size_t)24 * wg_input_row_len(w) + 16; /* +16: room to align to 64 bytes */
+    /* +16: room to align to 64 bytes */
+    return (size_t)WG_POINTS * (bp + WG_STAGE_PAD) + (size_t)8 * wg_input_row_len(w) + 16;
 }
+
+#define WG_CAT2(a, b) a##b
+#define WG_CAT(a, b) WG_CAT2(a, b)
+/* Two-vector shuffle (GCC); elsewhere the input rows are split in scalar code. */
+#if defined(__GNUC__) && !defined(__clang__)
+#define WG_HAVE_SHUFFLE 1
+#define WG_SHUFFLE(a, b, mask) __builtin_shuffle((a), (b), (mask))
+#else
+#define WG_HAVE_SHUFFLE 0
+#endif
 
 int ww_winograd_suits(const ww_conv2d_shape *s)
 {
@@ -56,12 +73,9 @@ int ww_winograd_suits(const ww_conv2d_shape *s)
 
 /* ---- output transform (per instruction set) ------------------------------ */
 
-typedef void (*wg_output_fn)(const struct ww_winograd *w, const float *m, int t,
-                             const float *bias, const float *residual, ww_activation act,
-                             float *out);
-
 typedef float wg_v4f __attribute__((vector_size(16)));
 typedef float wg_v4f_u __attribute__((vector_size(16), aligned(4)));
+typedef int32_t wg_v4i __attribute__((vector_size(16)));
 #define WGO_NAME wg_output_portable
 #define WGO_TARGET
 #define WGO_VEC wg_v4f
@@ -73,11 +87,15 @@ typedef float wg_v4f_u __attribute__((vector_size(16), aligned(4)));
 #define WGI_VEC wg_v4f
 #define WGI_UVEC wg_v4f_u
 #define WGI_VL 4
+#define WGI_EVEN ((wg_v4i){0, 2, 4, 6})
+#define WGI_ODD ((wg_v4i){1, 3, 5, 7})
+#define WGI_MR 4
 #include "kernels/winograd_in.inc"
 
 #if WW_HAVE_X86
 typedef float wg_v8f __attribute__((vector_size(32)));
 typedef float wg_v8f_u __attribute__((vector_size(32), aligned(4)));
+typedef int32_t wg_v8i __attribute__((vector_size(32)));
 #define WGO_NAME wg_output_avx2
 #define WGO_TARGET __attribute__((target("avx2,fma")))
 #define WGO_VEC wg_v8f
@@ -89,10 +107,14 @@ typedef float wg_v8f_u __attribute__((vector_size(32), aligned(4)));
 #define WGI_VEC wg_v8f
 #define WGI_UVEC wg_v8f_u
 #define WGI_VL 8
+#define WGI_EVEN ((wg_v8i){0, 2, 4, 6, 8, 10, 12, 14})
+#define WGI_ODD ((wg_v8i){1, 3, 5, 7, 9, 11, 13, 15})
+#define WGI_MR 6
 #include "kernels/winograd_in.inc"
 
 typedef float wg_v16f __attribute__((vector_size(64)));
 typedef float wg_v16f_u __attribute__((vector_size(64), aligned(4)));
+typedef int32_t wg_v16i __attribute__((vector_size(64)));
 #define WGO_NAME wg_output_avx512
 #define WGO_TARGET __attribute__((target("avx512f")))
 #define WGO_VEC wg_v16f
@@ -104,6 +126,9 @@ typedef float wg_v16f_u __attribute__((vector_size(64), aligned(4)));
 #define WGI_VEC wg_v16f
 #define WGI_UVEC wg_v16f_u
 #define WGI_VL 16
+#define WGI_EVEN ((wg_v16i){0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30})
+#define WGI_ODD ((wg_v16i){1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31})
+#define WGI_MR 8
 #include "kernels/winograd_in.inc"
 #endif
 
@@ -168,8 +193,8 @@ ww_winograd *ww_winograd_create(const ww_conv2d_shape *s, const float *weight,
                                 WG_G[i][2] * g[2 * 3 + j];
             for (int i = 0; i < WG_IN; i++)
                 for (int j = 0; j < WG_IN; j++)
-                    u[i][j] = tmp[i][0] * WG_G[j][0] + tmp[i][1] * WG_G[j][1] +
-                              tmp[i][2] * WG_G[j][2];
+                    u[i][j] =
+                        tmp[i][0] * WG_G[j][0] + tmp[i][1] * WG_G[j][1] + tmp[i][2] * WG_G[j][2];
             for (int xi = 0; xi < WG_POINTS; xi++)
                 w->u[(((size_t)xi * w->n_panels + p) * w->C + c) * nr + lane] =
                     (float)u[xi / WG_IN][xi % WG_IN];
@@ -185,72 +210,120 @@ void ww_winograd_free(ww_winograd *w)
     free(w);
 }
 
-static size_t v_floats(const ww_winograd *w)
-{
-    return (size_t)WG_POINTS * w->Tp * w->C;
-}
+/* ---- run --------------------------------------------------------------------- */
 
-static size_t m_floats(const ww_winograd *w)
-{
-    return (size_t)WG_POINTS * w->Tp * w->K;
-}
+/* Bytes of V and M one block may take: half of a 1 MiB L2, leaving room
+ * for the weights of the layers that get blocked (up to 128 channels). */
+#define WG_BLOCK_BYTES (512 * 1024)
 
-static int wg_slots(const ww_winograd *w, int threads)
+/* How a run splits the tiles. Fused: each slot (thread) owns a contiguous
+ * range of tiles and runs it in blocks through input transform, 16 GEMMs
+ * and output transform, so V and M of a block stay in L2. Otherwise (the
+ * weights U outweigh V and M of the whole layer, as in the late, small,
+ * wide layers) one block holds every tile so U streams once, and the
+ * threads share each of the three steps. */
+typedef struct wg_plan {
+    int fused;
+    int block; /* tiles per block, a multiple of MR */
+    int slots; /* per-thread work areas */
+} wg_plan;
+
+static wg_plan wg_plan_for(const ww_winograd *w, int threads)
 {
+    int mr = w->kern->mr;
     if (threads < 1) threads = 1;
-    return threads < w->C ? threads : w->C;
+    wg_plan p;
+    if ((size_t)w->C * w->K >= (size_t)w->T * (w->C + w->K)) {
+        p.fused = 0;
+        p.block = w->Tp;
+        p.slots = threads < w->C ? threads : w->C;
+        return p;
+    }
+    int panels = w->Tp / mr;
+    p.fused = 1;
+    p.slots = threads < panels ? threads : panels;
+    int per_slot = (w->T + p.slots - 1) / p.slots;
+    int cap = (int)(WG_BLOCK_BYTES / (WG_POINTS * sizeof(float) * (size_t)(w->C + w->K)));
+    cap = cap / mr * mr;
+    if (cap < mr) cap = mr;
+    int blocks = (per_slot + cap - 1) / cap;
+    int b = (per_slot + blocks - 1) / blocks;
+    p.block = (b + mr - 1) / mr * mr;
+    return p;
+}
+
+static size_t wg_v_floats(const ww_winograd *w, int bp)
+{
+    return (size_t)WG_POINTS * bp * w->C + 16; /* +16: room to align to 64 bytes */
+}
+
+static size_t wg_m_floats(const ww_winograd *w, int bp)
+{
+    return (size_t)WG_POINTS * bp * w->K + 16;
 }
 
 size_t ww_winograd_scratch_floats(const ww_winograd *w, int threads)
 {
-    /* +32: room to align V and M to 64 bytes */
-    return v_floats(w) + m_floats(w) + 32 + (size_t)wg_slots(w, threads) * wg_input_work_floats(w);
+    wg_plan p = wg_plan_for(w, threads);
+    size_t work = wg_input_work_floats(w, p.block);
+    if (p.fused)
+        return (size_t)p.slots * (wg_v_floats(w, p.block) + wg_m_floats(w, p.block) + work);
+    return wg_v_floats(w, p.block) + wg_m_floats(w, p.block) + (size_t)p.slots * work;
 }
-
-/* ---- input transform ------------------------------------------------------- */
 
 typedef struct wg_ctx {
     const ww_winograd *w;
+    wg_plan plan;
     const float *in, *bias, *residual;
     ww_activation act;
-    float *out, *v, *m, *work;
-    int slots;
+    float *out, *scratch;
+    float *v, *m; /* unfused: the one block's V and M */
 } wg_ctx;
 
-/* Slot i transforms a contiguous share of the input channels with its own
- * work area; padding rows of the last MR panel are zeroed so the GEMM
- * reads no garbage. */
-static void wg_input_slots(void *p, int begin, int end)
+/* out = act(out + residual) over the output rows of tiles [t0, t0 + nt)
+ * and channels [k_begin, k_end); skipped when it would change nothing. */
+static void wg_finish(const wg_ctx *ctx, int t0, int nt, int k_begin, int k_end)
 {
-    const wg_ctx *ctx = p;
     const ww_winograd *w = ctx->w;
     const ww_conv2d_shape *s = &w->s;
-    int mr = w->kern->mr, C = w->C;
-    size_t xi_stride = (size_t)w->Tp * C;
-    for (int slot = begin; slot < end; slot++) {
-        float *work = ww_align64(ctx->work + (size_t)slot * wg_input_work_floats(w));
-        int first = (int)((long long)C * slot / ctx->slots);
-        int last = (int)((long long)C * (slot + 1) / ctx->slots);
-        for (int c = first; c < last; c++) {
-            const float *plane = ctx->in + (size_t)c * s->in_h * s->in_w;
-            for (int ty = 0; ty < w->tiles_h; ty++)
-                w->input(w, plane, c, ty, work, ctx->v);
-            for (int t = w->T; t < w->Tp; t++) {
-                float *dst = ctx->v + (size_t)(t / mr) * mr * C + (size_t)c * mr + t % mr;
-                for (int xi = 0; xi < WG_POINTS; xi++)
-                    dst[(size_t)xi * xi_stride] = 0.0f;
+    if (!ctx->residual && ctx->act == WW_ACT_NONE) return;
+    int tw = w->tiles_w, ow = s->out_w;
+    size_t plane = (size_t)s->out_h * ow;
+    int ty_first = t0 / tw, ty_last = (t0 + nt - 1) / tw;
+    int y_first = 2 * ty_first,
+        y_last = 2 * ty_last + 1 < s->out_h ? 2 * ty_last + 1 : s->out_h - 1;
+    int x_first = 2 * (t0 - ty_first * tw);
+    int x_last = 2 * (t0 + nt - ty_last * tw); /* exclusive, in the last tile row */
+    if (x_last > ow) x_last = ow;
+    int vec = ctx->act == WW_ACT_NONE || ctx->act == WW_ACT_RELU || ctx->act == WW_ACT_RELU6;
+    for (int k = k_begin; k < k_end; k++) {
+        for (int y = y_first; y <= y_last; y++) {
+            int x0 = y / 2 == ty_first ? x_first : 0;
+            int x1 = y / 2 == ty_last ? x_last : ow;
+            size_t at = (size_t)k * plane + (size_t)y * ow;
+            float *o = ctx->out + at;
+            const float *r = ctx->residual ? ctx->residual + at : NULL;
+            int x = x0;
+            if (vec) {
+                for (; x + 4 <= x1; x += 4) {
+                    ww_f4 v = WW_F4_LOAD(o + x);
+                    if (r) v += WW_F4_LOAD(r + x);
+                    if (ctx->act != WW_ACT_NONE) v = WW_F4_RELU(v);
+                    if (ctx->act == WW_ACT_RELU6) v = WW_F4_MIN6(v);
+                    WW_F4_STORE(o + x, v);
+                }
             }
+            for (; x < x1; x++)
+                o[x] = ww_activate(r ? o[x] + r[x] : o[x], ctx->act);
         }
     }
 }
 
-/* ---- GEMM ------------------------------------------------------------------- */
-
-/* Jobs [begin, end) of (point xi, column panel p): M[xi][:, panel] = V[xi] * U[xi][:, panel]. */
-static void wg_gemm_range(void *p, int begin, int end)
+/* GEMM jobs [begin, end) of (point xi, column panel) over tile rows
+ * [0, nt) of a block of bp tiles: M[xi][:, panel] = V[xi] * U[xi][:, panel]. */
+static void wg_gemm_jobs(const ww_winograd *w, const float *v, float *m, int bp, int nt, int begin,
+                         int end)
 {
-    const wg_ctx *ctx = p;
-    const ww_winograd *w = ctx->w;
     const ww_gemm_kernel *kern = w->kern;
     int nr_full = kern->nr;
     for (int job = begin; job < end; job++) {
@@ -261,15 +334,15 @@ static void wg_gemm_range(void *p, int begin, int end)
         for (int k0 = 0; k0 < w->C; k0 += WW_GEMM_KC) {
             int kc = w->C - k0 < WW_GEMM_KC ? w->C - k0 : WW_GEMM_KC;
             ww_gemm_panel_args args = {.kern = kern,
-                                       .a_packed = ctx->v + (size_t)xi * w->Tp * w->C,
+                                       .a_packed = v + (size_t)xi * bp * w->C,
                                        .k = w->C,
                                        .k0 = k0,
                                        .kc = kc,
                                        .m_begin = 0,
-                                       .m_end = w->T,
+                                       .m_end = nt,
                                        .nr = nr,
                                        .b_panel = u + (size_t)k0 * nr_full,
-                                       .c = ctx->m + (size_t)xi * w->Tp * w->K + n0,
+                                       .c = m + (size_t)xi * bp * w->K + n0,
                                        .ldc = (size_t)w->K,
                                        .bias = NULL,
                                        .residual = NULL,
@@ -279,13 +352,73 @@ static void wg_gemm_range(void *p, int begin, int end)
     }
 }
 
-/* ---- output ------------------------------------------------------------------ */
+static const float *wg_plane(const wg_ctx *ctx, int c)
+{
+    return ctx->in + (size_t)c * ctx->w->s.in_h * ctx->w->s.in_w;
+}
+
+/* Fused: slot i runs its share of the tiles block by block. */
+static void wg_fused_slots(void *p, int begin, int end)
+{
+    const wg_ctx *ctx = p;
+    const ww_winograd *w = ctx->w;
+    int bp = ctx->plan.block, slots = ctx->plan.slots;
+    size_t slot_floats = wg_v_floats(w, bp) + wg_m_floats(w, bp) + wg_input_work_floats(w, bp);
+    for (int slot = begin; slot < end; slot++) {
+        float *base = ctx->scratch + (size_t)slot * slot_floats;
+        float *v = ww_align64(base);
+        float *m = ww_align64(base + wg_v_floats(w, bp));
+        float *work = ww_align64(base + wg_v_floats(w, bp) + wg_m_floats(w, bp));
+        memset(work, 0, (wg_input_work_floats(w, bp) - 16) * sizeof *work);
+        int first = (int)((long long)w->T * slot / slots);
+        int last = (int)((long long)w->T * (slot + 1) / slots);
+        for (int t0 = first; t0 < last; t0 += bp) {
+            int nt = last - t0 < bp ? last - t0 : bp;
+            for (int c = 0; c < w->C; c++)
+                w->input(w, wg_plane(ctx, c), c, t0, nt, bp, work, v);
+            wg_gemm_jobs(w, v, m, bp, nt, 0, WG_POINTS * w->n_panels);
+            for (int tl = 0; tl < nt; tl++)
+                w->output(w, m, (size_t)bp * w->K, tl, t0 + tl, ctx->bias, ctx->out);
+            wg_finish(ctx, t0, nt, 0, w->K);
+        }
+    }
+}
+
+/* Unfused, step 1: slot i transforms a contiguous share of the channels. */
+static void wg_input_slots(void *p, int begin, int end)
+{
+    const wg_ctx *ctx = p;
+    const ww_winograd *w = ctx->w;
+    int bp = ctx->plan.block, slots = ctx->plan.slots;
+    float *works = ctx->scratch + wg_v_floats(w, bp) + wg_m_floats(w, bp);
+    for (int slot = begin; slot < end; slot++) {
+        float *work = ww_align64(works + (size_t)slot * wg_input_work_floats(w, bp));
+        memset(work, 0, (wg_input_work_floats(w, bp) - 16) * sizeof *work);
+        int first = (int)((long long)w->C * slot / slots);
+        int last = (int)((long long)w->C * (slot + 1) / slots);
+        for (int c = first; c < last; c++)
+            w->input(w, wg_plane(ctx, c), c, 0, w->T, bp, work, ctx->v);
+    }
+}
+
+static void wg_gemm_range(void *p, int begin, int end)
+{
+    const wg_ctx *ctx = p;
+    wg_gemm_jobs(ctx->w, ctx->v, ctx->m, ctx->plan.block, ctx->w->T, begin, end);
+}
 
 static void wg_output_range(void *p, int begin, int end)
 {
     const wg_ctx *ctx = p;
+    const ww_winograd *w = ctx->w;
     for (int t = begin; t < end; t++)
-        ctx->w->output(ctx->w, ctx->m, t, ctx->bias, ctx->residual, ctx->act, ctx->out);
+        w->output(w, ctx->m, (size_t)ctx->plan.block * w->K, t, t, ctx->bias, ctx->out);
+}
+
+static void wg_finish_range(void *p, int begin, int end)
+{
+    const wg_ctx *ctx = p;
+    wg_finish(ctx, 0, ctx->w->T, begin, end);
 }
 
 void ww_winograd_run(const ww_winograd *w, const float *in, const float *bias,
@@ -293,11 +426,16 @@ void ww_winograd_run(const ww_winograd *w, const float *in, const float *bias,
                      ww_threadpool *pool)
 {
     wg_ctx ctx = {.w = w, .in = in, .bias = bias, .residual = residual, .act = act, .out = out};
+    ctx.plan = wg_plan_for(w, ww_threadpool_size(pool));
+    ctx.scratch = scratch;
+    if (ctx.plan.fused) {
+        ww_parallel_for(pool, ctx.plan.slots, wg_fused_slots, &ctx);
+        return;
+    }
     ctx.v = ww_align64(scratch);
-    ctx.m = ww_align64(ctx.v + v_floats(w));
-    ctx.work = ctx.m + m_floats(w);
-    ctx.slots = wg_slots(w, ww_threadpool_size(pool));
-    ww_parallel_for(pool, ctx.slots, wg_input_slots, &ctx);
+    ctx.m = ww_align64(scratch + wg_v_floats(w, ctx.plan.block));
+    ww_parallel_for(pool, ctx.plan.slots, wg_input_slots, &ctx);
     ww_parallel_for(pool, WG_POINTS * w->n_panels, wg_gemm_range, &ctx);
     ww_parallel_for(pool, w->T, wg_output_range, &ctx);
+    if (residual || act != WW_ACT_NONE) ww_parallel_for(pool, w->K, wg_finish_range, &ctx);
 }
