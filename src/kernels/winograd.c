@@ -30,8 +30,8 @@ struct ww_winograd {
     float *u;             /* [16][n_panels][C][NR] transformed, packed weights */
     void (*output)(const struct ww_winograd *w, const float *m, size_t xi_stride, int tl, int t,
                    const float *bias, float *out);
-    void (*input)(const struct ww_winograd *w, const float *plane, int c, int t0, int nt, int bp,
-                  float *work, float *v);
+    void (*input)(const struct ww_winograd *w, const float *in, int c, int nc, int t0, int nt,
+                  int bp, float *work, float *v);
 };
 
 /* Length of the even/odd column arrays of one input row: every vector
@@ -45,12 +45,18 @@ static int wg_input_row_len(const struct ww_winograd *w)
  * run up to 15 tiles past the last one. */
 #define WG_STAGE_PAD 16
 
+/* Channels the input transform does per call: with MR = 8 their packed
+ * pieces fill whole 64-byte lines. */
+#define WG_GROUP 2
+
 /* Per-thread work area of the input transform for blocks of bp tiles:
- * staging [16][bp + pad] and four split input rows. */
+ * staging [WG_GROUP][16][bp + pad], four split input rows and a padded
+ * input line. */
 static size_t wg_input_work_floats(const struct ww_winograd *w, int bp)
 {
     /* +16: room to align to 64 bytes */
-    return (size_t)WG_POINTS * (bp + WG_STAGE_PAD) + (size_t)8 * wg_input_row_len(w) + 16;
+    return (size_t)WG_GROUP * WG_POINTS * (bp + WG_STAGE_PAD) + (size_t)10 * wg_input_row_len(w) +
+           16;
 }
 
 #define WG_CAT2(a, b) a##b
@@ -352,11 +358,6 @@ static void wg_gemm_jobs(const ww_winograd *w, const float *v, float *m, int bp,
     }
 }
 
-static const float *wg_plane(const wg_ctx *ctx, int c)
-{
-    return ctx->in + (size_t)c * ctx->w->s.in_h * ctx->w->s.in_w;
-}
-
 /* Fused: slot i runs its share of the tiles block by block. */
 static void wg_fused_slots(void *p, int begin, int end)
 {
@@ -374,8 +375,9 @@ static void wg_fused_slots(void *p, int begin, int end)
         int last = (int)((long long)w->T * (slot + 1) / slots);
         for (int t0 = first; t0 < last; t0 += bp) {
             int nt = last - t0 < bp ? last - t0 : bp;
-            for (int c = 0; c < w->C; c++)
-                w->input(w, wg_plane(ctx, c), c, t0, nt, bp, work, v);
+            for (int c = 0; c < w->C; c += WG_GROUP)
+                w->input(w, ctx->in, c, w->C - c < WG_GROUP ? w->C - c : WG_GROUP, t0, nt, bp, work,
+                         v);
             wg_gemm_jobs(w, v, m, bp, nt, 0, WG_POINTS * w->n_panels);
             for (int tl = 0; tl < nt; tl++)
                 w->output(w, m, (size_t)bp * w->K, tl, t0 + tl, ctx->bias, ctx->out);
@@ -396,8 +398,9 @@ static void wg_input_slots(void *p, int begin, int end)
         memset(work, 0, (wg_input_work_floats(w, bp) - 16) * sizeof *work);
         int first = (int)((long long)w->C * slot / slots);
         int last = (int)((long long)w->C * (slot + 1) / slots);
-        for (int c = first; c < last; c++)
-            w->input(w, wg_plane(ctx, c), c, 0, w->T, bp, work, ctx->v);
+        for (int c = first; c < last; c += WG_GROUP)
+            w->input(w, ctx->in, c, last - c < WG_GROUP ? last - c : WG_GROUP, 0, w->T, bp, work,
+                     ctx->v);
     }
 }
 

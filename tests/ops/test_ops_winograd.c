@@ -4,33 +4,45 @@
  * counts, bias/residual/activation epilogues, every instruction set the
  * CPU runs and 1-3 threads; and that ww_conv2d picks it for ResNet's 3x3
  * layers. Buffers are exact-size so the sanitizer build catches overruns. */
+/* clang-format off */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
-
-#include <stdio.h>
-#include <stdlib.h>
+/* clang-format on */
 
 #include "kernels/winograd.h"
 #include "ops/ops.h"
 #include "test_support.h"
 
+#include <stdio.h>
+#include <stdlib.h>
+
 /* Half the 1e-4 the optimized kernels are held to; F(2x2, 3x3) stays at
  * ~1e-5 up to 512 channels (F(4x4, 3x3) reached 1.6e-4 at 64). */
 #define TOLERANCE 5e-5
-
 
 /* Checks one shape on every ISA and thread count, directly through the
  * Winograd kernel. Returns the worst relative difference seen. */
 static double check_shape(int in_c, int in_h, int in_w, int out_c, int pt, int pl, int pb, int pr,
                           int has_bias, int has_residual, ww_activation act, uint64_t seed)
 {
-    ww_conv2d_shape s = {.in_c = in_c, .in_h = in_h, .in_w = in_w, .out_c = out_c,
-                         .kernel_h = 3, .kernel_w = 3, .stride_h = 1, .stride_w = 1,
-                         .pad_top = pt, .pad_left = pl, .pad_bottom = pb, .pad_right = pr,
-                         .dilation_h = 1, .dilation_w = 1, .groups = 1};
+    ww_conv2d_shape s = {.in_c = in_c,
+                         .in_h = in_h,
+                         .in_w = in_w,
+                         .out_c = out_c,
+                         .kernel_h = 3,
+                         .kernel_w = 3,
+                         .stride_h = 1,
+                         .stride_w = 1,
+                         .pad_top = pt,
+                         .pad_left = pl,
+                         .pad_bottom = pb,
+                         .pad_right = pr,
+                         .dilation_h = 1,
+                         .dilation_w = 1,
+                         .groups = 1};
     s.out_h = ww_window_out_dim(in_h, 3, 1, pt, pb, 1);
     s.out_w = ww_window_out_dim(in_w, 3, 1, pl, pr, 1);
     if (s.out_h < 1 || s.out_w < 1) return 0.0;
@@ -110,12 +122,39 @@ static void test_random_shapes(void **state)
         int h = ww_rng_int(&rng, 1, 20), w = ww_rng_int(&rng, 1, 20);
         int pt = ww_rng_int(&rng, 0, 2), pl = ww_rng_int(&rng, 0, 2);
         int pb = ww_rng_int(&rng, 0, 2), pr = ww_rng_int(&rng, 0, 2);
-        ww_activation act = (ww_activation)ww_rng_int(&rng, 0, 2);
+        ww_activation act = (ww_activation)ww_rng_int(&rng, 0, 4);
         double d = check_shape(in_c, h, w, out_c, pt, pl, pb, pr, ww_rng_int(&rng, 0, 1),
                                ww_rng_int(&rng, 0, 1), act, 1000 + (uint64_t)i);
         if (d > worst) worst = d;
     }
     printf("worst relative difference: %g\n", worst);
+}
+
+/* The run splits the tiles into per-thread ranges and L2-sized blocks
+ * (fused) unless the weights outweigh V and M (C * K >= T * (C + K):
+ * one block, threads share each step). Blocks of up to 512 / (C + K) * 512
+ * tiles end mid tile row, per-thread ranges are not multiples of MR, the
+ * last block is short; the few-tile wide layers take the unfused path;
+ * activations without a vector form go through the scalar finish. */
+static void test_blocks(void **state)
+{
+    (void)state;
+    /* fused, several blocks per thread, ragged ends (T = 31 * 34, 35 * 35, 29 * 30) */
+    check_shape(3, 61, 67, 5, 1, 1, 1, 1, 1, 1, WW_ACT_RELU, 60);
+    check_shape(8, 70, 70, 8, 1, 1, 1, 1, 0, 1, WW_ACT_NONE, 61);
+    check_shape(37, 58, 60, 19, 1, 1, 1, 1, 1, 1, WW_ACT_RELU6, 62);
+    check_shape(64, 57, 55, 72, 1, 1, 1, 1, 1, 1, WW_ACT_RELU, 63);
+    /* fewer tiles than MR and than threads */
+    check_shape(2, 3, 3, 3, 1, 1, 1, 1, 1, 1, WW_ACT_RELU, 64);
+    check_shape(4, 5, 3, 4, 1, 1, 1, 1, 1, 0, WW_ACT_NONE, 65);
+    /* unfused: C * K >= T * (C + K), odd K */
+    check_shape(40, 5, 9, 41, 1, 1, 1, 1, 1, 1, WW_ACT_RELU, 66);
+    check_shape(96, 8, 8, 33, 1, 1, 1, 1, 1, 1, WW_ACT_RELU6, 67);
+    check_shape(130, 7, 7, 130, 1, 1, 1, 1, 0, 1, WW_ACT_NONE, 68);
+    /* activations finished in scalar code */
+    check_shape(9, 20, 21, 11, 1, 1, 1, 1, 1, 1, WW_ACT_SILU, 69);
+    check_shape(40, 5, 9, 41, 1, 1, 1, 1, 1, 0, WW_ACT_HARDSWISH, 70);
+    check_shape(16, 33, 31, 17, 0, 2, 1, 0, 0, 1, WW_ACT_SIGMOID, 71);
 }
 
 /* ResNet-18's 3x3 stride-1 layers go through Winograd inside ww_conv2d and
@@ -130,10 +169,23 @@ static void test_resnet_layers_via_conv2d(void **state)
         printf("%dx%dx%d: worst relative difference %g\n", c, hw, hw, d);
     }
     /* ww_conv2d uses it (scratch sized like Winograd's, bigger than im2col's panels). */
-    ww_conv2d_shape s = {.in_c = 64, .in_h = 56, .in_w = 56, .out_c = 64, .out_h = 56,
-                         .out_w = 56, .kernel_h = 3, .kernel_w = 3, .stride_h = 1, .stride_w = 1,
-                         .pad_top = 1, .pad_left = 1, .pad_bottom = 1, .pad_right = 1,
-                         .dilation_h = 1, .dilation_w = 1, .groups = 1};
+    ww_conv2d_shape s = {.in_c = 64,
+                         .in_h = 56,
+                         .in_w = 56,
+                         .out_c = 64,
+                         .out_h = 56,
+                         .out_w = 56,
+                         .kernel_h = 3,
+                         .kernel_w = 3,
+                         .stride_h = 1,
+                         .stride_w = 1,
+                         .pad_top = 1,
+                         .pad_left = 1,
+                         .pad_bottom = 1,
+                         .pad_right = 1,
+                         .dilation_h = 1,
+                         .dilation_w = 1,
+                         .groups = 1};
     float *weight = calloc((size_t)64 * 64 * 9, sizeof *weight);
     assert_non_null(weight);
     ww_conv2d *conv = NULL;
@@ -150,10 +202,23 @@ static void test_resnet_layers_via_conv2d(void **state)
 static void test_suits(void **state)
 {
     (void)state;
-    ww_conv2d_shape s = {.in_c = 8, .in_h = 8, .in_w = 8, .out_c = 8, .out_h = 8, .out_w = 8,
-                         .kernel_h = 3, .kernel_w = 3, .stride_h = 1, .stride_w = 1,
-                         .pad_top = 1, .pad_left = 1, .pad_bottom = 1, .pad_right = 1,
-                         .dilation_h = 1, .dilation_w = 1, .groups = 1};
+    ww_conv2d_shape s = {.in_c = 8,
+                         .in_h = 8,
+                         .in_w = 8,
+                         .out_c = 8,
+                         .out_h = 8,
+                         .out_w = 8,
+                         .kernel_h = 3,
+                         .kernel_w = 3,
+                         .stride_h = 1,
+                         .stride_w = 1,
+                         .pad_top = 1,
+                         .pad_left = 1,
+                         .pad_bottom = 1,
+                         .pad_right = 1,
+                         .dilation_h = 1,
+                         .dilation_w = 1,
+                         .groups = 1};
     assert_true(ww_winograd_suits(&s));
     ww_conv2d_shape t = s;
     t.stride_h = t.stride_w = 2;
@@ -175,6 +240,7 @@ int main(void)
         cmocka_unit_test(test_suits),
         cmocka_unit_test(test_edge_shapes),
         cmocka_unit_test(test_random_shapes),
+        cmocka_unit_test(test_blocks),
         cmocka_unit_test(test_resnet_layers_via_conv2d),
     };
     return cmocka_run_group_tests(tests, ww_test_setup_pools, ww_test_teardown_pools);
