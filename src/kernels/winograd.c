@@ -31,7 +31,7 @@ struct ww_winograd {
     void (*output)(const struct ww_winograd *w, const float *m, size_t xi_stride, int tl, int t,
                    const float *bias, float *out);
     void (*input)(const struct ww_winograd *w, const float *in, int c, int nc, int t0, int nt,
-                  int bp, float *work, float *v);
+                  int bp, float *rows, float *stages);
 };
 
 /* Length of the even/odd column arrays of one input row: every vector
@@ -49,14 +49,20 @@ static int wg_input_row_len(const struct ww_winograd *w)
  * pieces fill whole 64-byte lines. */
 #define WG_GROUP 2
 
-/* Per-thread work area of the input transform for blocks of bp tiles:
- * staging [WG_GROUP][16][bp + pad], four split input rows and a padded
- * input line. */
+/* Floats of one staging area: [WG_GROUP][16][bp + pad], a multiple of 16. */
+static size_t wg_stage_floats(int bp)
+{
+    return (size_t)WG_GROUP * WG_POINTS * (bp + WG_STAGE_PAD);
+}
+
+/* Per-thread work area of the input transform for blocks of bp tiles: four
+ * split input rows and two staging areas (one is packed while the next
+ * group is transformed, so the packing loads never wait on the transform's
+ * stores). */
 static size_t wg_input_work_floats(const struct ww_winograd *w, int bp)
 {
     /* +16: room to align to 64 bytes */
-    return (size_t)WG_GROUP * WG_POINTS * (bp + WG_STAGE_PAD) + (size_t)10 * wg_input_row_len(w) +
-           16;
+    return (size_t)8 * wg_input_row_len(w) + 2 * wg_stage_floats(bp) + 16;
 }
 
 #define WG_CAT2(a, b) a##b
@@ -95,7 +101,6 @@ typedef int32_t wg_v4i __attribute__((vector_size(16)));
 #define WGI_VL 4
 #define WGI_EVEN ((wg_v4i){0, 2, 4, 6})
 #define WGI_ODD ((wg_v4i){1, 3, 5, 7})
-#define WGI_MR 4
 #include "kernels/winograd_in.inc"
 
 #if WW_HAVE_X86
@@ -115,7 +120,6 @@ typedef int32_t wg_v8i __attribute__((vector_size(32)));
 #define WGI_VL 8
 #define WGI_EVEN ((wg_v8i){0, 2, 4, 6, 8, 10, 12, 14})
 #define WGI_ODD ((wg_v8i){1, 3, 5, 7, 9, 11, 13, 15})
-#define WGI_MR 6
 #include "kernels/winograd_in.inc"
 
 typedef float wg_v16f __attribute__((vector_size(64)));
@@ -134,7 +138,6 @@ typedef int32_t wg_v16i __attribute__((vector_size(64)));
 #define WGI_VL 16
 #define WGI_EVEN ((wg_v16i){0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30})
 #define WGI_ODD ((wg_v16i){1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31})
-#define WGI_MR 8
 #include "kernels/winograd_in.inc"
 #endif
 
@@ -249,7 +252,8 @@ static wg_plan wg_plan_for(const ww_winograd *w, int threads)
     p.fused = 1;
     p.slots = threads < panels ? threads : panels;
     int per_slot = (w->T + p.slots - 1) / p.slots;
-    int cap = (int)(WG_BLOCK_BYTES / (WG_POINTS * sizeof(float) * (size_t)(w->C + w->K)));
+    size_t bb = getenv("WGBB") ? (size_t)atoi(getenv("WGBB")) * 1024 : WG_BLOCK_BYTES;
+    int cap = (int)(bb / (WG_POINTS * sizeof(float) * (size_t)(w->C + w->K)));
     cap = cap / mr * mr;
     if (cap < mr) cap = mr;
     int blocks = (per_slot + cap - 1) / cap;
@@ -258,14 +262,27 @@ static wg_plan wg_plan_for(const ww_winograd *w, int threads)
     return p;
 }
 
+/* Distance between the 16 point matrices of V and M in a block: one cache
+ * line more than the matrix, so that the 16 streams the transforms read and
+ * write do not all fall into the same L1 sets. */
+static size_t wg_v_stride(const ww_winograd *w, int bp)
+{
+    return (size_t)bp * w->C + 16;
+}
+
+static size_t wg_m_stride(const ww_winograd *w, int bp)
+{
+    return (size_t)bp * w->K + 16;
+}
+
 static size_t wg_v_floats(const ww_winograd *w, int bp)
 {
-    return (size_t)WG_POINTS * bp * w->C + 16; /* +16: room to align to 64 bytes */
+    return WG_POINTS * wg_v_stride(w, bp) + 16; /* +16: room to align to 64 bytes */
 }
 
 static size_t wg_m_floats(const ww_winograd *w, int bp)
 {
-    return (size_t)WG_POINTS * bp * w->K + 16;
+    return WG_POINTS * wg_m_stride(w, bp) + 16;
 }
 
 size_t ww_winograd_scratch_floats(const ww_winograd *w, int threads)
@@ -340,7 +357,7 @@ static void wg_gemm_jobs(const ww_winograd *w, const float *v, float *m, int bp,
         for (int k0 = 0; k0 < w->C; k0 += WW_GEMM_KC) {
             int kc = w->C - k0 < WW_GEMM_KC ? w->C - k0 : WW_GEMM_KC;
             ww_gemm_panel_args args = {.kern = kern,
-                                       .a_packed = v + (size_t)xi * bp * w->C,
+                                       .a_packed = v + xi * wg_v_stride(w, bp),
                                        .k = w->C,
                                        .k0 = k0,
                                        .kc = kc,
@@ -348,7 +365,7 @@ static void wg_gemm_jobs(const ww_winograd *w, const float *v, float *m, int bp,
                                        .m_end = nt,
                                        .nr = nr,
                                        .b_panel = u + (size_t)k0 * nr_full,
-                                       .c = m + (size_t)xi * bp * w->K + n0,
+                                       .c = m + xi * wg_m_stride(w, bp) + n0,
                                        .ldc = (size_t)w->K,
                                        .bias = NULL,
                                        .residual = NULL,
@@ -356,6 +373,50 @@ static void wg_gemm_jobs(const ww_winograd *w, const float *v, float *m, int bp,
             ww_gemm_panel(&args);
         }
     }
+}
+
+/* Copies staged channels [c, c + nc) of tiles [0, nt) into the packed-A
+ * panels of v (point stride wg_v_stride): per panel and point the group's
+ * MR-float pieces are neighbours, whole cache lines for MR = 8. */
+static void wg_pack(const ww_winograd *w, const float *stages, int c, int nc, int nt, int bp,
+                    float *v)
+{
+    int mr = w->kern->mr, C = w->C, panels = (nt + mr - 1) / mr;
+    size_t tstride = (size_t)bp + WG_STAGE_PAD, xi_stride = wg_v_stride(w, bp);
+    float *vc = v + (size_t)c * mr;
+#define WG_PACK(MR)                                                                                \
+    for (int p = 0; p < panels; p++)                                                               \
+        for (int xi = 0; xi < WG_POINTS; xi++)                                                     \
+            for (int g = 0; g < nc; g++)                                                           \
+                memcpy(vc + (size_t)xi * xi_stride + (size_t)p * (MR)*C + (size_t)g * (MR),        \
+                       stages + ((size_t)g * WG_POINTS + xi) * tstride + (size_t)p * (MR),         \
+                       (size_t)(MR) * sizeof(float));
+    switch (mr) { /* constant sizes become plain vector moves */
+    case 4: WG_PACK(4) break;
+    case 6: WG_PACK(6) break;
+    case 8: WG_PACK(8) break;
+    default: WG_PACK(mr) break;
+    }
+#undef WG_PACK
+}
+
+/* Input transform of channels [c_begin, c_end), tiles [t0, t0 + nt), into
+ * V: transform of one group overlaps packing of the previous. */
+static void wg_transform(const ww_winograd *w, const float *in, int c_begin, int c_end, int t0,
+                         int nt, int bp, float *work, float *v)
+{
+    float *rows = work, *stage[2];
+    stage[0] = rows + (size_t)8 * wg_input_row_len(w);
+    stage[1] = stage[0] + wg_stage_floats(bp);
+    int prev_c = -1, prev_nc = 0, k = 0;
+    for (int c = c_begin; c < c_end; c += WG_GROUP, k++) {
+        int nc = c_end - c < WG_GROUP ? c_end - c : WG_GROUP;
+        w->input(w, in, c, nc, t0, nt, bp, rows, stage[k & 1]);
+        if (prev_nc) wg_pack(w, stage[(k - 1) & 1], prev_c, prev_nc, nt, bp, v);
+        prev_c = c;
+        prev_nc = nc;
+    }
+    if (prev_nc) wg_pack(w, stage[(k - 1) & 1], prev_c, prev_nc, nt, bp, v);
 }
 
 /* Fused: slot i runs its share of the tiles block by block. */
@@ -375,12 +436,10 @@ static void wg_fused_slots(void *p, int begin, int end)
         int last = (int)((long long)w->T * (slot + 1) / slots);
         for (int t0 = first; t0 < last; t0 += bp) {
             int nt = last - t0 < bp ? last - t0 : bp;
-            for (int c = 0; c < w->C; c += WG_GROUP)
-                w->input(w, ctx->in, c, w->C - c < WG_GROUP ? w->C - c : WG_GROUP, t0, nt, bp, work,
-                         v);
+            wg_transform(w, ctx->in, 0, w->C, t0, nt, bp, work, v);
             wg_gemm_jobs(w, v, m, bp, nt, 0, WG_POINTS * w->n_panels);
             for (int tl = 0; tl < nt; tl++)
-                w->output(w, m, (size_t)bp * w->K, tl, t0 + tl, ctx->bias, ctx->out);
+                w->output(w, m, wg_m_stride(w, bp), tl, t0 + tl, ctx->bias, ctx->out);
             wg_finish(ctx, t0, nt, 0, w->K);
         }
     }
@@ -398,9 +457,7 @@ static void wg_input_slots(void *p, int begin, int end)
         memset(work, 0, (wg_input_work_floats(w, bp) - 16) * sizeof *work);
         int first = (int)((long long)w->C * slot / slots);
         int last = (int)((long long)w->C * (slot + 1) / slots);
-        for (int c = first; c < last; c += WG_GROUP)
-            w->input(w, ctx->in, c, last - c < WG_GROUP ? last - c : WG_GROUP, 0, w->T, bp, work,
-                     ctx->v);
+        wg_transform(w, ctx->in, first, last, 0, w->T, bp, work, ctx->v);
     }
 }
 
@@ -415,7 +472,7 @@ static void wg_output_range(void *p, int begin, int end)
     const wg_ctx *ctx = p;
     const ww_winograd *w = ctx->w;
     for (int t = begin; t < end; t++)
-        w->output(w, ctx->m, (size_t)ctx->plan.block * w->K, t, t, ctx->bias, ctx->out);
+        w->output(w, ctx->m, wg_m_stride(w, ctx->plan.block), t, t, ctx->bias, ctx->out);
 }
 
 static void wg_finish_range(void *p, int begin, int end)
