@@ -303,43 +303,72 @@ typedef struct wg_ctx {
     float *v, *m; /* unfused: the one block's V and M */
 } wg_ctx;
 
+/* o = act(o + r) for n floats; r may be NULL. One loop per case so the
+ * vector loops carry no branches. */
+static void wg_finish_run(float *o, const float *r, int n, ww_activation act)
+{
+    int x = 0;
+    if (act == WW_ACT_NONE) {
+        if (r)
+            for (; x + 4 <= n; x += 4)
+                WW_F4_STORE(o + x, WW_F4_LOAD(o + x) + WW_F4_LOAD(r + x));
+    } else if (act == WW_ACT_RELU) {
+        if (r)
+            for (; x + 4 <= n; x += 4)
+                WW_F4_STORE(o + x, WW_F4_RELU(WW_F4_LOAD(o + x) + WW_F4_LOAD(r + x)));
+        else
+            for (; x + 4 <= n; x += 4)
+                WW_F4_STORE(o + x, WW_F4_RELU(WW_F4_LOAD(o + x)));
+    } else if (act == WW_ACT_RELU6) {
+        for (; x + 4 <= n; x += 4) {
+            ww_f4 v = WW_F4_LOAD(o + x);
+            if (r) v += WW_F4_LOAD(r + x);
+            WW_F4_STORE(o + x, WW_F4_MIN6(WW_F4_RELU(v)));
+        }
+    }
+    for (; x < n; x++)
+        o[x] = ww_activate(r ? o[x] + r[x] : o[x], act);
+}
+
 /* out = act(out + residual) over the output rows of tiles [t0, t0 + nt)
- * and channels [k_begin, k_end); skipped when it would change nothing. */
+ * and channels [k_begin, k_end); skipped when it would change nothing.
+ * Per channel: the two (partial) rows of the first and of the last tile
+ * row, and the whole rows between them as one contiguous run. */
 static void wg_finish(const wg_ctx *ctx, int t0, int nt, int k_begin, int k_end)
 {
     const ww_winograd *w = ctx->w;
     const ww_conv2d_shape *s = &w->s;
     if (!ctx->residual && ctx->act == WW_ACT_NONE) return;
-    int tw = w->tiles_w, ow = s->out_w;
-    size_t plane = (size_t)s->out_h * ow;
+    int tw = w->tiles_w, ow = s->out_w, oh = s->out_h;
+    size_t plane = (size_t)oh * ow;
     int ty_first = t0 / tw, ty_last = (t0 + nt - 1) / tw;
-    int y_first = 2 * ty_first,
-        y_last = 2 * ty_last + 1 < s->out_h ? 2 * ty_last + 1 : s->out_h - 1;
     int x_first = 2 * (t0 - ty_first * tw);
     int x_last = 2 * (t0 + nt - ty_last * tw); /* exclusive, in the last tile row */
     if (x_last > ow) x_last = ow;
-    int vec = ctx->act == WW_ACT_NONE || ctx->act == WW_ACT_RELU || ctx->act == WW_ACT_RELU6;
-    for (int k = k_begin; k < k_end; k++) {
-        for (int y = y_first; y <= y_last; y++) {
-            int x0 = y / 2 == ty_first ? x_first : 0;
-            int x1 = y / 2 == ty_last ? x_last : ow;
-            size_t at = (size_t)k * plane + (size_t)y * ow;
-            float *o = ctx->out + at;
-            const float *r = ctx->residual ? ctx->residual + at : NULL;
-            int x = x0;
-            if (vec) {
-                for (; x + 4 <= x1; x += 4) {
-                    ww_f4 v = WW_F4_LOAD(o + x);
-                    if (r) v += WW_F4_LOAD(r + x);
-                    if (ctx->act != WW_ACT_NONE) v = WW_F4_RELU(v);
-                    if (ctx->act == WW_ACT_RELU6) v = WW_F4_MIN6(v);
-                    WW_F4_STORE(o + x, v);
-                }
-            }
-            for (; x < x1; x++)
-                o[x] = ww_activate(r ? o[x] + r[x] : o[x], ctx->act);
+    /* runs of (row, first column, floats) relative to the channel plane */
+    int run_y[5], run_x[5], run_n[5], runs = 0;
+    if (ty_first == ty_last) {
+        for (int y = 2 * ty_first; y < 2 * ty_first + 2 && y < oh; y++) {
+            run_y[runs] = y, run_x[runs] = x_first, run_n[runs++] = x_last - x_first;
+        }
+    } else {
+        int mid_begin = 2 * ty_first + 2, mid_end = 2 * ty_last; /* whole rows */
+        for (int y = 2 * ty_first; y < mid_begin; y++) {
+            run_y[runs] = y, run_x[runs] = x_first, run_n[runs++] = ow - x_first;
+        }
+        if (mid_end > mid_begin) {
+            run_y[runs] = mid_begin, run_x[runs] = 0, run_n[runs++] = (mid_end - mid_begin) * ow;
+        }
+        for (int y = mid_end; y < mid_end + 2 && y < oh; y++) {
+            run_y[runs] = y, run_x[runs] = 0, run_n[runs++] = x_last;
         }
     }
+    for (int k = k_begin; k < k_end; k++)
+        for (int i = 0; i < runs; i++) {
+            size_t at = (size_t)k * plane + (size_t)run_y[i] * ow + run_x[i];
+            wg_finish_run(ctx->out + at, ctx->residual ? ctx->residual + at : NULL, run_n[i],
+                          ctx->act);
+        }
 }
 
 /* GEMM jobs [begin, end) of (point xi, column panel) over tile rows
