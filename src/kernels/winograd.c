@@ -233,8 +233,9 @@ void ww_winograd_free(ww_winograd *w)
  * threads share each of the three steps. */
 typedef struct wg_plan {
     int fused;
-    int block; /* tiles per block, a multiple of MR */
-    int slots; /* per-thread work areas */
+    int block;        /* most tiles in a block (sizes the scratch), a multiple of MR */
+    int block_panels; /* the same in MR-tile panels */
+    int slots;        /* per-thread work areas */
 } wg_plan;
 
 static wg_plan wg_plan_for(const ww_winograd *w, int threads)
@@ -246,25 +247,20 @@ static wg_plan wg_plan_for(const ww_winograd *w, int threads)
         p.fused = 0;
         p.block = w->Tp;
         p.slots = threads < w->C ? threads : w->C;
+        p.block_panels = w->Tp / mr;
         return p;
     }
     int panels = w->Tp / mr;
     p.fused = 1;
     p.slots = threads < panels ? threads : panels;
-    int per_slot = (w->T + p.slots - 1) / p.slots;
-    size_t bb = getenv("WGBB") ? (size_t)atoi(getenv("WGBB")) * 1024 : WG_BLOCK_BYTES;
-    int cap = (int)(bb / (WG_POINTS * sizeof(float) * (size_t)(w->C + w->K)));
-    cap = cap / mr * mr;
-    if (cap < mr) cap = mr;
-    int blocks = (per_slot + cap - 1) / cap;
-    int b = (per_slot + blocks - 1) / blocks;
-    p.block = (b + mr - 1) / mr * mr;
+    int cap = (int)(WG_BLOCK_BYTES / (WG_POINTS * sizeof(float) * (size_t)(w->C + w->K)) / mr);
+    if (cap < 1) cap = 1;
+    int per_slot = (panels + p.slots - 1) / p.slots;
+    p.block_panels = cap < per_slot ? cap : per_slot;
+    p.block = p.block_panels * mr;
     return p;
 }
 
-/* Distance between the 16 point matrices of V and M in a block: one cache
- * line more than the matrix, so that the 16 streams the transforms read and
- * write do not all fall into the same L1 sets. */
 static size_t wg_v_stride(const ww_winograd *w, int bp)
 {
     return (size_t)bp * w->C + 16;
@@ -461,10 +457,15 @@ static void wg_fused_slots(void *p, int begin, int end)
         float *m = ww_align64(base + wg_v_floats(w, bp));
         float *work = ww_align64(base + wg_v_floats(w, bp) + wg_m_floats(w, bp));
         memset(work, 0, (wg_input_work_floats(w, bp) - 16) * sizeof *work);
-        int first = (int)((long long)w->T * slot / slots);
-        int last = (int)((long long)w->T * (slot + 1) / slots);
-        for (int t0 = first; t0 < last; t0 += bp) {
-            int nt = last - t0 < bp ? last - t0 : bp;
+        /* whole MR panels per slot, spread evenly over the fewest blocks */
+        int panels = w->Tp / w->kern->mr;
+        int first = (int)((long long)panels * slot / slots);
+        int count = (int)((long long)panels * (slot + 1) / slots) - first;
+        int blocks = (count + ctx->plan.block_panels - 1) / ctx->plan.block_panels;
+        for (int b = 0; b < blocks; b++) {
+            int t0 = (first + (int)((long long)count * b / blocks)) * w->kern->mr;
+            int t1 = (first + (int)((long long)count * (b + 1) / blocks)) * w->kern->mr;
+            int nt = (t1 < w->T ? t1 : w->T) - t0;
             wg_transform(w, ctx->in, 0, w->C, t0, nt, bp, work, v);
             wg_gemm_jobs(w, v, m, bp, nt, 0, WG_POINTS * w->n_panels);
             for (int tl = 0; tl < nt; tl++)

@@ -130,12 +130,13 @@ static void test_random_shapes(void **state)
     printf("worst relative difference: %g\n", worst);
 }
 
-/* The run splits the tiles into per-thread ranges and L2-sized blocks
- * (fused) unless the weights outweigh V and M (C * K >= T * (C + K):
- * one block, threads share each step). Blocks of up to 512 / (C + K) * 512
- * tiles end mid tile row, per-thread ranges are not multiples of MR, the
- * last block is short; the few-tile wide layers take the unfused path;
- * activations without a vector form go through the scalar finish. */
+/* The run splits the tiles into per-thread ranges of whole MR panels and
+ * those into L2-sized blocks of up to 8192 / (C + K) tiles (fused) unless
+ * the weights outweigh V and M (C * K >= T * (C + K): one block, threads
+ * share each step). Blocks end mid tile row and span several tile rows,
+ * the last one stops short of its last panel; the few-tile wide layers
+ * take the unfused path; activations without a vector form go through the
+ * scalar finish. */
 static void test_blocks(void **state)
 {
     (void)state;
