@@ -120,6 +120,10 @@ typedef int32_t wg_v8i __attribute__((vector_size(32)));
 #define WGI_VL 8
 #define WGI_EVEN ((wg_v8i){0, 2, 4, 6, 8, 10, 12, 14})
 #define WGI_ODD ((wg_v8i){1, 3, 5, 7, 9, 11, 13, 15})
+#define WGI_HVEC wg_v4f
+#define WGI_HUVEC wg_v4f_u
+#define WGI_HEVEN ((wg_v4i){0, 2, 4, 6})
+#define WGI_HODD ((wg_v4i){1, 3, 5, 7})
 #include "kernels/winograd_in.inc"
 
 typedef float wg_v16f __attribute__((vector_size(64)));
@@ -138,6 +142,10 @@ typedef int32_t wg_v16i __attribute__((vector_size(64)));
 #define WGI_VL 16
 #define WGI_EVEN ((wg_v16i){0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30})
 #define WGI_ODD ((wg_v16i){1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31})
+#define WGI_HVEC wg_v8f
+#define WGI_HUVEC wg_v8f_u
+#define WGI_HEVEN ((wg_v8i){0, 2, 4, 6, 8, 10, 12, 14})
+#define WGI_HODD ((wg_v8i){1, 3, 5, 7, 9, 11, 13, 15})
 #include "kernels/winograd_in.inc"
 #endif
 
