@@ -210,8 +210,8 @@ ww_winograd *ww_winograd_create(const ww_conv2d_shape *s, const float *weight,
                                 WG_G[i][2] * g[2 * 3 + j];
             for (int i = 0; i < WG_IN; i++)
                 for (int j = 0; j < WG_IN; j++)
-                    u[i][j] =
-                        tmp[i][0] * WG_G[j][0] + tmp[i][1] * WG_G[j][1] + tmp[i][2] * WG_G[j][2];
+                    u[i][j] = tmp[i][0] * WG_G[j][0] + tmp[i][1] * WG_G[j][1] +
+                              tmp[i][2] * WG_G[j][2];
             for (int xi = 0; xi < WG_POINTS; xi++)
                 w->u[(((size_t)xi * w->n_panels + p) * w->C + c) * nr + lane] =
                     (float)u[xi / WG_IN][xi % WG_IN];

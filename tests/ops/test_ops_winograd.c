@@ -4,45 +4,33 @@
  * counts, bias/residual/activation epilogues, every instruction set the
  * CPU runs and 1-3 threads; and that ww_conv2d picks it for ResNet's 3x3
  * layers. Buffers are exact-size so the sanitizer build catches overruns. */
-/* clang-format off */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
-/* clang-format on */
+
+#include <stdio.h>
+#include <stdlib.h>
 
 #include "kernels/winograd.h"
 #include "ops/ops.h"
 #include "test_support.h"
 
-#include <stdio.h>
-#include <stdlib.h>
-
 /* Half the 1e-4 the optimized kernels are held to; F(2x2, 3x3) stays at
  * ~1e-5 up to 512 channels (F(4x4, 3x3) reached 1.6e-4 at 64). */
 #define TOLERANCE 5e-5
+
 
 /* Checks one shape on every ISA and thread count, directly through the
  * Winograd kernel. Returns the worst relative difference seen. */
 static double check_shape(int in_c, int in_h, int in_w, int out_c, int pt, int pl, int pb, int pr,
                           int has_bias, int has_residual, ww_activation act, uint64_t seed)
 {
-    ww_conv2d_shape s = {.in_c = in_c,
-                         .in_h = in_h,
-                         .in_w = in_w,
-                         .out_c = out_c,
-                         .kernel_h = 3,
-                         .kernel_w = 3,
-                         .stride_h = 1,
-                         .stride_w = 1,
-                         .pad_top = pt,
-                         .pad_left = pl,
-                         .pad_bottom = pb,
-                         .pad_right = pr,
-                         .dilation_h = 1,
-                         .dilation_w = 1,
-                         .groups = 1};
+    ww_conv2d_shape s = {.in_c = in_c, .in_h = in_h, .in_w = in_w, .out_c = out_c,
+                         .kernel_h = 3, .kernel_w = 3, .stride_h = 1, .stride_w = 1,
+                         .pad_top = pt, .pad_left = pl, .pad_bottom = pb, .pad_right = pr,
+                         .dilation_h = 1, .dilation_w = 1, .groups = 1};
     s.out_h = ww_window_out_dim(in_h, 3, 1, pt, pb, 1);
     s.out_w = ww_window_out_dim(in_w, 3, 1, pl, pr, 1);
     if (s.out_h < 1 || s.out_w < 1) return 0.0;
@@ -170,23 +158,10 @@ static void test_resnet_layers_via_conv2d(void **state)
         printf("%dx%dx%d: worst relative difference %g\n", c, hw, hw, d);
     }
     /* ww_conv2d uses it (scratch sized like Winograd's, bigger than im2col's panels). */
-    ww_conv2d_shape s = {.in_c = 64,
-                         .in_h = 56,
-                         .in_w = 56,
-                         .out_c = 64,
-                         .out_h = 56,
-                         .out_w = 56,
-                         .kernel_h = 3,
-                         .kernel_w = 3,
-                         .stride_h = 1,
-                         .stride_w = 1,
-                         .pad_top = 1,
-                         .pad_left = 1,
-                         .pad_bottom = 1,
-                         .pad_right = 1,
-                         .dilation_h = 1,
-                         .dilation_w = 1,
-                         .groups = 1};
+    ww_conv2d_shape s = {.in_c = 64, .in_h = 56, .in_w = 56, .out_c = 64, .out_h = 56,
+                         .out_w = 56, .kernel_h = 3, .kernel_w = 3, .stride_h = 1, .stride_w = 1,
+                         .pad_top = 1, .pad_left = 1, .pad_bottom = 1, .pad_right = 1,
+                         .dilation_h = 1, .dilation_w = 1, .groups = 1};
     float *weight = calloc((size_t)64 * 64 * 9, sizeof *weight);
     assert_non_null(weight);
     ww_conv2d *conv = NULL;
@@ -203,23 +178,10 @@ static void test_resnet_layers_via_conv2d(void **state)
 static void test_suits(void **state)
 {
     (void)state;
-    ww_conv2d_shape s = {.in_c = 8,
-                         .in_h = 8,
-                         .in_w = 8,
-                         .out_c = 8,
-                         .out_h = 8,
-                         .out_w = 8,
-                         .kernel_h = 3,
-                         .kernel_w = 3,
-                         .stride_h = 1,
-                         .stride_w = 1,
-                         .pad_top = 1,
-                         .pad_left = 1,
-                         .pad_bottom = 1,
-                         .pad_right = 1,
-                         .dilation_h = 1,
-                         .dilation_w = 1,
-                         .groups = 1};
+    ww_conv2d_shape s = {.in_c = 8, .in_h = 8, .in_w = 8, .out_c = 8, .out_h = 8, .out_w = 8,
+                         .kernel_h = 3, .kernel_w = 3, .stride_h = 1, .stride_w = 1,
+                         .pad_top = 1, .pad_left = 1, .pad_bottom = 1, .pad_right = 1,
+                         .dilation_h = 1, .dilation_w = 1, .groups = 1};
     assert_true(ww_winograd_suits(&s));
     ww_conv2d_shape t = s;
     t.stride_h = t.stride_w = 2;
