@@ -210,8 +210,8 @@ ww_winograd *ww_winograd_create(const ww_conv2d_shape *s, const float *weight,
                                 WG_G[i][2] * g[2 * 3 + j];
             for (int i = 0; i < WG_IN; i++)
                 for (int j = 0; j < WG_IN; j++)
-                    u[i][j] = tmp[i][0] * WG_G[j][0] + tmp[i][1] * WG_G[j][1] +
-                              tmp[i][2] * WG_G[j][2];
+                    u[i][j] =
+                        tmp[i][0] * WG_G[j][0] + tmp[i][1] * WG_G[j][1] + tmp[i][2] * WG_G[j][2];
             for (int xi = 0; xi < WG_POINTS; xi++)
                 w->u[(((size_t)xi * w->n_panels + p) * w->C + c) * nr + lane] =
                     (float)u[xi / WG_IN][xi % WG_IN];
@@ -499,24 +499,22 @@ static void wg_input_slots(void *p, int begin, int end)
     }
 }
 
+/* Unfused, step 2: GEMM jobs [begin, end) over all tiles. */
 static void wg_gemm_range(void *p, int begin, int end)
 {
     const wg_ctx *ctx = p;
     wg_gemm_jobs(ctx->w, ctx->v, ctx->m, ctx->plan.block, ctx->w->T, begin, end);
 }
 
+/* Unfused, step 3: output transform of tiles [begin, end), then residual
+ * and activation over the same tiles' outputs. */
 static void wg_output_range(void *p, int begin, int end)
 {
     const wg_ctx *ctx = p;
     const ww_winograd *w = ctx->w;
     for (int t = begin; t < end; t++)
         w->output(w, ctx->m, wg_m_stride(w, ctx->plan.block), t, t, ctx->bias, ctx->out);
-}
-
-static void wg_finish_range(void *p, int begin, int end)
-{
-    const wg_ctx *ctx = p;
-    wg_finish(ctx, 0, ctx->w->T, begin, end);
+    if (begin < end) wg_finish(ctx, begin, end - begin, 0, w->K);
 }
 
 void ww_winograd_run(const ww_winograd *w, const float *in, const float *bias,
@@ -535,5 +533,4 @@ void ww_winograd_run(const ww_winograd *w, const float *in, const float *bias,
     ww_parallel_for(pool, ctx.plan.slots, wg_input_slots, &ctx);
     ww_parallel_for(pool, WG_POINTS * w->n_panels, wg_gemm_range, &ctx);
     ww_parallel_for(pool, w->T, wg_output_range, &ctx);
-    if (residual || act != WW_ACT_NONE) ww_parallel_for(pool, w->K, wg_finish_range, &ctx);
 }
