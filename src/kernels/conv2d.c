@@ -224,14 +224,21 @@ static int plan_column_runs(const ww_conv2d_shape *s, int n0, int nr, column_run
     return count;
 }
 
-/* d[t] = src[2 t] for t < n; the vector loop never reads past src[2 (n - 1)]. */
+/* d[t] = src[2 t] for t < n; no load reads past src[2 (n - 1)]. */
 static void im2col_gather_stride2(const float *src, int n, float *d)
 {
     int t = 0;
 #if defined(__GNUC__) && !defined(__clang__)
-    for (; t + 4 < n; t += 4) {
-        ww_f4 a = WW_F4_LOAD(src + 2 * t), b = WW_F4_LOAD(src + 2 * t + 4);
-        WW_F4_STORE(d + t, __builtin_shuffle(a, b, (ww_i4){0, 2, 4, 6}));
+    if (n >= 5) {
+        for (; t + 4 < n; t += 4) {
+            ww_f4 a = WW_F4_LOAD(src + 2 * t), b = WW_F4_LOAD(src + 2 * t + 4);
+            WW_F4_STORE(d + t, __builtin_shuffle(a, b, (ww_i4){0, 2, 4, 6}));
+        }
+        /* the last 4 as the odd lanes of the 8 floats ending at src[2 (n - 1)] */
+        const float *end = src + 2 * (n - 4) - 1;
+        ww_f4 a = WW_F4_LOAD(end), b = WW_F4_LOAD(end + 4);
+        WW_F4_STORE(d + n - 4, __builtin_shuffle(a, b, (ww_i4){1, 3, 5, 7}));
+        return;
     }
 #endif
     for (; t < n; t++)
