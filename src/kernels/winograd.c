@@ -289,13 +289,25 @@ static size_t wg_m_floats(const ww_winograd *w, int bp)
     return WG_POINTS * wg_m_stride(w, bp) + 16;
 }
 
-size_t ww_winograd_scratch_floats(const ww_winograd *w, int threads)
+static size_t wg_plan_floats(const ww_winograd *w, wg_plan p)
 {
-    wg_plan p = wg_plan_for(w, threads);
     size_t work = wg_input_work_floats(w, p.block);
     if (p.fused)
         return (size_t)p.slots * (wg_v_floats(w, p.block) + wg_m_floats(w, p.block) + work);
     return wg_v_floats(w, p.block) + wg_m_floats(w, p.block) + (size_t)p.slots * work;
+}
+
+size_t ww_winograd_scratch_floats(const ww_winograd *w, int threads)
+{
+    /* The largest plan of any pool up to `threads` threads (fewer threads
+     * can mean bigger blocks), so scratch sized for more threads always
+     * suffices for fewer. */
+    size_t most = 0;
+    for (int t = 1; t <= (threads > 1 ? threads : 1); t++) {
+        size_t n = wg_plan_floats(w, wg_plan_for(w, t));
+        if (n > most) most = n;
+    }
+    return most;
 }
 
 typedef struct wg_ctx {

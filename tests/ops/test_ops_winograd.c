@@ -146,6 +146,52 @@ static void test_blocks(void **state)
     check_shape(16, 33, 31, 17, 0, 2, 1, 0, 0, 1, WW_ACT_SIGMOID, 71);
 }
 
+/* Scratch sized for 3 threads serves pools of 1 and 2 threads too (fewer
+ * threads take bigger blocks); exact-size scratch, so the sanitizer build
+ * catches an overrun. */
+static void test_scratch_for_more_threads(void **state)
+{
+    (void)state;
+    static const int shapes[][4] = {{4, 16, 10, 4}, {3, 9, 50, 5}, {64, 20, 20, 64}, {40, 5, 9, 41}};
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+        ww_conv2d_shape s = {.in_c = shapes[i][0], .in_h = shapes[i][1], .in_w = shapes[i][2],
+                             .out_c = shapes[i][3], .out_h = shapes[i][1], .out_w = shapes[i][2],
+                             .kernel_h = 3, .kernel_w = 3, .stride_h = 1, .stride_w = 1,
+                             .pad_top = 1, .pad_left = 1, .pad_bottom = 1, .pad_right = 1,
+                             .dilation_h = 1, .dilation_w = 1, .groups = 1};
+        size_t in_n = (size_t)s.in_c * s.in_h * s.in_w, out_n = (size_t)s.out_c * s.out_h * s.out_w;
+        size_t w_n = (size_t)s.out_c * s.in_c * 9;
+        float *in = malloc(in_n * sizeof *in), *weight = malloc(w_n * sizeof *weight);
+        float *expect = malloc(out_n * sizeof *expect), *got = malloc(out_n * sizeof *got);
+        assert_true(in && weight && expect && got);
+        ww_rng rng;
+        ww_rng_seed(&rng, 90 + i);
+        ww_rng_fill(&rng, in, in_n, -1.0f, 1.0f);
+        ww_rng_fill(&rng, weight, w_n, -1.0f, 1.0f);
+        ww_conv2d_ref(&s, in, weight, NULL, NULL, WW_ACT_RELU, expect);
+        for (ww_isa isa = WW_ISA_PORTABLE; isa <= WW_ISA_AVX512; isa++) {
+            if (!ww_isa_supported(isa)) continue;
+            ww_winograd *w = ww_winograd_create(&s, weight, ww_gemm_kernel_for(isa));
+            assert_non_null(w);
+            float *scratch = malloc(ww_winograd_scratch_floats(w, 3) * sizeof *scratch);
+            assert_non_null(scratch);
+            for (int threads = 1; threads <= 2; threads++) {
+                ww_winograd_run(w, in, NULL, NULL, WW_ACT_RELU, got, scratch, ww_test_pools[threads]);
+                double diff = ww_max_rel_diff(got, expect, out_n);
+                if (!(diff <= TOLERANCE))
+                    fail_msg("shape %zu [%s, %d threads]: max rel diff %g", i, ww_isa_name(isa),
+                             threads, diff);
+            }
+            free(scratch);
+            ww_winograd_free(w);
+        }
+        free(in);
+        free(weight);
+        free(expect);
+        free(got);
+    }
+}
+
 /* ResNet-18's 3x3 stride-1 layers go through Winograd inside ww_conv2d and
  * agree with the reference (residual + ReLU as in a basic block). */
 static void test_resnet_layers_via_conv2d(void **state)
@@ -204,6 +250,7 @@ int main(void)
         cmocka_unit_test(test_edge_shapes),
         cmocka_unit_test(test_random_shapes),
         cmocka_unit_test(test_blocks),
+        cmocka_unit_test(test_scratch_for_more_threads),
         cmocka_unit_test(test_resnet_layers_via_conv2d),
     };
     return cmocka_run_group_tests(tests, ww_test_setup_pools, ww_test_teardown_pools);
