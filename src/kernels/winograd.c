@@ -1,6 +1,8 @@
 /* Winograd F(2x2, 3x3) convolution; see winograd.h. The GEMM is the
- * shared register-tiled one (gemm.h); the output transform is compiled
- * once per instruction set from winograd_out.inc. */
+ * shared register-tiled one (gemm.h); the input and output transforms are
+ * compiled once per instruction set from winograd_in.inc and
+ * winograd_out.inc. Runs go block by block of tiles (wg_plan): each
+ * block's V and M stay in L2 between the three steps. */
 #include "kernels/winograd.h"
 
 #include "core/prefault.h"
