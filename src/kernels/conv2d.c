@@ -13,6 +13,7 @@
 #include "core/error.h"
 #include "core/prefault.h"
 #include "kernels/gemm.h"
+#include "kernels/vec.h"
 #include "kernels/winograd.h"
 #include "ops/ops.h"
 
@@ -52,8 +53,8 @@ struct ww_conv2d {
     int k;               /* GEMM depth: in_c / groups * kernel_h * kernel_w */
     int n;               /* output pixels */
     size_t packed_group_floats;
-    float *weight; /* packed A per group (GEMM) or a plain copy (depthwise) */
-    float *bias;   /* copy, or NULL */
+    float *weight;         /* packed A per group (GEMM) or a plain copy (depthwise) */
+    float *bias;           /* copy, or NULL */
     ww_winograd *winograd; /* CONV_WINOGRAD: transformed weights */
 };
 
@@ -223,6 +224,27 @@ static int plan_column_runs(const ww_conv2d_shape *s, int n0, int nr, column_run
     return count;
 }
 
+/* d[t] = src[2 t] for t < n; no load reads past src[2 (n - 1)]. */
+static void im2col_gather_stride2(const float *src, int n, float *d)
+{
+    int t = 0;
+#if defined(__GNUC__) && !defined(__clang__)
+    if (n >= 5) {
+        for (; t + 4 < n; t += 4) {
+            ww_f4 a = WW_F4_LOAD(src + 2 * t), b = WW_F4_LOAD(src + 2 * t + 4);
+            WW_F4_STORE(d + t, __builtin_shuffle(a, b, (ww_i4){0, 2, 4, 6}));
+        }
+        /* the last 4 as the odd lanes of the 8 floats ending at src[2 (n - 1)] */
+        const float *end = src + 2 * (n - 4) - 1;
+        ww_f4 a = WW_F4_LOAD(end), b = WW_F4_LOAD(end + 4);
+        WW_F4_STORE(d + n - 4, __builtin_shuffle(a, b, (ww_i4){1, 3, 5, 7}));
+        return;
+    }
+#endif
+    for (; t < n; t++)
+        d[t] = src[2 * t];
+}
+
 /* Gathers im2col rows [k0, k0 + kc) for the panel's columns into `panel`
  * (kc x panel_width, zero beyond the valid columns and in padding). */
 static void im2col_pack_panel(const ww_conv2d_shape *s, const float *in_group, int k0, int kc,
@@ -256,6 +278,8 @@ static void im2col_pack_panel(const ww_conv2d_shape *s, const float *in_group, i
                 /* whole run in padding */
             } else if (sw == 1) {
                 memcpy(d + lo, row + ix0 + lo, (size_t)(hi - lo) * sizeof *d);
+            } else if (sw == 2) {
+                im2col_gather_stride2(row + ix0 + 2 * lo, hi - lo, d + lo);
             } else {
                 const float *src = row + ix0 + (ptrdiff_t)lo * sw;
                 for (int t = lo; t < hi; t++, src += sw)

@@ -3,6 +3,7 @@
 #include "ops/ops.h"
 
 #include <math.h>
+#include <stddef.h>
 
 typedef struct maxpool_ctx {
     const ww_pool2d_shape *s;
@@ -10,18 +11,70 @@ typedef struct maxpool_ctx {
     float *out;
 } maxpool_ctx;
 
-/* Iterations are (channel, output row) pairs. Columns whose window lies
- * inside the row skip the bounds checks. */
+/* Floats of the per-row stack buffer holding the column maxima of one
+ * chunk of output columns (padding included, as -inf). */
+#define MAXPOOL_BUF 1024
+
+static inline ww_f4 maxpool_max4(ww_f4 a, ww_f4 b)
+{
+    ww_i4 gt = b > a; /* the reference keeps the earlier value unless a later one is greater */
+    return (ww_f4)(((ww_i4)b & gt) | ((ww_i4)a & ~gt));
+}
+
+static inline float maxpool_max1(float a, float b)
+{
+    return b > a ? b : a;
+}
+
+#if defined(__GNUC__) && !defined(__clang__)
+#define MAXPOOL_SHUFFLE 1
+#else
+#define MAXPOOL_SHUFFLE 0
+#endif
+
+/* out[i] = max(col[i * sw + kx], kx < kw) for i < n. */
+static void maxpool_horizontal(const float *col, int n, int kw, int sw, float *out)
+{
+    int i = 0;
+    if (sw == 1) {
+        for (; i + 4 <= n; i += 4) {
+            ww_f4 best = WW_F4_LOAD(col + i);
+            for (int kx = 1; kx < kw; kx++)
+                best = maxpool_max4(best, WW_F4_LOAD(col + i + kx));
+            WW_F4_STORE(out + i, best);
+        }
+    }
+#if MAXPOOL_SHUFFLE
+    else if (sw == 2 && kw == 3) {
+        /* even, odd and next-even columns of 4 outputs, by shuffles */
+        for (; i + 4 <= n; i += 4) {
+            ww_f4 a = WW_F4_LOAD(col + 2 * i), b = WW_F4_LOAD(col + 2 * i + 4);
+            ww_f4 a2 = WW_F4_LOAD(col + 2 * i + 2), b2 = WW_F4_LOAD(col + 2 * i + 6);
+            ww_f4 even = __builtin_shuffle(a, b, (ww_i4){0, 2, 4, 6});
+            ww_f4 odd = __builtin_shuffle(a, b, (ww_i4){1, 3, 5, 7});
+            ww_f4 next = __builtin_shuffle(a2, b2, (ww_i4){0, 2, 4, 6});
+            WW_F4_STORE(out + i, maxpool_max4(maxpool_max4(even, odd), next));
+        }
+    }
+#endif
+    for (; i < n; i++) {
+        float best = col[i * sw];
+        for (int kx = 1; kx < kw; kx++)
+            best = maxpool_max1(best, col[i * sw + kx]);
+        out[i] = best;
+    }
+}
+
+/* Iterations are (channel, output row) pairs. Per chunk of output
+ * columns: the maximum over the window's rows of every input column the
+ * chunk reads, then the maximum along each window's columns. */
 static void maxpool_rows(void *p, int begin, int end)
 {
     const maxpool_ctx *ctx = p;
     const ww_pool2d_shape *s = ctx->s;
     int sw = s->stride_w, kw = s->kernel_w;
-    int ox_lo = (s->pad_left + sw - 1) / sw;
-    int room = s->in_w - kw + s->pad_left;
-    int ox_hi = room < 0 ? 0 : room / sw + 1;
-    if (ox_hi > s->out_w) ox_hi = s->out_w;
-    if (ox_lo > ox_hi) ox_lo = ox_hi;
+    int chunk = (MAXPOOL_BUF - 8 - kw) / sw + 1; /* output columns per chunk */
+    float col[MAXPOOL_BUF];
     for (int i = begin; i < end; i++) {
         int c = i / s->out_h, oy = i % s->out_h;
         const float *plane = ctx->in + (size_t)c * s->in_h * s->in_w;
@@ -29,20 +82,64 @@ static void maxpool_rows(void *p, int begin, int end)
         int iy0 = oy * s->stride_h - s->pad_top;
         int ky_lo = iy0 < 0 ? -iy0 : 0;
         int ky_hi = s->in_h - iy0 < s->kernel_h ? s->in_h - iy0 : s->kernel_h;
+        for (int ox0 = 0; ox0 < s->out_w; ox0 += chunk) {
+            int n = s->out_w - ox0 < chunk ? s->out_w - ox0 : chunk;
+            int x0 = ox0 * sw - s->pad_left;   /* input column of col[0] */
+            int width = (n - 1) * sw + kw + 8; /* +8: the shuffle path reads ahead */
+            int lo = x0 < 0 ? -x0 : 0;         /* col[lo, hi) lie inside the row */
+            int hi = s->in_w - x0 < width ? s->in_w - x0 : width;
+            if (hi < lo) hi = lo;
+            for (int j = 0; j < lo; j++)
+                col[j] = -INFINITY;
+            for (int j = hi; j < width; j++)
+                col[j] = -INFINITY;
+            if (ky_lo >= ky_hi) {
+                for (int j = lo; j < hi; j++)
+                    col[j] = -INFINITY;
+            } else {
+                /* input columns x0 + [lo, hi) of the window's rows into col[lo, hi) */
+                const float *src = plane + (size_t)(iy0 + ky_lo) * s->in_w + (x0 + lo);
+                float *dst = col + lo;
+                size_t in_w = (size_t)s->in_w;
+                int count = hi - lo, rows = ky_hi - ky_lo, j = 0;
+                for (; j + 4 <= count; j += 4) {
+                    ww_f4 best = WW_F4_LOAD(src + j);
+                    for (int r = 1; r < rows; r++)
+                        best = maxpool_max4(best, WW_F4_LOAD(src + r * in_w + j));
+                    WW_F4_STORE(dst + j, best);
+                }
+                for (; j < count; j++) {
+                    float best = src[j];
+                    for (int r = 1; r < rows; r++)
+                        best = maxpool_max1(best, src[r * in_w + j]);
+                    dst[j] = best;
+                }
+            }
+            maxpool_horizontal(col, n, kw, sw, out + ox0);
+        }
+    }
+}
+
+/* The straightforward loop, for windows too wide for the column buffer. */
+static void maxpool_rows_wide(void *p, int begin, int end)
+{
+    const maxpool_ctx *ctx = p;
+    const ww_pool2d_shape *s = ctx->s;
+    for (int i = begin; i < end; i++) {
+        int c = i / s->out_h, oy = i % s->out_h;
+        const float *plane = ctx->in + (size_t)c * s->in_h * s->in_w;
         for (int ox = 0; ox < s->out_w; ox++) {
-            int ix0 = ox * sw - s->pad_left;
-            int kx_lo = 0, kx_hi = kw;
-            if (ox < ox_lo || ox >= ox_hi) {
-                kx_lo = ix0 < 0 ? -ix0 : 0;
-                kx_hi = s->in_w - ix0 < kw ? s->in_w - ix0 : kw;
-            }
             float best = -INFINITY;
-            for (int ky = ky_lo; ky < ky_hi; ky++) {
-                const float *row = plane + (size_t)(iy0 + ky) * s->in_w;
-                for (int kx = kx_lo; kx < kx_hi; kx++)
-                    best = row[ix0 + kx] > best ? row[ix0 + kx] : best;
+            for (int ky = 0; ky < s->kernel_h; ky++) {
+                int iy = oy * s->stride_h - s->pad_top + ky;
+                if (iy < 0 || iy >= s->in_h) continue;
+                for (int kx = 0; kx < s->kernel_w; kx++) {
+                    int ix = ox * s->stride_w - s->pad_left + kx;
+                    if (ix < 0 || ix >= s->in_w) continue;
+                    best = maxpool_max1(best, plane[(size_t)iy * s->in_w + ix]);
+                }
             }
-            out[ox] = best;
+            ctx->out[(size_t)i * s->out_w + ox] = best;
         }
     }
 }
@@ -50,7 +147,8 @@ static void maxpool_rows(void *p, int begin, int end)
 void ww_maxpool2d(const ww_pool2d_shape *s, const float *in, float *out, ww_threadpool *pool)
 {
     maxpool_ctx ctx = {s, in, out};
-    ww_parallel_for(pool, s->channels * s->out_h, maxpool_rows, &ctx);
+    int wide = s->kernel_w + s->stride_w + 8 > MAXPOOL_BUF / 2;
+    ww_parallel_for(pool, s->channels * s->out_h, wide ? maxpool_rows_wide : maxpool_rows, &ctx);
 }
 
 typedef struct avgpool_ctx {

@@ -1,9 +1,12 @@
 /* Winograd F(2x2, 3x3) convolution; see winograd.h. The GEMM is the
- * shared register-tiled one (gemm.h); the output transform is compiled
- * once per instruction set from winograd_out.inc. */
+ * shared register-tiled one (gemm.h); the input and output transforms are
+ * compiled once per instruction set from winograd_in.inc and
+ * winograd_out.inc. Runs go block by block of tiles (wg_plan): each
+ * block's V and M stay in L2 between the three steps. */
 #include "kernels/winograd.h"
 
 #include "core/prefault.h"
+#include "kernels/vec.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -22,15 +25,15 @@
 struct ww_winograd {
     ww_conv2d_shape s;
     const ww_gemm_kernel *kern;
-    int C, K;              /* input and output channels */
-    int tiles_h, tiles_w;  /* output tiles per column / row */
-    int T, Tp;             /* tiles, and tiles rounded up to MR */
-    int n_panels;          /* NR-column panels of K */
-    float *u;              /* [16][n_panels][C][NR] transformed, packed weights */
-    void (*output)(const struct ww_winograd *w, const float *m, int t, const float *bias,
-                   const float *residual, ww_activation act, float *out);
-    void (*input)(const struct ww_winograd *w, const float *plane, int c, int ty, float *work,
-                  float *v);
+    int C, K;             /* input and output channels */
+    int tiles_h, tiles_w; /* output tiles per column / row */
+    int T, Tp;            /* tiles, and tiles rounded up to MR */
+    int n_panels;         /* NR-column panels of K */
+    float *u;             /* [16][n_panels][C][NR] transformed, packed weights */
+    void (*output)(const struct ww_winograd *w, const float *m, size_t xi_stride, int tl, int t,
+                   const float *bias, float *out);
+    void (*input)(const struct ww_winograd *w, const float *in, int c, int nc, int t0, int nt,
+                  int bp, float *rows, float *stages);
 };
 
 /* Length of the even/odd column arrays of one input row: every vector
@@ -40,11 +43,39 @@ static int wg_input_row_len(const struct ww_winograd *w)
     return (w->tiles_w + 1 + 15) / 16 * 16 + 16;
 }
 
-/* Per-thread work area of the input transform. */
-static size_t wg_input_work_floats(const struct ww_winograd *w)
+/* Staging slots past a block's tiles: the input transform's vector stores
+ * run up to 15 tiles past the last one. */
+#define WG_STAGE_PAD 16
+
+/* Channels the input transform does per call: with MR = 8 their packed
+ * pieces fill whole 64-byte lines. */
+#define WG_GROUP 2
+
+/* Floats of one staging area: [WG_GROUP][16][bp + pad], a multiple of 16. */
+static size_t wg_stage_floats(int bp)
 {
-    return (size_t)24 * wg_input_row_len(w) + 16; /* +16: room to align to 64 bytes */
+    return (size_t)WG_GROUP * WG_POINTS * (bp + WG_STAGE_PAD);
 }
+
+/* Per-thread work area of the input transform for blocks of bp tiles: four
+ * split input rows and two staging areas (one is packed while the next
+ * group is transformed, so the packing loads never wait on the transform's
+ * stores). */
+static size_t wg_input_work_floats(const struct ww_winograd *w, int bp)
+{
+    /* +16: room to align to 64 bytes */
+    return (size_t)8 * wg_input_row_len(w) + 2 * wg_stage_floats(bp) + 16;
+}
+
+#define WG_CAT2(a, b) a##b
+#define WG_CAT(a, b) WG_CAT2(a, b)
+/* Two-vector shuffle (GCC); elsewhere the input rows are split in scalar code. */
+#if defined(__GNUC__) && !defined(__clang__)
+#define WG_HAVE_SHUFFLE 1
+#define WG_SHUFFLE(a, b, mask) __builtin_shuffle((a), (b), (mask))
+#else
+#define WG_HAVE_SHUFFLE 0
+#endif
 
 int ww_winograd_suits(const ww_conv2d_shape *s)
 {
@@ -56,12 +87,9 @@ int ww_winograd_suits(const ww_conv2d_shape *s)
 
 /* ---- output transform (per instruction set) ------------------------------ */
 
-typedef void (*wg_output_fn)(const struct ww_winograd *w, const float *m, int t,
-                             const float *bias, const float *residual, ww_activation act,
-                             float *out);
-
 typedef float wg_v4f __attribute__((vector_size(16)));
 typedef float wg_v4f_u __attribute__((vector_size(16), aligned(4)));
+typedef int32_t wg_v4i __attribute__((vector_size(16)));
 #define WGO_NAME wg_output_portable
 #define WGO_TARGET
 #define WGO_VEC wg_v4f
@@ -73,11 +101,14 @@ typedef float wg_v4f_u __attribute__((vector_size(16), aligned(4)));
 #define WGI_VEC wg_v4f
 #define WGI_UVEC wg_v4f_u
 #define WGI_VL 4
+#define WGI_EVEN ((wg_v4i){0, 2, 4, 6})
+#define WGI_ODD ((wg_v4i){1, 3, 5, 7})
 #include "kernels/winograd_in.inc"
 
 #if WW_HAVE_X86
 typedef float wg_v8f __attribute__((vector_size(32)));
 typedef float wg_v8f_u __attribute__((vector_size(32), aligned(4)));
+typedef int32_t wg_v8i __attribute__((vector_size(32)));
 #define WGO_NAME wg_output_avx2
 #define WGO_TARGET __attribute__((target("avx2,fma")))
 #define WGO_VEC wg_v8f
@@ -89,10 +120,17 @@ typedef float wg_v8f_u __attribute__((vector_size(32), aligned(4)));
 #define WGI_VEC wg_v8f
 #define WGI_UVEC wg_v8f_u
 #define WGI_VL 8
+#define WGI_EVEN ((wg_v8i){0, 2, 4, 6, 8, 10, 12, 14})
+#define WGI_ODD ((wg_v8i){1, 3, 5, 7, 9, 11, 13, 15})
+#define WGI_HVEC wg_v4f
+#define WGI_HUVEC wg_v4f_u
+#define WGI_HEVEN ((wg_v4i){0, 2, 4, 6})
+#define WGI_HODD ((wg_v4i){1, 3, 5, 7})
 #include "kernels/winograd_in.inc"
 
 typedef float wg_v16f __attribute__((vector_size(64)));
 typedef float wg_v16f_u __attribute__((vector_size(64), aligned(4)));
+typedef int32_t wg_v16i __attribute__((vector_size(64)));
 #define WGO_NAME wg_output_avx512
 #define WGO_TARGET __attribute__((target("avx512f")))
 #define WGO_VEC wg_v16f
@@ -104,6 +142,12 @@ typedef float wg_v16f_u __attribute__((vector_size(64), aligned(4)));
 #define WGI_VEC wg_v16f
 #define WGI_UVEC wg_v16f_u
 #define WGI_VL 16
+#define WGI_EVEN ((wg_v16i){0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30})
+#define WGI_ODD ((wg_v16i){1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31})
+#define WGI_HVEC wg_v8f
+#define WGI_HUVEC wg_v8f_u
+#define WGI_HEVEN ((wg_v8i){0, 2, 4, 6, 8, 10, 12, 14})
+#define WGI_HODD ((wg_v8i){1, 3, 5, 7, 9, 11, 13, 15})
 #include "kernels/winograd_in.inc"
 #endif
 
@@ -168,8 +212,8 @@ ww_winograd *ww_winograd_create(const ww_conv2d_shape *s, const float *weight,
                                 WG_G[i][2] * g[2 * 3 + j];
             for (int i = 0; i < WG_IN; i++)
                 for (int j = 0; j < WG_IN; j++)
-                    u[i][j] = tmp[i][0] * WG_G[j][0] + tmp[i][1] * WG_G[j][1] +
-                              tmp[i][2] * WG_G[j][2];
+                    u[i][j] =
+                        tmp[i][0] * WG_G[j][0] + tmp[i][1] * WG_G[j][1] + tmp[i][2] * WG_G[j][2];
             for (int xi = 0; xi < WG_POINTS; xi++)
                 w->u[(((size_t)xi * w->n_panels + p) * w->C + c) * nr + lane] =
                     (float)u[xi / WG_IN][xi % WG_IN];
@@ -185,72 +229,171 @@ void ww_winograd_free(ww_winograd *w)
     free(w);
 }
 
-static size_t v_floats(const ww_winograd *w)
-{
-    return (size_t)WG_POINTS * w->Tp * w->C;
-}
+/* ---- run --------------------------------------------------------------------- */
 
-static size_t m_floats(const ww_winograd *w)
-{
-    return (size_t)WG_POINTS * w->Tp * w->K;
-}
+/* Bytes of V and M one block may take: half of a 1 MiB L2, leaving room
+ * for the weights of the layers that get blocked (up to 128 channels). */
+#define WG_BLOCK_BYTES (512 * 1024)
 
-static int wg_slots(const ww_winograd *w, int threads)
+/* How a run splits the tiles. Fused: each slot (thread) owns a contiguous
+ * range of tiles and runs it in blocks through input transform, 16 GEMMs
+ * and output transform, so V and M of a block stay in L2. Otherwise (the
+ * weights U outweigh V and M of the whole layer, as in the late, small,
+ * wide layers) one block holds every tile so U streams once, and the
+ * threads share each of the three steps. */
+typedef struct wg_plan {
+    int fused;
+    int block;        /* most tiles in a block (sizes the scratch), a multiple of MR */
+    int block_panels; /* the same in MR-tile panels */
+    int slots;        /* per-thread work areas */
+} wg_plan;
+
+static wg_plan wg_plan_for(const ww_winograd *w, int threads)
 {
+    int mr = w->kern->mr;
     if (threads < 1) threads = 1;
-    return threads < w->C ? threads : w->C;
+    wg_plan p;
+    if ((size_t)w->C * w->K >= (size_t)w->T * (w->C + w->K)) {
+        p.fused = 0;
+        p.block = w->Tp;
+        p.slots = threads < w->C ? threads : w->C;
+        p.block_panels = w->Tp / mr;
+        return p;
+    }
+    int panels = w->Tp / mr;
+    p.fused = 1;
+    p.slots = threads < panels ? threads : panels;
+    int cap = (int)(WG_BLOCK_BYTES / (WG_POINTS * sizeof(float) * (size_t)(w->C + w->K)) / mr);
+    if (cap < 1) cap = 1;
+    int per_slot = (panels + p.slots - 1) / p.slots;
+    p.block_panels = cap < per_slot ? cap : per_slot;
+    p.block = p.block_panels * mr;
+    return p;
+}
+
+static size_t wg_v_stride(const ww_winograd *w, int bp)
+{
+    return (size_t)bp * w->C + 16;
+}
+
+static size_t wg_m_stride(const ww_winograd *w, int bp)
+{
+    return (size_t)bp * w->K + 16;
+}
+
+static size_t wg_v_floats(const ww_winograd *w, int bp)
+{
+    return WG_POINTS * wg_v_stride(w, bp) + 16; /* +16: room to align to 64 bytes */
+}
+
+static size_t wg_m_floats(const ww_winograd *w, int bp)
+{
+    return WG_POINTS * wg_m_stride(w, bp) + 16;
+}
+
+static size_t wg_plan_floats(const ww_winograd *w, wg_plan p)
+{
+    size_t work = wg_input_work_floats(w, p.block);
+    if (p.fused)
+        return (size_t)p.slots * (wg_v_floats(w, p.block) + wg_m_floats(w, p.block) + work);
+    return wg_v_floats(w, p.block) + wg_m_floats(w, p.block) + (size_t)p.slots * work;
 }
 
 size_t ww_winograd_scratch_floats(const ww_winograd *w, int threads)
 {
-    /* +32: room to align V and M to 64 bytes */
-    return v_floats(w) + m_floats(w) + 32 + (size_t)wg_slots(w, threads) * wg_input_work_floats(w);
+    /* The largest plan of any pool up to `threads` threads (fewer threads
+     * can mean bigger blocks), so scratch sized for more threads always
+     * suffices for fewer. */
+    size_t most = 0;
+    for (int t = 1; t <= (threads > 1 ? threads : 1); t++) {
+        size_t n = wg_plan_floats(w, wg_plan_for(w, t));
+        if (n > most) most = n;
+    }
+    return most;
 }
-
-/* ---- input transform ------------------------------------------------------- */
 
 typedef struct wg_ctx {
     const ww_winograd *w;
+    wg_plan plan;
     const float *in, *bias, *residual;
     ww_activation act;
-    float *out, *v, *m, *work;
-    int slots;
+    float *out, *scratch;
+    float *v, *m; /* unfused: the one block's V and M */
 } wg_ctx;
 
-/* Slot i transforms a contiguous share of the input channels with its own
- * work area; padding rows of the last MR panel are zeroed so the GEMM
- * reads no garbage. */
-static void wg_input_slots(void *p, int begin, int end)
+/* o = act(o + r) for n floats; r may be NULL. One loop per case so the
+ * vector loops carry no branches. */
+static void wg_finish_run(float *o, const float *r, int n, ww_activation act)
 {
-    const wg_ctx *ctx = p;
-    const ww_winograd *w = ctx->w;
-    const ww_conv2d_shape *s = &w->s;
-    int mr = w->kern->mr, C = w->C;
-    size_t xi_stride = (size_t)w->Tp * C;
-    for (int slot = begin; slot < end; slot++) {
-        float *work = ww_align64(ctx->work + (size_t)slot * wg_input_work_floats(w));
-        int first = (int)((long long)C * slot / ctx->slots);
-        int last = (int)((long long)C * (slot + 1) / ctx->slots);
-        for (int c = first; c < last; c++) {
-            const float *plane = ctx->in + (size_t)c * s->in_h * s->in_w;
-            for (int ty = 0; ty < w->tiles_h; ty++)
-                w->input(w, plane, c, ty, work, ctx->v);
-            for (int t = w->T; t < w->Tp; t++) {
-                float *dst = ctx->v + (size_t)(t / mr) * mr * C + (size_t)c * mr + t % mr;
-                for (int xi = 0; xi < WG_POINTS; xi++)
-                    dst[(size_t)xi * xi_stride] = 0.0f;
-            }
+    int x = 0;
+    if (act == WW_ACT_NONE) {
+        if (r)
+            for (; x + 4 <= n; x += 4)
+                WW_F4_STORE(o + x, WW_F4_LOAD(o + x) + WW_F4_LOAD(r + x));
+    } else if (act == WW_ACT_RELU) {
+        if (r)
+            for (; x + 4 <= n; x += 4)
+                WW_F4_STORE(o + x, WW_F4_RELU(WW_F4_LOAD(o + x) + WW_F4_LOAD(r + x)));
+        else
+            for (; x + 4 <= n; x += 4)
+                WW_F4_STORE(o + x, WW_F4_RELU(WW_F4_LOAD(o + x)));
+    } else if (act == WW_ACT_RELU6) {
+        for (; x + 4 <= n; x += 4) {
+            ww_f4 v = WW_F4_LOAD(o + x);
+            if (r) v += WW_F4_LOAD(r + x);
+            WW_F4_STORE(o + x, WW_F4_MIN6(WW_F4_RELU(v)));
         }
     }
+    for (; x < n; x++)
+        o[x] = ww_activate(r ? o[x] + r[x] : o[x], act);
 }
 
-/* ---- GEMM ------------------------------------------------------------------- */
-
-/* Jobs [begin, end) of (point xi, column panel p): M[xi][:, panel] = V[xi] * U[xi][:, panel]. */
-static void wg_gemm_range(void *p, int begin, int end)
+/* out = act(out + residual) over the output rows of tiles [t0, t0 + nt)
+ * and channels [k_begin, k_end); skipped when it would change nothing.
+ * Per channel: the two (partial) rows of the first and of the last tile
+ * row, and the whole rows between them as one contiguous run. */
+static void wg_finish(const wg_ctx *ctx, int t0, int nt, int k_begin, int k_end)
 {
-    const wg_ctx *ctx = p;
     const ww_winograd *w = ctx->w;
+    const ww_conv2d_shape *s = &w->s;
+    if (!ctx->residual && ctx->act == WW_ACT_NONE) return;
+    int tw = w->tiles_w, ow = s->out_w, oh = s->out_h;
+    size_t plane = (size_t)oh * ow;
+    int ty_first = t0 / tw, ty_last = (t0 + nt - 1) / tw;
+    int x_first = 2 * (t0 - ty_first * tw);
+    int x_last = 2 * (t0 + nt - ty_last * tw); /* exclusive, in the last tile row */
+    if (x_last > ow) x_last = ow;
+    /* runs of (row, first column, floats) relative to the channel plane */
+    int run_y[5], run_x[5], run_n[5], runs = 0;
+    if (ty_first == ty_last) {
+        for (int y = 2 * ty_first; y < 2 * ty_first + 2 && y < oh; y++) {
+            run_y[runs] = y, run_x[runs] = x_first, run_n[runs++] = x_last - x_first;
+        }
+    } else {
+        int mid_begin = 2 * ty_first + 2, mid_end = 2 * ty_last; /* whole rows */
+        for (int y = 2 * ty_first; y < mid_begin; y++) {
+            run_y[runs] = y, run_x[runs] = x_first, run_n[runs++] = ow - x_first;
+        }
+        if (mid_end > mid_begin) {
+            run_y[runs] = mid_begin, run_x[runs] = 0, run_n[runs++] = (mid_end - mid_begin) * ow;
+        }
+        for (int y = mid_end; y < mid_end + 2 && y < oh; y++) {
+            run_y[runs] = y, run_x[runs] = 0, run_n[runs++] = x_last;
+        }
+    }
+    for (int k = k_begin; k < k_end; k++)
+        for (int i = 0; i < runs; i++) {
+            size_t at = (size_t)k * plane + (size_t)run_y[i] * ow + run_x[i];
+            wg_finish_run(ctx->out + at, ctx->residual ? ctx->residual + at : NULL, run_n[i],
+                          ctx->act);
+        }
+}
+
+/* GEMM jobs [begin, end) of (point xi, column panel) over tile rows
+ * [0, nt) of a block of bp tiles: M[xi][:, panel] = V[xi] * U[xi][:, panel]. */
+static void wg_gemm_jobs(const ww_winograd *w, const float *v, float *m, int bp, int nt, int begin,
+                         int end)
+{
     const ww_gemm_kernel *kern = w->kern;
     int nr_full = kern->nr;
     for (int job = begin; job < end; job++) {
@@ -261,15 +404,15 @@ static void wg_gemm_range(void *p, int begin, int end)
         for (int k0 = 0; k0 < w->C; k0 += WW_GEMM_KC) {
             int kc = w->C - k0 < WW_GEMM_KC ? w->C - k0 : WW_GEMM_KC;
             ww_gemm_panel_args args = {.kern = kern,
-                                       .a_packed = ctx->v + (size_t)xi * w->Tp * w->C,
+                                       .a_packed = v + xi * wg_v_stride(w, bp),
                                        .k = w->C,
                                        .k0 = k0,
                                        .kc = kc,
                                        .m_begin = 0,
-                                       .m_end = w->T,
+                                       .m_end = nt,
                                        .nr = nr,
                                        .b_panel = u + (size_t)k0 * nr_full,
-                                       .c = ctx->m + (size_t)xi * w->Tp * w->K + n0,
+                                       .c = m + xi * wg_m_stride(w, bp) + n0,
                                        .ldc = (size_t)w->K,
                                        .bias = NULL,
                                        .residual = NULL,
@@ -279,13 +422,113 @@ static void wg_gemm_range(void *p, int begin, int end)
     }
 }
 
-/* ---- output ------------------------------------------------------------------ */
+/* Copies staged channels [c, c + nc) of tiles [0, nt) into the packed-A
+ * panels of v (point stride wg_v_stride): per panel and point the group's
+ * MR-float pieces are neighbours, whole cache lines for MR = 8. */
+static void wg_pack(const ww_winograd *w, const float *stages, int c, int nc, int nt, int bp,
+                    float *v)
+{
+    int mr = w->kern->mr, C = w->C, panels = (nt + mr - 1) / mr;
+    size_t tstride = (size_t)bp + WG_STAGE_PAD, xi_stride = wg_v_stride(w, bp);
+    float *vc = v + (size_t)c * mr;
+#define WG_PACK(MR)                                                                                \
+    for (int p = 0; p < panels; p++)                                                               \
+        for (int xi = 0; xi < WG_POINTS; xi++)                                                     \
+            for (int g = 0; g < nc; g++)                                                           \
+                memcpy(vc + (size_t)xi * xi_stride + (size_t)p * (MR)*C + (size_t)g * (MR),        \
+                       stages + ((size_t)g * WG_POINTS + xi) * tstride + (size_t)p * (MR),         \
+                       (size_t)(MR) * sizeof(float));
+    switch (mr) { /* constant sizes become plain vector moves */
+    case 4: WG_PACK(4) break;
+    case 6: WG_PACK(6) break;
+    case 8: WG_PACK(8) break;
+    default: WG_PACK(mr) break;
+    }
+#undef WG_PACK
+}
 
+/* Input transform of channels [c_begin, c_end), tiles [t0, t0 + nt), into
+ * V: transform of one group overlaps packing of the previous. */
+static void wg_transform(const ww_winograd *w, const float *in, int c_begin, int c_end, int t0,
+                         int nt, int bp, float *work, float *v)
+{
+    float *rows = work, *stage[2];
+    stage[0] = rows + (size_t)8 * wg_input_row_len(w);
+    stage[1] = stage[0] + wg_stage_floats(bp);
+    int prev_c = -1, prev_nc = 0, k = 0;
+    for (int c = c_begin; c < c_end; c += WG_GROUP, k++) {
+        int nc = c_end - c < WG_GROUP ? c_end - c : WG_GROUP;
+        w->input(w, in, c, nc, t0, nt, bp, rows, stage[k & 1]);
+        if (prev_nc) wg_pack(w, stage[(k - 1) & 1], prev_c, prev_nc, nt, bp, v);
+        prev_c = c;
+        prev_nc = nc;
+    }
+    if (prev_nc) wg_pack(w, stage[(k - 1) & 1], prev_c, prev_nc, nt, bp, v);
+}
+
+/* Fused: slot i runs its share of the tiles block by block. */
+static void wg_fused_slots(void *p, int begin, int end)
+{
+    const wg_ctx *ctx = p;
+    const ww_winograd *w = ctx->w;
+    int bp = ctx->plan.block, slots = ctx->plan.slots;
+    size_t slot_floats = wg_v_floats(w, bp) + wg_m_floats(w, bp) + wg_input_work_floats(w, bp);
+    for (int slot = begin; slot < end; slot++) {
+        float *base = ctx->scratch + (size_t)slot * slot_floats;
+        float *v = ww_align64(base);
+        float *m = ww_align64(base + wg_v_floats(w, bp));
+        float *work = ww_align64(base + wg_v_floats(w, bp) + wg_m_floats(w, bp));
+        memset(work, 0, (wg_input_work_floats(w, bp) - 16) * sizeof *work);
+        /* whole MR panels per slot, spread evenly over the fewest blocks */
+        int panels = w->Tp / w->kern->mr;
+        int first = (int)((long long)panels * slot / slots);
+        int count = (int)((long long)panels * (slot + 1) / slots) - first;
+        int blocks = (count + ctx->plan.block_panels - 1) / ctx->plan.block_panels;
+        for (int b = 0; b < blocks; b++) {
+            int t0 = (first + (int)((long long)count * b / blocks)) * w->kern->mr;
+            int t1 = (first + (int)((long long)count * (b + 1) / blocks)) * w->kern->mr;
+            int nt = (t1 < w->T ? t1 : w->T) - t0;
+            wg_transform(w, ctx->in, 0, w->C, t0, nt, bp, work, v);
+            wg_gemm_jobs(w, v, m, bp, nt, 0, WG_POINTS * w->n_panels);
+            for (int tl = 0; tl < nt; tl++)
+                w->output(w, m, wg_m_stride(w, bp), tl, t0 + tl, ctx->bias, ctx->out);
+            wg_finish(ctx, t0, nt, 0, w->K);
+        }
+    }
+}
+
+/* Unfused, step 1: slot i transforms a contiguous share of the channels. */
+static void wg_input_slots(void *p, int begin, int end)
+{
+    const wg_ctx *ctx = p;
+    const ww_winograd *w = ctx->w;
+    int bp = ctx->plan.block, slots = ctx->plan.slots;
+    float *works = ctx->scratch + wg_v_floats(w, bp) + wg_m_floats(w, bp);
+    for (int slot = begin; slot < end; slot++) {
+        float *work = ww_align64(works + (size_t)slot * wg_input_work_floats(w, bp));
+        memset(work, 0, (wg_input_work_floats(w, bp) - 16) * sizeof *work);
+        int first = (int)((long long)w->C * slot / slots);
+        int last = (int)((long long)w->C * (slot + 1) / slots);
+        wg_transform(w, ctx->in, first, last, 0, w->T, bp, work, ctx->v);
+    }
+}
+
+/* Unfused, step 2: GEMM jobs [begin, end) over all tiles. */
+static void wg_gemm_range(void *p, int begin, int end)
+{
+    const wg_ctx *ctx = p;
+    wg_gemm_jobs(ctx->w, ctx->v, ctx->m, ctx->plan.block, ctx->w->T, begin, end);
+}
+
+/* Unfused, step 3: output transform of tiles [begin, end), then residual
+ * and activation over the same tiles' outputs. */
 static void wg_output_range(void *p, int begin, int end)
 {
     const wg_ctx *ctx = p;
+    const ww_winograd *w = ctx->w;
     for (int t = begin; t < end; t++)
-        ctx->w->output(ctx->w, ctx->m, t, ctx->bias, ctx->residual, ctx->act, ctx->out);
+        w->output(w, ctx->m, wg_m_stride(w, ctx->plan.block), t, t, ctx->bias, ctx->out);
+    if (begin < end) wg_finish(ctx, begin, end - begin, 0, w->K);
 }
 
 void ww_winograd_run(const ww_winograd *w, const float *in, const float *bias,
@@ -293,11 +536,15 @@ void ww_winograd_run(const ww_winograd *w, const float *in, const float *bias,
                      ww_threadpool *pool)
 {
     wg_ctx ctx = {.w = w, .in = in, .bias = bias, .residual = residual, .act = act, .out = out};
+    ctx.plan = wg_plan_for(w, ww_threadpool_size(pool));
+    ctx.scratch = scratch;
+    if (ctx.plan.fused) {
+        ww_parallel_for(pool, ctx.plan.slots, wg_fused_slots, &ctx);
+        return;
+    }
     ctx.v = ww_align64(scratch);
-    ctx.m = ww_align64(ctx.v + v_floats(w));
-    ctx.work = ctx.m + m_floats(w);
-    ctx.slots = wg_slots(w, ww_threadpool_size(pool));
-    ww_parallel_for(pool, ctx.slots, wg_input_slots, &ctx);
+    ctx.m = ww_align64(scratch + wg_v_floats(w, ctx.plan.block));
+    ww_parallel_for(pool, ctx.plan.slots, wg_input_slots, &ctx);
     ww_parallel_for(pool, WG_POINTS * w->n_panels, wg_gemm_range, &ctx);
     ww_parallel_for(pool, w->T, wg_output_range, &ctx);
 }

@@ -110,12 +110,86 @@ static void test_random_shapes(void **state)
         int h = ww_rng_int(&rng, 1, 20), w = ww_rng_int(&rng, 1, 20);
         int pt = ww_rng_int(&rng, 0, 2), pl = ww_rng_int(&rng, 0, 2);
         int pb = ww_rng_int(&rng, 0, 2), pr = ww_rng_int(&rng, 0, 2);
-        ww_activation act = (ww_activation)ww_rng_int(&rng, 0, 2);
+        ww_activation act = (ww_activation)ww_rng_int(&rng, 0, 4);
         double d = check_shape(in_c, h, w, out_c, pt, pl, pb, pr, ww_rng_int(&rng, 0, 1),
                                ww_rng_int(&rng, 0, 1), act, 1000 + (uint64_t)i);
         if (d > worst) worst = d;
     }
     printf("worst relative difference: %g\n", worst);
+}
+
+/* The run splits the tiles into per-thread ranges of whole MR panels and
+ * those into L2-sized blocks of up to 8192 / (C + K) tiles (fused) unless
+ * the weights outweigh V and M (C * K >= T * (C + K): one block, threads
+ * share each step). Blocks end mid tile row and span several tile rows,
+ * the last one stops short of its last panel; the few-tile wide layers
+ * take the unfused path; activations without a vector form go through the
+ * scalar finish. */
+static void test_blocks(void **state)
+{
+    (void)state;
+    /* fused, several blocks per thread, ragged ends (T = 31 * 34, 35 * 35, 29 * 30) */
+    check_shape(3, 61, 67, 5, 1, 1, 1, 1, 1, 1, WW_ACT_RELU, 60);
+    check_shape(8, 70, 70, 8, 1, 1, 1, 1, 0, 1, WW_ACT_NONE, 61);
+    check_shape(37, 58, 60, 19, 1, 1, 1, 1, 1, 1, WW_ACT_RELU6, 62);
+    check_shape(64, 57, 55, 72, 1, 1, 1, 1, 1, 1, WW_ACT_RELU, 63);
+    /* fewer tiles than MR and than threads */
+    check_shape(2, 3, 3, 3, 1, 1, 1, 1, 1, 1, WW_ACT_RELU, 64);
+    check_shape(4, 5, 3, 4, 1, 1, 1, 1, 1, 0, WW_ACT_NONE, 65);
+    /* unfused: C * K >= T * (C + K), odd K */
+    check_shape(40, 5, 9, 41, 1, 1, 1, 1, 1, 1, WW_ACT_RELU, 66);
+    check_shape(96, 8, 8, 33, 1, 1, 1, 1, 1, 1, WW_ACT_RELU6, 67);
+    check_shape(130, 7, 7, 130, 1, 1, 1, 1, 0, 1, WW_ACT_NONE, 68);
+    /* activations finished in scalar code */
+    check_shape(9, 20, 21, 11, 1, 1, 1, 1, 1, 1, WW_ACT_SILU, 69);
+    check_shape(40, 5, 9, 41, 1, 1, 1, 1, 1, 0, WW_ACT_HARDSWISH, 70);
+    check_shape(16, 33, 31, 17, 0, 2, 1, 0, 0, 1, WW_ACT_SIGMOID, 71);
+}
+
+/* Scratch sized for 3 threads serves pools of 1 and 2 threads too (fewer
+ * threads take bigger blocks); exact-size scratch, so the sanitizer build
+ * catches an overrun. */
+static void test_scratch_for_more_threads(void **state)
+{
+    (void)state;
+    static const int shapes[][4] = {{4, 16, 10, 4}, {3, 9, 50, 5}, {64, 20, 20, 64}, {40, 5, 9, 41}};
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+        ww_conv2d_shape s = {.in_c = shapes[i][0], .in_h = shapes[i][1], .in_w = shapes[i][2],
+                             .out_c = shapes[i][3], .out_h = shapes[i][1], .out_w = shapes[i][2],
+                             .kernel_h = 3, .kernel_w = 3, .stride_h = 1, .stride_w = 1,
+                             .pad_top = 1, .pad_left = 1, .pad_bottom = 1, .pad_right = 1,
+                             .dilation_h = 1, .dilation_w = 1, .groups = 1};
+        size_t in_n = (size_t)s.in_c * s.in_h * s.in_w, out_n = (size_t)s.out_c * s.out_h * s.out_w;
+        size_t w_n = (size_t)s.out_c * s.in_c * 9;
+        float *in = malloc(in_n * sizeof *in), *weight = malloc(w_n * sizeof *weight);
+        float *expect = malloc(out_n * sizeof *expect), *got = malloc(out_n * sizeof *got);
+        assert_true(in && weight && expect && got);
+        ww_rng rng;
+        ww_rng_seed(&rng, 90 + i);
+        ww_rng_fill(&rng, in, in_n, -1.0f, 1.0f);
+        ww_rng_fill(&rng, weight, w_n, -1.0f, 1.0f);
+        ww_conv2d_ref(&s, in, weight, NULL, NULL, WW_ACT_RELU, expect);
+        for (ww_isa isa = WW_ISA_PORTABLE; isa <= WW_ISA_AVX512; isa++) {
+            if (!ww_isa_supported(isa)) continue;
+            ww_winograd *w = ww_winograd_create(&s, weight, ww_gemm_kernel_for(isa));
+            assert_non_null(w);
+            float *scratch = malloc(ww_winograd_scratch_floats(w, 3) * sizeof *scratch);
+            assert_non_null(scratch);
+            for (int threads = 1; threads <= 2; threads++) {
+                ww_winograd_run(w, in, NULL, NULL, WW_ACT_RELU, got, scratch, ww_test_pools[threads]);
+                double diff = ww_max_rel_diff(got, expect, out_n);
+                if (!(diff <= TOLERANCE))
+                    fail_msg("shape %zu [%s, %d threads]: max rel diff %g", i, ww_isa_name(isa),
+                             threads, diff);
+            }
+            free(scratch);
+            ww_winograd_free(w);
+        }
+        free(in);
+        free(weight);
+        free(expect);
+        free(got);
+    }
 }
 
 /* ResNet-18's 3x3 stride-1 layers go through Winograd inside ww_conv2d and
@@ -175,6 +249,8 @@ int main(void)
         cmocka_unit_test(test_suits),
         cmocka_unit_test(test_edge_shapes),
         cmocka_unit_test(test_random_shapes),
+        cmocka_unit_test(test_blocks),
+        cmocka_unit_test(test_scratch_for_more_threads),
         cmocka_unit_test(test_resnet_layers_via_conv2d),
     };
     return cmocka_run_group_tests(tests, ww_test_setup_pools, ww_test_teardown_pools);
