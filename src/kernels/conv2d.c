@@ -13,6 +13,7 @@
 #include "core/error.h"
 #include "core/prefault.h"
 #include "kernels/gemm.h"
+#include "kernels/vmath.h"
 #include "kernels/winograd.h"
 #include "ops/ops.h"
 
@@ -71,6 +72,7 @@ typedef int32_t ww_dw_v4i __attribute__((vector_size(16)));
 #define DW_FMA(a, b, c) ((c) + (a) * (b))
 #define DW_SPLAT(x) ((ww_dw_v4f){(x), (x), (x), (x)})
 #define DW_EVEN_LANES ((ww_dw_v4i){0, 2, 4, 6})
+#define DW_ACTIVATE(x, a) ww_vm4_activate((x), (a))
 #include "kernels/depthwise_row.inc"
 
 #if WW_HAVE_X86
@@ -86,6 +88,7 @@ typedef int32_t ww_dw_v8i __attribute__((vector_size(32)));
 #define DW_FMA(a, b, c) _mm256_fmadd_ps((a), (b), (c))
 #define DW_SPLAT(x) _mm256_set1_ps(x)
 #define DW_EVEN_LANES ((ww_dw_v8i){0, 2, 4, 6, 8, 10, 12, 14})
+#define DW_ACTIVATE(x, a) ww_vm8_activate((x), (a))
 #include "kernels/depthwise_row.inc"
 
 typedef float ww_dw_v16f __attribute__((vector_size(64)));
@@ -100,6 +103,7 @@ typedef int32_t ww_dw_v16i __attribute__((vector_size(64)));
 #define DW_FMA(a, b, c) _mm512_fmadd_ps((a), (b), (c))
 #define DW_SPLAT(x) _mm512_set1_ps(x)
 #define DW_EVEN_LANES ((ww_dw_v16i){0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30})
+#define DW_ACTIVATE(x, a) ww_vm16_activate((x), (a))
 #include "kernels/depthwise_row.inc"
 #endif
 

@@ -2,6 +2,8 @@
  * GEMM. The micro-kernels themselves come from gemm_tile.inc. */
 #include "kernels/gemm.h"
 
+#include "kernels/vmath.h"
+
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +31,7 @@ typedef int32_t ww_v4i __attribute__((vector_size(16)));
 #define TILE_NV 2
 #define TILE_FMA(a, b, c) ((c) + (a) * (b))
 #define TILE_SPLAT(x) ((ww_v4f){(x), (x), (x), (x)})
+#define TILE_ACTIVATE(x, a) ww_vm4_activate((x), (a))
 #include "kernels/gemm_tile.inc"
 
 #if WW_HAVE_X86
@@ -46,6 +49,7 @@ typedef int32_t ww_v8i __attribute__((vector_size(32)));
 #define TILE_NV 2
 #define TILE_FMA(a, b, c) _mm256_fmadd_ps((a), (b), (c))
 #define TILE_SPLAT(x) _mm256_set1_ps(x)
+#define TILE_ACTIVATE(x, a) ww_vm8_activate((x), (a))
 #include "kernels/gemm_tile.inc"
 
 /* AVX-512: 8 x 32 tile = 16 zmm accumulators; 8 matches the channel counts
@@ -63,6 +67,7 @@ typedef int32_t ww_v16i __attribute__((vector_size(64)));
 #define TILE_NV 2
 #define TILE_FMA(a, b, c) _mm512_fmadd_ps((a), (b), (c))
 #define TILE_SPLAT(x) _mm512_set1_ps(x)
+#define TILE_ACTIVATE(x, a) ww_vm16_activate((x), (a))
 #include "kernels/gemm_tile.inc"
 #endif
 

@@ -4,6 +4,7 @@
 #include "kernels/winograd.h"
 
 #include "core/prefault.h"
+#include "kernels/vmath.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -67,6 +68,7 @@ typedef float wg_v4f_u __attribute__((vector_size(16), aligned(4)));
 #define WGO_VEC wg_v4f
 #define WGO_UVEC wg_v4f_u
 #define WGO_VL 4
+#define WGO_ACTIVATE(x, a) ww_vm4_activate((x), (a))
 #include "kernels/winograd_out.inc"
 #define WGI_NAME wg_input_portable
 #define WGI_TARGET
@@ -83,6 +85,7 @@ typedef float wg_v8f_u __attribute__((vector_size(32), aligned(4)));
 #define WGO_VEC wg_v8f
 #define WGO_UVEC wg_v8f_u
 #define WGO_VL 8
+#define WGO_ACTIVATE(x, a) ww_vm8_activate((x), (a))
 #include "kernels/winograd_out.inc"
 #define WGI_NAME wg_input_avx2
 #define WGI_TARGET __attribute__((target("avx2,fma")))
@@ -98,6 +101,7 @@ typedef float wg_v16f_u __attribute__((vector_size(64), aligned(4)));
 #define WGO_VEC wg_v16f
 #define WGO_UVEC wg_v16f_u
 #define WGO_VL 16
+#define WGO_ACTIVATE(x, a) ww_vm16_activate((x), (a))
 #include "kernels/winograd_out.inc"
 #define WGI_NAME wg_input_avx512
 #define WGI_TARGET __attribute__((target("avx512f")))

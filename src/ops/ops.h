@@ -16,9 +16,7 @@
 
 /* SIGMOID and SILU (x * sigmoid(x)) are computed as PyTorch does on the
  * CPU, 1 / (1 + exp(-x)) and x / (1 + exp(-x)); the vectorized kernels use
- * their own exp (kernels/vmath.h, within a few ulp of expf). The conv
- * kernels apply only RELU and RELU6 in their epilogues; the graph passes
- * fuse only those there (see ww_kernel_epilogue_supports). */
+ * their own exp (kernels/vmath.h, within a few ulp of expf). */
 typedef enum ww_activation {
     WW_ACT_NONE,
     WW_ACT_RELU,
@@ -45,10 +43,13 @@ static inline float ww_activate(float v, ww_activation act)
     return v;
 }
 
-/* 1 when the optimized conv/add kernels can apply `act` in their epilogue. */
+/* 1 when the optimized conv/add kernels can apply `act` in their epilogue
+ * (all activations: every ISA path of the conv, Winograd, depthwise and add
+ * kernels has a vector version of each). */
 static inline int ww_kernel_epilogue_supports(ww_activation act)
 {
-    return act == WW_ACT_NONE || act == WW_ACT_RELU || act == WW_ACT_RELU6;
+    return act == WW_ACT_NONE || act == WW_ACT_RELU || act == WW_ACT_RELU6 ||
+           act == WW_ACT_SIGMOID || act == WW_ACT_SILU || act == WW_ACT_HARDSWISH;
 }
 
 /* Output extent of a convolution or pooling window along one axis
