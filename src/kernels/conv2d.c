@@ -13,6 +13,7 @@
 #include "core/error.h"
 #include "core/prefault.h"
 #include "kernels/gemm.h"
+#include "kernels/vec.h"
 #include "kernels/vmath.h"
 #include "kernels/winograd.h"
 #include "ops/ops.h"
@@ -63,6 +64,19 @@ struct ww_conv2d {
 typedef float ww_dw_v4f __attribute__((vector_size(16)));
 typedef float ww_dw_v4f_u __attribute__((vector_size(16), aligned(4)));
 typedef int32_t ww_dw_v4i __attribute__((vector_size(16)));
+/* Partial vectors at the end of a row (n < lanes). */
+static inline ww_dw_v4f dw_load_partial_portable(const float *p, int n)
+{
+    ww_dw_v4f v = {0};
+    for (int i = 0; i < n; i++)
+        v[i] = p[i];
+    return v;
+}
+static inline void dw_store_partial_portable(float *p, ww_dw_v4f v, int n)
+{
+    for (int i = 0; i < n; i++)
+        p[i] = v[i];
+}
 #define DW_NAME depthwise_channel_portable
 #define DW_TARGET
 #define DW_VEC ww_dw_v4f
@@ -73,9 +87,16 @@ typedef int32_t ww_dw_v4i __attribute__((vector_size(16)));
 #define DW_SPLAT(x) ((ww_dw_v4f){(x), (x), (x), (x)})
 #define DW_EVEN_LANES ((ww_dw_v4i){0, 2, 4, 6})
 #define DW_ACTIVATE(x, a) ww_vm4_activate((x), (a))
+#define DW_LOAD_PARTIAL(p, n) dw_load_partial_portable((p), (n))
+#define DW_STORE_PARTIAL(p, v, n) dw_store_partial_portable((p), (v), (n))
 #include "kernels/depthwise_row.inc"
 
 #if WW_HAVE_X86
+/* Lanes [0, n) set: the mask operand of the AVX2 masked loads and stores. */
+__attribute__((target("avx2,fma"))) static inline __m256i dw_mask_avx2(int n)
+{
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
 typedef float ww_dw_v8f __attribute__((vector_size(32)));
 typedef float ww_dw_v8f_u __attribute__((vector_size(32), aligned(4)));
 typedef int32_t ww_dw_v8i __attribute__((vector_size(32)));
@@ -89,6 +110,8 @@ typedef int32_t ww_dw_v8i __attribute__((vector_size(32)));
 #define DW_SPLAT(x) _mm256_set1_ps(x)
 #define DW_EVEN_LANES ((ww_dw_v8i){0, 2, 4, 6, 8, 10, 12, 14})
 #define DW_ACTIVATE(x, a) ww_vm8_activate((x), (a))
+#define DW_LOAD_PARTIAL(p, n) ((ww_dw_v8f)_mm256_maskload_ps((p), dw_mask_avx2(n)))
+#define DW_STORE_PARTIAL(p, v, n) _mm256_maskstore_ps((p), dw_mask_avx2(n), (v))
 #include "kernels/depthwise_row.inc"
 
 typedef float ww_dw_v16f __attribute__((vector_size(64)));
@@ -104,6 +127,8 @@ typedef int32_t ww_dw_v16i __attribute__((vector_size(64)));
 #define DW_SPLAT(x) _mm512_set1_ps(x)
 #define DW_EVEN_LANES ((ww_dw_v16i){0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30})
 #define DW_ACTIVATE(x, a) ww_vm16_activate((x), (a))
+#define DW_LOAD_PARTIAL(p, n) ((ww_dw_v16f)_mm512_maskz_loadu_ps((__mmask16)((1u << (n)) - 1), (p)))
+#define DW_STORE_PARTIAL(p, v, n) _mm512_mask_storeu_ps((p), (__mmask16)((1u << (n)) - 1), (v))
 #include "kernels/depthwise_row.inc"
 #endif
 
@@ -142,23 +167,49 @@ static int depthwise_slots(const ww_conv2d *conv, int threads)
     return threads < conv->shape.groups ? threads : conv->shape.groups;
 }
 
+/* Copies n floats; small rows (7x7, 14x14 maps) are common, where a libc
+ * call per row costs more than the copy. Kept a loop, not turned into a
+ * memcpy call. */
+__attribute__((optimize("no-tree-loop-distribute-patterns"))) static void
+copy_floats(float *restrict dst, const float *restrict src, int n)
+{
+    int i = 0;
+    for (; i + 4 <= n; i += 4)
+        WW_F4_STORE(dst + i, WW_F4_LOAD(src + i));
+    for (; i < n; i++)
+        dst[i] = src[i];
+}
+
+__attribute__((optimize("no-tree-loop-distribute-patterns"))) static void zero_floats(float *dst,
+                                                                                      int n)
+{
+    int i = 0;
+    for (; i + 4 <= n; i += 4)
+        WW_F4_STORE(dst + i, WW_F4_SPLAT(0.0f));
+    for (; i < n; i++)
+        dst[i] = 0.0f;
+}
+
 /* Copies input channel `plane` into `padded` (rows x cols) shifted by the
- * top/left padding, zero everywhere else. */
+ * top/left padding, zero everywhere else. The zero border is the same for
+ * every channel: with `border_ready` it is already in place from the
+ * previous channel and only the interior is written. */
 static void depthwise_pad_channel(const ww_conv2d_shape *s, const float *plane, int rows, int cols,
-                                  float *padded)
+                                  int border_ready, float *padded)
 {
     int x_end = s->pad_left + s->in_w < cols ? s->pad_left + s->in_w : cols;
     for (int y = 0; y < rows; y++) {
         float *dst = padded + (size_t)y * cols;
         int iy = y - s->pad_top;
         if (iy < 0 || iy >= s->in_h || x_end <= s->pad_left) {
-            memset(dst, 0, (size_t)cols * sizeof *dst);
+            if (!border_ready) zero_floats(dst, cols);
             continue;
         }
-        memset(dst, 0, (size_t)s->pad_left * sizeof *dst);
-        memcpy(dst + s->pad_left, plane + (size_t)iy * s->in_w,
-               (size_t)(x_end - s->pad_left) * sizeof *dst);
-        memset(dst + x_end, 0, (size_t)(cols - x_end) * sizeof *dst);
+        if (!border_ready) {
+            zero_floats(dst, s->pad_left);
+            zero_floats(dst + x_end, cols - x_end);
+        }
+        copy_floats(dst + s->pad_left, plane + (size_t)iy * s->in_w, x_end - s->pad_left);
     }
 }
 
@@ -186,7 +237,7 @@ static void depthwise_slots_run(void *p, int begin, int end)
         int first = (int)((long long)s->groups * slot / ctx->slots);
         int last = (int)((long long)s->groups * (slot + 1) / ctx->slots);
         for (int g = first; g < last; g++) {
-            depthwise_pad_channel(s, ctx->in + (size_t)g * in_plane, rows, cols, padded);
+            depthwise_pad_channel(s, ctx->in + (size_t)g * in_plane, rows, cols, g > first, padded);
             for (int oc = g * multiplier; oc < (g + 1) * multiplier; oc++) {
                 depthwise_channel_args r = {
                     .shape = s,
