@@ -472,6 +472,41 @@ static void conv_gemm_slots(void *p, int begin, int end)
     }
 }
 
+/* ---- 1x1 convolution on a 1x1 map: matrix-vector product ----------------- */
+
+typedef struct gemv_ctx {
+    const ww_conv2d *conv;
+    const float *in, *residual;
+    float *out;
+    int chunks; /* row ranges per group */
+} gemv_ctx;
+
+static void conv_gemv_chunks(void *p, int begin, int end)
+{
+    const gemv_ctx *ctx = p;
+    const ww_conv2d *conv = ctx->conv;
+    int mr = conv->kern->mr;
+    int m_panels = (conv->m + mr - 1) / mr;
+    int in_per_group = conv->shape.in_c / conv->shape.groups;
+    for (int job = begin; job < end; job++) {
+        int group = job / ctx->chunks, chunk = job % ctx->chunks;
+        int m_begin = (int)((long long)m_panels * chunk / ctx->chunks) * mr;
+        int m_end = (int)((long long)m_panels * (chunk + 1) / ctx->chunks) * mr;
+        if (m_end > conv->m) m_end = conv->m;
+        if (m_begin >= m_end) continue;
+        size_t row0 = (size_t)group * conv->m;
+        float *y = ctx->out + row0;
+        ww_gemv_packed(conv->kern, m_begin, m_end, conv->k,
+                       conv->weight + (size_t)group * conv->packed_group_floats,
+                       ctx->in + (size_t)group * in_per_group,
+                       conv->bias ? conv->bias + row0 : NULL,
+                       ctx->residual ? ctx->residual + row0 : NULL, y);
+        if (conv->act != WW_ACT_NONE)
+            ww_activate_array_isa(conv->kern->isa, (size_t)(m_end - m_begin), y + m_begin,
+                                  conv->act, y + m_begin, NULL);
+    }
+}
+
 /* ---- public entry points ----------------------------------------------- */
 
 /* 3x3 stride-1 convolutions with at least this many input and output
@@ -587,6 +622,14 @@ void ww_conv2d_run(const ww_conv2d *conv, const float *in, const float *residual
     }
     if (conv->algo == CONV_WINOGRAD) {
         ww_winograd_run(conv->winograd, in, conv->bias, residual, conv->act, out, scratch, pool);
+        return;
+    }
+    if (conv->algo == CONV_GEMM_1X1 && conv->n == 1) {
+        int threads = ww_threadpool_size(pool);
+        int m_panels = (conv->m + conv->kern->mr - 1) / conv->kern->mr;
+        gemv_ctx g = {conv, in, residual, out, 1};
+        if (conv->shape.groups < threads) g.chunks = m_panels < threads ? m_panels : threads;
+        ww_parallel_for(pool, conv->shape.groups * g.chunks, conv_gemv_chunks, &g);
         return;
     }
     gemm_ctx ctx = {.conv = conv, .in = in, .residual = residual, .out = out, .scratch = scratch};

@@ -173,6 +173,9 @@ static void test_edge_shapes(void **state)
     cases[n++] = (conv_case){40, 1, 1, 10, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1, 0, WW_ACT_SILU};
     cases[n++] = (conv_case){10, 1, 1, 40, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1, 0, WW_ACT_SIGMOID};
     cases[n++] = (conv_case){24, 7, 7, 35, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1, 1, WW_ACT_SILU};
+    /* 1x1 maps run as a matrix-vector product: odd K and M, groups, residual */
+    cases[n++] = (conv_case){37, 1, 1, 70, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1, 1, WW_ACT_HARDSWISH};
+    cases[n++] = (conv_case){12, 1, 1, 20, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 4, 0, 1, WW_ACT_RELU6};
     cases[n++] =
         (conv_case){3, 17, 15, 16, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1, 1, WW_ACT_HARDSWISH};
     for (int i = 0; i < n; i++)
