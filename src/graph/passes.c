@@ -390,8 +390,8 @@ int ww_pass_fuse_activation(ww_graph *g)
         if (!p || (p->op != WW_OP_CONV2D && p->op != WW_OP_ADD && p->op != WW_OP_LINEAR) ||
             p->act != WW_ACT_NONE || ww_graph_use_count(g, p->output) != 1)
             continue;
-        /* the vectorized conv and add epilogues know only ReLU and ReLU6;
-         * linear applies any activation with ww_activate */
+        /* linear applies any activation with ww_activate; the conv and add
+         * kernels' epilogues have the ones ww_kernel_epilogue_supports lists */
         if (p->op != WW_OP_LINEAR && !ww_kernel_epilogue_supports(act->act)) continue;
         ww_activation a = act->act;
         merge_into_consumer(g, p, act);

@@ -14,6 +14,7 @@
 #include "core/prefault.h"
 #include "kernels/gemm.h"
 #include "kernels/vec.h"
+#include "kernels/vmath.h"
 #include "kernels/winograd.h"
 #include "ops/ops.h"
 
@@ -63,6 +64,19 @@ struct ww_conv2d {
 typedef float ww_dw_v4f __attribute__((vector_size(16)));
 typedef float ww_dw_v4f_u __attribute__((vector_size(16), aligned(4)));
 typedef int32_t ww_dw_v4i __attribute__((vector_size(16)));
+/* Partial vectors at the end of a row (n < lanes). */
+static inline ww_dw_v4f dw_load_partial_portable(const float *p, int n)
+{
+    ww_dw_v4f v = {0};
+    for (int i = 0; i < n; i++)
+        v[i] = p[i];
+    return v;
+}
+static inline void dw_store_partial_portable(float *p, ww_dw_v4f v, int n)
+{
+    for (int i = 0; i < n; i++)
+        p[i] = v[i];
+}
 #define DW_NAME depthwise_channel_portable
 #define DW_TARGET
 #define DW_VEC ww_dw_v4f
@@ -72,9 +86,17 @@ typedef int32_t ww_dw_v4i __attribute__((vector_size(16)));
 #define DW_FMA(a, b, c) ((c) + (a) * (b))
 #define DW_SPLAT(x) ((ww_dw_v4f){(x), (x), (x), (x)})
 #define DW_EVEN_LANES ((ww_dw_v4i){0, 2, 4, 6})
+#define DW_ACTIVATE(x, a) ww_vm4_activate((x), (a))
+#define DW_LOAD_PARTIAL(p, n) dw_load_partial_portable((p), (n))
+#define DW_STORE_PARTIAL(p, v, n) dw_store_partial_portable((p), (v), (n))
 #include "kernels/depthwise_row.inc"
 
 #if WW_HAVE_X86
+/* Lanes [0, n) set: the mask operand of the AVX2 masked loads and stores. */
+__attribute__((target("avx2,fma"))) static inline __m256i dw_mask_avx2(int n)
+{
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
 typedef float ww_dw_v8f __attribute__((vector_size(32)));
 typedef float ww_dw_v8f_u __attribute__((vector_size(32), aligned(4)));
 typedef int32_t ww_dw_v8i __attribute__((vector_size(32)));
@@ -87,6 +109,9 @@ typedef int32_t ww_dw_v8i __attribute__((vector_size(32)));
 #define DW_FMA(a, b, c) _mm256_fmadd_ps((a), (b), (c))
 #define DW_SPLAT(x) _mm256_set1_ps(x)
 #define DW_EVEN_LANES ((ww_dw_v8i){0, 2, 4, 6, 8, 10, 12, 14})
+#define DW_ACTIVATE(x, a) ww_vm8_activate((x), (a))
+#define DW_LOAD_PARTIAL(p, n) ((ww_dw_v8f)_mm256_maskload_ps((p), dw_mask_avx2(n)))
+#define DW_STORE_PARTIAL(p, v, n) _mm256_maskstore_ps((p), dw_mask_avx2(n), (v))
 #include "kernels/depthwise_row.inc"
 
 typedef float ww_dw_v16f __attribute__((vector_size(64)));
@@ -101,6 +126,9 @@ typedef int32_t ww_dw_v16i __attribute__((vector_size(64)));
 #define DW_FMA(a, b, c) _mm512_fmadd_ps((a), (b), (c))
 #define DW_SPLAT(x) _mm512_set1_ps(x)
 #define DW_EVEN_LANES ((ww_dw_v16i){0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30})
+#define DW_ACTIVATE(x, a) ww_vm16_activate((x), (a))
+#define DW_LOAD_PARTIAL(p, n) ((ww_dw_v16f)_mm512_maskz_loadu_ps((__mmask16)((1u << (n)) - 1), (p)))
+#define DW_STORE_PARTIAL(p, v, n) _mm512_mask_storeu_ps((p), (__mmask16)((1u << (n)) - 1), (v))
 #include "kernels/depthwise_row.inc"
 #endif
 
@@ -139,23 +167,49 @@ static int depthwise_slots(const ww_conv2d *conv, int threads)
     return threads < conv->shape.groups ? threads : conv->shape.groups;
 }
 
+/* Copies n floats; small rows (7x7, 14x14 maps) are common, where a libc
+ * call per row costs more than the copy. Kept a loop, not turned into a
+ * memcpy call. */
+__attribute__((optimize("no-tree-loop-distribute-patterns"))) static void
+copy_floats(float *restrict dst, const float *restrict src, int n)
+{
+    int i = 0;
+    for (; i + 4 <= n; i += 4)
+        WW_F4_STORE(dst + i, WW_F4_LOAD(src + i));
+    for (; i < n; i++)
+        dst[i] = src[i];
+}
+
+__attribute__((optimize("no-tree-loop-distribute-patterns"))) static void zero_floats(float *dst,
+                                                                                      int n)
+{
+    int i = 0;
+    for (; i + 4 <= n; i += 4)
+        WW_F4_STORE(dst + i, WW_F4_SPLAT(0.0f));
+    for (; i < n; i++)
+        dst[i] = 0.0f;
+}
+
 /* Copies input channel `plane` into `padded` (rows x cols) shifted by the
- * top/left padding, zero everywhere else. */
+ * top/left padding, zero everywhere else. The zero border is the same for
+ * every channel: with `border_ready` it is already in place from the
+ * previous channel and only the interior is written. */
 static void depthwise_pad_channel(const ww_conv2d_shape *s, const float *plane, int rows, int cols,
-                                  float *padded)
+                                  int border_ready, float *padded)
 {
     int x_end = s->pad_left + s->in_w < cols ? s->pad_left + s->in_w : cols;
     for (int y = 0; y < rows; y++) {
         float *dst = padded + (size_t)y * cols;
         int iy = y - s->pad_top;
         if (iy < 0 || iy >= s->in_h || x_end <= s->pad_left) {
-            memset(dst, 0, (size_t)cols * sizeof *dst);
+            if (!border_ready) zero_floats(dst, cols);
             continue;
         }
-        memset(dst, 0, (size_t)s->pad_left * sizeof *dst);
-        memcpy(dst + s->pad_left, plane + (size_t)iy * s->in_w,
-               (size_t)(x_end - s->pad_left) * sizeof *dst);
-        memset(dst + x_end, 0, (size_t)(cols - x_end) * sizeof *dst);
+        if (!border_ready) {
+            zero_floats(dst, s->pad_left);
+            zero_floats(dst + x_end, cols - x_end);
+        }
+        copy_floats(dst + s->pad_left, plane + (size_t)iy * s->in_w, x_end - s->pad_left);
     }
 }
 
@@ -183,7 +237,7 @@ static void depthwise_slots_run(void *p, int begin, int end)
         int first = (int)((long long)s->groups * slot / ctx->slots);
         int last = (int)((long long)s->groups * (slot + 1) / ctx->slots);
         for (int g = first; g < last; g++) {
-            depthwise_pad_channel(s, ctx->in + (size_t)g * in_plane, rows, cols, padded);
+            depthwise_pad_channel(s, ctx->in + (size_t)g * in_plane, rows, cols, g > first, padded);
             for (int oc = g * multiplier; oc < (g + 1) * multiplier; oc++) {
                 depthwise_channel_args r = {
                     .shape = s,
@@ -441,6 +495,41 @@ static void conv_gemm_slots(void *p, int begin, int end)
     }
 }
 
+/* ---- 1x1 convolution on a 1x1 map: matrix-vector product ----------------- */
+
+typedef struct gemv_ctx {
+    const ww_conv2d *conv;
+    const float *in, *residual;
+    float *out;
+    int chunks; /* row ranges per group */
+} gemv_ctx;
+
+static void conv_gemv_chunks(void *p, int begin, int end)
+{
+    const gemv_ctx *ctx = p;
+    const ww_conv2d *conv = ctx->conv;
+    int mr = conv->kern->mr;
+    int m_panels = (conv->m + mr - 1) / mr;
+    int in_per_group = conv->shape.in_c / conv->shape.groups;
+    for (int job = begin; job < end; job++) {
+        int group = job / ctx->chunks, chunk = job % ctx->chunks;
+        int m_begin = (int)((long long)m_panels * chunk / ctx->chunks) * mr;
+        int m_end = (int)((long long)m_panels * (chunk + 1) / ctx->chunks) * mr;
+        if (m_end > conv->m) m_end = conv->m;
+        if (m_begin >= m_end) continue;
+        size_t row0 = (size_t)group * conv->m;
+        float *y = ctx->out + row0;
+        ww_gemv_packed(conv->kern, m_begin, m_end, conv->k,
+                       conv->weight + (size_t)group * conv->packed_group_floats,
+                       ctx->in + (size_t)group * in_per_group,
+                       conv->bias ? conv->bias + row0 : NULL,
+                       ctx->residual ? ctx->residual + row0 : NULL, y);
+        if (conv->act != WW_ACT_NONE)
+            ww_activate_array_isa(conv->kern->isa, (size_t)(m_end - m_begin), y + m_begin,
+                                  conv->act, y + m_begin, NULL);
+    }
+}
+
 /* ---- public entry points ----------------------------------------------- */
 
 /* 3x3 stride-1 convolutions with at least this many input and output
@@ -556,6 +645,14 @@ void ww_conv2d_run(const ww_conv2d *conv, const float *in, const float *residual
     }
     if (conv->algo == CONV_WINOGRAD) {
         ww_winograd_run(conv->winograd, in, conv->bias, residual, conv->act, out, scratch, pool);
+        return;
+    }
+    if (conv->algo == CONV_GEMM_1X1 && conv->n == 1) {
+        int threads = ww_threadpool_size(pool);
+        int m_panels = (conv->m + conv->kern->mr - 1) / conv->kern->mr;
+        gemv_ctx g = {conv, in, residual, out, 1};
+        if (conv->shape.groups < threads) g.chunks = m_panels < threads ? m_panels : threads;
+        ww_parallel_for(pool, conv->shape.groups * g.chunks, conv_gemv_chunks, &g);
         return;
     }
     gemm_ctx ctx = {.conv = conv, .in = in, .residual = residual, .out = out, .scratch = scratch};

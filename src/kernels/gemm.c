@@ -2,6 +2,8 @@
  * GEMM. The micro-kernels themselves come from gemm_tile.inc. */
 #include "kernels/gemm.h"
 
+#include "kernels/vmath.h"
+
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +31,7 @@ typedef int32_t ww_v4i __attribute__((vector_size(16)));
 #define TILE_NV 2
 #define TILE_FMA(a, b, c) ((c) + (a) * (b))
 #define TILE_SPLAT(x) ((ww_v4f){(x), (x), (x), (x)})
+#define TILE_ACTIVATE(x, a) ww_vm4_activate((x), (a))
 #include "kernels/gemm_tile.inc"
 
 #if WW_HAVE_X86
@@ -46,6 +49,7 @@ typedef int32_t ww_v8i __attribute__((vector_size(32)));
 #define TILE_NV 2
 #define TILE_FMA(a, b, c) _mm256_fmadd_ps((a), (b), (c))
 #define TILE_SPLAT(x) _mm256_set1_ps(x)
+#define TILE_ACTIVATE(x, a) ww_vm8_activate((x), (a))
 #include "kernels/gemm_tile.inc"
 
 /* AVX-512: 8 x 32 tile = 16 zmm accumulators; 8 matches the channel counts
@@ -63,6 +67,7 @@ typedef int32_t ww_v16i __attribute__((vector_size(64)));
 #define TILE_NV 2
 #define TILE_FMA(a, b, c) _mm512_fmadd_ps((a), (b), (c))
 #define TILE_SPLAT(x) _mm512_set1_ps(x)
+#define TILE_ACTIVATE(x, a) ww_vm16_activate((x), (a))
 #include "kernels/gemm_tile.inc"
 #endif
 
@@ -264,6 +269,93 @@ void ww_sgemm(const ww_gemm_kernel *kern, int m, int n, int k, const float *a_pa
                                        .residual = residual ? residual + n0 : NULL,
                                        .act = act};
             ww_gemm_panel(&args);
+        }
+    }
+}
+
+/* ---- matrix-vector product on packed A ------------------------------------ */
+
+/* One MR-row panel times x: the panel's k-th MR floats are row values of
+ * column k, so a vector of MR lanes accumulates MR dot products at once.
+ * Four accumulators over k hide the FMA latency. */
+static void gemv_panel_portable(int k, const float *panel, const float *x, float *y4)
+{
+    ww_v4f acc[4] = {{0}, {0}, {0}, {0}};
+    int kk = 0;
+    for (; kk + 4 <= k; kk += 4)
+#pragma GCC unroll 4
+        for (int u = 0; u < 4; u++)
+            acc[u] += *(const ww_v4f_u *)(panel + (size_t)(kk + u) * 4) * x[kk + u];
+    for (; kk < k; kk++)
+        acc[0] += *(const ww_v4f_u *)(panel + (size_t)kk * 4) * x[kk];
+    *(ww_v4f_u *)y4 = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+}
+
+#if WW_HAVE_X86
+/* AVX2: MR = 6 rows per panel, loaded as 8 lanes under a mask (the two
+ * extra lanes would belong to the next column, or lie past the end). */
+__attribute__((target("avx2,fma"))) static void gemv_panel_avx2(int k, const float *panel,
+                                                                const float *x, float *y8)
+{
+    const __m256i mask = _mm256_setr_epi32(-1, -1, -1, -1, -1, -1, 0, 0);
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
+                     _mm256_setzero_ps()};
+    int kk = 0;
+    for (; kk + 4 <= k; kk += 4)
+#pragma GCC unroll 4
+        for (int u = 0; u < 4; u++)
+            acc[u] = _mm256_fmadd_ps(_mm256_maskload_ps(panel + (size_t)(kk + u) * 6, mask),
+                                     _mm256_set1_ps(x[kk + u]), acc[u]);
+    for (; kk < k; kk++)
+        acc[0] = _mm256_fmadd_ps(_mm256_maskload_ps(panel + (size_t)kk * 6, mask),
+                                 _mm256_set1_ps(x[kk]), acc[0]);
+    _mm256_storeu_ps(y8,
+                     _mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3])));
+}
+
+/* AVX-512: MR = 8 rows per panel, the low half of a 512-bit vector per
+ * column (AVX-512F alone does not promise FMA on 256-bit vectors). */
+__attribute__((target("avx512f"))) static void gemv_panel_avx512(int k, const float *panel,
+                                                                 const float *x, float *y8)
+{
+    const __mmask16 low = 0x00ff;
+    __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(),
+                     _mm512_setzero_ps()};
+    int kk = 0;
+    for (; kk + 4 <= k; kk += 4)
+#pragma GCC unroll 4
+        for (int u = 0; u < 4; u++)
+            acc[u] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(low, panel + (size_t)(kk + u) * 8),
+                                     _mm512_set1_ps(x[kk + u]), acc[u]);
+    for (; kk < k; kk++)
+        acc[0] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(low, panel + (size_t)kk * 8),
+                                 _mm512_set1_ps(x[kk]), acc[0]);
+    _mm512_mask_storeu_ps(
+        y8, low, _mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3])));
+}
+#endif
+
+void ww_gemv_packed(const ww_gemm_kernel *kern, int m_begin, int m_end, int k,
+                    const float *a_packed, const float *x, const float *bias, const float *residual,
+                    float *y)
+{
+    int mr = kern->mr;
+    for (int m0 = m_begin; m0 < m_end; m0 += mr) {
+        const float *panel = a_packed + (size_t)(m0 / mr) * mr * k;
+        float rows[8];
+        switch (kern->isa) {
+#if WW_HAVE_X86
+        case WW_ISA_AVX512: gemv_panel_avx512(k, panel, x, rows); break;
+        case WW_ISA_AVX2: gemv_panel_avx2(k, panel, x, rows); break;
+#endif
+        default: gemv_panel_portable(k, panel, x, rows); break;
+        }
+        int count = m_end - m0 < mr ? m_end - m0 : mr;
+        for (int r = 0; r < count; r++) {
+            float v = rows[r];
+            if (bias) v += bias[m0 + r];
+            if (residual) v += residual[m0 + r];
+            y[m0 + r] = v;
         }
     }
 }

@@ -83,6 +83,15 @@ void ww_sgemm(const ww_gemm_kernel *kern, int m, int n, int k, const float *a_pa
               const float *b, size_t ldb, const float *bias, const float *residual,
               ww_activation act, float *c, size_t ldc, float *scratch);
 
+/* y[m] = sum_k A[m][k] x[k] + bias[m] + residual[m] for m in [m_begin,
+ * m_end) (m_begin a multiple of MR), straight from packed A: the product
+ * of a 1x1 convolution on a 1x1 map (squeeze-and-excitation), where a GEMM
+ * tile would compute NR columns to use one. bias and residual may be NULL;
+ * no activation (the caller applies it to the whole vector). */
+void ww_gemv_packed(const ww_gemm_kernel *kern, int m_begin, int m_end, int k,
+                    const float *a_packed, const float *x, const float *bias, const float *residual,
+                    float *y);
+
 /* Rounds p up to a 64-byte boundary (scratch slots are over-allocated by 16 floats). */
 float *ww_align64(float *p);
 

@@ -116,7 +116,7 @@ void ww_graph_exec_nodes(const ww_graph_exec *s, int first, int end)
             ww_batchnorm_ref(in->c, in->h * in->w, x, n->bn_gamma, n->bn_beta, n->bn_mean,
                              n->bn_var, n->bn_eps, y);
             break;
-        case WW_OP_ACTIVATION: ww_activation_ref(ww_value_size(in), x, n->act, y); break;
+        case WW_OP_ACTIVATION: ww_activate_array(ww_value_size(in), x, n->act, y, s->pool); break;
         case WW_OP_ADD:
             ww_add(ww_value_size(in), x, value_ptr(s, n->inputs[1]), n->act, y, s->pool);
             break;
@@ -128,7 +128,7 @@ void ww_graph_exec_nodes(const ww_graph_exec *s, int first, int end)
             ww_linear(n->in_features, n->out_features, x, n->weight, n->bias, n->act, y, s->pool);
             break;
         case WW_OP_MUL_CHANNEL:
-            ww_mul_channel_ref(in->c, in->h * in->w, x, value_ptr(s, n->inputs[1]), y);
+            ww_mul_channel(in->c, in->h * in->w, x, value_ptr(s, n->inputs[1]), y, s->pool);
             break;
         case WW_OP_CONCAT:
             ww_concat_channels_ref(in->c, g->values[n->inputs[1]].c, in->h * in->w, x,
@@ -159,9 +159,9 @@ void ww_graph_exec_nodes(const ww_graph_exec *s, int first, int end)
                           n->num_inputs > 1 ? value_ptr(s, n->inputs[1]) : n->weight, y);
             break;
         case WW_OP_ELTWISE:
-            ww_eltwise_ref(ww_value_size(in), in->h * in->w, x,
-                           n->num_inputs > 1 ? value_ptr(s, n->inputs[1]) : n->weight,
-                           n->const_count, n->eltwise_op, n->eltwise_swap, y);
+            ww_eltwise(ww_value_size(in), in->h * in->w, x,
+                       n->num_inputs > 1 ? value_ptr(s, n->inputs[1]) : n->weight, n->const_count,
+                       n->eltwise_op, n->eltwise_swap, y, s->pool);
             break;
         case WW_OP_INPUT:
         case WW_OP_CONSTANT: break;

@@ -15,9 +15,8 @@
 #include <stdint.h>
 
 /* SIGMOID and SILU (x * sigmoid(x)) are computed as PyTorch does on the
- * CPU, 1 / (1 + exp(-x)) and x / (1 + exp(-x)). The vectorized conv and
- * add kernels apply only RELU and RELU6 in their epilogues; the graph
- * passes fuse only those there (see ww_kernel_epilogue_supports). */
+ * CPU, 1 / (1 + exp(-x)) and x / (1 + exp(-x)); the vectorized kernels use
+ * their own exp (kernels/vmath.h, within a few ulp of expf). */
 typedef enum ww_activation {
     WW_ACT_NONE,
     WW_ACT_RELU,
@@ -44,10 +43,13 @@ static inline float ww_activate(float v, ww_activation act)
     return v;
 }
 
-/* 1 when the optimized conv/add kernels can apply `act` in their epilogue. */
+/* 1 when the optimized conv/add kernels can apply `act` in their epilogue
+ * (all activations: every ISA path of the conv, Winograd, depthwise and add
+ * kernels has a vector version of each). */
 static inline int ww_kernel_epilogue_supports(ww_activation act)
 {
-    return act == WW_ACT_NONE || act == WW_ACT_RELU || act == WW_ACT_RELU6;
+    return act == WW_ACT_NONE || act == WW_ACT_RELU || act == WW_ACT_RELU6 ||
+           act == WW_ACT_SIGMOID || act == WW_ACT_SILU || act == WW_ACT_HARDSWISH;
 }
 
 /* Output extent of a convolution or pooling window along one axis
@@ -132,9 +134,17 @@ void ww_linear(int in_features, int out_features, const float *in, const float *
 void ww_add_ref(size_t n, const float *a, const float *b, ww_activation act, float *out);
 void ww_add(size_t n, const float *a, const float *b, ww_activation act, float *out,
             ww_threadpool *pool);
+/* The optimized element-wise kernels with an explicit instruction set (AUTO
+ * = best; one the CPU lacks falls back to portable code), for the tests. */
+void ww_add_isa(ww_isa isa, size_t n, const float *a, const float *b, ww_activation act, float *out,
+                ww_threadpool *pool);
 
 /* out[i] = act(in[i]); in-place allowed */
 void ww_activation_ref(size_t n, const float *in, ww_activation act, float *out);
+void ww_activate_array(size_t n, const float *in, ww_activation act, float *out,
+                       ww_threadpool *pool);
+void ww_activate_array_isa(ww_isa isa, size_t n, const float *in, ww_activation act, float *out,
+                           ww_threadpool *pool);
 
 /* Inference BatchNorm: out = (x - mean) / sqrt(var + eps) * gamma + beta, per channel. */
 void ww_batchnorm_ref(int channels, int hw, const float *in, const float *gamma, const float *beta,
@@ -142,6 +152,10 @@ void ww_batchnorm_ref(int channels, int hw, const float *in, const float *gamma,
 
 /* out[c][i] = in[c][i] * scale[c] (squeeze-and-excitation's channel scale). */
 void ww_mul_channel_ref(int channels, int hw, const float *in, const float *scale, float *out);
+void ww_mul_channel(int channels, int hw, const float *in, const float *scale, float *out,
+                    ww_threadpool *pool);
+void ww_mul_channel_isa(ww_isa isa, int channels, int hw, const float *in, const float *scale,
+                        float *out, ww_threadpool *pool);
 
 /* Channel concatenation of two C x H x W maps with the same H x W. */
 void ww_concat_channels_ref(int channels_a, int channels_b, int hw, const float *a, const float *b,
@@ -169,6 +183,10 @@ typedef enum ww_eltwise_op { WW_ELT_ADD, WW_ELT_SUB, WW_ELT_MUL, WW_ELT_DIV } ww
  * channels: per-channel) or 0 (b_count == 1); `swap` computes b (op) a. */
 void ww_eltwise_ref(size_t n, int hw, const float *a, const float *b, size_t b_count,
                     ww_eltwise_op op, int swap, float *out);
+void ww_eltwise(size_t n, int hw, const float *a, const float *b, size_t b_count, ww_eltwise_op op,
+                int swap, float *out, ww_threadpool *pool);
+void ww_eltwise_isa(ww_isa isa, size_t n, int hw, const float *a, const float *b, size_t b_count,
+                    ww_eltwise_op op, int swap, float *out, ww_threadpool *pool);
 
 /* out[i] = index[i] < size_a ? a[index[i]] : b[index[i] - size_a] */
 void ww_gather_ref(size_t n, const int32_t *index, const float *a, size_t size_a, const float *b,

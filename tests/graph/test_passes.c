@@ -228,8 +228,9 @@ static void test_optimize_and_plan_preserve_output(void **state)
     }
 }
 
-/* The model-zoo ops: squeeze-and-excitation with SiLU/sigmoid (never fused
- * into a conv epilogue), channel split, concat, shuffle and average pool. */
+/* The model-zoo ops: squeeze-and-excitation with SiLU/sigmoid (fused into
+ * the conv epilogues), hard-swish, channel split, concat, shuffle and
+ * average pool. */
 static void test_zoo_ops_preserve_output(void **state)
 {
     (void)state;
@@ -258,7 +259,7 @@ static void test_zoo_ops_preserve_output(void **state)
         /* ShuffleNet unit: split, branch on one half, concat, shuffle */
         int left = ww_graph_add_slice_channels(&g, "chunk0", h, 0, 4, &err);
         int right = ww_graph_add_slice_channels(&g, "chunk1", h, 4, 8, &err);
-        right = conv_bn(&g, &rng, right, 4, 1, 1, 1, WW_ACT_RELU);
+        right = conv_bn(&g, &rng, right, 4, 1, 1, 1, WW_ACT_HARDSWISH);
         h = ww_graph_add_concat(&g, "cat", left, right, &err);
         h = ww_graph_add_channel_shuffle(&g, "shuffle", h, 2, &err);
         ww_pool2d_shape ps = {0};
@@ -279,11 +280,17 @@ static void test_zoo_ops_preserve_output(void **state)
         evaluate_separately(&g, input, before);
         ww_graph_optimize(&g);
         assert_int_equal(count_live(&g, WW_OP_BATCHNORM), 0);
-        /* SiLU and sigmoid stay separate nodes: the conv kernels' epilogue knows only ReLU(6) */
-        assert_int_equal(count_live(&g, WW_OP_ACTIVATION), 3);
+        /* every activation lands in a conv epilogue */
+        assert_int_equal(count_live(&g, WW_OP_ACTIVATION), 0);
+        int fused[WW_ACT_HARDSWISH + 1] = {0};
         for (int i = 0; i < g.num_nodes; i++)
-            if (!g.nodes[i].removed && g.nodes[i].op == WW_OP_CONV2D)
+            if (!g.nodes[i].removed && g.nodes[i].op == WW_OP_CONV2D) {
                 assert_true(ww_kernel_epilogue_supports(g.nodes[i].act));
+                fused[g.nodes[i].act]++;
+            }
+        assert_int_equal(fused[WW_ACT_SILU], 2);
+        assert_int_equal(fused[WW_ACT_SIGMOID], 1);
+        assert_int_equal(fused[WW_ACT_HARDSWISH], 1);
 
         ww_memory_plan plan;
         assert_int_equal(ww_plan_memory(&g, &plan, &err), WANWU_OK);
@@ -604,9 +611,11 @@ static void test_shared_value_is_not_fused(void **state)
     ww_rng_fill(&rng, w, sizeof w / sizeof *w, -1, 1);
     int c = ww_graph_add_conv2d(&g, "c", x, 4, 3, 1, 1, 1, w, NULL, &err);
     int r = ww_graph_add_activation(&g, "r", c, WW_ACT_RELU, &err);
-    ww_graph_add_add(&g, "a", c, r, &err);
+    int s = ww_graph_add_activation(&g, "s", c, WW_ACT_SILU, &err);
+    int a = ww_graph_add_add(&g, "a", c, r, &err);
+    ww_graph_add_add(&g, "b", a, s, &err);
     ww_graph_optimize(&g);
-    assert_int_equal(count_live(&g, WW_OP_ACTIVATION), 1);
+    assert_int_equal(count_live(&g, WW_OP_ACTIVATION), 2);
     assert_int_equal(count_live(&g, WW_OP_CONV2D), 1);
     ww_graph_free(&g);
 }

@@ -132,7 +132,7 @@ static conv_case plain(int in_c, int in_h, int in_w, int out_c, int k, int strid
 static void test_edge_shapes(void **state)
 {
     (void)state;
-    conv_case cases[40];
+    conv_case cases[48];
     int n = 0;
     cases[n++] = plain(3, 29, 31, 8, 7, 2, 3);  /* ResNet stem, odd input */
     cases[n++] = plain(5, 1, 1, 7, 1, 1, 0);    /* 1x1 spatial, pointwise */
@@ -165,6 +165,19 @@ static void test_edge_shapes(void **state)
     cases[n++] = (conv_case){33, 5, 5, 33, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 33, 1, 0, WW_ACT_RELU};
     /* single input channel, many outputs (GEMM, not depthwise) */
     cases[n++] = (conv_case){1, 9, 10, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, WW_ACT_RELU};
+    /* EfficientNet: depthwise 5x5 strides 1 and 2 and 3x3 with SiLU, the
+     * SE block's 1x1 convs on a 1x1 map with SiLU and sigmoid, hard-swish */
+    cases[n++] = (conv_case){5, 14, 37, 5, 5, 5, 1, 1, 2, 2, 2, 2, 1, 1, 5, 1, 1, WW_ACT_SILU};
+    cases[n++] = (conv_case){6, 15, 35, 6, 5, 5, 2, 2, 2, 2, 2, 2, 1, 1, 6, 1, 0, WW_ACT_SILU};
+    cases[n++] = (conv_case){4, 9, 23, 4, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 4, 1, 0, WW_ACT_SIGMOID};
+    cases[n++] = (conv_case){40, 1, 1, 10, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1, 0, WW_ACT_SILU};
+    cases[n++] = (conv_case){10, 1, 1, 40, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1, 0, WW_ACT_SIGMOID};
+    cases[n++] = (conv_case){24, 7, 7, 35, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1, 1, WW_ACT_SILU};
+    /* 1x1 maps run as a matrix-vector product: odd K and M, groups, residual */
+    cases[n++] = (conv_case){37, 1, 1, 70, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1, 1, WW_ACT_HARDSWISH};
+    cases[n++] = (conv_case){12, 1, 1, 20, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 4, 0, 1, WW_ACT_RELU6};
+    cases[n++] =
+        (conv_case){3, 17, 15, 16, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1, 1, WW_ACT_HARDSWISH};
     for (int i = 0; i < n; i++)
         check_case(&cases[i], 1000 + (uint64_t)i);
 }
@@ -201,7 +214,7 @@ static int random_case(ww_rng *rng, conv_case *c)
     }
     c->has_bias = ww_rng_int(rng, 0, 1);
     c->has_residual = ww_rng_int(rng, 0, 1);
-    c->act = (ww_activation)ww_rng_int(rng, 0, 2);
+    c->act = (ww_activation)ww_rng_int(rng, 0, WW_ACT_HARDSWISH);
     return ww_window_out_dim(c->in_h, c->kh, c->sh, c->pt, c->pb, c->dh) > 0 &&
            ww_window_out_dim(c->in_w, c->kw, c->sw, c->pl, c->pr, c->dw) > 0;
 }

@@ -97,6 +97,10 @@ static void test_edge_shapes(void **state)
     check_shape(33, 9, 40, 20, 1, 0, 1, 2, 1, 1, WW_ACT_RELU6, 10);
     check_shape(300, 4, 5, 40, 1, 1, 1, 1, 1, 0, WW_ACT_NONE, 11); /* C > KC: K blocks */
     check_shape(8, 37, 3, 12, 1, 1, 0, 0, 0, 0, WW_ACT_NONE, 12);
+    /* the exp-based epilogues, with and without residual, on a vector tail */
+    check_shape(16, 9, 7, 19, 1, 1, 1, 1, 1, 1, WW_ACT_SILU, 13);
+    check_shape(17, 6, 5, 33, 1, 1, 1, 1, 1, 0, WW_ACT_SIGMOID, 14);
+    check_shape(16, 5, 8, 16, 1, 1, 1, 1, 0, 1, WW_ACT_HARDSWISH, 15);
 }
 
 static void test_random_shapes(void **state)
@@ -110,7 +114,7 @@ static void test_random_shapes(void **state)
         int h = ww_rng_int(&rng, 1, 20), w = ww_rng_int(&rng, 1, 20);
         int pt = ww_rng_int(&rng, 0, 2), pl = ww_rng_int(&rng, 0, 2);
         int pb = ww_rng_int(&rng, 0, 2), pr = ww_rng_int(&rng, 0, 2);
-        ww_activation act = (ww_activation)ww_rng_int(&rng, 0, 4);
+        ww_activation act = (ww_activation)ww_rng_int(&rng, 0, WW_ACT_HARDSWISH);
         double d = check_shape(in_c, h, w, out_c, pt, pl, pb, pr, ww_rng_int(&rng, 0, 1),
                                ww_rng_int(&rng, 0, 1), act, 1000 + (uint64_t)i);
         if (d > worst) worst = d;

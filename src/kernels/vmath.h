@@ -1,0 +1,115 @@
+/* Vectorized exp and the activations built on it (sigmoid, SiLU,
+ * hard-swish, ReLU, ReLU6) for GCC vector types of 4, 8 and 16 floats,
+ * one set of always-inline functions per instruction set so that the
+ * kernels' epilogues can call them from their own target:
+ *   ww_vm4_*   no target attribute (SSE2 on x86-64, NEON on ARM)
+ *   ww_vm8_*   target("avx2,fma")
+ *   ww_vm16_*  target("avx512f")
+ *
+ * exp(x): n = round(x / ln 2), r = x - n ln 2 (Cody-Waite: ln 2 split in a
+ * 9-bit high part, so n * high is exact, and a low correction), exp(r) by
+ * its Taylor polynomial to degree 7 (|r| <= ln 2 / 2, truncation error
+ * < 1e-8 relative), then scaled by 2^n built in the exponent bits. x is
+ * clamped to [-87.3, 88.3] so 2^n stays a normal float: exp of very
+ * negative x returns ~1e-38 instead of a denormal or 0, exp of very large x
+ * returns ~2e38 instead of inf; both are harmless in 1 / (1 + exp(-x)).
+ * Measured error against expf: see tests/ops/test_ops_activation.c. */
+#ifndef WW_KERNELS_VMATH_H
+#define WW_KERNELS_VMATH_H
+
+#include "ops/ops.h"
+
+#include <stdint.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
+
+typedef float ww_vm4f __attribute__((vector_size(16)));
+typedef int32_t ww_vm4i __attribute__((vector_size(16)));
+#if defined(__x86_64__) || defined(__i386__)
+typedef float ww_vm8f __attribute__((vector_size(32)));
+typedef int32_t ww_vm8i __attribute__((vector_size(32)));
+typedef float ww_vm16f __attribute__((vector_size(64)));
+typedef int32_t ww_vm16i __attribute__((vector_size(64)));
+#endif
+
+/* Vector ?: is C++ only: blend with a comparison mask (all ones = a). */
+#define WW_VM_SELECT(F, I, mask, a, b) ((F)(((I)(a) & (mask)) | ((I)(b) & ~(mask))))
+
+/* Defines PREFIX_exp, _sigmoid, _silu, _hardswish and _activate for vector
+ * type F (int vector I) compiled with TARGET; FMA(a, b, c) is c + a * b. */
+#define WW_VM_DEFINE(PREFIX, F, I, TARGET, FMA)                                                    \
+    TARGET static inline __attribute__((always_inline, unused)) F PREFIX##_splat(float x)          \
+    {                                                                                              \
+        return (F){0} + x;                                                                         \
+    }                                                                                              \
+    TARGET static inline __attribute__((always_inline, unused)) F PREFIX##_exp(F x)                \
+    {                                                                                              \
+        const F hi = PREFIX##_splat(88.3f), lo = PREFIX##_splat(-87.3f);                           \
+        I above = x > hi, below = x < lo;                                                          \
+        x = WW_VM_SELECT(F, I, above, hi, x);                                                      \
+        x = WW_VM_SELECT(F, I, below, lo, x);                                                      \
+        /* Adding 1.5 * 2^23 rounds to an integer, held in the low mantissa bits. */               \
+        const F shifter = PREFIX##_splat(12582912.0f);                                             \
+        F t = FMA(x, PREFIX##_splat(1.44269504088896341f), shifter);                               \
+        F n = t - shifter;                                                                         \
+        F r = FMA(n, PREFIX##_splat(-0.693359375f), x);                                            \
+        r = FMA(n, PREFIX##_splat(2.12194440e-4f), r);                                             \
+        F p = PREFIX##_splat(1.0f / 5040.0f);                                                      \
+        p = FMA(p, r, PREFIX##_splat(1.0f / 720.0f));                                              \
+        p = FMA(p, r, PREFIX##_splat(1.0f / 120.0f));                                              \
+        p = FMA(p, r, PREFIX##_splat(1.0f / 24.0f));                                               \
+        p = FMA(p, r, PREFIX##_splat(1.0f / 6.0f));                                                \
+        p = FMA(p, r, PREFIX##_splat(0.5f));                                                       \
+        p = FMA(p, r, PREFIX##_splat(1.0f));                                                       \
+        p = FMA(p, r, PREFIX##_splat(1.0f));                                                       \
+        I scale = ((I)t - (I)PREFIX##_splat(12582912.0f) + 127) << 23;                             \
+        return p * (F)scale;                                                                       \
+    }                                                                                              \
+    TARGET static inline __attribute__((always_inline, unused)) F PREFIX##_sigmoid(F x)            \
+    {                                                                                              \
+        return PREFIX##_splat(1.0f) / (PREFIX##_splat(1.0f) + PREFIX##_exp(-x));                   \
+    }                                                                                              \
+    TARGET static inline __attribute__((always_inline, unused)) F PREFIX##_silu(F x)               \
+    {                                                                                              \
+        return x / (PREFIX##_splat(1.0f) + PREFIX##_exp(-x));                                      \
+    }                                                                                              \
+    TARGET static inline __attribute__((always_inline, unused)) F PREFIX##_relu(F x)               \
+    {                                                                                              \
+        return (F)((I)x & (x > (F){0}));                                                           \
+    }                                                                                              \
+    TARGET static inline __attribute__((always_inline, unused)) F PREFIX##_relu6(F x)              \
+    {                                                                                              \
+        const F six = PREFIX##_splat(6.0f);                                                        \
+        x = PREFIX##_relu(x);                                                                      \
+        return WW_VM_SELECT(F, I, x < six, x, six);                                                \
+    }                                                                                              \
+    TARGET static inline __attribute__((always_inline, unused)) F PREFIX##_hardswish(F x)          \
+    {                                                                                              \
+        return x * PREFIX##_relu6(x + PREFIX##_splat(3.0f)) / PREFIX##_splat(6.0f);                \
+    }                                                                                              \
+    TARGET static inline __attribute__((always_inline, unused))                                    \
+    F PREFIX##_activate(F x, ww_activation a)                                                      \
+    {                                                                                              \
+        switch (a) {                                                                               \
+        case WW_ACT_RELU: return PREFIX##_relu(x);                                                 \
+        case WW_ACT_RELU6: return PREFIX##_relu6(x);                                               \
+        case WW_ACT_SIGMOID: return PREFIX##_sigmoid(x);                                           \
+        case WW_ACT_SILU: return PREFIX##_silu(x);                                                 \
+        case WW_ACT_HARDSWISH: return PREFIX##_hardswish(x);                                       \
+        case WW_ACT_NONE: break;                                                                   \
+        }                                                                                          \
+        return x;                                                                                  \
+    }
+
+#define WW_VM_FMA_PLAIN(a, b, c) ((c) + (a) * (b))
+WW_VM_DEFINE(ww_vm4, ww_vm4f, ww_vm4i, , WW_VM_FMA_PLAIN)
+#if defined(__x86_64__) || defined(__i386__)
+#define WW_VM_FMA_256(a, b, c) _mm256_fmadd_ps((a), (b), (c))
+#define WW_VM_FMA_512(a, b, c) _mm512_fmadd_ps((a), (b), (c))
+WW_VM_DEFINE(ww_vm8, ww_vm8f, ww_vm8i, __attribute__((target("avx2,fma"))), WW_VM_FMA_256)
+WW_VM_DEFINE(ww_vm16, ww_vm16f, ww_vm16i, __attribute__((target("avx512f"))), WW_VM_FMA_512)
+#endif
+
+#endif
