@@ -22,11 +22,11 @@
 struct ww_winograd {
     ww_conv2d_shape s;
     const ww_gemm_kernel *kern;
-    int C, K;              /* input and output channels */
-    int tiles_h, tiles_w;  /* output tiles per column / row */
-    int T, Tp;             /* tiles, and tiles rounded up to MR */
-    int n_panels;          /* NR-column panels of K */
-    float *u;              /* [16][n_panels][C][NR] transformed, packed weights */
+    int C, K;             /* input and output channels */
+    int tiles_h, tiles_w; /* output tiles per column / row */
+    int T, Tp;            /* tiles, and tiles rounded up to MR */
+    int n_panels;         /* NR-column panels of K */
+    float *u;             /* [16][n_panels][C][NR] transformed, packed weights */
     void (*output)(const struct ww_winograd *w, const float *m, int t, const float *bias,
                    const float *residual, ww_activation act, float *out);
     void (*input)(const struct ww_winograd *w, const float *plane, int c, int ty, float *work,
@@ -56,9 +56,8 @@ int ww_winograd_suits(const ww_conv2d_shape *s)
 
 /* ---- output transform (per instruction set) ------------------------------ */
 
-typedef void (*wg_output_fn)(const struct ww_winograd *w, const float *m, int t,
-                             const float *bias, const float *residual, ww_activation act,
-                             float *out);
+typedef void (*wg_output_fn)(const struct ww_winograd *w, const float *m, int t, const float *bias,
+                             const float *residual, ww_activation act, float *out);
 
 typedef float wg_v4f __attribute__((vector_size(16)));
 typedef float wg_v4f_u __attribute__((vector_size(16), aligned(4)));
@@ -109,13 +108,36 @@ typedef float wg_v16f_u __attribute__((vector_size(64), aligned(4)));
 
 /* ---- create ---------------------------------------------------------------- */
 
-/* G (4x3) of F(2x2, 3x3) with interpolation points 0, +-1, inf. */
-static const double WG_G[WG_IN][3] = {
-    {1, 0, 0},
-    {0.5, 0.5, 0.5},
-    {0.5, -0.5, 0.5},
-    {0, 0, 1},
-};
+/* G (4x3) of F(2x2, 3x3) with interpolation points 0, +-1, inf:
+ * rows {1,0,0}, {1/2,1/2,1/2}, {1/2,-1/2,1/2}, {0,0,1}. Applied to three
+ * values: the zeros and halves are written out so the transform costs a
+ * few additions instead of a 4x3 product, with the same double-precision
+ * results (scaling by 1/2 is exact). */
+static void wg_apply_g(double a, double b, double c, double out[WG_IN])
+{
+    out[0] = a;
+    out[1] = 0.5 * ((a + b) + c);
+    out[2] = 0.5 * ((a - b) + c);
+    out[3] = c;
+}
+
+/* U = G g G^T for one 3x3 kernel g, rounded once to float. */
+static void wg_transform_kernel(const float *g, float u[WG_POINTS])
+{
+    double tmp[WG_IN][3]; /* G g: G applied to each column of g */
+    for (int j = 0; j < 3; j++) {
+        double col[WG_IN];
+        wg_apply_g(g[j], g[3 + j], g[6 + j], col);
+        for (int i = 0; i < WG_IN; i++)
+            tmp[i][j] = col[i];
+    }
+    for (int i = 0; i < WG_IN; i++) { /* (G g) G^T: G applied to each row */
+        double row[WG_IN];
+        wg_apply_g(tmp[i][0], tmp[i][1], tmp[i][2], row);
+        for (int j = 0; j < WG_IN; j++)
+            u[i * WG_IN + j] = (float)row[j];
+    }
+}
 
 ww_winograd *ww_winograd_create(const ww_conv2d_shape *s, const float *weight,
                                 const ww_gemm_kernel *kern)
@@ -156,23 +178,20 @@ ww_winograd *ww_winograd_create(const ww_conv2d_shape *s, const float *weight,
         free(w);
         return NULL;
     }
-    memset(w->u, 0, bytes);
-    for (int k = 0; k < w->K; k++) {
-        int p = k / nr, lane = k % nr;
+    /* One pass writing u in order (the buffer is freshly faulted, so no
+     * separate zero fill): per panel and input channel, the NR lanes of
+     * every point are contiguous; lanes past K are zero. */
+    size_t point_stride = (size_t)w->n_panels * w->C * nr;
+    for (int p = 0; p < w->n_panels; p++) {
         for (int c = 0; c < w->C; c++) {
-            const float *g = weight + ((size_t)k * w->C + c) * 9;
-            double tmp[WG_IN][3], u[WG_IN][WG_IN];
-            for (int i = 0; i < WG_IN; i++)
-                for (int j = 0; j < 3; j++)
-                    tmp[i][j] = WG_G[i][0] * g[0 * 3 + j] + WG_G[i][1] * g[1 * 3 + j] +
-                                WG_G[i][2] * g[2 * 3 + j];
-            for (int i = 0; i < WG_IN; i++)
-                for (int j = 0; j < WG_IN; j++)
-                    u[i][j] = tmp[i][0] * WG_G[j][0] + tmp[i][1] * WG_G[j][1] +
-                              tmp[i][2] * WG_G[j][2];
-            for (int xi = 0; xi < WG_POINTS; xi++)
-                w->u[(((size_t)xi * w->n_panels + p) * w->C + c) * nr + lane] =
-                    (float)u[xi / WG_IN][xi % WG_IN];
+            float *dst = w->u + ((size_t)p * w->C + c) * nr;
+            for (int lane = 0; lane < nr; lane++) {
+                int k = p * nr + lane;
+                float u[WG_POINTS] = {0};
+                if (k < w->K) wg_transform_kernel(weight + ((size_t)k * w->C + c) * 9, u);
+                for (int xi = 0; xi < WG_POINTS; xi++)
+                    dst[xi * point_stride + lane] = u[xi];
+            }
         }
     }
     return w;
