@@ -19,12 +19,12 @@ static ww_node *producer_of(ww_graph *g, int value)
 static void merge_into_consumer(ww_graph *g, ww_node *p, ww_node *c)
 {
     int out = c->output;
-    free(c->weight);
-    free(c->bias);
-    free(c->bn_gamma);
-    free(c->bn_beta);
-    free(c->bn_mean);
-    free(c->bn_var);
+    ww_graph_free_floats(g, c->weight);
+    ww_graph_free_floats(g, c->bias);
+    ww_graph_free_floats(g, c->bn_gamma);
+    ww_graph_free_floats(g, c->bn_beta);
+    ww_graph_free_floats(g, c->bn_mean);
+    ww_graph_free_floats(g, c->bn_var);
     free(c->gather_index);
     *c = *p;
     c->output = out;
