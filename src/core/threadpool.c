@@ -20,8 +20,8 @@
  * take a few microseconds, so waking sleeping workers through the kernel
  * on every call costs more than the ops themselves. Instead:
  *
- * - A job is published through one 64-bit atomic word: the high half is
- *   the job's generation, the low half the next unclaimed chunk. Threads
+ * - A job is published through one 64-bit atomic word: the job's
+ *   generation, its chunk count and the next unclaimed chunk. Threads
  *   (workers and the caller alike) claim chunks with a CAS that only
  *   succeeds while the generation is unchanged, so a late worker can never
  *   run a chunk of a finished job, and an uneven split leaves no core idle.
@@ -40,7 +40,8 @@
 
 #define WW_SPIN_NS 50000L      /* busy-wait this long before sleeping */
 #define WW_CHUNKS_PER_THREAD 4 /* more chunks than threads balances uneven work */
-#define WW_GEN_SHIFT 32
+#define WW_GEN_SHIFT 32        /* job word: generation << 32 | chunks << 16 | next chunk */
+#define WW_CHUNKS_SHIFT 16     /* chunks <= 256 threads * WW_CHUNKS_PER_THREAD < 2^16 */
 
 typedef struct ww_threadpool {
     /* Written by parallel_for, read by every thread: one cache line each so
@@ -56,8 +57,7 @@ typedef struct ww_threadpool {
     ww_range_fn fn;
     void *ctx;
     int n;
-    atomic_int chunks; /* atomic: compared by threads that then fail to claim */
-    int threads;       /* including the caller */
+    int threads; /* including the caller */
     pthread_t *workers;
     pthread_mutex_t mutex;
     pthread_cond_t wake;     /* a new job or stop, for sleeping workers */
@@ -67,6 +67,16 @@ typedef struct ww_threadpool {
 static uint32_t job_generation(uint64_t job)
 {
     return (uint32_t)(job >> WW_GEN_SHIFT);
+}
+
+static int job_chunks(uint64_t job)
+{
+    return (int)((job >> WW_CHUNKS_SHIFT) & 0xffff);
+}
+
+static int job_next_chunk(uint64_t job)
+{
+    return (int)(job & 0xffff);
 }
 
 static long long now_ns(void)
@@ -103,27 +113,28 @@ static int keep_spinning(spin_state *s)
     return 1;
 }
 
-/* Claims and runs chunks of job `generation` until none are left. */
+/* Claims and runs chunks of job `generation` until none are left. The
+ * chunk count comes from the same word the claim is made on, so a thread
+ * holding a stale view can neither claim past the end of a finished job
+ * nor mix two jobs' counts. */
 static void run_chunks(ww_threadpool *pool, uint32_t generation)
 {
     uint64_t job = atomic_load_explicit(&pool->job, memory_order_acquire);
     for (;;) {
         if (job_generation(job) != generation) return;
-        uint32_t chunk = (uint32_t)job;
-        /* pool->chunks may belong to a newer job if the CAS below would fail,
-         * but then it is only compared, never used to run anything. */
-        if ((int)chunk >= atomic_load_explicit(&pool->chunks, memory_order_relaxed)) return;
+        int chunk = job_next_chunk(job), chunks = job_chunks(job);
+        if (chunk >= chunks) return;
         if (!atomic_compare_exchange_weak_explicit(&pool->job, &job, job + 1, memory_order_acquire,
                                                    memory_order_acquire))
             continue;
+        /* A claimed chunk keeps the job unfinished, so fn, ctx and n are
+         * this job's until it is counted done. */
         int begin, end;
-        chunk_bounds(pool->n, atomic_load_explicit(&pool->chunks, memory_order_relaxed), (int)chunk,
-                     &begin, &end);
+        chunk_bounds(pool->n, chunks, chunk, &begin, &end);
         if (begin < end) pool->fn(pool->ctx, begin, end);
         /* seq_cst: pairs with the caller's announcement in ww_parallel_for */
         int finished = atomic_fetch_add(&pool->done, 1) + 1;
-        if (finished == atomic_load_explicit(&pool->chunks, memory_order_relaxed) &&
-            atomic_load(&pool->caller_sleeping)) {
+        if (finished == chunks && atomic_load(&pool->caller_sleeping)) {
             pthread_mutex_lock(&pool->mutex);
             pthread_cond_signal(&pool->finished);
             pthread_mutex_unlock(&pool->mutex);
@@ -187,7 +198,6 @@ wanwu_status ww_threadpool_create(int threads, ww_threadpool **out, wanwu_error 
     pool->fn = NULL;
     pool->ctx = NULL;
     pool->n = 0;
-    atomic_init(&pool->chunks, 0);
     pool->workers = calloc((size_t)threads, sizeof *pool->workers);
     if (!pool->workers) {
         free(pool);
@@ -245,11 +255,12 @@ void ww_parallel_for(ww_threadpool *pool, int n, ww_range_fn fn, void *ctx)
     pool->fn = fn;
     pool->ctx = ctx;
     pool->n = n;
-    atomic_store_explicit(&pool->chunks, chunks, memory_order_relaxed);
     atomic_store_explicit(&pool->done, 0, memory_order_relaxed);
     uint32_t generation =
         job_generation(atomic_load_explicit(&pool->job, memory_order_relaxed)) + 1;
-    atomic_store(&pool->job, (uint64_t)generation << WW_GEN_SHIFT); /* seq_cst: see wait_for_job */
+    /* seq_cst: see wait_for_job */
+    atomic_store(&pool->job,
+                 (uint64_t)generation << WW_GEN_SHIFT | (uint64_t)chunks << WW_CHUNKS_SHIFT);
     if (atomic_load(&pool->sleepers) > 0) {
         pthread_mutex_lock(&pool->mutex);
         pthread_cond_broadcast(&pool->wake);
