@@ -121,6 +121,10 @@ static void wg_apply_g(double a, double b, double c, double out[WG_IN])
     out[3] = c;
 }
 
+/* Input channels whose transformed weights are gathered before being
+ * copied out (16 points x 16 channels x NR lanes: 32 KiB at NR 32). */
+#define WG_CHANNEL_BLOCK 16
+
 /* U = G g G^T for one 3x3 kernel g, rounded once to float. */
 static void wg_transform_kernel(const float *g, float u[WG_POINTS])
 {
@@ -178,22 +182,38 @@ ww_winograd *ww_winograd_create(const ww_conv2d_shape *s, const float *weight,
         free(w);
         return NULL;
     }
-    /* One pass writing u in order (the buffer is freshly faulted, so no
-     * separate zero fill): per panel and input channel, the NR lanes of
-     * every point are contiguous; lanes past K are zero. */
-    size_t point_stride = (size_t)w->n_panels * w->C * nr;
+    /* u holds, per point, NR-lane rows for every (panel, input channel):
+     * written directly, the 16 points are 16 write streams a whole
+     * matrix apart and the lanes read 16 kernels C*9 floats apart, which
+     * made this the slowest part of loading ResNet-18. So a block of
+     * WG_CHANNEL_BLOCK channels is transformed into a small buffer (each
+     * kernel's channels read in a row) and copied out as 16 contiguous
+     * runs. Lanes past K are zero; every float of u is written once (the
+     * buffer is freshly faulted, so no separate zero fill). */
+    float *block = malloc((size_t)WG_POINTS * WG_CHANNEL_BLOCK * nr * sizeof *block);
+    if (!block) {
+        ww_winograd_free(w);
+        return NULL;
+    }
     for (int p = 0; p < w->n_panels; p++) {
-        for (int c = 0; c < w->C; c++) {
-            float *dst = w->u + ((size_t)p * w->C + c) * nr;
+        for (int c0 = 0; c0 < w->C; c0 += WG_CHANNEL_BLOCK) {
+            int cn = w->C - c0 < WG_CHANNEL_BLOCK ? w->C - c0 : WG_CHANNEL_BLOCK;
+            size_t run = (size_t)cn * nr; /* floats per point in this block */
             for (int lane = 0; lane < nr; lane++) {
                 int k = p * nr + lane;
-                float u[WG_POINTS] = {0};
-                if (k < w->K) wg_transform_kernel(weight + ((size_t)k * w->C + c) * 9, u);
-                for (int xi = 0; xi < WG_POINTS; xi++)
-                    dst[xi * point_stride + lane] = u[xi];
+                for (int ci = 0; ci < cn; ci++) {
+                    float u[WG_POINTS] = {0};
+                    if (k < w->K) wg_transform_kernel(weight + ((size_t)k * w->C + c0 + ci) * 9, u);
+                    for (int xi = 0; xi < WG_POINTS; xi++)
+                        block[xi * run + (size_t)ci * nr + lane] = u[xi];
+                }
             }
+            for (int xi = 0; xi < WG_POINTS; xi++)
+                memcpy(w->u + (((size_t)xi * w->n_panels + p) * w->C + c0) * nr, block + xi * run,
+                       run * sizeof *block);
         }
     }
+    free(block);
     return w;
 }
 
