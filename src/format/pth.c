@@ -980,6 +980,7 @@ void ww_state_dict_free(ww_state_dict *sd)
     sd->count = 0;
     free(sd->file_buffer);
     sd->file_buffer = NULL;
+    sd->file_buffer_size = 0;
 }
 
 const ww_named_tensor *ww_state_dict_find(const ww_state_dict *sd, const char *name)
@@ -1012,6 +1013,7 @@ static wanwu_status load_buffer(const uint8_t *data, size_t size, const char *na
     out->tensors = NULL;
     out->count = 0;
     out->file_buffer = NULL;
+    out->file_buffer_size = 0;
     ww_error_clear(err);
     if (!data && size > 0)
         return ww_error_set(err, WANWU_ERR_INVALID_ARGUMENT, "%s: no data", label);
@@ -1052,6 +1054,7 @@ wanwu_status ww_pth_load_file(const char *path, ww_state_dict *out, wanwu_error 
         out->tensors = NULL;
         out->count = 0;
         out->file_buffer = NULL;
+        out->file_buffer_size = 0;
     }
     if (!path || !out)
         return ww_error_set(err, WANWU_ERR_INVALID_ARGUMENT, "ww_pth_load_file: missing argument");
@@ -1096,9 +1099,10 @@ wanwu_status ww_pth_load_file(const char *path, ww_state_dict *out, wanwu_error 
                             got, size, got < size ? strerror(read_errno) : "file changed");
     }
     wanwu_status status = load_buffer(buf, size, path, 1, out, err);
-    if (status == WANWU_OK)
+    if (status == WANWU_OK) {
         out->file_buffer = buf;
-    else
+        out->file_buffer_size = size;
+    } else
         free(buf);
     return status;
 }

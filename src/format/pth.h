@@ -39,6 +39,7 @@ typedef struct ww_state_dict {
      * straight into it instead of copying them; the buffer lives until
      * ww_state_dict_free. NULL for ww_pth_load_memory. */
     void *file_buffer;
+    size_t file_buffer_size;
 } ww_state_dict;
 
 /* Loads a state dict from a file / from memory. `name` is used in error

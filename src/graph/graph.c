@@ -3,6 +3,7 @@
 #include "core/error.h"
 #include "core/prefault.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,16 +42,27 @@ void ww_graph_init(ww_graph *g)
     g->input = g->output = -1;
 }
 
+static int borrowed(const ww_graph *g, const float *p)
+{
+    const char *c = (const char *)p;
+    return c && c >= (const char *)g->borrow_begin && c < (const char *)g->borrow_end;
+}
+
+void ww_graph_free_floats(const ww_graph *g, float *p)
+{
+    if (!borrowed(g, p)) free(p);
+}
+
 void ww_graph_free(ww_graph *g)
 {
     for (int i = 0; i < g->num_nodes; i++) {
         ww_node *n = &g->nodes[i];
-        free(n->weight);
-        free(n->bias);
-        free(n->bn_gamma);
-        free(n->bn_beta);
-        free(n->bn_mean);
-        free(n->bn_var);
+        ww_graph_free_floats(g, n->weight);
+        ww_graph_free_floats(g, n->bias);
+        ww_graph_free_floats(g, n->bn_gamma);
+        ww_graph_free_floats(g, n->bn_beta);
+        ww_graph_free_floats(g, n->bn_mean);
+        ww_graph_free_floats(g, n->bn_var);
         free(n->gather_index);
     }
     free(g->nodes);
@@ -58,9 +70,10 @@ void ww_graph_free(ww_graph *g)
     ww_graph_init(g);
 }
 
-static float *copy_floats(const float *src, size_t n)
+static float *copy_floats(const ww_graph *g, const float *src, size_t n)
 {
     if (!src) return NULL;
+    if (borrowed(g, src)) return (float *)(uintptr_t)src;
     float *dst = malloc(n * sizeof *dst);
     ww_prefault(dst, n * sizeof *dst); /* one syscall instead of a page fault per 4 KiB */
     if (dst) memcpy(dst, src, n * sizeof *dst);
@@ -116,12 +129,12 @@ static int drop_last_node(ww_graph *g, wanwu_error *err)
 {
     ww_node *n = &g->nodes[--g->num_nodes];
     g->num_values--;
-    free(n->weight);
-    free(n->bias);
-    free(n->bn_gamma);
-    free(n->bn_beta);
-    free(n->bn_mean);
-    free(n->bn_var);
+    ww_graph_free_floats(g, n->weight);
+    ww_graph_free_floats(g, n->bias);
+    ww_graph_free_floats(g, n->bn_gamma);
+    ww_graph_free_floats(g, n->bn_beta);
+    ww_graph_free_floats(g, n->bn_mean);
+    ww_graph_free_floats(g, n->bn_var);
     free(n->gather_index);
     g->output = g->num_nodes > 0 ? g->nodes[g->num_nodes - 1].output : -1;
     ww_error_set(err, WANWU_ERR_NO_MEMORY, "out of memory copying weights");
@@ -169,10 +182,10 @@ int ww_graph_add_batchnorm(ww_graph *g, const char *name, int input, const float
     n->inputs[0] = input;
     n->num_inputs = 1;
     n->bn_eps = eps;
-    n->bn_gamma = copy_floats(gamma, (size_t)in.c);
-    n->bn_beta = copy_floats(beta, (size_t)in.c);
-    n->bn_mean = copy_floats(mean, (size_t)in.c);
-    n->bn_var = copy_floats(var, (size_t)in.c);
+    n->bn_gamma = copy_floats(g, gamma, (size_t)in.c);
+    n->bn_beta = copy_floats(g, beta, (size_t)in.c);
+    n->bn_mean = copy_floats(g, mean, (size_t)in.c);
+    n->bn_var = copy_floats(g, var, (size_t)in.c);
     if (!n->bn_gamma || !n->bn_beta || !n->bn_mean || !n->bn_var) return drop_last_node(g, err);
     return n->output;
 }
@@ -285,8 +298,8 @@ int ww_graph_add_linear(ww_graph *g, const char *name, int input, int out_featur
     n->num_inputs = 1;
     n->in_features = in.c;
     n->out_features = out_features;
-    n->weight = copy_floats(weight, (size_t)in.c * (size_t)out_features);
-    n->bias = copy_floats(bias, (size_t)out_features);
+    n->weight = copy_floats(g, weight, (size_t)in.c * (size_t)out_features);
+    n->bias = copy_floats(g, bias, (size_t)out_features);
     if (!n->weight || (bias && !n->bias)) return drop_last_node(g, err);
     return n->output;
 }
@@ -325,8 +338,8 @@ int ww_graph_add_conv2d_shape(ww_graph *g, const char *name, int input,
     n->num_inputs = 1;
     size_t wcount =
         (size_t)s.out_c * (size_t)(in.c / s.groups) * (size_t)s.kernel_h * (size_t)s.kernel_w;
-    n->weight = copy_floats(weight, wcount);
-    n->bias = copy_floats(bias, (size_t)s.out_c);
+    n->weight = copy_floats(g, weight, wcount);
+    n->bias = copy_floats(g, bias, (size_t)s.out_c);
     if (!n->weight || (bias && !n->bias)) return drop_last_node(g, err);
     return n->output;
 }
@@ -516,7 +529,7 @@ int ww_graph_add_eltwise(ww_graph *g, const char *name, int a, int b, const floa
         n->const_count = total;
     } else {
         n->const_count = b_count;
-        n->weight = copy_floats(b_const, b_count);
+        n->weight = copy_floats(g, b_const, b_count);
         if (!n->weight) return drop_last_node(g, err);
     }
     n->eltwise_op = op;
@@ -552,7 +565,7 @@ static int add_gather(ww_graph *g, const char *name, int a, int b, const float *
     if (!n->gather_index) return drop_last_node(g, err);
     memcpy(n->gather_index, index, count * sizeof *index);
     if (b < 0 && b_const) {
-        n->weight = copy_floats(b_const, b_count);
+        n->weight = copy_floats(g, b_const, b_count);
         if (!n->weight) return drop_last_node(g, err);
     }
     return n->output;
@@ -577,7 +590,7 @@ int ww_graph_add_constant(ww_graph *g, const char *name, int c, int h, int w, co
     if (!data) return bad_input("Constant", name, err);
     ww_node *n = append_node(g, WW_OP_CONSTANT, name, c, h, w, err);
     if (!n) return -1;
-    n->weight = copy_floats(data, (size_t)c * (size_t)h * (size_t)w);
+    n->weight = copy_floats(g, data, (size_t)c * (size_t)h * (size_t)w);
     if (!n->weight) return drop_last_node(g, err);
     return n->output;
 }

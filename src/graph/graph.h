@@ -70,9 +70,10 @@ typedef struct ww_node {
     int32_t *gather_index; /* GATHER, owned: one source index per output value */
     int softmax_len;       /* SOFTMAX: rows of this length each sum to 1; 0 = all values */
 
-    float *weight;                                /* owned */
-    float *bias;                                  /* owned, may be NULL */
-    float *bn_gamma, *bn_beta, *bn_mean, *bn_var; /* owned */
+    /* owned, unless borrowed (see ww_graph) */
+    float *weight;
+    float *bias; /* may be NULL */
+    float *bn_gamma, *bn_beta, *bn_mean, *bn_var;
     float bn_eps;
 } ww_node;
 
@@ -83,10 +84,18 @@ typedef struct ww_graph {
     int num_values, cap_values;
     int input;  /* value id */
     int output; /* value id */
+    /* Float arrays given to the builders from inside [borrow_begin,
+     * borrow_end) are referenced in place instead of copied and are never
+     * freed by the graph: their owner keeps that memory alive as long as
+     * the graph (the model loader lends the weight file's buffer this way,
+     * saving a copy of every weight). Empty by default. */
+    const void *borrow_begin, *borrow_end;
 } ww_graph;
 
 void ww_graph_init(ww_graph *g);
 void ww_graph_free(ww_graph *g);
+/* free() for a node's float array, except a borrowed one. */
+void ww_graph_free_floats(const ww_graph *g, float *p);
 
 static inline size_t ww_value_size(const ww_value *v)
 {

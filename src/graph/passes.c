@@ -19,12 +19,12 @@ static ww_node *producer_of(ww_graph *g, int value)
 static void merge_into_consumer(ww_graph *g, ww_node *p, ww_node *c)
 {
     int out = c->output;
-    free(c->weight);
-    free(c->bias);
-    free(c->bn_gamma);
-    free(c->bn_beta);
-    free(c->bn_mean);
-    free(c->bn_var);
+    ww_graph_free_floats(g, c->weight);
+    ww_graph_free_floats(g, c->bias);
+    ww_graph_free_floats(g, c->bn_gamma);
+    ww_graph_free_floats(g, c->bn_beta);
+    ww_graph_free_floats(g, c->bn_mean);
+    ww_graph_free_floats(g, c->bn_var);
     free(c->gather_index);
     *c = *p;
     c->output = out;
@@ -43,15 +43,15 @@ static int is_constant(ww_graph *g, int value)
 }
 
 /* Turns node n into a CONSTANT node holding `data` (owned), same output. */
-static void become_constant(ww_node *n, float *data)
+static void become_constant(const ww_graph *g, ww_node *n, float *data)
 {
     ww_node keep = *n;
-    free(n->weight);
-    free(n->bias);
-    free(n->bn_gamma);
-    free(n->bn_beta);
-    free(n->bn_mean);
-    free(n->bn_var);
+    ww_graph_free_floats(g, n->weight);
+    ww_graph_free_floats(g, n->bias);
+    ww_graph_free_floats(g, n->bn_gamma);
+    ww_graph_free_floats(g, n->bn_beta);
+    ww_graph_free_floats(g, n->bn_mean);
+    ww_graph_free_floats(g, n->bn_var);
     free(n->gather_index);
     memset(n, 0, sizeof *n);
     memcpy(n->name, keep.name, sizeof n->name);
@@ -97,7 +97,7 @@ static int fold_node(ww_graph *g, int i)
         ww_graph_exec e = {g, convs, offsets, arena, scratch, NULL};
         ww_graph_exec_nodes(&e, i, i + 1);
         memcpy(data, arena, out_n * sizeof *data);
-        become_constant(n, data);
+        become_constant(g, n, data);
         data = NULL;
     }
     if (convs) ww_conv2d_free(convs[i]);
@@ -148,7 +148,7 @@ static int absorb_constant(ww_graph *g, ww_node *n, int cv)
         n->inputs[0] = other;
         n->num_inputs = 1;
         n->const_count = count;
-        free(n->weight);
+        ww_graph_free_floats(g, n->weight);
         n->weight = b;
         return 1;
     }
@@ -188,7 +188,7 @@ static int absorb_constant(ww_graph *g, ww_node *n, int cv)
         }
         memcpy(b, cdata, cn * sizeof *b);
         free(n->gather_index);
-        free(n->weight);
+        ww_graph_free_floats(g, n->weight);
         n->op = WW_OP_GATHER;
         n->gather_index = index;
         n->weight = b;
@@ -301,7 +301,7 @@ int ww_pass_fold_constants(ww_graph *g)
     for (int i = 0; i < g->num_nodes; i++) {
         ww_node *n = &g->nodes[i];
         if (n->removed && n->op == WW_OP_CONSTANT) {
-            free(n->weight);
+            ww_graph_free_floats(g, n->weight);
             n->weight = NULL;
         }
     }

@@ -153,13 +153,40 @@ typedef int32_t wg_v16i __attribute__((vector_size(64)));
 
 /* ---- create ---------------------------------------------------------------- */
 
-/* G (4x3) of F(2x2, 3x3) with interpolation points 0, +-1, inf. */
-static const double WG_G[WG_IN][3] = {
-    {1, 0, 0},
-    {0.5, 0.5, 0.5},
-    {0.5, -0.5, 0.5},
-    {0, 0, 1},
-};
+/* G (4x3) of F(2x2, 3x3) with interpolation points 0, +-1, inf:
+ * rows {1,0,0}, {1/2,1/2,1/2}, {1/2,-1/2,1/2}, {0,0,1}. Applied to three
+ * values: the zeros and halves are written out so the transform costs a
+ * few additions instead of a 4x3 product, with the same double-precision
+ * results (scaling by 1/2 is exact). */
+static void wg_apply_g(double a, double b, double c, double out[WG_IN])
+{
+    out[0] = a;
+    out[1] = 0.5 * ((a + b) + c);
+    out[2] = 0.5 * ((a - b) + c);
+    out[3] = c;
+}
+
+/* Input channels whose transformed weights are gathered before being
+ * copied out (16 points x 16 channels x NR lanes: 32 KiB at NR 32). */
+#define WG_CHANNEL_BLOCK 16
+
+/* U = G g G^T for one 3x3 kernel g, rounded once to float. */
+static void wg_transform_kernel(const float *g, float u[WG_POINTS])
+{
+    double tmp[WG_IN][3]; /* G g: G applied to each column of g */
+    for (int j = 0; j < 3; j++) {
+        double col[WG_IN];
+        wg_apply_g(g[j], g[3 + j], g[6 + j], col);
+        for (int i = 0; i < WG_IN; i++)
+            tmp[i][j] = col[i];
+    }
+    for (int i = 0; i < WG_IN; i++) { /* (G g) G^T: G applied to each row */
+        double row[WG_IN];
+        wg_apply_g(tmp[i][0], tmp[i][1], tmp[i][2], row);
+        for (int j = 0; j < WG_IN; j++)
+            u[i * WG_IN + j] = (float)row[j];
+    }
+}
 
 ww_winograd *ww_winograd_create(const ww_conv2d_shape *s, const float *weight,
                                 const ww_gemm_kernel *kern)
@@ -200,25 +227,38 @@ ww_winograd *ww_winograd_create(const ww_conv2d_shape *s, const float *weight,
         free(w);
         return NULL;
     }
-    memset(w->u, 0, bytes);
-    for (int k = 0; k < w->K; k++) {
-        int p = k / nr, lane = k % nr;
-        for (int c = 0; c < w->C; c++) {
-            const float *g = weight + ((size_t)k * w->C + c) * 9;
-            double tmp[WG_IN][3], u[WG_IN][WG_IN];
-            for (int i = 0; i < WG_IN; i++)
-                for (int j = 0; j < 3; j++)
-                    tmp[i][j] = WG_G[i][0] * g[0 * 3 + j] + WG_G[i][1] * g[1 * 3 + j] +
-                                WG_G[i][2] * g[2 * 3 + j];
-            for (int i = 0; i < WG_IN; i++)
-                for (int j = 0; j < WG_IN; j++)
-                    u[i][j] =
-                        tmp[i][0] * WG_G[j][0] + tmp[i][1] * WG_G[j][1] + tmp[i][2] * WG_G[j][2];
+    /* u holds, per point, NR-lane rows for every (panel, input channel):
+     * written directly, the 16 points are 16 write streams a whole
+     * matrix apart and the lanes read 16 kernels C*9 floats apart, which
+     * made this the slowest part of loading ResNet-18. So a block of
+     * WG_CHANNEL_BLOCK channels is transformed into a small buffer (each
+     * kernel's channels read in a row) and copied out as 16 contiguous
+     * runs. Lanes past K are zero; every float of u is written once (the
+     * buffer is freshly faulted, so no separate zero fill). */
+    float *block = malloc((size_t)WG_POINTS * WG_CHANNEL_BLOCK * nr * sizeof *block);
+    if (!block) {
+        ww_winograd_free(w);
+        return NULL;
+    }
+    for (int p = 0; p < w->n_panels; p++) {
+        for (int c0 = 0; c0 < w->C; c0 += WG_CHANNEL_BLOCK) {
+            int cn = w->C - c0 < WG_CHANNEL_BLOCK ? w->C - c0 : WG_CHANNEL_BLOCK;
+            size_t run = (size_t)cn * nr; /* floats per point in this block */
+            for (int lane = 0; lane < nr; lane++) {
+                int k = p * nr + lane;
+                for (int ci = 0; ci < cn; ci++) {
+                    float u[WG_POINTS] = {0};
+                    if (k < w->K) wg_transform_kernel(weight + ((size_t)k * w->C + c0 + ci) * 9, u);
+                    for (int xi = 0; xi < WG_POINTS; xi++)
+                        block[xi * run + (size_t)ci * nr + lane] = u[xi];
+                }
+            }
             for (int xi = 0; xi < WG_POINTS; xi++)
-                w->u[(((size_t)xi * w->n_panels + p) * w->C + c) * nr + lane] =
-                    (float)u[xi / WG_IN][xi % WG_IN];
+                memcpy(w->u + (((size_t)xi * w->n_panels + p) * w->C + c0) * nr, block + xi * run,
+                       run * sizeof *block);
         }
     }
+    free(block);
     return w;
 }
 

@@ -9,6 +9,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+/* Byte ranges of the tensors the graph borrowed from the weight file's
+ * buffer, sorted by address, with whether their pages were released. */
+typedef struct borrowed_tensor {
+    const char *begin, *end;
+    int released;
+} borrowed_tensor;
+
+typedef struct borrowed_tensors {
+    borrowed_tensor *items;
+    size_t count;
+} borrowed_tensors;
 
 static int64_t count_params(const ww_state_dict *sd)
 {
@@ -39,10 +53,87 @@ void wanwu_model_free(wanwu_model *model)
     free(model->convs);
     ww_memory_plan_free(&model->plan);
     ww_graph_free(&model->graph);
+    free(model->weights_buffer); /* after the graph, which borrows from it */
     free(model);
 }
 
-static wanwu_status prepare_kernels(wanwu_model *m, wanwu_error *err)
+static int compare_tensor_begin(const void *a, const void *b)
+{
+    const char *x = ((const borrowed_tensor *)a)->begin, *y = ((const borrowed_tensor *)b)->begin;
+    return x < y ? -1 : x > y;
+}
+
+/* The float32 tensors of `sd` that live in its file buffer, sorted. */
+static wanwu_status collect_borrowed(const ww_state_dict *sd, borrowed_tensors *out,
+                                     wanwu_error *err)
+{
+    out->items = NULL;
+    out->count = 0;
+    out->items = malloc((sd->count ? sd->count : 1) * sizeof *out->items);
+    if (!out->items) return ww_error_set(err, WANWU_ERR_NO_MEMORY, "out of memory for the model");
+    for (size_t i = 0; i < sd->count; i++) {
+        const ww_named_tensor *t = &sd->tensors[i];
+        if (!t->borrowed || !t->data || t->numel == 0) continue;
+        const char *begin = (const char *)t->data;
+        out->items[out->count++] = (borrowed_tensor){begin, begin + t->numel * sizeof(float), 0};
+    }
+    qsort(out->items, out->count, sizeof *out->items, compare_tensor_begin);
+    return WANWU_OK;
+}
+
+/* Whether a live node still points into [begin, end). */
+static int graph_references(const ww_graph *g, const char *begin, const char *end)
+{
+    for (int i = 0; i < g->num_nodes; i++) {
+        const ww_node *n = &g->nodes[i];
+        if (n->removed) continue;
+        const float *arrays[] = {n->weight,  n->bias,    n->bn_gamma,
+                                 n->bn_beta, n->bn_mean, n->bn_var};
+        for (size_t a = 0; a < sizeof arrays / sizeof arrays[0]; a++) {
+            const char *p = (const char *)arrays[a];
+            if (p && p >= begin && p < end) return 1;
+        }
+    }
+    return 0;
+}
+
+/* After a kernel packed its own copy of the weight at `p`: gives the
+ * pages of the file's tensor holding it back to the system, unless some
+ * node still uses that tensor or one overlapping it (a view of the same
+ * storage). Only pages wholly inside the tensor go, so neighbours are
+ * untouched. This keeps the file's copy and the packed copies from being
+ * resident together. */
+static void release_borrowed(const wanwu_model *m, borrowed_tensors *bt, const float *p)
+{
+    const char *c = (const char *)p;
+    if (!bt || !c || bt->count == 0) return;
+    size_t lo = 0, hi = bt->count; /* last tensor beginning at or before c */
+    while (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (bt->items[mid].begin <= c)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    borrowed_tensor *t = &bt->items[lo];
+    if (t->released || c < t->begin || c >= t->end) return;
+    if (graph_references(&m->graph, t->begin, t->end)) return;
+    for (size_t j = 0; j < bt->count; j++) {
+        const borrowed_tensor *o = &bt->items[j];
+        if (o == t || o->end <= t->begin || o->begin >= t->end) continue;
+        if (o->released == 0 && graph_references(&m->graph, o->begin, o->end)) return;
+    }
+    long page_size = sysconf(_SC_PAGESIZE);
+    uintptr_t page = page_size > 0 ? (uintptr_t)page_size : 4096;
+    uintptr_t first = ((uintptr_t)t->begin + page - 1) & ~(page - 1);
+    uintptr_t last = (uintptr_t)t->end & ~(page - 1);
+    t->released = 1;
+    /* The buffer is ours (malloc'd) and these bytes are never read again;
+     * a failure just leaves them resident. */
+    if (last > first) (void)madvise((void *)first, last - first, MADV_DONTNEED);
+}
+
+static wanwu_status prepare_kernels(wanwu_model *m, borrowed_tensors *bt, wanwu_error *err)
 {
     ww_graph *g = &m->graph;
     m->convs = calloc((size_t)(g->num_nodes ? g->num_nodes : 1), sizeof *m->convs);
@@ -53,23 +144,30 @@ static wanwu_status prepare_kernels(wanwu_model *m, wanwu_error *err)
         wanwu_status st = ww_conv2d_create(&n->conv, n->weight, n->bias, n->act, &m->convs[i], err);
         if (st != WANWU_OK) return ww_error_prefix(err, "preparing conv '%s': ", n->name);
         /* the kernel keeps its own packed copy */
-        free(n->weight);
-        free(n->bias);
+        float *weight = n->weight;
+        ww_graph_free_floats(g, n->weight);
+        ww_graph_free_floats(g, n->bias);
         n->weight = n->bias = NULL;
+        release_borrowed(m, bt, weight);
     }
     return WANWU_OK;
 }
 
-wanwu_status ww_model_finish(wanwu_model *m, wanwu_error *err)
+static wanwu_status model_finish(wanwu_model *m, borrowed_tensors *bt, wanwu_error *err)
 {
     ww_graph_optimize(&m->graph);
-    wanwu_status st = prepare_kernels(m, err);
+    wanwu_status st = prepare_kernels(m, bt, err);
     if (st == WANWU_OK) st = ww_plan_memory(&m->graph, &m->plan, err);
     if (st != WANWU_OK) return st;
     const ww_value *logits = &m->graph.values[m->graph.output];
     m->num_classes = (int)ww_value_size(logits);
     m->input_size = m->graph.values[m->graph.input].h;
     return WANWU_OK;
+}
+
+wanwu_status ww_model_finish(wanwu_model *m, wanwu_error *err)
+{
+    return model_finish(m, NULL, err);
 }
 
 wanwu_status ww_preprocess_apply_options(ww_preprocess *p, const wanwu_model_options *options,
@@ -99,9 +197,11 @@ wanwu_status ww_preprocess_apply_options(ww_preprocess *p, const wanwu_model_opt
     return WANWU_OK;
 }
 
-/* With `consume`, *sd is freed as soon as the graph holds its own copies
- * of the weights, before the kernels pack theirs: the file's tensors, the
- * graph's and the packed ones are then never all resident at once. */
+/* With `consume`, the graph borrows the float32 tensors in place from the
+ * file buffer of *sd instead of copying them; the model takes the buffer
+ * over, *sd is freed after the build, and each weight's pages are released
+ * once its kernel has packed it: the file's copy and the packed one are
+ * then never both resident in full. */
 static wanwu_status model_from_state_dict(const ww_state_dict *sd, ww_state_dict *consume,
                                           const wanwu_model_options *options,
                                           const ww_preprocess *preprocess, wanwu_model **out,
@@ -145,17 +245,35 @@ static wanwu_status model_from_state_dict(const ww_state_dict *sd, ww_state_dict
     snprintf(m->arch, sizeof m->arch, "%s", arch->name);
     snprintf(m->format, sizeof m->format, "pth");
     ww_graph_init(&m->graph);
+    borrowed_tensors bt = {NULL, 0};
+    int borrow = consume && consume == sd && consume->file_buffer;
+    if (borrow) {
+        st = collect_borrowed(sd, &bt, err);
+        if (st != WANWU_OK) {
+            wanwu_model_free(m);
+            return st;
+        }
+        m->graph.borrow_begin = consume->file_buffer;
+        m->graph.borrow_end = (const char *)consume->file_buffer + consume->file_buffer_size;
+    }
     wanwu_error local;
     ww_error_clear(&local);
     st = arch->build(sd, &m->graph, pre.crop, &local);
     if (st != WANWU_OK) {
         ww_error_set(err, st, "not a valid %s state dict: %s", arch->name, local.message);
-        wanwu_model_free(m);
+        free(bt.items);
+        wanwu_model_free(m); /* the buffer still belongs to *sd */
         return st;
     }
     m->num_params = count_params(sd);
+    if (borrow) {
+        m->weights_buffer = consume->file_buffer;
+        consume->file_buffer = NULL;
+        consume->file_buffer_size = 0;
+    }
     if (consume) ww_state_dict_free(consume);
-    st = ww_model_finish(m, err);
+    st = model_finish(m, borrow ? &bt : NULL, err);
+    free(bt.items);
     if (st != WANWU_OK) {
         wanwu_model_free(m);
         return st;

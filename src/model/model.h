@@ -15,7 +15,10 @@
 
 struct wanwu_model {
     char arch[WW_ARCH_NAME_MAX];
-    ww_graph graph;    /* optimized */
+    ww_graph graph; /* optimized */
+    /* The weight file's buffer, when the graph borrows its weights from it
+     * (graph.borrow_begin/end); pages no longer referenced are released. */
+    void *weights_buffer;
     ww_conv2d **convs; /* per node; prepared kernels for CONV2D nodes, else NULL */
     ww_memory_plan plan;
     int num_classes;
