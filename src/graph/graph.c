@@ -53,18 +53,23 @@ void ww_graph_free_floats(const ww_graph *g, float *p)
     if (!borrowed(g, p)) free(p);
 }
 
+void ww_node_free_arrays(const ww_graph *g, ww_node *n)
+{
+    ww_graph_free_floats(g, n->weight);
+    ww_graph_free_floats(g, n->bias);
+    ww_graph_free_floats(g, n->bn_gamma);
+    ww_graph_free_floats(g, n->bn_beta);
+    ww_graph_free_floats(g, n->bn_mean);
+    ww_graph_free_floats(g, n->bn_var);
+    free(n->gather_index);
+    n->weight = n->bias = n->bn_gamma = n->bn_beta = n->bn_mean = n->bn_var = NULL;
+    n->gather_index = NULL;
+}
+
 void ww_graph_free(ww_graph *g)
 {
-    for (int i = 0; i < g->num_nodes; i++) {
-        ww_node *n = &g->nodes[i];
-        ww_graph_free_floats(g, n->weight);
-        ww_graph_free_floats(g, n->bias);
-        ww_graph_free_floats(g, n->bn_gamma);
-        ww_graph_free_floats(g, n->bn_beta);
-        ww_graph_free_floats(g, n->bn_mean);
-        ww_graph_free_floats(g, n->bn_var);
-        free(n->gather_index);
-    }
+    for (int i = 0; i < g->num_nodes; i++)
+        ww_node_free_arrays(g, &g->nodes[i]);
     free(g->nodes);
     free(g->values);
     ww_graph_init(g);
@@ -129,13 +134,7 @@ static int drop_last_node(ww_graph *g, wanwu_error *err)
 {
     ww_node *n = &g->nodes[--g->num_nodes];
     g->num_values--;
-    ww_graph_free_floats(g, n->weight);
-    ww_graph_free_floats(g, n->bias);
-    ww_graph_free_floats(g, n->bn_gamma);
-    ww_graph_free_floats(g, n->bn_beta);
-    ww_graph_free_floats(g, n->bn_mean);
-    ww_graph_free_floats(g, n->bn_var);
-    free(n->gather_index);
+    ww_node_free_arrays(g, n);
     g->output = g->num_nodes > 0 ? g->nodes[g->num_nodes - 1].output : -1;
     ww_error_set(err, WANWU_ERR_NO_MEMORY, "out of memory copying weights");
     return -1;

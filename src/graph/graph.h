@@ -96,6 +96,9 @@ void ww_graph_init(ww_graph *g);
 void ww_graph_free(ww_graph *g);
 /* free() for a node's float array, except a borrowed one. */
 void ww_graph_free_floats(const ww_graph *g, float *p);
+/* Frees every array a node owns (weights, bias, BatchNorm, gather index)
+ * and sets the pointers to NULL. */
+void ww_node_free_arrays(const ww_graph *g, ww_node *n);
 
 static inline size_t ww_value_size(const ww_value *v)
 {

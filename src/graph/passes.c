@@ -19,13 +19,7 @@ static ww_node *producer_of(ww_graph *g, int value)
 static void merge_into_consumer(ww_graph *g, ww_node *p, ww_node *c)
 {
     int out = c->output;
-    ww_graph_free_floats(g, c->weight);
-    ww_graph_free_floats(g, c->bias);
-    ww_graph_free_floats(g, c->bn_gamma);
-    ww_graph_free_floats(g, c->bn_beta);
-    ww_graph_free_floats(g, c->bn_mean);
-    ww_graph_free_floats(g, c->bn_var);
-    free(c->gather_index);
+    ww_node_free_arrays(g, c);
     *c = *p;
     c->output = out;
     g->values[out].producer = (int)(c - g->nodes);
@@ -46,13 +40,7 @@ static int is_constant(ww_graph *g, int value)
 static void become_constant(const ww_graph *g, ww_node *n, float *data)
 {
     ww_node keep = *n;
-    ww_graph_free_floats(g, n->weight);
-    ww_graph_free_floats(g, n->bias);
-    ww_graph_free_floats(g, n->bn_gamma);
-    ww_graph_free_floats(g, n->bn_beta);
-    ww_graph_free_floats(g, n->bn_mean);
-    ww_graph_free_floats(g, n->bn_var);
-    free(n->gather_index);
+    ww_node_free_arrays(g, n);
     memset(n, 0, sizeof *n);
     memcpy(n->name, keep.name, sizeof n->name);
     n->op = WW_OP_CONSTANT;
