@@ -2678,20 +2678,29 @@ int ww_onnx_op_supported(const char *op_type)
     return op_supported(op_type);
 }
 
-int ww_onnx_list_ops(const char *path, char (*ops)[32], int max, char (*inputs)[64],
-                     int max_inputs, int *num_inputs, wanwu_error *err)
+/* The parsed file (with a graph) for the listing functions below, or NULL
+ * with err set. */
+static Onnx__ModelProto *read_model_for_listing(const char *path, wanwu_error *err)
 {
-    *num_inputs = 0;
     uint8_t *data = NULL;
     size_t size = 0;
-    if (read_whole_file(path, &data, &size, err) != WANWU_OK) return -1;
+    if (read_whole_file(path, &data, &size, err) != WANWU_OK) return NULL;
     Onnx__ModelProto *model = onnx__model_proto__unpack(NULL, size, data);
     free(data);
     if (!model || !model->graph) {
         if (model) onnx__model_proto__free_unpacked(model, NULL);
         ww_error_set(err, WANWU_ERR_FORMAT, "%s: not a valid ONNX file", path);
-        return -1;
+        return NULL;
     }
+    return model;
+}
+
+int ww_onnx_list_ops(const char *path, char (*ops)[32], int max, char (*inputs)[64],
+                     int max_inputs, int *num_inputs, wanwu_error *err)
+{
+    *num_inputs = 0;
+    Onnx__ModelProto *model = read_model_for_listing(path, err);
+    if (!model) return -1;
     const Onnx__GraphProto *g = model->graph;
     int n = (int)g->n_node;
     for (int k = 0; k < n && k < max; k++)
@@ -2717,16 +2726,8 @@ int ww_onnx_io_types(const char *path, int *input_types, int max_inputs, int *nu
                      int *output_types, int max_outputs, int *num_outputs, wanwu_error *err)
 {
     *num_inputs = *num_outputs = 0;
-    uint8_t *data = NULL;
-    size_t size = 0;
-    if (read_whole_file(path, &data, &size, err) != WANWU_OK) return -1;
-    Onnx__ModelProto *model = onnx__model_proto__unpack(NULL, size, data);
-    free(data);
-    if (!model || !model->graph) {
-        if (model) onnx__model_proto__free_unpacked(model, NULL);
-        ww_error_set(err, WANWU_ERR_FORMAT, "%s: not a valid ONNX file", path);
-        return -1;
-    }
+    Onnx__ModelProto *model = read_model_for_listing(path, err);
+    if (!model) return -1;
     const Onnx__GraphProto *g = model->graph;
     for (size_t k = 0; k < g->n_input && *num_inputs < max_inputs; k++)
         if (!initializer_name(g, g->input[k]->name ? g->input[k]->name : ""))
