@@ -296,13 +296,19 @@ ww_winograd *ww_winograd_create(const ww_conv2d_shape *s, const float *weight,
             free(w);
             return NULL;
         }
+        /* A transpose per panel, 16 floats (a cache line) of each kernel
+         * row at a time so the destination lines stay in L1. */
+        size_t per_k = (size_t)w->C * 9;
         for (int p = 0; p < w->n_panels; p++) {
-            float *gp = w->g + (size_t)p * w->C * 9 * nr;
-            for (int lane = 0; lane < nr; lane++) {
-                int k = p * nr + lane;
-                const float *src = weight + (size_t)k * w->C * 9;
-                for (size_t i = 0; i < (size_t)w->C * 9; i++)
-                    gp[i * nr + lane] = k < w->K ? src[i] : 0.0f;
+            float *gp = w->g + (size_t)p * per_k * nr;
+            for (size_t i0 = 0; i0 < per_k; i0 += 16) {
+                size_t i1 = per_k - i0 < 16 ? per_k : i0 + 16;
+                for (int lane = 0; lane < nr; lane++) {
+                    int k = p * nr + lane;
+                    const float *src = weight + (size_t)k * per_k;
+                    for (size_t i = i0; i < i1; i++)
+                        gp[i * nr + lane] = k < w->K ? src[i] : 0.0f;
+                }
             }
         }
         return w;
