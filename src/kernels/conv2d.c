@@ -540,7 +540,9 @@ static void conv_gemv_chunks(void *p, int begin, int end)
 /* Winograd stays on small maps too: ResNet-18's 7x7 layer4 through
  * im2col instead would keep 22 MB less resident (its transformed weights
  * are 16/9 the size), but measured 1.1 -> 1.7 ms per conv on one thread
- * and the whole model ~11% slower on one thread, ~18% on two. */
+ * and the whole model ~11% slower on one thread, ~18% on two. Instead
+ * Winograd keeps such weight-dominated layers' raw weights and transforms
+ * them per run (wg_lazy_weights in winograd.c): 9/16 of the memory. */
 
 /* Packed weights are written once at create and read on every run:
  * faulted in up front (huge pages when large), see core/prefault.h. */

@@ -29,7 +29,9 @@ struct ww_winograd {
     int tiles_h, tiles_w; /* output tiles per column / row */
     int T, Tp;            /* tiles, and tiles rounded up to MR */
     int n_panels;         /* NR-column panels of K */
-    float *u;             /* [16][n_panels][C][NR] transformed, packed weights */
+    float *u;             /* [16][n_panels][C][NR] transformed, packed weights; NULL when lazy */
+    float *g;             /* lazy: [n_panels][C][9][NR] raw weights, transformed per run */
+    void (*weights)(const float *g, int kc, int nr, size_t xi_stride, float *u);
     void (*output)(const struct ww_winograd *w, const float *m, size_t xi_stride, int tl, int t,
                    const float *bias, float *out);
     void (*input)(const struct ww_winograd *w, const float *in, int c, int nc, int t0, int nt,
@@ -151,6 +153,53 @@ typedef int32_t wg_v16i __attribute__((vector_size(64)));
 #include "kernels/winograd_in.inc"
 #endif
 
+/* ---- on-the-fly weight transform (per instruction set) -------------------- */
+
+/* U = G g G^T for kc input channels of one NR-lane panel: g is
+ * [kc][9][nr], u gets [16][kc][nr] (point stride xi_stride). The same
+ * operation order as wg_apply_g, in float: within ~1 ulp of the
+ * double-precision transform at create. nr is a multiple of VL. */
+/* Input channels the weight transform prefetches ahead (18 KiB at NR 32). */
+#define WG_WEIGHTS_AHEAD 16
+#define WG_WEIGHTS_FN(NAME, TARGET, VEC, VL)                                                       \
+    static TARGET void NAME(const float *g, int kc, int nr, size_t xi_stride, float *u)            \
+    {                                                                                              \
+        const VEC half = (VEC){0} + 0.5f;                                                          \
+        for (int c = 0; c < kc; c++) {                                                             \
+            /* g streams from RAM beside 16 store streams: fetch ahead */                          \
+            if (c + WG_WEIGHTS_AHEAD < kc)                                                         \
+                for (int q = 0; q < 9 * nr; q += 16)                                               \
+                    __builtin_prefetch(g + (size_t)(c + WG_WEIGHTS_AHEAD) * 9 * nr + q);           \
+            for (int l = 0; l < nr; l += (VL)) {                                                   \
+                const float *gc = g + (size_t)c * 9 * nr + l;                                      \
+                VEC t[WG_IN][3];                                                                   \
+                for (int j = 0; j < 3; j++) {                                                      \
+                    VEC a = *(const VEC *)(gc + (size_t)j * nr);                                   \
+                    VEC b = *(const VEC *)(gc + (size_t)(3 + j) * nr);                             \
+                    VEC d = *(const VEC *)(gc + (size_t)(6 + j) * nr);                             \
+                    t[0][j] = a;                                                                   \
+                    t[1][j] = half * ((a + b) + d);                                                \
+                    t[2][j] = half * ((a - b) + d);                                                \
+                    t[3][j] = d;                                                                   \
+                }                                                                                  \
+                float *uc = u + (size_t)c * nr + l;                                                \
+                for (int i = 0; i < WG_IN; i++) {                                                  \
+                    VEC a = t[i][0], b = t[i][1], d = t[i][2];                                     \
+                    *(VEC *)(uc + (size_t)(i * WG_IN + 0) * xi_stride) = a;                        \
+                    *(VEC *)(uc + (size_t)(i * WG_IN + 1) * xi_stride) = half * ((a + b) + d);     \
+                    *(VEC *)(uc + (size_t)(i * WG_IN + 2) * xi_stride) = half * ((a - b) + d);     \
+                    *(VEC *)(uc + (size_t)(i * WG_IN + 3) * xi_stride) = d;                        \
+                }                                                                                  \
+            }                                                                                      \
+        }                                                                                          \
+    }
+WG_WEIGHTS_FN(wg_weights_portable, , wg_v4f, 4)
+#if WW_HAVE_X86
+WG_WEIGHTS_FN(wg_weights_avx2, __attribute__((target("avx2,fma"))), wg_v8f, 8)
+WG_WEIGHTS_FN(wg_weights_avx512, __attribute__((target("avx512f"))), wg_v16f, 16)
+#endif
+#undef WG_WEIGHTS_FN
+
 /* ---- create ---------------------------------------------------------------- */
 
 /* G (4x3) of F(2x2, 3x3) with interpolation points 0, +-1, inf:
@@ -188,6 +237,21 @@ static void wg_transform_kernel(const float *g, float u[WG_POINTS])
     }
 }
 
+/* Weight-dominated layers (few tiles, many channels: ResNet-18's 7x7
+ * layer4 with C = K = 512 has 16 tiles) keep their raw weights and
+ * transform U per run, one NR-column panel and KC channels at a time into
+ * an L2-sized per-thread buffer, instead of storing U: 9 instead of 16
+ * floats per weight resident and read from RAM per run. The transform
+ * costs ~40 vector operations per (input channel, NR outputs) against
+ * 16 * Tp / MR micro-kernel steps of GEMM reusing it, so it is taken
+ * only when V and M of all tiles are at most a quarter of U's size:
+ * C * K >= 4 * T * (C + K). (ResNet-18's 14x14 layer3 has 256 * 256 <
+ * 4 * 49 * 512 and keeps stored U.) */
+static int wg_lazy_weights(const ww_winograd *w)
+{
+    return (size_t)w->C * w->K >= (size_t)4 * w->T * (w->C + w->K);
+}
+
 ww_winograd *ww_winograd_create(const ww_conv2d_shape *s, const float *weight,
                                 const ww_gemm_kernel *kern)
 {
@@ -208,18 +272,47 @@ ww_winograd *ww_winograd_create(const ww_conv2d_shape *s, const float *weight,
     case WW_ISA_AVX512:
         w->output = wg_output_avx512;
         w->input = wg_input_avx512;
+        w->weights = wg_weights_avx512;
         break;
     case WW_ISA_AVX2:
         w->output = wg_output_avx2;
         w->input = wg_input_avx2;
+        w->weights = wg_weights_avx2;
         break;
 #endif
     default:
         w->output = wg_output_portable;
         w->input = wg_input_portable;
+        w->weights = wg_weights_portable;
         break;
     }
     int nr = kern->nr;
+    if (wg_lazy_weights(w)) {
+        /* Raw weights, each panel's lanes side by side: 9 floats per
+         * weight instead of U's 16, transformed panel by panel per run. */
+        size_t floats = (size_t)w->n_panels * w->C * 9 * nr;
+        w->g = ww_alloc_prefaulted((floats * sizeof(float) + 63) / 64 * 64);
+        if (!w->g) {
+            free(w);
+            return NULL;
+        }
+        /* A transpose per panel, 16 floats (a cache line) of each kernel
+         * row at a time so the destination lines stay in L1. */
+        size_t per_k = (size_t)w->C * 9;
+        for (int p = 0; p < w->n_panels; p++) {
+            float *gp = w->g + (size_t)p * per_k * nr;
+            for (size_t i0 = 0; i0 < per_k; i0 += 16) {
+                size_t i1 = per_k - i0 < 16 ? per_k : i0 + 16;
+                for (int lane = 0; lane < nr; lane++) {
+                    int k = p * nr + lane;
+                    const float *src = weight + (size_t)k * per_k;
+                    for (size_t i = i0; i < i1; i++)
+                        gp[i * nr + lane] = k < w->K ? src[i] : 0.0f;
+                }
+            }
+        }
+        return w;
+    }
     size_t floats = (size_t)WG_POINTS * w->n_panels * w->C * nr;
     size_t bytes = (floats * sizeof(float) + 63) / 64 * 64;
     w->u = ww_alloc_prefaulted(bytes);
@@ -262,10 +355,16 @@ ww_winograd *ww_winograd_create(const ww_conv2d_shape *s, const float *weight,
     return w;
 }
 
+int ww_winograd_transforms_weights_per_run(const ww_winograd *w)
+{
+    return w->g != NULL;
+}
+
 void ww_winograd_free(ww_winograd *w)
 {
     if (!w) return;
     free(w->u);
+    free(w->g);
     free(w);
 }
 
@@ -286,6 +385,7 @@ typedef struct wg_plan {
     int block;        /* most tiles in a block (sizes the scratch), a multiple of MR */
     int block_panels; /* the same in MR-tile panels */
     int slots;        /* per-thread work areas */
+    int u_slots;      /* lazy weights: per-thread U buffers (0 when U is stored) */
 } wg_plan;
 
 static wg_plan wg_plan_for(const ww_winograd *w, int threads)
@@ -298,10 +398,12 @@ static wg_plan wg_plan_for(const ww_winograd *w, int threads)
         p.block = w->Tp;
         p.slots = threads < w->C ? threads : w->C;
         p.block_panels = w->Tp / mr;
+        p.u_slots = w->g ? (threads < w->n_panels ? threads : w->n_panels) : 0;
         return p;
     }
     int panels = w->Tp / mr;
     p.fused = 1;
+    p.u_slots = 0;
     p.slots = threads < panels ? threads : panels;
     int cap = (int)(WG_BLOCK_BYTES / (WG_POINTS * sizeof(float) * (size_t)(w->C + w->K)) / mr);
     if (cap < 1) cap = 1;
@@ -331,12 +433,25 @@ static size_t wg_m_floats(const ww_winograd *w, int bp)
     return WG_POINTS * wg_m_stride(w, bp) + 16;
 }
 
+/* Point stride of a lazily transformed U buffer: one cache line past KC
+ * x NR so the 16 points' stores do not all fall in one L1 set. */
+static size_t wg_u_stride(const ww_winograd *w)
+{
+    return (size_t)WW_GEMM_KC * w->kern->nr + 16;
+}
+
+static size_t wg_u_floats(const ww_winograd *w)
+{
+    return WG_POINTS * wg_u_stride(w) + 16; /* +16: room to align to 64 bytes */
+}
+
 static size_t wg_plan_floats(const ww_winograd *w, wg_plan p)
 {
     size_t work = wg_input_work_floats(w, p.block);
     if (p.fused)
         return (size_t)p.slots * (wg_v_floats(w, p.block) + wg_m_floats(w, p.block) + work);
-    return wg_v_floats(w, p.block) + wg_m_floats(w, p.block) + (size_t)p.slots * work;
+    return wg_v_floats(w, p.block) + wg_m_floats(w, p.block) + (size_t)p.slots * work +
+           (size_t)p.u_slots * wg_u_floats(w);
 }
 
 size_t ww_winograd_scratch_floats(const ww_winograd *w, int threads)
@@ -560,6 +675,66 @@ static void wg_gemm_range(void *p, int begin, int end)
     wg_gemm_jobs(ctx->w, ctx->v, ctx->m, ctx->plan.block, ctx->w->T, begin, end);
 }
 
+/* Unfused with lazy weights, step 2: slot i takes a contiguous share of
+ * the column panels; per panel and KC block of input channels it
+ * transforms U into its own buffer, then runs the 16 points' GEMMs over
+ * all tiles (same accumulation order as with stored U). */
+static void wg_lazy_gemm_slots(void *p, int begin, int end)
+{
+    const wg_ctx *ctx = p;
+    const ww_winograd *w = ctx->w;
+    const ww_gemm_kernel *kern = w->kern;
+    int bp = ctx->plan.block, slots = ctx->plan.u_slots, nr_full = kern->nr;
+    float *bufs = ctx->scratch + wg_v_floats(w, bp) + wg_m_floats(w, bp) +
+                  (size_t)ctx->plan.slots * wg_input_work_floats(w, bp);
+    size_t u_stride = wg_u_stride(w);
+    for (int slot = begin; slot < end; slot++) {
+        float *u = ww_align64(bufs + (size_t)slot * wg_u_floats(w));
+        int first = (int)((long long)w->n_panels * slot / slots);
+        int last = (int)((long long)w->n_panels * (slot + 1) / slots);
+        for (int panel = first; panel < last; panel++) {
+            int n0 = panel * nr_full;
+            int nr = w->K - n0 < nr_full ? w->K - n0 : nr_full;
+            const float *g = w->g + (size_t)panel * w->C * 9 * nr_full;
+            for (int k0 = 0; k0 < w->C; k0 += WW_GEMM_KC) {
+                int kc = w->C - k0 < WW_GEMM_KC ? w->C - k0 : WW_GEMM_KC;
+                const float *gk = g + (size_t)k0 * 9 * nr_full;
+                w->weights(gk, kc, nr_full, u_stride, u);
+                /* The next block's raw weights (this slot's, contiguous in
+                 * g) are fetched into L2 a sixteenth before each GEMM, so
+                 * reading them from RAM overlaps the GEMMs. */
+                const char *next = (const char *)(gk + (size_t)kc * 9 * nr_full);
+                size_t next_bytes = 0;
+                if (k0 + kc < w->C || panel + 1 < last) {
+                    int next_kc = k0 + kc < w->C ? w->C - k0 - kc : w->C;
+                    next_bytes = (size_t)(next_kc < WW_GEMM_KC ? next_kc : WW_GEMM_KC) * 9 *
+                                 nr_full * sizeof(float);
+                }
+                size_t slice = (next_bytes / WG_POINTS + 63) / 64 * 64;
+                for (int xi = 0; xi < WG_POINTS; xi++) {
+                    for (size_t b = xi * slice; b < (xi + 1) * slice && b < next_bytes; b += 64)
+                        __builtin_prefetch(next + b, 0, 2);
+                    ww_gemm_panel_args args = {.kern = kern,
+                                               .a_packed = ctx->v + xi * wg_v_stride(w, bp),
+                                               .k = w->C,
+                                               .k0 = k0,
+                                               .kc = kc,
+                                               .m_begin = 0,
+                                               .m_end = w->T,
+                                               .nr = nr,
+                                               .b_panel = u + xi * u_stride,
+                                               .c = ctx->m + xi * wg_m_stride(w, bp) + n0,
+                                               .ldc = (size_t)w->K,
+                                               .bias = NULL,
+                                               .residual = NULL,
+                                               .act = WW_ACT_NONE};
+                    ww_gemm_panel(&args);
+                }
+            }
+        }
+    }
+}
+
 /* Unfused, step 3: output transform of tiles [begin, end), then residual
  * and activation over the same tiles' outputs. */
 static void wg_output_range(void *p, int begin, int end)
@@ -585,6 +760,9 @@ void ww_winograd_run(const ww_winograd *w, const float *in, const float *bias,
     ctx.v = ww_align64(scratch);
     ctx.m = ww_align64(scratch + wg_v_floats(w, ctx.plan.block));
     ww_parallel_for(pool, ctx.plan.slots, wg_input_slots, &ctx);
-    ww_parallel_for(pool, WG_POINTS * w->n_panels, wg_gemm_range, &ctx);
+    if (w->g)
+        ww_parallel_for(pool, ctx.plan.u_slots, wg_lazy_gemm_slots, &ctx);
+    else
+        ww_parallel_for(pool, WG_POINTS * w->n_panels, wg_gemm_range, &ctx);
     ww_parallel_for(pool, w->T, wg_output_range, &ctx);
 }

@@ -35,6 +35,10 @@ ww_winograd *ww_winograd_create(const ww_conv2d_shape *s, const float *weight,
                                 const ww_gemm_kernel *kern);
 void ww_winograd_free(ww_winograd *w);
 
+/* 1 when w keeps raw weights and transforms them on every run (the
+ * weight-dominated layers: C * K >= 4 * T * (C + K)), 0 when it stores U. */
+int ww_winograd_transforms_weights_per_run(const ww_winograd *w);
+
 /* Floats of scratch a run with a pool of `threads` threads needs (grows
  * with the thread count). */
 size_t ww_winograd_scratch_floats(const ww_winograd *w, int threads);

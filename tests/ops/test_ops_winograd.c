@@ -21,16 +21,26 @@
  * ~1e-5 up to 512 channels (F(4x4, 3x3) reached 1.6e-4 at 64). */
 #define TOLERANCE 5e-5
 
-
 /* Checks one shape on every ISA and thread count, directly through the
  * Winograd kernel. Returns the worst relative difference seen. */
 static double check_shape(int in_c, int in_h, int in_w, int out_c, int pt, int pl, int pb, int pr,
                           int has_bias, int has_residual, ww_activation act, uint64_t seed)
 {
-    ww_conv2d_shape s = {.in_c = in_c, .in_h = in_h, .in_w = in_w, .out_c = out_c,
-                         .kernel_h = 3, .kernel_w = 3, .stride_h = 1, .stride_w = 1,
-                         .pad_top = pt, .pad_left = pl, .pad_bottom = pb, .pad_right = pr,
-                         .dilation_h = 1, .dilation_w = 1, .groups = 1};
+    ww_conv2d_shape s = {.in_c = in_c,
+                         .in_h = in_h,
+                         .in_w = in_w,
+                         .out_c = out_c,
+                         .kernel_h = 3,
+                         .kernel_w = 3,
+                         .stride_h = 1,
+                         .stride_w = 1,
+                         .pad_top = pt,
+                         .pad_left = pl,
+                         .pad_bottom = pb,
+                         .pad_right = pr,
+                         .dilation_h = 1,
+                         .dilation_w = 1,
+                         .groups = 1};
     s.out_h = ww_window_out_dim(in_h, 3, 1, pt, pb, 1);
     s.out_w = ww_window_out_dim(in_w, 3, 1, pl, pr, 1);
     if (s.out_h < 1 || s.out_w < 1) return 0.0;
@@ -150,19 +160,87 @@ static void test_blocks(void **state)
     check_shape(16, 33, 31, 17, 0, 2, 1, 0, 0, 1, WW_ACT_SIGMOID, 71);
 }
 
+/* 1 when the default instruction set's kernel transforms this shape's
+ * weights per run (pad 1 on every side, so out = in). */
+static int lazy_for(int in_c, int hw_h, int hw_w, int out_c)
+{
+    ww_conv2d_shape s = {.in_c = in_c,
+                         .in_h = hw_h,
+                         .in_w = hw_w,
+                         .out_c = out_c,
+                         .out_h = hw_h,
+                         .out_w = hw_w,
+                         .kernel_h = 3,
+                         .kernel_w = 3,
+                         .stride_h = 1,
+                         .stride_w = 1,
+                         .pad_top = 1,
+                         .pad_left = 1,
+                         .pad_bottom = 1,
+                         .pad_right = 1,
+                         .dilation_h = 1,
+                         .dilation_w = 1,
+                         .groups = 1};
+    float *weight = calloc((size_t)in_c * out_c * 9, sizeof *weight);
+    assert_non_null(weight);
+    ww_winograd *w = ww_winograd_create(&s, weight, ww_gemm_kernel_for(WW_ISA_AUTO));
+    assert_non_null(w);
+    int lazy = ww_winograd_transforms_weights_per_run(w);
+    ww_winograd_free(w);
+    free(weight);
+    return lazy;
+}
+
+/* Weight-dominated layers (C * K >= 4 * T * (C + K)) keep raw weights and
+ * transform U per column panel and KC block on every run: K not a multiple
+ * of NR (partial last panel, K < NR), C not a multiple of the vector width
+ * and above KC (several K blocks), fewer panels than threads, every
+ * epilogue. The 14x14 and larger layers keep stored U. */
+static void test_lazy_weights(void **state)
+{
+    (void)state;
+    assert_true(lazy_for(512, 7, 7, 512));
+    assert_true(lazy_for(130, 7, 7, 130));
+    assert_true(lazy_for(70, 3, 3, 45));
+    assert_true(lazy_for(513, 1, 1, 20));
+    assert_true(lazy_for(64, 4, 4, 100));
+    assert_false(lazy_for(256, 14, 14, 256));
+    assert_false(lazy_for(40, 5, 9, 41));
+    check_shape(70, 3, 3, 45, 1, 1, 1, 1, 1, 1, WW_ACT_RELU, 80);
+    check_shape(300, 2, 3, 37, 1, 0, 1, 2, 1, 1, WW_ACT_RELU6, 81); /* T = 2, C > KC */
+    check_shape(513, 1, 1, 20, 1, 1, 1, 1, 0, 1, WW_ACT_SILU, 82);  /* one partial panel */
+    check_shape(64, 4, 4, 100, 1, 1, 1, 1, 1, 0, WW_ACT_HARDSWISH, 83);
+    check_shape(131, 7, 7, 129, 1, 1, 1, 1, 1, 1, WW_ACT_RELU, 84);
+    check_shape(512, 7, 7, 512, 1, 1, 1, 1, 1, 1, WW_ACT_RELU, 85);
+    check_shape(200, 5, 6, 97, 1, 1, 1, 1, 1, 1, WW_ACT_SIGMOID, 86);
+}
+
 /* Scratch sized for 3 threads serves pools of 1 and 2 threads too (fewer
  * threads take bigger blocks); exact-size scratch, so the sanitizer build
  * catches an overrun. */
 static void test_scratch_for_more_threads(void **state)
 {
     (void)state;
-    static const int shapes[][4] = {{4, 16, 10, 4}, {3, 9, 50, 5}, {64, 20, 20, 64}, {40, 5, 9, 41}};
+    static const int shapes[][4] = {
+        {4, 16, 10, 4}, {3, 9, 50, 5}, {64, 20, 20, 64}, {40, 5, 9, 41}, {130, 7, 7, 130}};
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
-        ww_conv2d_shape s = {.in_c = shapes[i][0], .in_h = shapes[i][1], .in_w = shapes[i][2],
-                             .out_c = shapes[i][3], .out_h = shapes[i][1], .out_w = shapes[i][2],
-                             .kernel_h = 3, .kernel_w = 3, .stride_h = 1, .stride_w = 1,
-                             .pad_top = 1, .pad_left = 1, .pad_bottom = 1, .pad_right = 1,
-                             .dilation_h = 1, .dilation_w = 1, .groups = 1};
+        ww_conv2d_shape s = {.in_c = shapes[i][0],
+                             .in_h = shapes[i][1],
+                             .in_w = shapes[i][2],
+                             .out_c = shapes[i][3],
+                             .out_h = shapes[i][1],
+                             .out_w = shapes[i][2],
+                             .kernel_h = 3,
+                             .kernel_w = 3,
+                             .stride_h = 1,
+                             .stride_w = 1,
+                             .pad_top = 1,
+                             .pad_left = 1,
+                             .pad_bottom = 1,
+                             .pad_right = 1,
+                             .dilation_h = 1,
+                             .dilation_w = 1,
+                             .groups = 1};
         size_t in_n = (size_t)s.in_c * s.in_h * s.in_w, out_n = (size_t)s.out_c * s.out_h * s.out_w;
         size_t w_n = (size_t)s.out_c * s.in_c * 9;
         float *in = malloc(in_n * sizeof *in), *weight = malloc(w_n * sizeof *weight);
@@ -180,7 +258,8 @@ static void test_scratch_for_more_threads(void **state)
             float *scratch = malloc(ww_winograd_scratch_floats(w, 3) * sizeof *scratch);
             assert_non_null(scratch);
             for (int threads = 1; threads <= 2; threads++) {
-                ww_winograd_run(w, in, NULL, NULL, WW_ACT_RELU, got, scratch, ww_test_pools[threads]);
+                ww_winograd_run(w, in, NULL, NULL, WW_ACT_RELU, got, scratch,
+                                ww_test_pools[threads]);
                 double diff = ww_max_rel_diff(got, expect, out_n);
                 if (!(diff <= TOLERANCE))
                     fail_msg("shape %zu [%s, %d threads]: max rel diff %g", i, ww_isa_name(isa),
@@ -208,10 +287,23 @@ static void test_resnet_layers_via_conv2d(void **state)
         printf("%dx%dx%d: worst relative difference %g\n", c, hw, hw, d);
     }
     /* ww_conv2d uses it (scratch sized like Winograd's, bigger than im2col's panels). */
-    ww_conv2d_shape s = {.in_c = 64, .in_h = 56, .in_w = 56, .out_c = 64, .out_h = 56,
-                         .out_w = 56, .kernel_h = 3, .kernel_w = 3, .stride_h = 1, .stride_w = 1,
-                         .pad_top = 1, .pad_left = 1, .pad_bottom = 1, .pad_right = 1,
-                         .dilation_h = 1, .dilation_w = 1, .groups = 1};
+    ww_conv2d_shape s = {.in_c = 64,
+                         .in_h = 56,
+                         .in_w = 56,
+                         .out_c = 64,
+                         .out_h = 56,
+                         .out_w = 56,
+                         .kernel_h = 3,
+                         .kernel_w = 3,
+                         .stride_h = 1,
+                         .stride_w = 1,
+                         .pad_top = 1,
+                         .pad_left = 1,
+                         .pad_bottom = 1,
+                         .pad_right = 1,
+                         .dilation_h = 1,
+                         .dilation_w = 1,
+                         .groups = 1};
     float *weight = calloc((size_t)64 * 64 * 9, sizeof *weight);
     assert_non_null(weight);
     ww_conv2d *conv = NULL;
@@ -228,10 +320,23 @@ static void test_resnet_layers_via_conv2d(void **state)
 static void test_suits(void **state)
 {
     (void)state;
-    ww_conv2d_shape s = {.in_c = 8, .in_h = 8, .in_w = 8, .out_c = 8, .out_h = 8, .out_w = 8,
-                         .kernel_h = 3, .kernel_w = 3, .stride_h = 1, .stride_w = 1,
-                         .pad_top = 1, .pad_left = 1, .pad_bottom = 1, .pad_right = 1,
-                         .dilation_h = 1, .dilation_w = 1, .groups = 1};
+    ww_conv2d_shape s = {.in_c = 8,
+                         .in_h = 8,
+                         .in_w = 8,
+                         .out_c = 8,
+                         .out_h = 8,
+                         .out_w = 8,
+                         .kernel_h = 3,
+                         .kernel_w = 3,
+                         .stride_h = 1,
+                         .stride_w = 1,
+                         .pad_top = 1,
+                         .pad_left = 1,
+                         .pad_bottom = 1,
+                         .pad_right = 1,
+                         .dilation_h = 1,
+                         .dilation_w = 1,
+                         .groups = 1};
     assert_true(ww_winograd_suits(&s));
     ww_conv2d_shape t = s;
     t.stride_h = t.stride_w = 2;
@@ -254,6 +359,7 @@ int main(void)
         cmocka_unit_test(test_edge_shapes),
         cmocka_unit_test(test_random_shapes),
         cmocka_unit_test(test_blocks),
+        cmocka_unit_test(test_lazy_weights),
         cmocka_unit_test(test_scratch_for_more_threads),
         cmocka_unit_test(test_resnet_layers_via_conv2d),
     };
