@@ -86,16 +86,34 @@ typedef int32_t ww_v16i __attribute__((vector_size(64)));
 #define TILE_ACTIVATE(x, a) ww_vm16_activate((x), (a))
 #include "kernels/gemm_tile.inc"
 
-/* Column kernel for AVX-512's 8-row panels: one 256-bit vector holds a
- * column's 8 rows, so `cols` columns cost `cols` FMAs per k rather than a
- * 16-wide tile's 8 full-width ones. With few columns the FMA latency would
- * bound it, so `unroll` interleaved k steps accumulate separately. The
- * constant arguments of each caller below let the loops unroll into
- * registers. */
-__attribute__((target("avx512f,fma"), always_inline)) static inline void
-gemm_cols_avx512_n(int kc, const float *a, const float *b, const int cols, const int unroll,
-                   float *out)
+/* AVX2's half tile: 6 rows, 8 columns of a 16-wide panel. */
+#define TILE_NAME gemm_tile_avx2_6x8
+#define TILE_TARGET __attribute__((target("avx2,fma")))
+#define TILE_VEC ww_v8f
+#define TILE_UVEC ww_v8f_u
+#define TILE_IVEC ww_v8i
+#define TILE_VL 8
+#define TILE_MR 6
+#define TILE_NV 1
+#define TILE_BSTRIDE 16
+#define TILE_FMA(a, b, c) _mm256_fmadd_ps((a), (b), (c))
+#define TILE_SPLAT(x) _mm256_set1_ps(x)
+#define TILE_ACTIVATE(x, a) ww_vm8_activate((x), (a))
+#include "kernels/gemm_tile.inc"
+
+/* Column kernel: one 256-bit vector holds a column's MR (6 or 8) rows, so
+ * `cols` columns cost `cols` FMAs per k rather than a half tile's MR
+ * vector FMAs. With few columns the FMA latency would bound it, so
+ * `unroll` interleaved k steps accumulate separately. The constant
+ * arguments of each caller below let the loops unroll into registers.
+ * Rows of a 6-row panel load under a mask: lanes 6 and 7 would read the
+ * next k's rows, or past the end of packed A. */
+__attribute__((target("avx2,fma"), always_inline)) static inline void
+gemm_cols_n(int kc, const float *a, const float *b, const int mr, const int nr, const int cols,
+            const int unroll, float *out)
 {
+    const __m256i rows =
+        _mm256_setr_epi32(-1, -1, -1, -1, -1, -1, mr > 6 ? -1 : 0, mr > 7 ? -1 : 0);
     __m256 acc[8][WW_GEMM_MAX_COLS];
 #pragma GCC unroll 8
     for (int u = 0; u < unroll; u++)
@@ -106,52 +124,68 @@ gemm_cols_avx512_n(int kc, const float *a, const float *b, const int cols, const
     for (; k + unroll <= kc; k += unroll) {
 #pragma GCC unroll 8
         for (int u = 0; u < unroll; u++) {
-            __m256 av = _mm256_loadu_ps(a + 8 * u);
+            __m256 av =
+                mr == 8 ? _mm256_loadu_ps(a + mr * u) : _mm256_maskload_ps(a + mr * u, rows);
 #pragma GCC unroll 8
             for (int j = 0; j < cols; j++)
-                acc[u][j] = _mm256_fmadd_ps(av, _mm256_set1_ps(b[32 * u + j]), acc[u][j]);
+                acc[u][j] = _mm256_fmadd_ps(av, _mm256_set1_ps(b[nr * u + j]), acc[u][j]);
         }
-        a += 8 * unroll;
-        b += 32 * unroll;
+        a += mr * unroll;
+        b += nr * unroll;
     }
     for (; k < kc; k++) {
-        __m256 av = _mm256_loadu_ps(a);
+        __m256 av = mr == 8 ? _mm256_loadu_ps(a) : _mm256_maskload_ps(a, rows);
 #pragma GCC unroll 8
         for (int j = 0; j < cols; j++)
             acc[0][j] = _mm256_fmadd_ps(av, _mm256_set1_ps(b[j]), acc[0][j]);
-        a += 8;
-        b += 32;
+        a += mr;
+        b += nr;
     }
 #pragma GCC unroll 8
     for (int j = 0; j < cols; j++) {
 #pragma GCC unroll 8
         for (int u = 1; u < unroll; u++)
             acc[0][j] = _mm256_add_ps(acc[0][j], acc[u][j]);
-        _mm256_storeu_ps(out + 8 * j, acc[0][j]);
+        _mm256_maskstore_ps(out + mr * j, rows, acc[0][j]);
     }
 }
 
-__attribute__((target("avx512f,fma"))) static void
+/* Unrolling keeps about 8 accumulators in flight (two FMA pipes, latency 4). */
+#define GEMM_COLS_DISPATCH(mr, nr)                                                                 \
+    switch (cols) {                                                                                \
+    case 1: gemm_cols_n(kc, a, b, mr, nr, 1, 8, out); break;                                       \
+    case 2: gemm_cols_n(kc, a, b, mr, nr, 2, 4, out); break;                                       \
+    case 3: gemm_cols_n(kc, a, b, mr, nr, 3, 4, out); break;                                       \
+    case 4: gemm_cols_n(kc, a, b, mr, nr, 4, 2, out); break;                                       \
+    case 5: gemm_cols_n(kc, a, b, mr, nr, 5, 2, out); break;                                       \
+    case 6: gemm_cols_n(kc, a, b, mr, nr, 6, 2, out); break;                                       \
+    default: gemm_cols_n(kc, a, b, mr, nr, 7, 2, out); break;                                      \
+    }
+
+__attribute__((target("avx2,fma"))) static void gemm_cols_avx2(int kc, const float *a,
+                                                               const float *b, int cols, float *out)
+{
+    GEMM_COLS_DISPATCH(6, 16)
+}
+
+__attribute__((target("avx512f,avx2,fma"))) static void
 gemm_cols_avx512(int kc, const float *a, const float *b, int cols, float *out)
 {
-    switch (cols) {
-    case 1: gemm_cols_avx512_n(kc, a, b, 1, 8, out); break;
-    case 2: gemm_cols_avx512_n(kc, a, b, 2, 4, out); break;
-    case 3: gemm_cols_avx512_n(kc, a, b, 3, 4, out); break;
-    case 4: gemm_cols_avx512_n(kc, a, b, 4, 2, out); break;
-    case 5: gemm_cols_avx512_n(kc, a, b, 5, 2, out); break;
-    case 6: gemm_cols_avx512_n(kc, a, b, 6, 2, out); break;
-    case 7: gemm_cols_avx512_n(kc, a, b, 7, 2, out); break;
-    default: gemm_cols_avx512_n(kc, a, b, 8, 1, out); break;
-    }
+    GEMM_COLS_DISPATCH(8, 32)
 }
 #endif
 
 static const ww_gemm_kernel gemm_portable = {
     .isa = WW_ISA_PORTABLE, .mr = 4, .nr = 8, .tile = gemm_tile_portable_4x8};
 #if WW_HAVE_X86
-static const ww_gemm_kernel gemm_avx2 = {
-    .isa = WW_ISA_AVX2, .mr = 6, .nr = 16, .tile = gemm_tile_avx2_6x16};
+/* Column kernel up to 5 columns: at 6 it does as many FMAs as the 8-wide tile. */
+static const ww_gemm_kernel gemm_avx2 = {.isa = WW_ISA_AVX2,
+                                         .mr = 6,
+                                         .nr = 16,
+                                         .tile = gemm_tile_avx2_6x16,
+                                         .tile_half = gemm_tile_avx2_6x8,
+                                         .cols = gemm_cols_avx2,
+                                         .cols_max = 5};
 /* Column kernel up to 7 columns: at 8 it does as many FMAs as the 16-wide tile. */
 static const ww_gemm_kernel gemm_avx512 = {.isa = WW_ISA_AVX512,
                                            .mr = 8,

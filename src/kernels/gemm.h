@@ -20,7 +20,7 @@
 #define WW_GEMM_MAX_NR 32
 #define WW_GEMM_MAX_MR 8
 /* Most columns any column kernel handles (sizes its output buffer). */
-#define WW_GEMM_MAX_COLS 8
+#define WW_GEMM_MAX_COLS 7
 
 typedef struct ww_gemm_epilogue {
     int accumulate;        /* add the tile's current contents of C */
