@@ -69,12 +69,131 @@ typedef int32_t ww_v16i __attribute__((vector_size(64)));
 #define TILE_SPLAT(x) _mm512_set1_ps(x)
 #define TILE_ACTIVATE(x, a) ww_vm16_activate((x), (a))
 #include "kernels/gemm_tile.inc"
+
+/* The same 8 rows, 16 columns, over a 32-wide panel: a panel of 16..31
+ * columns (e.g. 196 = 6 x 32 + 4 pixels, 49 = 32 + 17) costs half a tile. */
+#define TILE_NAME gemm_tile_avx512_8x16
+#define TILE_TARGET __attribute__((target("avx512f")))
+#define TILE_VEC ww_v16f
+#define TILE_UVEC ww_v16f_u
+#define TILE_IVEC ww_v16i
+#define TILE_VL 16
+#define TILE_MR 8
+#define TILE_NV 1
+#define TILE_BSTRIDE 32
+#define TILE_FMA(a, b, c) _mm512_fmadd_ps((a), (b), (c))
+#define TILE_SPLAT(x) _mm512_set1_ps(x)
+#define TILE_ACTIVATE(x, a) ww_vm16_activate((x), (a))
+#include "kernels/gemm_tile.inc"
+
+/* AVX2's half tile: 6 rows, 8 columns of a 16-wide panel. */
+#define TILE_NAME gemm_tile_avx2_6x8
+#define TILE_TARGET __attribute__((target("avx2,fma")))
+#define TILE_VEC ww_v8f
+#define TILE_UVEC ww_v8f_u
+#define TILE_IVEC ww_v8i
+#define TILE_VL 8
+#define TILE_MR 6
+#define TILE_NV 1
+#define TILE_BSTRIDE 16
+#define TILE_FMA(a, b, c) _mm256_fmadd_ps((a), (b), (c))
+#define TILE_SPLAT(x) _mm256_set1_ps(x)
+#define TILE_ACTIVATE(x, a) ww_vm8_activate((x), (a))
+#include "kernels/gemm_tile.inc"
+
+/* Column kernel: one 256-bit vector holds a column's MR (6 or 8) rows, so
+ * `cols` columns cost `cols` FMAs per k rather than a half tile's MR
+ * vector FMAs. With few columns the FMA latency would bound it, so
+ * `unroll` interleaved k steps accumulate separately. The constant
+ * arguments of each caller below let the loops unroll into registers.
+ * Rows of a 6-row panel load under a mask: lanes 6 and 7 would read the
+ * next k's rows, or past the end of packed A. */
+__attribute__((target("avx2,fma"), always_inline)) static inline void
+gemm_cols_n(int kc, const float *a, const float *b, const int mr, const int nr, const int cols,
+            const int unroll, float *out)
+{
+    const __m256i rows =
+        _mm256_setr_epi32(-1, -1, -1, -1, -1, -1, mr > 6 ? -1 : 0, mr > 7 ? -1 : 0);
+    __m256 acc[8][WW_GEMM_MAX_COLS];
+#pragma GCC unroll 8
+    for (int u = 0; u < unroll; u++)
+#pragma GCC unroll 8
+        for (int j = 0; j < cols; j++)
+            acc[u][j] = _mm256_setzero_ps();
+    int k = 0;
+    for (; k + unroll <= kc; k += unroll) {
+#pragma GCC unroll 8
+        for (int u = 0; u < unroll; u++) {
+            __m256 av =
+                mr == 8 ? _mm256_loadu_ps(a + mr * u) : _mm256_maskload_ps(a + mr * u, rows);
+#pragma GCC unroll 8
+            for (int j = 0; j < cols; j++)
+                acc[u][j] = _mm256_fmadd_ps(av, _mm256_set1_ps(b[nr * u + j]), acc[u][j]);
+        }
+        a += mr * unroll;
+        b += nr * unroll;
+    }
+    for (; k < kc; k++) {
+        __m256 av = mr == 8 ? _mm256_loadu_ps(a) : _mm256_maskload_ps(a, rows);
+#pragma GCC unroll 8
+        for (int j = 0; j < cols; j++)
+            acc[0][j] = _mm256_fmadd_ps(av, _mm256_set1_ps(b[j]), acc[0][j]);
+        a += mr;
+        b += nr;
+    }
+#pragma GCC unroll 8
+    for (int j = 0; j < cols; j++) {
+#pragma GCC unroll 8
+        for (int u = 1; u < unroll; u++)
+            acc[0][j] = _mm256_add_ps(acc[0][j], acc[u][j]);
+        _mm256_maskstore_ps(out + mr * j, rows, acc[0][j]);
+    }
+}
+
+/* Unrolling keeps about 8 accumulators in flight (two FMA pipes, latency 4). */
+#define GEMM_COLS_DISPATCH(mr, nr)                                                                 \
+    switch (cols) {                                                                                \
+    case 1: gemm_cols_n(kc, a, b, mr, nr, 1, 8, out); break;                                       \
+    case 2: gemm_cols_n(kc, a, b, mr, nr, 2, 4, out); break;                                       \
+    case 3: gemm_cols_n(kc, a, b, mr, nr, 3, 4, out); break;                                       \
+    case 4: gemm_cols_n(kc, a, b, mr, nr, 4, 2, out); break;                                       \
+    case 5: gemm_cols_n(kc, a, b, mr, nr, 5, 2, out); break;                                       \
+    case 6: gemm_cols_n(kc, a, b, mr, nr, 6, 2, out); break;                                       \
+    default: gemm_cols_n(kc, a, b, mr, nr, 7, 2, out); break;                                      \
+    }
+
+__attribute__((target("avx2,fma"))) static void gemm_cols_avx2(int kc, const float *a,
+                                                               const float *b, int cols, float *out)
+{
+    GEMM_COLS_DISPATCH(6, 16)
+}
+
+__attribute__((target("avx512f,avx2,fma"))) static void
+gemm_cols_avx512(int kc, const float *a, const float *b, int cols, float *out)
+{
+    GEMM_COLS_DISPATCH(8, 32)
+}
 #endif
 
-static const ww_gemm_kernel gemm_portable = {WW_ISA_PORTABLE, 4, 8, gemm_tile_portable_4x8};
+static const ww_gemm_kernel gemm_portable = {
+    .isa = WW_ISA_PORTABLE, .mr = 4, .nr = 8, .tile = gemm_tile_portable_4x8};
 #if WW_HAVE_X86
-static const ww_gemm_kernel gemm_avx2 = {WW_ISA_AVX2, 6, 16, gemm_tile_avx2_6x16};
-static const ww_gemm_kernel gemm_avx512 = {WW_ISA_AVX512, 8, 32, gemm_tile_avx512_8x32};
+/* Column kernel up to 5 columns: at 6 it does as many FMAs as the 8-wide tile. */
+static const ww_gemm_kernel gemm_avx2 = {.isa = WW_ISA_AVX2,
+                                         .mr = 6,
+                                         .nr = 16,
+                                         .tile = gemm_tile_avx2_6x16,
+                                         .tile_half = gemm_tile_avx2_6x8,
+                                         .cols = gemm_cols_avx2,
+                                         .cols_max = 5};
+/* Column kernel up to 7 columns: at 8 it does as many FMAs as the 16-wide tile. */
+static const ww_gemm_kernel gemm_avx512 = {.isa = WW_ISA_AVX512,
+                                           .mr = 8,
+                                           .nr = 32,
+                                           .tile = gemm_tile_avx512_8x32,
+                                           .tile_half = gemm_tile_avx512_8x16,
+                                           .cols = gemm_cols_avx512,
+                                           .cols_max = 7};
 #endif
 
 int ww_isa_supported(ww_isa isa)
@@ -199,14 +318,16 @@ void ww_gemm_pack_b_panel(const ww_gemm_kernel *kern, int kc, int nr, const floa
     }
 }
 
-/* A tile cut by the edge of C: run the full-size kernel on a stack copy. */
-static void gemm_edge_tile(const ww_gemm_kernel *kern, int kc, const float *a, const float *b,
-                           int rows, int cols, float *c, size_t ldc, const ww_gemm_epilogue *ep)
+/* A tile cut by the edge of C: run a tile kernel `width` columns wide on a
+ * stack copy. */
+static void gemm_edge_tile(ww_gemm_tile_fn tile_fn, int width, int kc, const float *a,
+                           const float *b, int rows, int cols, float *c, size_t ldc,
+                           const ww_gemm_epilogue *ep)
 {
     float tile[WW_GEMM_MAX_MR * WW_GEMM_MAX_NR] = {0};
     float residual[WW_GEMM_MAX_MR * WW_GEMM_MAX_NR] = {0};
     float bias[WW_GEMM_MAX_MR] = {0};
-    size_t ld = (size_t)kern->nr;
+    size_t ld = (size_t)width;
     ww_gemm_epilogue local = *ep;
     for (int r = 0; r < rows; r++) {
         if (ep->accumulate) memcpy(tile + r * ld, c + r * ldc, (size_t)cols * sizeof(float));
@@ -216,9 +337,58 @@ static void gemm_edge_tile(const ww_gemm_kernel *kern, int kc, const float *a, c
     }
     local.bias = ep->bias ? bias : NULL;
     local.residual = ep->residual ? residual : NULL;
-    kern->tile(kc, a, b, tile, ld, &local);
+    tile_fn(kc, a, b, tile, ld, &local);
     for (int r = 0; r < rows; r++)
         memcpy(c + r * ldc, tile + r * ld, (size_t)cols * sizeof(float));
+}
+
+/* The last `cols` columns of a full-row panel through the column kernel,
+ * epilogue in scalar code (at most MR x cols_max values). */
+static void gemm_edge_cols(const ww_gemm_kernel *kern, int kc, const float *a, const float *b,
+                           int cols, float *c, size_t ldc, const ww_gemm_epilogue *ep)
+{
+    float out[WW_GEMM_MAX_MR * WW_GEMM_MAX_COLS];
+    int mr = kern->mr;
+    kern->cols(kc, a, b, cols, out);
+    for (int r = 0; r < mr; r++)
+        for (int j = 0; j < cols; j++) {
+            float v = out[j * mr + r];
+            float *dst = c + (size_t)r * ldc + j;
+            if (ep->accumulate) v += *dst;
+            if (ep->final) {
+                if (ep->bias) v += ep->bias[r];
+                if (ep->residual) v += ep->residual[(size_t)r * ldc + j];
+                v = ww_activate(v, ep->act);
+            }
+            *dst = v;
+        }
+}
+
+/* A full-row tile of fewer than NR columns: the half-width tile for the
+ * first NR/2 columns when there are that many, then the rest through the
+ * column kernel when few enough, else the half-width tile on a stack copy. */
+static void gemm_narrow_panel(const ww_gemm_kernel *kern, int kc, const float *a, const float *b,
+                              int cols, float *c, size_t ldc, const ww_gemm_epilogue *ep)
+{
+    int half = kern->nr / 2;
+    if (cols >= half) {
+        kern->tile_half(kc, a, b, c, ldc, ep);
+        cols -= half;
+        b += half;
+        c += half;
+        ww_gemm_epilogue rest = *ep;
+        if (rest.residual) rest.residual += half;
+        if (cols == 0) return;
+        if (kern->cols && cols <= kern->cols_max)
+            gemm_edge_cols(kern, kc, a, b, cols, c, ldc, &rest);
+        else
+            gemm_edge_tile(kern->tile_half, half, kc, a, b, kern->mr, cols, c, ldc, &rest);
+        return;
+    }
+    if (kern->cols && cols <= kern->cols_max)
+        gemm_edge_cols(kern, kc, a, b, cols, c, ldc, ep);
+    else
+        gemm_edge_tile(kern->tile_half, half, kc, a, b, kern->mr, cols, c, ldc, ep);
 }
 
 void ww_gemm_panel(const ww_gemm_panel_args *g)
@@ -234,8 +404,10 @@ void ww_gemm_panel(const ww_gemm_panel_args *g)
         ep.residual = g->residual ? g->residual + (size_t)m0 * g->ldc : NULL;
         if (rows == mr && g->nr == kern->nr)
             kern->tile(g->kc, a, g->b_panel, c, g->ldc, &ep);
+        else if (rows == mr && kern->tile_half)
+            gemm_narrow_panel(kern, g->kc, a, g->b_panel, g->nr, c, g->ldc, &ep);
         else
-            gemm_edge_tile(kern, g->kc, a, g->b_panel, rows, g->nr, c, g->ldc, &ep);
+            gemm_edge_tile(kern->tile, kern->nr, g->kc, a, g->b_panel, rows, g->nr, c, g->ldc, &ep);
     }
 }
 

@@ -19,6 +19,8 @@
 /* Largest NR of any variant (sizes per-thread scratch and stack tiles). */
 #define WW_GEMM_MAX_NR 32
 #define WW_GEMM_MAX_MR 8
+/* Most columns any column kernel handles (sizes its output buffer). */
+#define WW_GEMM_MAX_COLS 7
 
 typedef struct ww_gemm_epilogue {
     int accumulate;        /* add the tile's current contents of C */
@@ -33,10 +35,22 @@ typedef struct ww_gemm_epilogue {
 typedef void (*ww_gemm_tile_fn)(int kc, const float *a, const float *b, float *c, size_t ldc,
                                 const ww_gemm_epilogue *ep);
 
+/* The last few columns of a panel, one vector of MR rows per column:
+ * out[j * MR + r] = sum_k a[k * MR + r] * b[k * NR + j] for j < cols (no
+ * epilogue). Cheaper than a tile when few columns remain: its FMAs scale
+ * with the columns instead of the tile width. */
+typedef void (*ww_gemm_cols_fn)(int kc, const float *a, const float *b, int cols, float *out);
+
 typedef struct ww_gemm_kernel {
     ww_isa isa;
     int mr, nr;
     ww_gemm_tile_fn tile;
+    /* MR x NR/2 tile reading the left half of an NR-wide B panel, for
+     * panels with NR/2 or more but fewer than NR columns; NULL = none. */
+    ww_gemm_tile_fn tile_half;
+    /* Column kernel for remainders of at most cols_max columns; NULL = none. */
+    ww_gemm_cols_fn cols;
+    int cols_max;
 } ww_gemm_kernel;
 
 /* The micro-kernel for `isa` (AUTO = best); NULL if the CPU cannot run it. */

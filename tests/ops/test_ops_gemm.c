@@ -87,6 +87,29 @@ static void test_gemm_edges(void **state)
     }
 }
 
+/* Panels narrower than a tile: every column remainder 1..NR-1 of the
+ * widest kernel (half-width tile, column kernel, stack copy), full and
+ * partial row panels, two K blocks (accumulation), and every activation
+ * (the column kernel's epilogue is scalar code). */
+static void test_gemm_narrow_panels(void **state)
+{
+    (void)state;
+    static const int rows[] = {8, 16, 13};
+    for (ww_isa isa = WW_ISA_PORTABLE; isa <= WW_ISA_AVX512; isa++) {
+        if (!ww_isa_supported(isa)) continue;
+        for (int n = 1; n <= 2 * WW_GEMM_MAX_NR; n++)
+            for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+                int variant = n + (int)i;
+                check_gemm(isa, rows[i], n, n % 2 ? 40 : 300, variant % 4 == 3 ? 2 : 0, variant & 1,
+                           variant % 3 == 0, (ww_activation)(variant % (WW_ACT_HARDSWISH + 1)),
+                           1000 + 10 * (uint64_t)n + i);
+            }
+        /* The 7x7 and 14x14 maps of the networks. */
+        check_gemm(isa, 64, 49, 520, 0, 1, 1, WW_ACT_SILU, 7);
+        check_gemm(isa, 24, 196, 72, 1, 1, 0, WW_ACT_RELU6, 8);
+    }
+}
+
 static void test_gemm_random(void **state)
 {
     (void)state;
@@ -121,6 +144,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_kernel_lookup),
         cmocka_unit_test(test_gemm_edges),
+        cmocka_unit_test(test_gemm_narrow_panels),
         cmocka_unit_test(test_gemm_random),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
