@@ -172,6 +172,9 @@ static void test_edge_shapes(void **state)
     cases[n++] = (conv_case){6, 5, 6, 6, 3, 5, 1, 1, 0, 2, 1, 1, 1, 1, 6, 1, 1, WW_ACT_HARDSWISH};
     cases[n++] = (conv_case){3, 9, 7, 6, 3, 3, 1, 1, 2, 2, 2, 2, 2, 2, 3, 1, 1, WW_ACT_SIGMOID};
     cases[n++] = (conv_case){8, 14, 14, 8, 5, 5, 1, 1, 2, 2, 2, 2, 1, 1, 8, 1, 1, WW_ACT_SILU};
+    cases[n++] = (conv_case){20, 7, 7, 20, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 20, 1, 0, WW_ACT_RELU6};
+    cases[n++] = (conv_case){9, 7, 7, 9, 5, 5, 1, 1, 2, 2, 2, 2, 1, 1, 9, 1, 0, WW_ACT_SILU};
+    cases[n++] = (conv_case){3, 4, 5, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 3, 0, 0, WW_ACT_HARDSWISH};
     /* single input channel, many outputs (GEMM, not depthwise) */
     cases[n++] = (conv_case){1, 9, 10, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, WW_ACT_RELU};
     /* EfficientNet: depthwise 5x5 strides 1 and 2 and 3x3 with SiLU, the
