@@ -39,8 +39,11 @@ typedef struct depthwise_channel_args {
     float bias;
     const float *residual; /* residual channel, or NULL */
     ww_activation act;
-    float *out; /* output channel */
+    float *out;  /* output channel */
+    float *flat; /* flat-kernel result scratch, or NULL for the row kernel */
 } depthwise_channel_args;
+/* Vectors the flat depthwise kernel computes per pass. */
+#define DEPTHWISE_FLAT_VECS 4
 typedef void (*depthwise_fn)(const depthwise_channel_args *r);
 
 struct ww_conv2d {
@@ -50,6 +53,7 @@ struct ww_conv2d {
     const ww_gemm_kernel *kern; /* GEMM algorithms */
     depthwise_fn depthwise;
     int depthwise_lanes; /* vector width of the depthwise kernel */
+    int depthwise_flat;  /* small stride-1 map: the flat kernel (depthwise_row.inc) */
     int m;               /* output channels per group */
     int k;               /* GEMM depth: in_c / groups * kernel_h * kernel_w */
     int n;               /* output pixels */
@@ -144,7 +148,8 @@ static depthwise_fn depthwise_for(ww_isa isa, int *lanes)
 }
 
 /* Size of the zero-padded copy of one input channel: every vector the
- * kernel loads, including whole vectors past the end of a row, lies inside. */
+ * kernel loads, including whole vectors past the end of a row, lies inside.
+ * The flat kernel uses the plain padded width as row pitch. */
 static void depthwise_padded_size(const ww_conv2d *conv, int *rows, int *cols)
 {
     const ww_conv2d_shape *s = &conv->shape;
@@ -152,13 +157,45 @@ static void depthwise_padded_size(const ww_conv2d *conv, int *rows, int *cols)
     int last_start = (s->out_w + lanes - 1) / lanes * lanes - lanes;
     int tail = s->stride_w == 2 ? 2 * lanes - 1 : (lanes - 1) * s->stride_w;
     *cols = last_start * s->stride_w + (s->kernel_w - 1) * s->dilation_w + tail + 1;
+    if (conv->depthwise_flat) *cols = s->out_w + (s->kernel_w - 1) * s->dilation_w;
     *rows = (s->out_h - 1) * s->stride_h + (s->kernel_h - 1) * s->dilation_h + 1;
 }
 
+/* Flat kernel: floats of its result scratch (whole passes of vectors) and
+ * of the padded copy including the zero tail its last pass reads. */
+static void depthwise_flat_floats(const ww_conv2d *conv, size_t *padded, size_t *flat)
+{
+    const ww_conv2d_shape *s = &conv->shape;
+    int rows, cols;
+    depthwise_padded_size(conv, &rows, &cols);
+    size_t pass = (size_t)DEPTHWISE_FLAT_VECS * conv->depthwise_lanes;
+    *flat = ((size_t)s->out_h * cols + pass - 1) / pass * pass;
+    *padded = *flat + (size_t)(s->kernel_h - 1) * s->dilation_h * cols +
+              (size_t)(s->kernel_w - 1) * s->dilation_w;
+}
+
+/* The flat kernel pays off when rows waste most of a vector: it needs
+ * clearly fewer vectors per tap than one (or more) per output row. */
+static int depthwise_wants_flat(const ww_conv2d_shape *s, int lanes)
+{
+    if (s->stride_h != 1 || s->stride_w != 1) return 0;
+    long long pitch = s->out_w + (long long)(s->kernel_w - 1) * s->dilation_w;
+    long long flat_vecs = ((long long)s->out_h * pitch + lanes - 1) / lanes;
+    long long row_vecs = (long long)s->out_h * ((s->out_w + lanes - 1) / lanes);
+    return flat_vecs * 5 <= row_vecs * 4;
+}
+
+/* Per-slot scratch: the padded channel, then (flat kernel) its result;
+ * each starts 64-byte aligned. */
 static size_t depthwise_slot_floats(const ww_conv2d *conv)
 {
     int rows, cols;
     depthwise_padded_size(conv, &rows, &cols);
+    if (conv->depthwise_flat) {
+        size_t padded, flat;
+        depthwise_flat_floats(conv, &padded, &flat);
+        return (padded + 15) / 16 * 16 + flat + 16;
+    }
     return (size_t)rows * cols + 16; /* +16: room to align to 64 bytes */
 }
 
@@ -190,27 +227,65 @@ __attribute__((optimize("no-tree-loop-distribute-patterns"))) static void zero_f
         dst[i] = 0.0f;
 }
 
+/* Copies `rows` rows of n floats between row pitches. */
+static void copy_rows_portable(float *dst, size_t dst_pitch, const float *src, size_t src_pitch,
+                               int rows, int n)
+{
+    for (int y = 0; y < rows; y++)
+        copy_floats(dst + (size_t)y * dst_pitch, src + (size_t)y * src_pitch, n);
+}
+
+#if WW_HAVE_X86
+/* The same with whole 16-float vectors and one masked tail per row, so a
+ * 7- or 14-float row is one load and one store. */
+__attribute__((target("avx512f"))) static void
+copy_rows_avx512(float *dst, size_t dst_pitch, const float *src, size_t src_pitch, int rows, int n)
+{
+    int whole = n - n % 16;
+    __mmask16 tail = (__mmask16)((1u << (n % 16)) - 1);
+    for (int y = 0; y < rows; y++) {
+        float *d = dst + (size_t)y * dst_pitch;
+        const float *r = src + (size_t)y * src_pitch;
+        for (int i = 0; i < whole; i += 16)
+            _mm512_storeu_ps(d + i, _mm512_loadu_ps(r + i));
+        if (tail) _mm512_mask_storeu_ps(d + whole, tail, _mm512_maskz_loadu_ps(tail, r + whole));
+    }
+}
+#endif
+
 /* Copies input channel `plane` into `padded` (rows x cols) shifted by the
  * top/left padding, zero everywhere else. The zero border is the same for
  * every channel: with `border_ready` it is already in place from the
- * previous channel and only the interior is written. */
+ * previous channel and only the interior is written. `lanes` is the
+ * depthwise kernel's vector width (16: AVX-512 copies). */
 static void depthwise_pad_channel(const ww_conv2d_shape *s, const float *plane, int rows, int cols,
-                                  int border_ready, float *padded)
+                                  int border_ready, int lanes, float *padded)
 {
     int x_end = s->pad_left + s->in_w < cols ? s->pad_left + s->in_w : cols;
-    for (int y = 0; y < rows; y++) {
-        float *dst = padded + (size_t)y * cols;
-        int iy = y - s->pad_top;
-        if (iy < 0 || iy >= s->in_h || x_end <= s->pad_left) {
-            if (!border_ready) zero_floats(dst, cols);
-            continue;
+    int y_begin = s->pad_top, y_end = s->pad_top + s->in_h < rows ? s->pad_top + s->in_h : rows;
+    if (x_end <= s->pad_left || y_begin >= y_end) y_begin = y_end = rows; /* all border */
+    if (!border_ready) {
+        for (int y = 0; y < rows; y++) {
+            float *dst = padded + (size_t)y * cols;
+            if (y < y_begin || y >= y_end) {
+                zero_floats(dst, cols);
+            } else {
+                zero_floats(dst, s->pad_left);
+                zero_floats(dst + x_end, cols - x_end);
+            }
         }
-        if (!border_ready) {
-            zero_floats(dst, s->pad_left);
-            zero_floats(dst + x_end, cols - x_end);
-        }
-        copy_floats(dst + s->pad_left, plane + (size_t)iy * s->in_w, x_end - s->pad_left);
     }
+    if (y_begin >= y_end) return;
+    float *dst = padded + (size_t)y_begin * cols + s->pad_left;
+    int n = x_end - s->pad_left;
+#if WW_HAVE_X86
+    if (lanes == 16) {
+        copy_rows_avx512(dst, (size_t)cols, plane, (size_t)s->in_w, y_end - y_begin, n);
+        return;
+    }
+#endif
+    (void)lanes;
+    copy_rows_portable(dst, (size_t)cols, plane, (size_t)s->in_w, y_end - y_begin, n);
 }
 
 typedef struct depthwise_ctx {
@@ -234,10 +309,19 @@ static void depthwise_slots_run(void *p, int begin, int end)
     int taps = s->kernel_h * s->kernel_w;
     for (int slot = begin; slot < end; slot++) {
         float *padded = ww_align64(ctx->scratch + (size_t)slot * depthwise_slot_floats(conv));
+        float *flat = NULL;
         int first = (int)((long long)s->groups * slot / ctx->slots);
         int last = (int)((long long)s->groups * (slot + 1) / ctx->slots);
+        if (conv->depthwise_flat && first < last) {
+            size_t padded_floats, flat_floats;
+            depthwise_flat_floats(conv, &padded_floats, &flat_floats);
+            flat = padded + (padded_floats + 15) / 16 * 16;
+            /* the tail past the rows only feeds dropped columns; zero keeps it finite */
+            zero_floats(padded + (size_t)rows * cols, (int)(padded_floats - (size_t)rows * cols));
+        }
         for (int g = first; g < last; g++) {
-            depthwise_pad_channel(s, ctx->in + (size_t)g * in_plane, rows, cols, g > first, padded);
+            depthwise_pad_channel(s, ctx->in + (size_t)g * in_plane, rows, cols, g > first,
+                                  conv->depthwise_lanes, padded);
             for (int oc = g * multiplier; oc < (g + 1) * multiplier; oc++) {
                 depthwise_channel_args r = {
                     .shape = s,
@@ -247,7 +331,8 @@ static void depthwise_slots_run(void *p, int begin, int end)
                     .bias = conv->bias ? conv->bias[oc] : 0.0f,
                     .residual = ctx->residual ? ctx->residual + (size_t)oc * out_plane : NULL,
                     .act = conv->act,
-                    .out = ctx->out + (size_t)oc * out_plane};
+                    .out = ctx->out + (size_t)oc * out_plane,
+                    .flat = flat};
                 conv->depthwise(&r);
             }
         }
@@ -576,6 +661,7 @@ wanwu_status ww_conv2d_create_isa(const ww_conv2d_shape *s, const float *weight,
     if (s->in_c / s->groups == 1 && s->groups > 1) {
         conv->algo = CONV_DEPTHWISE;
         conv->depthwise = depthwise_for(isa, &conv->depthwise_lanes);
+        conv->depthwise_flat = depthwise_wants_flat(&conv->shape, conv->depthwise_lanes);
         conv->weight = alloc_floats_aligned(weight_floats);
         if (conv->weight) memcpy(conv->weight, weight, weight_floats * sizeof(float));
     } else if (ww_winograd_suits(s) && s->in_c >= WINOGRAD_MIN_CHANNELS &&

@@ -18,7 +18,6 @@
 
 #define TOLERANCE 1e-4
 
-
 typedef struct conv_case {
     int in_c, in_h, in_w, out_c;
     int kh, kw, sh, sw;
@@ -132,7 +131,7 @@ static conv_case plain(int in_c, int in_h, int in_w, int out_c, int k, int strid
 static void test_edge_shapes(void **state)
 {
     (void)state;
-    conv_case cases[48];
+    conv_case cases[64];
     int n = 0;
     cases[n++] = plain(3, 29, 31, 8, 7, 2, 3);  /* ResNet stem, odd input */
     cases[n++] = plain(5, 1, 1, 7, 1, 1, 0);    /* 1x1 spatial, pointwise */
@@ -163,6 +162,19 @@ static void test_edge_shapes(void **state)
     cases[n++] = (conv_case){2, 9, 67, 2, 3, 3, 3, 3, 0, 1, 2, 0, 1, 1, 2, 1, 1, WW_ACT_RELU};
     cases[n++] = (conv_case){3, 1, 1, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 3, 1, 1, WW_ACT_NONE};
     cases[n++] = (conv_case){33, 5, 5, 33, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 33, 1, 0, WW_ACT_RELU};
+    /* depthwise stride 1 on small maps (the flat kernel): 7x7 with 3x3 and
+     * 5x5, tiny and odd maps, asymmetric padding, dilation, multiplier 2,
+     * residual, ReLU6 and SiLU */
+    cases[n++] = (conv_case){33, 7, 7, 33, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 33, 1, 1, WW_ACT_RELU6};
+    cases[n++] = (conv_case){17, 7, 7, 17, 5, 5, 1, 1, 2, 2, 2, 2, 1, 1, 17, 1, 1, WW_ACT_SILU};
+    cases[n++] = (conv_case){5, 3, 3, 10, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 5, 0, 1, WW_ACT_RELU};
+    cases[n++] = (conv_case){4, 2, 2, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 4, 1, 0, WW_ACT_NONE};
+    cases[n++] = (conv_case){6, 5, 6, 6, 3, 5, 1, 1, 0, 2, 1, 1, 1, 1, 6, 1, 1, WW_ACT_HARDSWISH};
+    cases[n++] = (conv_case){3, 9, 7, 6, 3, 3, 1, 1, 2, 2, 2, 2, 2, 2, 3, 1, 1, WW_ACT_SIGMOID};
+    cases[n++] = (conv_case){8, 14, 14, 8, 5, 5, 1, 1, 2, 2, 2, 2, 1, 1, 8, 1, 1, WW_ACT_SILU};
+    cases[n++] = (conv_case){20, 7, 7, 20, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 20, 1, 0, WW_ACT_RELU6};
+    cases[n++] = (conv_case){9, 7, 7, 9, 5, 5, 1, 1, 2, 2, 2, 2, 1, 1, 9, 1, 0, WW_ACT_SILU};
+    cases[n++] = (conv_case){3, 4, 5, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 3, 0, 0, WW_ACT_HARDSWISH};
     /* single input channel, many outputs (GEMM, not depthwise) */
     cases[n++] = (conv_case){1, 9, 10, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, WW_ACT_RELU};
     /* EfficientNet: depthwise 5x5 strides 1 and 2 and 3x3 with SiLU, the
