@@ -10,6 +10,7 @@
 #include <cmocka.h>
 /* clang-format on */
 #include "ops/ops.h"
+#include "test_support.h"
 
 #include <math.h>
 #include <string.h>
@@ -73,23 +74,7 @@ static void test_shape_check(void **state)
     (void)state;
     ww_conv2d_shape good = resnet_stem();
     assert_int_equal(ww_conv2d_shape_check(&good, NULL), WANWU_OK);
-    ww_conv2d_shape dw = {.in_c = 32,
-                          .in_h = 112,
-                          .in_w = 112,
-                          .out_c = 32,
-                          .out_h = 112,
-                          .out_w = 112,
-                          .kernel_h = 3,
-                          .kernel_w = 3,
-                          .stride_h = 1,
-                          .stride_w = 1,
-                          .pad_top = 1,
-                          .pad_left = 1,
-                          .pad_bottom = 1,
-                          .pad_right = 1,
-                          .dilation_h = 1,
-                          .dilation_w = 1,
-                          .groups = 32};
+    ww_conv2d_shape dw = ww_test_conv3x3_same(32, 112, 112, 32, 32);
     assert_int_equal(ww_conv2d_shape_check(&dw, NULL), WANWU_OK);
 
     ww_conv2d_shape s = good;

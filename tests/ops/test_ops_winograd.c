@@ -287,23 +287,7 @@ static void test_resnet_layers_via_conv2d(void **state)
         printf("%dx%dx%d: worst relative difference %g\n", c, hw, hw, d);
     }
     /* ww_conv2d uses it (scratch sized like Winograd's, bigger than im2col's panels). */
-    ww_conv2d_shape s = {.in_c = 64,
-                         .in_h = 56,
-                         .in_w = 56,
-                         .out_c = 64,
-                         .out_h = 56,
-                         .out_w = 56,
-                         .kernel_h = 3,
-                         .kernel_w = 3,
-                         .stride_h = 1,
-                         .stride_w = 1,
-                         .pad_top = 1,
-                         .pad_left = 1,
-                         .pad_bottom = 1,
-                         .pad_right = 1,
-                         .dilation_h = 1,
-                         .dilation_w = 1,
-                         .groups = 1};
+    ww_conv2d_shape s = ww_test_conv3x3_same(64, 56, 56, 64, 1);
     float *weight = calloc((size_t)64 * 64 * 9, sizeof *weight);
     assert_non_null(weight);
     ww_conv2d *conv = NULL;
@@ -320,23 +304,7 @@ static void test_resnet_layers_via_conv2d(void **state)
 static void test_suits(void **state)
 {
     (void)state;
-    ww_conv2d_shape s = {.in_c = 8,
-                         .in_h = 8,
-                         .in_w = 8,
-                         .out_c = 8,
-                         .out_h = 8,
-                         .out_w = 8,
-                         .kernel_h = 3,
-                         .kernel_w = 3,
-                         .stride_h = 1,
-                         .stride_w = 1,
-                         .pad_top = 1,
-                         .pad_left = 1,
-                         .pad_bottom = 1,
-                         .pad_right = 1,
-                         .dilation_h = 1,
-                         .dilation_w = 1,
-                         .groups = 1};
+    ww_conv2d_shape s = ww_test_conv3x3_same(8, 8, 8, 8, 1);
     assert_true(ww_winograd_suits(&s));
     ww_conv2d_shape t = s;
     t.stride_h = t.stride_w = 2;

@@ -133,3 +133,25 @@ int ww_test_teardown_pools(void **state)
     }
     return 0;
 }
+
+ww_conv2d_shape ww_test_conv3x3_same(int c, int h, int w, int out_c, int groups)
+{
+    ww_conv2d_shape s = {.in_c = c,
+                         .in_h = h,
+                         .in_w = w,
+                         .out_c = out_c,
+                         .out_h = h,
+                         .out_w = w,
+                         .kernel_h = 3,
+                         .kernel_w = 3,
+                         .stride_h = 1,
+                         .stride_w = 1,
+                         .pad_top = 1,
+                         .pad_left = 1,
+                         .pad_bottom = 1,
+                         .pad_right = 1,
+                         .dilation_h = 1,
+                         .dilation_w = 1,
+                         .groups = groups};
+    return s;
+}

@@ -2,10 +2,11 @@
 #ifndef WW_TEST_SUPPORT_H
 #define WW_TEST_SUPPORT_H
 
+#include "core/threadpool.h"
+#include "ops/ops.h"
+
 #include <stddef.h>
 #include <stdint.h>
-
-#include "core/threadpool.h"
 
 /* Directory with the shared data (models/, imagenet-sample/): $WANWU_SHARED,
  * else ../shared next to the source tree. Returns NULL if it does not exist;
@@ -31,6 +32,10 @@ void ww_rng_fill(ww_rng *r, float *x, size_t n, float lo, float hi);
 
 /* Max |a-b| / (1 + |b|) over n values (mixed absolute/relative error). */
 double ww_max_rel_diff(const float *a, const float *b, size_t n);
+
+/* A 3x3, stride-1, padding-1 ("same") convolution of c x h x w into
+ * out_c channels, the given groups, no dilation. */
+ww_conv2d_shape ww_test_conv3x3_same(int c, int h, int w, int out_c, int groups);
 
 /* Reads a whole file; returns NULL on failure. */
 uint8_t *ww_test_read_file(const char *path, size_t *size);
