@@ -449,6 +449,8 @@ int ww_graph_add_channel_shuffle(ww_graph *g, const char *name, int input, int g
     n->inputs[0] = input;
     n->num_inputs = 1;
     n->groups = groups;
+    n->channel_begin = 0;
+    n->channel_end = in.c;
     return n->output;
 }
 

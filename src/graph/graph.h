@@ -29,7 +29,9 @@ typedef enum ww_op_type {
     WW_OP_MUL_CHANNEL,     /* inputs[0] (C x H x W) * inputs[1] (C x 1 x 1), per channel */
     WW_OP_CONCAT,          /* channels of inputs[0], then of inputs[1] */
     WW_OP_SLICE_CHANNELS,  /* channels [channel_begin, channel_end) of inputs[0] */
-    WW_OP_CHANNEL_SHUFFLE, /* groups */
+    WW_OP_CHANNEL_SHUFFLE, /* groups; shuffles inputs[0], or the concat of inputs[0] and
+                            * inputs[1] when there are two; output is channels
+                            * [channel_begin, channel_end) of the shuffled map */
     WW_OP_AVGPOOL2D,       /* pool, count_include_pad */
     WW_OP_RESHAPE,         /* same values, new C x H x W (a copy) */
     WW_OP_SOFTMAX,         /* softmax over all values (a classifier's last op), or per row */
@@ -60,7 +62,7 @@ typedef struct ww_node {
     ww_conv2d_shape conv;
     ww_pool2d_shape pool;
     int in_features, out_features;
-    int channel_begin, channel_end;                     /* SLICE_CHANNELS */
+    int channel_begin, channel_end;                     /* SLICE_CHANNELS, CHANNEL_SHUFFLE */
     int groups;                                         /* CHANNEL_SHUFFLE */
     int count_include_pad;                              /* AVGPOOL2D */
     float clamp_scale, clamp_shift, clamp_lo, clamp_hi; /* AFFINE_CLAMP */

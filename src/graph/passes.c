@@ -389,6 +389,42 @@ int ww_pass_fuse_activation(ww_graph *g)
     return rewrites;
 }
 
+int ww_pass_fuse_channel_shuffle(ww_graph *g)
+{
+    int rewrites = 0;
+    for (int i = 0; i < g->num_nodes; i++) {
+        ww_node *n = &g->nodes[i];
+        if (n->removed) continue;
+        if (n->op == WW_OP_CHANNEL_SHUFFLE && n->num_inputs == 1) {
+            /* the shuffle runs after the concat, so the concat's inputs are ready */
+            ww_node *cat = producer_of(g, n->inputs[0]);
+            if (!cat || cat->op != WW_OP_CONCAT || ww_graph_use_count(g, cat->output) != 1)
+                continue;
+            n->inputs[0] = cat->inputs[0];
+            n->inputs[1] = cat->inputs[1];
+            n->num_inputs = 2;
+            cat->removed = 1;
+            rewrites++;
+        } else if (n->op == WW_OP_SLICE_CHANNELS) {
+            /* the slice reads the shuffle's sources directly; the shuffle dies
+             * once no one else reads it */
+            ww_node *shuffle = producer_of(g, n->inputs[0]);
+            if (!shuffle || shuffle->op != WW_OP_CHANNEL_SHUFFLE) continue;
+            int begin = shuffle->channel_begin + n->channel_begin;
+            int end = shuffle->channel_begin + n->channel_end;
+            n->op = WW_OP_CHANNEL_SHUFFLE;
+            n->inputs[0] = shuffle->inputs[0];
+            n->inputs[1] = shuffle->inputs[1];
+            n->num_inputs = shuffle->num_inputs;
+            n->groups = shuffle->groups;
+            n->channel_begin = begin;
+            n->channel_end = end;
+            rewrites++;
+        }
+    }
+    return rewrites;
+}
+
 int ww_pass_remove_dead_nodes(ww_graph *g)
 {
     int rewrites = 0;
@@ -410,6 +446,7 @@ void ww_graph_optimize(ww_graph *g)
     ww_pass_fold_batchnorm(g);
     ww_pass_fuse_residual_add(g);
     ww_pass_fuse_activation(g);
+    ww_pass_fuse_channel_shuffle(g);
     ww_pass_remove_dead_nodes(g);
 }
 

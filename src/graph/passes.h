@@ -9,6 +9,10 @@
  *   fold_batchnorm     - BatchNorm after a conv folded into its weights/bias
  *   fuse_residual_add  - conv followed by add(conv, x) becomes conv with residual x
  *   fuse_activation    - ReLU/ReLU6 after a conv, add or linear becomes its epilogue
+ *   fuse_channel_shuffle - a channel shuffle reads the two inputs of the concat
+ *                        before it, and a channel slice of a shuffle becomes a
+ *                        shuffle writing just that range: ShuffleNet's concat,
+ *                        shuffle, split copy each value once instead of thrice
  *   remove_dead_nodes  - nodes whose output nobody reads
  * Each pass preserves the function the graph computes (up to float
  * rounding) and returns the number of rewrites it made. */
@@ -22,6 +26,7 @@ int ww_pass_remove_identities(ww_graph *g);
 int ww_pass_fold_batchnorm(ww_graph *g);
 int ww_pass_fuse_residual_add(ww_graph *g);
 int ww_pass_fuse_activation(ww_graph *g);
+int ww_pass_fuse_channel_shuffle(ww_graph *g);
 int ww_pass_remove_dead_nodes(ww_graph *g);
 void ww_graph_optimize(ww_graph *g);
 

@@ -138,7 +138,10 @@ void ww_graph_exec_nodes(const ww_graph_exec *s, int first, int end)
             ww_slice_channels_ref(n->channel_begin, n->channel_end, in->h * in->w, x, y);
             break;
         case WW_OP_CHANNEL_SHUFFLE:
-            ww_channel_shuffle_ref(in->c, n->groups, in->h * in->w, x, y);
+            ww_channel_shuffle_range_ref(in->c, n->num_inputs > 1 ? g->values[n->inputs[1]].c : 0,
+                                         n->groups, n->channel_begin, n->channel_end, in->h * in->w,
+                                         x, n->num_inputs > 1 ? value_ptr(s, n->inputs[1]) : NULL,
+                                         y);
             break;
         case WW_OP_AVGPOOL2D: ww_avgpool2d_ref(&n->pool, n->count_include_pad, x, y); break;
         case WW_OP_RESHAPE: memcpy(y, x, ww_value_size(in) * sizeof *y); break;

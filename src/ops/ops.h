@@ -167,6 +167,12 @@ void ww_slice_channels_ref(int begin, int end, int hw, const float *in, float *o
 /* ShuffleNet's channel shuffle: view C as [groups][C/groups], transpose to
  * [C/groups][groups]. Output channel j*groups+g is input channel g*(C/groups)+j. */
 void ww_channel_shuffle_ref(int channels, int groups, int hw, const float *in, float *out);
+/* Channels [begin, end) of the channel shuffle of (a's channels_a channels,
+ * then b's channels_b): concat, shuffle and slice in one pass, each output
+ * channel copied once from where it lives. b may be NULL when channels_b is
+ * 0. Writes end - begin channels to out. */
+void ww_channel_shuffle_range_ref(int channels_a, int channels_b, int groups, int begin, int end,
+                                  int hw, const float *a, const float *b, float *out);
 
 /* Average pooling over windows; padded cells are counted when
  * count_include_pad, else ignored (PyTorch/ONNX semantics). */

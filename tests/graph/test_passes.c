@@ -31,8 +31,8 @@ static void eval_node(const ww_graph *g, const ww_node *n, buffer_fn buf, void *
     size_t count = ww_value_size(in);
     switch (n->op) {
     case WW_OP_CONV2D:
-        ww_conv2d_ref(&n->conv, x, n->weight, n->bias, n->num_inputs > 1 ? buf(ctx, n->inputs[1]) : NULL,
-                      n->act, y);
+        ww_conv2d_ref(&n->conv, x, n->weight, n->bias,
+                      n->num_inputs > 1 ? buf(ctx, n->inputs[1]) : NULL, n->act, y);
         break;
     case WW_OP_BATCHNORM:
         ww_batchnorm_ref(in->c, in->h * in->w, x, n->bn_gamma, n->bn_beta, n->bn_mean, n->bn_var,
@@ -57,7 +57,11 @@ static void eval_node(const ww_graph *g, const ww_node *n, buffer_fn buf, void *
     case WW_OP_SLICE_CHANNELS:
         ww_slice_channels_ref(n->channel_begin, n->channel_end, in->h * in->w, x, y);
         break;
-    case WW_OP_CHANNEL_SHUFFLE: ww_channel_shuffle_ref(in->c, n->groups, in->h * in->w, x, y); break;
+    case WW_OP_CHANNEL_SHUFFLE:
+        ww_channel_shuffle_range_ref(in->c, n->num_inputs > 1 ? g->values[n->inputs[1]].c : 0,
+                                     n->groups, n->channel_begin, n->channel_end, in->h * in->w, x,
+                                     n->num_inputs > 1 ? buf(ctx, n->inputs[1]) : NULL, y);
+        break;
     case WW_OP_AVGPOOL2D: ww_avgpool2d_ref(&n->pool, n->count_include_pad, x, y); break;
     case WW_OP_RESHAPE: memcpy(y, x, count * sizeof *y); break;
     case WW_OP_SOFTMAX: ww_softmax_ref((int)count, x, y); break;
@@ -69,8 +73,9 @@ static void eval_node(const ww_graph *g, const ww_node *n, buffer_fn buf, void *
                       n->num_inputs > 1 ? buf(ctx, n->inputs[1]) : n->weight, y);
         break;
     case WW_OP_ELTWISE:
-        ww_eltwise_ref(count, in->h * in->w, x, n->num_inputs > 1 ? buf(ctx, n->inputs[1]) : n->weight,
-                       n->const_count, n->eltwise_op, n->eltwise_swap, y);
+        ww_eltwise_ref(count, in->h * in->w, x,
+                       n->num_inputs > 1 ? buf(ctx, n->inputs[1]) : n->weight, n->const_count,
+                       n->eltwise_op, n->eltwise_swap, y);
         break;
     case WW_OP_INPUT:
     case WW_OP_CONSTANT: break;
@@ -171,14 +176,16 @@ static void evaluate_separately(const ww_graph *g, const float *input, float *ou
         if (!g->nodes[i].removed && g->nodes[i].op != WW_OP_INPUT)
             eval_node(g, &g->nodes[i], separate_buffer, &sb);
     memcpy(out, sb.values[g->output], ww_value_size(&g->values[g->output]) * sizeof(float));
-    for (int v = 0; v < g->num_values; v++) free(sb.values[v]);
+    for (int v = 0; v < g->num_values; v++)
+        free(sb.values[v]);
     free(sb.values);
 }
 
 static int count_live(const ww_graph *g, ww_op_type op)
 {
     int n = 0;
-    for (int i = 0; i < g->num_nodes; i++) n += !g->nodes[i].removed && g->nodes[i].op == op;
+    for (int i = 0; i < g->num_nodes; i++)
+        n += !g->nodes[i].removed && g->nodes[i].op == op;
     return n;
 }
 
@@ -213,7 +220,8 @@ static void test_optimize_and_plan_preserve_output(void **state)
         assert_true(plan.arena_floats < total); /* buffers really are shared */
         arena_buffers ab = {malloc(plan.arena_floats * sizeof(float)), &plan};
         /* poison: stale data must never leak into a result */
-        for (size_t i = 0; i < plan.arena_floats; i++) ab.arena[i] = 1e30f;
+        for (size_t i = 0; i < plan.arena_floats; i++)
+            ab.arena[i] = 1e30f;
         memcpy(arena_buffer(&ab, g.input), input, in_n * sizeof(float));
         for (int i = 0; i < g.num_nodes; i++)
             if (!g.nodes[i].removed && g.nodes[i].op != WW_OP_INPUT)
@@ -295,7 +303,8 @@ static void test_zoo_ops_preserve_output(void **state)
         ww_memory_plan plan;
         assert_int_equal(ww_plan_memory(&g, &plan, &err), WANWU_OK);
         arena_buffers ab = {malloc(plan.arena_floats * sizeof(float)), &plan};
-        for (size_t i = 0; i < plan.arena_floats; i++) ab.arena[i] = 1e30f;
+        for (size_t i = 0; i < plan.arena_floats; i++)
+            ab.arena[i] = 1e30f;
         memcpy(arena_buffer(&ab, g.input), input, in_n * sizeof(float));
         for (int i = 0; i < g.num_nodes; i++)
             if (!g.nodes[i].removed && g.nodes[i].op != WW_OP_INPUT)
@@ -320,6 +329,13 @@ static void test_zoo_reference_ops(void **state)
     assert_memory_equal(out, shuffled, sizeof out);
     ww_slice_channels_ref(1, 3, 2, in, out);
     assert_true(out[0] == 3 && out[3] == 6);
+    /* concat([1 2], [3 4 5 6]) shuffled in 2 groups is 1 4 2 5 3 6; channels [1, 5) */
+    ww_channel_shuffle_range_ref(2, 4, 2, 1, 5, 1, in, in + 2, out);
+    const float shuffled_range[4] = {4, 2, 5, 3};
+    assert_memory_equal(out, shuffled_range, sizeof shuffled_range);
+    ww_channel_shuffle_range_ref(6, 0, 3, 0, 6, 1, in, NULL, out); /* [0 1][2 3][4 5] */
+    const float shuffled3[6] = {1, 3, 5, 2, 4, 6};
+    assert_memory_equal(out, shuffled3, sizeof shuffled3);
     const float scale[3] = {2, 0, -1};
     ww_mul_channel_ref(3, 2, in, scale, out);
     assert_true(out[0] == 2 && out[1] == 4 && out[2] == 0 && out[5] == -6);
@@ -327,7 +343,8 @@ static void test_zoo_reference_ops(void **state)
     assert_memory_equal(out, in, sizeof out);
     assert_true(fabsf(ww_activate(0.0f, WW_ACT_SIGMOID) - 0.5f) < 1e-7f);
     assert_true(fabsf(ww_activate(2.0f, WW_ACT_SILU) - 2.0f / (1.0f + expf(-2.0f))) < 1e-7f);
-    assert_true(ww_activate(-100.0f, WW_ACT_SILU) <= 0.0f && ww_activate(-100.0f, WW_ACT_SILU) > -1e-6f);
+    assert_true(ww_activate(-100.0f, WW_ACT_SILU) <= 0.0f &&
+                ww_activate(-100.0f, WW_ACT_SILU) > -1e-6f);
     ww_affine_clamp_ref(6, in, 0.5f, -1.0f, 0.0f, 1.0f, out); /* hard sigmoid-like */
     assert_true(out[0] == 0.0f && out[2] == 0.5f && out[5] == 1.0f);
     const float per_channel[3] = {10, 20, 30};
@@ -373,6 +390,47 @@ static double optimized_difference(ww_graph *g, const float *input)
     free(before);
     free(after);
     return diff;
+}
+
+/* Concat, channel shuffle and the next unit's split fuse into shuffles that
+ * read the concat's inputs; the result is unchanged. A concat read twice, a
+ * shuffle read whole and a shuffle that is the graph output stay. */
+static void test_fuse_channel_shuffle(void **state)
+{
+    (void)state;
+    for (int groups = 2; groups <= 3; groups++) {
+        for (int variant = 0; variant < 3; variant++) {
+            ww_rng rng;
+            ww_rng_seed(&rng, 31 + (uint64_t)(groups * 3 + variant));
+            ww_graph g;
+            wanwu_error err;
+            ww_graph_init(&g);
+            int c = 6 * groups;
+            int x = ww_graph_add_input(&g, c, 5, 7, &err);
+            int h = x;
+            for (int unit = 0; unit < 2; unit++) {
+                int left = ww_graph_add_slice_channels(&g, "split0", h, 0, c / 2, &err);
+                int right = ww_graph_add_slice_channels(&g, "split1", h, c / 2, c, &err);
+                right = conv_bn(&g, &rng, right, c / 2, 3, 1, c / 2, WW_ACT_RELU);
+                int cat = ww_graph_add_concat(&g, "cat", left, right, &err);
+                h = ww_graph_add_channel_shuffle(&g, "shuffle", cat, groups, &err);
+                /* variant 1: the concat is read again, so it must stay */
+                if (variant == 1 && unit == 0) h = ww_graph_add_add(&g, "add", h, cat, &err);
+            }
+            /* variant 2: the last shuffle is read whole by a conv */
+            if (variant == 2) h = conv_bn(&g, &rng, h, c, 1, 1, 1, WW_ACT_NONE);
+            assert_true(h >= 0);
+            float *input = random_floats(&rng, ww_value_size(&g.values[x]), -2, 2);
+            assert_true(optimized_difference(&g, input) < 1e-5);
+            /* unit 0's split reads the input and stays; unit 1's split becomes
+             * two shuffles of unit 0's concat inputs unless it reads the add */
+            assert_int_equal(count_live(&g, WW_OP_SLICE_CHANNELS), variant == 1 ? 4 : 2);
+            assert_int_equal(count_live(&g, WW_OP_CONCAT), variant == 1 ? 1 : 0);
+            assert_int_equal(count_live(&g, WW_OP_CHANNEL_SHUFFLE), variant == 1 ? 2 : 3);
+            free(input);
+            ww_graph_free(&g);
+        }
+    }
 }
 
 /* No live node reads a CONSTANT node, or reads only constants. */
@@ -649,6 +707,7 @@ int main(void)
         cmocka_unit_test(test_shared_value_is_not_fused),
         cmocka_unit_test(test_zoo_ops_preserve_output),
         cmocka_unit_test(test_zoo_reference_ops),
+        cmocka_unit_test(test_fuse_channel_shuffle),
         cmocka_unit_test(test_builder_rejects_bad_shapes),
         cmocka_unit_test(test_fold_constant_operands),
         cmocka_unit_test(test_fold_constant_concat_gather),
