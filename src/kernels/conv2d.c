@@ -18,6 +18,7 @@
 #include "kernels/winograd.h"
 #include "ops/ops.h"
 
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -444,6 +445,8 @@ static void im2col_pack_panel(const ww_conv2d_shape *s, const float *in_group, i
  * matters for late layers where the weights are megabytes and N is small. */
 #define PANELS_PER_BLOCK 8
 
+#define GEMM_MAX_SLOTS 256 /* the thread pool's limit */
+
 /* How the GEMM work is cut into jobs for a given thread count. */
 typedef struct gemm_plan {
     int slots;            /* parallel iterations, each with its own scratch slot */
@@ -488,6 +491,7 @@ static gemm_plan plan_gemm(const ww_conv2d *conv, int threads)
     }
     p.jobs = (int)(column_jobs * p.m_chunks);
     p.slots = p.jobs < threads ? p.jobs : threads;
+    if (p.slots > GEMM_MAX_SLOTS) p.slots = GEMM_MAX_SLOTS;
     p.slot_floats = gemm_slot_floats(conv);
     return p;
 }
@@ -497,6 +501,8 @@ typedef struct gemm_ctx {
     const float *in, *residual;
     float *out, *scratch;
     gemm_plan plan;
+    /* Next unclaimed job of each slot's static share. */
+    atomic_int next_job[GEMM_MAX_SLOTS];
 } gemm_ctx;
 
 /* One job: rows [m_begin, m_end) of one group times panels [p_begin, p_end). */
@@ -551,31 +557,52 @@ static void conv_gemm_job(const gemm_ctx *ctx, float *panels, int group, int p_b
     }
 }
 
-/* Iteration `slot` owns scratch slot `slot` and a contiguous share of the
- * jobs, so the result does not depend on how the pool maps slots to threads. */
-static void conv_gemm_slots(void *p, int begin, int end)
+static void gemm_slot_share(const gemm_plan *plan, int slot, int *first, int *last)
 {
-    const gemm_ctx *ctx = p;
+    *first = (int)((long long)plan->jobs * slot / plan->slots);
+    *last = (int)((long long)plan->jobs * (slot + 1) / plan->slots);
+}
+
+static void conv_gemm_run_job(const gemm_ctx *ctx, float *panels, int job)
+{
     const gemm_plan *plan = &ctx->plan;
     const ww_conv2d *conv = ctx->conv;
     int mr = conv->kern->mr;
     int m_panels = (conv->m + mr - 1) / mr;
+    int block = job % plan->n_blocks;
+    int rest = job / plan->n_blocks;
+    int chunk = rest % plan->m_chunks;
+    int group = rest / plan->m_chunks;
+    int m_begin = (int)((long long)m_panels * chunk / plan->m_chunks) * mr;
+    int m_end = (int)((long long)m_panels * (chunk + 1) / plan->m_chunks) * mr;
+    if (m_end > conv->m) m_end = conv->m;
+    int p_begin = block * plan->panels_per_block;
+    int p_end = p_begin + plan->panels_per_block;
+    if (p_end > plan->n_panels) p_end = plan->n_panels;
+    if (m_begin < m_end) conv_gemm_job(ctx, panels, group, p_begin, p_end, m_begin, m_end);
+}
+
+/* Iteration `slot` owns scratch slot `slot` and a contiguous share of the
+ * jobs (neighbouring jobs share weight rows in cache). When its share is
+ * done it takes unclaimed jobs from the other shares: a worker that wakes
+ * late or is descheduled would otherwise leave its whole share for the
+ * caller to run after its own. Each job writes only its own outputs, so
+ * the result does not depend on which slot ran it. */
+static void conv_gemm_slots(void *p, int begin, int end)
+{
+    gemm_ctx *ctx = p;
+    const gemm_plan *plan = &ctx->plan;
     for (int slot = begin; slot < end; slot++) {
         float *panels = ww_align64(ctx->scratch + (size_t)slot * plan->slot_floats);
-        long long first = (long long)plan->jobs * slot / plan->slots;
-        long long last = (long long)plan->jobs * (slot + 1) / plan->slots;
-        for (long long job = first; job < last; job++) {
-            int block = (int)(job % plan->n_blocks);
-            long long rest = job / plan->n_blocks;
-            int chunk = (int)(rest % plan->m_chunks);
-            int group = (int)(rest / plan->m_chunks);
-            int m_begin = (int)((long long)m_panels * chunk / plan->m_chunks) * mr;
-            int m_end = (int)((long long)m_panels * (chunk + 1) / plan->m_chunks) * mr;
-            if (m_end > conv->m) m_end = conv->m;
-            int p_begin = block * plan->panels_per_block;
-            int p_end = p_begin + plan->panels_per_block;
-            if (p_end > plan->n_panels) p_end = plan->n_panels;
-            if (m_begin < m_end) conv_gemm_job(ctx, panels, group, p_begin, p_end, m_begin, m_end);
+        for (int i = 0; i < plan->slots; i++) {
+            int victim = (slot + i) % plan->slots, first, last;
+            gemm_slot_share(plan, victim, &first, &last);
+            for (;;) {
+                int job =
+                    atomic_fetch_add_explicit(&ctx->next_job[victim], 1, memory_order_relaxed);
+                if (job >= last) break;
+                conv_gemm_run_job(ctx, panels, job);
+            }
         }
     }
 }
@@ -750,5 +777,10 @@ void ww_conv2d_run(const ww_conv2d *conv, const float *in, const float *residual
     }
     gemm_ctx ctx = {.conv = conv, .in = in, .residual = residual, .out = out, .scratch = scratch};
     ctx.plan = plan_gemm(conv, ww_threadpool_size(pool));
+    for (int slot = 0; slot < ctx.plan.slots; slot++) {
+        int first, last;
+        gemm_slot_share(&ctx.plan, slot, &first, &last);
+        atomic_init(&ctx.next_job[slot], first);
+    }
     ww_parallel_for(pool, ctx.plan.slots, conv_gemm_slots, &ctx);
 }

@@ -8,6 +8,7 @@
 #include "core/prefault.h"
 #include "kernels/vec.h"
 
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -380,6 +381,8 @@ void ww_winograd_free(ww_winograd *w)
  * weights U outweigh V and M of the whole layer, as in the late, small,
  * wide layers) one block holds every tile so U streams once, and the
  * threads share each of the three steps. */
+#define WG_MAX_SLOTS 256 /* the thread pool's limit */
+
 typedef struct wg_plan {
     int fused;
     int block;        /* most tiles in a block (sizes the scratch), a multiple of MR */
@@ -399,6 +402,7 @@ static wg_plan wg_plan_for(const ww_winograd *w, int threads)
         p.slots = threads < w->C ? threads : w->C;
         p.block_panels = w->Tp / mr;
         p.u_slots = w->g ? (threads < w->n_panels ? threads : w->n_panels) : 0;
+        if (p.u_slots > WG_MAX_SLOTS) p.u_slots = WG_MAX_SLOTS;
         return p;
     }
     int panels = w->Tp / mr;
@@ -474,6 +478,8 @@ typedef struct wg_ctx {
     ww_activation act;
     float *out, *scratch;
     float *v, *m; /* unfused: the one block's V and M */
+    /* Lazy weights: next unclaimed column panel of each U slot's share. */
+    atomic_int next_panel[WG_MAX_SLOTS];
 } wg_ctx;
 
 /* o = act(o + r) for n floats; r may be NULL. One loop per case so the
@@ -675,13 +681,22 @@ static void wg_gemm_range(void *p, int begin, int end)
     wg_gemm_jobs(ctx->w, ctx->v, ctx->m, ctx->plan.block, ctx->w->T, begin, end);
 }
 
+static void wg_lazy_share(const ww_winograd *w, int slots, int slot, int *first, int *last)
+{
+    *first = (int)((long long)w->n_panels * slot / slots);
+    *last = (int)((long long)w->n_panels * (slot + 1) / slots);
+}
+
 /* Unfused with lazy weights, step 2: slot i takes a contiguous share of
- * the column panels; per panel and KC block of input channels it
- * transforms U into its own buffer, then runs the 16 points' GEMMs over
- * all tiles (same accumulation order as with stored U). */
+ * the column panels, then unclaimed panels of the other shares (so a late
+ * or descheduled worker's share is split rather than run after the
+ * caller's); per panel and KC block of input channels it transforms U
+ * into its own buffer, then runs the 16 points' GEMMs over all tiles
+ * (same accumulation order as with stored U). Panels write disjoint
+ * columns of M, so the result does not depend on which slot ran one. */
 static void wg_lazy_gemm_slots(void *p, int begin, int end)
 {
-    const wg_ctx *ctx = p;
+    wg_ctx *ctx = p;
     const ww_winograd *w = ctx->w;
     const ww_gemm_kernel *kern = w->kern;
     int bp = ctx->plan.block, slots = ctx->plan.u_slots, nr_full = kern->nr;
@@ -690,45 +705,50 @@ static void wg_lazy_gemm_slots(void *p, int begin, int end)
     size_t u_stride = wg_u_stride(w);
     for (int slot = begin; slot < end; slot++) {
         float *u = ww_align64(bufs + (size_t)slot * wg_u_floats(w));
-        int first = (int)((long long)w->n_panels * slot / slots);
-        int last = (int)((long long)w->n_panels * (slot + 1) / slots);
-        for (int panel = first; panel < last; panel++) {
-            int n0 = panel * nr_full;
-            int nr = w->K - n0 < nr_full ? w->K - n0 : nr_full;
-            const float *g = w->g + (size_t)panel * w->C * 9 * nr_full;
-            for (int k0 = 0; k0 < w->C; k0 += WW_GEMM_KC) {
-                int kc = w->C - k0 < WW_GEMM_KC ? w->C - k0 : WW_GEMM_KC;
-                const float *gk = g + (size_t)k0 * 9 * nr_full;
-                w->weights(gk, kc, nr_full, u_stride, u);
-                /* The next block's raw weights (this slot's, contiguous in
-                 * g) are fetched into L2 a sixteenth before each GEMM, so
-                 * reading them from RAM overlaps the GEMMs. */
-                const char *next = (const char *)(gk + (size_t)kc * 9 * nr_full);
-                size_t next_bytes = 0;
-                if (k0 + kc < w->C || panel + 1 < last) {
-                    int next_kc = k0 + kc < w->C ? w->C - k0 - kc : w->C;
-                    next_bytes = (size_t)(next_kc < WW_GEMM_KC ? next_kc : WW_GEMM_KC) * 9 *
-                                 nr_full * sizeof(float);
-                }
-                size_t slice = (next_bytes / WG_POINTS + 63) / 64 * 64;
-                for (int xi = 0; xi < WG_POINTS; xi++) {
-                    for (size_t b = xi * slice; b < (xi + 1) * slice && b < next_bytes; b += 64)
-                        __builtin_prefetch(next + b, 0, 2);
-                    ww_gemm_panel_args args = {.kern = kern,
-                                               .a_packed = ctx->v + xi * wg_v_stride(w, bp),
-                                               .k = w->C,
-                                               .k0 = k0,
-                                               .kc = kc,
-                                               .m_begin = 0,
-                                               .m_end = w->T,
-                                               .nr = nr,
-                                               .b_panel = u + xi * u_stride,
-                                               .c = ctx->m + xi * wg_m_stride(w, bp) + n0,
-                                               .ldc = (size_t)w->K,
-                                               .bias = NULL,
-                                               .residual = NULL,
-                                               .act = WW_ACT_NONE};
-                    ww_gemm_panel(&args);
+        for (int i = 0; i < slots; i++) {
+            int victim = (slot + i) % slots, first, last;
+            wg_lazy_share(w, slots, victim, &first, &last);
+            for (;;) {
+                int panel =
+                    atomic_fetch_add_explicit(&ctx->next_panel[victim], 1, memory_order_relaxed);
+                if (panel >= last) break;
+                int n0 = panel * nr_full;
+                int nr = w->K - n0 < nr_full ? w->K - n0 : nr_full;
+                const float *g = w->g + (size_t)panel * w->C * 9 * nr_full;
+                for (int k0 = 0; k0 < w->C; k0 += WW_GEMM_KC) {
+                    int kc = w->C - k0 < WW_GEMM_KC ? w->C - k0 : WW_GEMM_KC;
+                    const float *gk = g + (size_t)k0 * 9 * nr_full;
+                    w->weights(gk, kc, nr_full, u_stride, u);
+                    /* The next block's raw weights (this share's, contiguous
+                     * in g) are fetched into L2 a sixteenth before each GEMM, so
+                     * reading them from RAM overlaps the GEMMs. */
+                    const char *next = (const char *)(gk + (size_t)kc * 9 * nr_full);
+                    size_t next_bytes = 0;
+                    if (k0 + kc < w->C || panel + 1 < last) {
+                        int next_kc = k0 + kc < w->C ? w->C - k0 - kc : w->C;
+                        next_bytes = (size_t)(next_kc < WW_GEMM_KC ? next_kc : WW_GEMM_KC) * 9 *
+                                     nr_full * sizeof(float);
+                    }
+                    size_t slice = (next_bytes / WG_POINTS + 63) / 64 * 64;
+                    for (int xi = 0; xi < WG_POINTS; xi++) {
+                        for (size_t b = xi * slice; b < (xi + 1) * slice && b < next_bytes; b += 64)
+                            __builtin_prefetch(next + b, 0, 2);
+                        ww_gemm_panel_args args = {.kern = kern,
+                                                   .a_packed = ctx->v + xi * wg_v_stride(w, bp),
+                                                   .k = w->C,
+                                                   .k0 = k0,
+                                                   .kc = kc,
+                                                   .m_begin = 0,
+                                                   .m_end = w->T,
+                                                   .nr = nr,
+                                                   .b_panel = u + xi * u_stride,
+                                                   .c = ctx->m + xi * wg_m_stride(w, bp) + n0,
+                                                   .ldc = (size_t)w->K,
+                                                   .bias = NULL,
+                                                   .residual = NULL,
+                                                   .act = WW_ACT_NONE};
+                        ww_gemm_panel(&args);
+                    }
                 }
             }
         }
@@ -760,9 +780,15 @@ void ww_winograd_run(const ww_winograd *w, const float *in, const float *bias,
     ctx.v = ww_align64(scratch);
     ctx.m = ww_align64(scratch + wg_v_floats(w, ctx.plan.block));
     ww_parallel_for(pool, ctx.plan.slots, wg_input_slots, &ctx);
-    if (w->g)
+    if (w->g) {
+        for (int slot = 0; slot < ctx.plan.u_slots; slot++) {
+            int first, last;
+            wg_lazy_share(w, ctx.plan.u_slots, slot, &first, &last);
+            atomic_init(&ctx.next_panel[slot], first);
+        }
         ww_parallel_for(pool, ctx.plan.u_slots, wg_lazy_gemm_slots, &ctx);
-    else
+    } else {
         ww_parallel_for(pool, WG_POINTS * w->n_panels, wg_gemm_range, &ctx);
+    }
     ww_parallel_for(pool, w->T, wg_output_range, &ctx);
 }
