@@ -8,7 +8,8 @@
  *   remove_identities  - drop Flatten/Dropout (flatten of C x 1 x 1 is free)
  *   fold_batchnorm     - BatchNorm after a conv folded into its weights/bias
  *   fuse_residual_add  - conv followed by add(conv, x) becomes conv with residual x
- *   fuse_activation    - ReLU/ReLU6 after a conv, add or linear becomes its epilogue
+ *   fuse_activation    - an activation (ReLU, ReLU6, SiLU, sigmoid, hard-swish) after
+ *                        a conv, add or linear becomes its epilogue
  *   fuse_channel_shuffle - a channel shuffle reads the two inputs of the concat
  *                        before it, and a channel slice of a shuffle becomes a
  *                        shuffle writing just that range: ShuffleNet's concat,
