@@ -164,23 +164,7 @@ static void test_blocks(void **state)
  * weights per run (pad 1 on every side, so out = in). */
 static int lazy_for(int in_c, int hw_h, int hw_w, int out_c)
 {
-    ww_conv2d_shape s = {.in_c = in_c,
-                         .in_h = hw_h,
-                         .in_w = hw_w,
-                         .out_c = out_c,
-                         .out_h = hw_h,
-                         .out_w = hw_w,
-                         .kernel_h = 3,
-                         .kernel_w = 3,
-                         .stride_h = 1,
-                         .stride_w = 1,
-                         .pad_top = 1,
-                         .pad_left = 1,
-                         .pad_bottom = 1,
-                         .pad_right = 1,
-                         .dilation_h = 1,
-                         .dilation_w = 1,
-                         .groups = 1};
+    ww_conv2d_shape s = ww_test_conv3x3_same(in_c, hw_h, hw_w, out_c, 1);
     float *weight = calloc((size_t)in_c * out_c * 9, sizeof *weight);
     assert_non_null(weight);
     ww_winograd *w = ww_winograd_create(&s, weight, ww_gemm_kernel_for(WW_ISA_AUTO));
@@ -224,23 +208,8 @@ static void test_scratch_for_more_threads(void **state)
     static const int shapes[][4] = {
         {4, 16, 10, 4}, {3, 9, 50, 5}, {64, 20, 20, 64}, {40, 5, 9, 41}, {130, 7, 7, 130}};
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
-        ww_conv2d_shape s = {.in_c = shapes[i][0],
-                             .in_h = shapes[i][1],
-                             .in_w = shapes[i][2],
-                             .out_c = shapes[i][3],
-                             .out_h = shapes[i][1],
-                             .out_w = shapes[i][2],
-                             .kernel_h = 3,
-                             .kernel_w = 3,
-                             .stride_h = 1,
-                             .stride_w = 1,
-                             .pad_top = 1,
-                             .pad_left = 1,
-                             .pad_bottom = 1,
-                             .pad_right = 1,
-                             .dilation_h = 1,
-                             .dilation_w = 1,
-                             .groups = 1};
+        ww_conv2d_shape s =
+            ww_test_conv3x3_same(shapes[i][0], shapes[i][1], shapes[i][2], shapes[i][3], 1);
         size_t in_n = (size_t)s.in_c * s.in_h * s.in_w, out_n = (size_t)s.out_c * s.out_h * s.out_w;
         size_t w_n = (size_t)s.out_c * s.in_c * 9;
         float *in = malloc(in_n * sizeof *in), *weight = malloc(w_n * sizeof *weight);
