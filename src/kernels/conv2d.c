@@ -10,6 +10,7 @@
  *   im2col     everything else: each KC x NR panel of the im2col matrix is
  *              gathered from the input on the fly into per-thread scratch,
  *              so the full im2col matrix is never materialized. */
+#include "core/arena.h"
 #include "core/error.h"
 #include "core/prefault.h"
 #include "kernels/gemm.h"
@@ -55,6 +56,7 @@ struct ww_conv2d {
     depthwise_fn depthwise;
     int depthwise_lanes; /* vector width of the depthwise kernel */
     int depthwise_flat;  /* small stride-1 map: the flat kernel (depthwise_row.inc) */
+    int arena_owned;     /* weight belongs to a model's weight arena */
     int m;               /* output channels per group */
     int k;               /* GEMM depth: in_c / groups * kernel_h * kernel_w */
     int n;               /* output pixels */
@@ -657,14 +659,23 @@ static void conv_gemv_chunks(void *p, int begin, int end)
  * them per run (wg_lazy_weights in winograd.c): 9/16 of the memory. */
 
 /* Packed weights are written once at create and read on every run:
- * faulted in up front (huge pages when large), see core/prefault.h. */
-static void *alloc_floats_aligned(size_t count)
+ * faulted in up front, from the model's arena of huge pages when there is
+ * one (core/arena.h), else a block of their own (core/prefault.h). */
+static float *alloc_weight_floats(ww_arena *arena, size_t count)
 {
-    return ww_alloc_prefaulted(count * sizeof(float));
+    return arena ? ww_arena_alloc(arena, count * sizeof(float))
+                 : ww_alloc_prefaulted(count * sizeof(float));
 }
 
 wanwu_status ww_conv2d_create_isa(const ww_conv2d_shape *s, const float *weight, const float *bias,
                                   ww_activation act, ww_isa isa, ww_conv2d **out, wanwu_error *err)
+{
+    return ww_conv2d_create_in(s, weight, bias, act, isa, NULL, out, err);
+}
+
+wanwu_status ww_conv2d_create_in(const ww_conv2d_shape *s, const float *weight, const float *bias,
+                                 ww_activation act, ww_isa isa, ww_arena *arena, ww_conv2d **out,
+                                 wanwu_error *err)
 {
     if (!out) return ww_error_set(err, WANWU_ERR_INVALID_ARGUMENT, "conv2d: out is NULL");
     *out = NULL;
@@ -680,6 +691,7 @@ wanwu_status ww_conv2d_create_isa(const ww_conv2d_shape *s, const float *weight,
     if (!conv) return ww_error_set(err, WANWU_ERR_NO_MEMORY, "conv2d: out of memory");
     conv->shape = *s;
     conv->act = act;
+    conv->arena_owned = arena != NULL;
     conv->m = s->out_c / s->groups;
     conv->k = s->in_c / s->groups * s->kernel_h * s->kernel_w;
     conv->n = s->out_h * s->out_w;
@@ -689,14 +701,15 @@ wanwu_status ww_conv2d_create_isa(const ww_conv2d_shape *s, const float *weight,
         conv->algo = CONV_DEPTHWISE;
         conv->depthwise = depthwise_for(isa, &conv->depthwise_lanes);
         conv->depthwise_flat = depthwise_wants_flat(&conv->shape, conv->depthwise_lanes);
-        conv->weight = alloc_floats_aligned(weight_floats);
+        conv->weight = alloc_weight_floats(arena, weight_floats);
         if (conv->weight) memcpy(conv->weight, weight, weight_floats * sizeof(float));
     } else if (ww_winograd_suits(s) && s->in_c >= WINOGRAD_MIN_CHANNELS &&
                s->out_c >= WINOGRAD_MIN_CHANNELS) {
         conv->algo = CONV_WINOGRAD;
         conv->kern = ww_gemm_kernel_for(isa);
-        conv->winograd = ww_winograd_create(s, weight, conv->kern);
-        conv->weight = conv->winograd ? alloc_floats_aligned(1) : NULL; /* unused placeholder */
+        conv->winograd = ww_winograd_create_in(s, weight, conv->kern, arena);
+        conv->weight =
+            conv->winograd ? alloc_weight_floats(arena, 1) : NULL; /* unused placeholder */
     } else {
         int pointwise = s->kernel_h == 1 && s->kernel_w == 1 && s->stride_h == 1 &&
                         s->stride_w == 1 && s->pad_top == 0 && s->pad_left == 0 &&
@@ -704,7 +717,7 @@ wanwu_status ww_conv2d_create_isa(const ww_conv2d_shape *s, const float *weight,
         conv->algo = pointwise ? CONV_GEMM_1X1 : CONV_IM2COL;
         conv->kern = ww_gemm_kernel_for(isa);
         conv->packed_group_floats = ww_gemm_packed_a_floats(conv->kern, conv->m, conv->k);
-        conv->weight = alloc_floats_aligned(conv->packed_group_floats * (size_t)s->groups);
+        conv->weight = alloc_weight_floats(arena, conv->packed_group_floats * (size_t)s->groups);
         if (conv->weight)
             for (int g = 0; g < s->groups; g++)
                 ww_gemm_pack_a(conv->kern, conv->m, conv->k, weight + (size_t)g * conv->m * conv->k,
@@ -734,7 +747,7 @@ void ww_conv2d_free(ww_conv2d *conv)
 {
     if (!conv) return;
     ww_winograd_free(conv->winograd);
-    free(conv->weight);
+    if (!conv->arena_owned) free(conv->weight);
     free(conv->bias);
     free(conv);
 }

@@ -32,6 +32,7 @@ struct ww_winograd {
     int n_panels;         /* NR-column panels of K */
     float *u;             /* [16][n_panels][C][NR] transformed, packed weights; NULL when lazy */
     float *g;             /* lazy: [n_panels][C][9][NR] raw weights, transformed per run */
+    int arena_owned;      /* u / g belong to a weight arena, not to w */
     void (*weights)(const float *g, int kc, int nr, size_t xi_stride, float *u);
     void (*output)(const struct ww_winograd *w, const float *m, size_t xi_stride, int tl, int t,
                    const float *bias, float *out);
@@ -253,8 +254,21 @@ static int wg_lazy_weights(const ww_winograd *w)
     return (size_t)w->C * w->K >= (size_t)4 * w->T * (w->C + w->K);
 }
 
+/* Packed weights: from the model's arena, else a block of their own. */
+static float *wg_alloc_weights(ww_arena *arena, size_t floats)
+{
+    size_t bytes = (floats * sizeof(float) + 63) / 64 * 64;
+    return arena ? ww_arena_alloc(arena, bytes) : ww_alloc_prefaulted(bytes);
+}
+
 ww_winograd *ww_winograd_create(const ww_conv2d_shape *s, const float *weight,
                                 const ww_gemm_kernel *kern)
+{
+    return ww_winograd_create_in(s, weight, kern, NULL);
+}
+
+ww_winograd *ww_winograd_create_in(const ww_conv2d_shape *s, const float *weight,
+                                   const ww_gemm_kernel *kern, ww_arena *arena)
 {
     if (!ww_winograd_suits(s) || !kern) return NULL;
     ww_winograd *w = calloc(1, sizeof *w);
@@ -263,6 +277,7 @@ ww_winograd *ww_winograd_create(const ww_conv2d_shape *s, const float *weight,
     w->kern = kern;
     w->C = s->in_c;
     w->K = s->out_c;
+    w->arena_owned = arena != NULL;
     w->tiles_h = (s->out_h + WG_OUT - 1) / WG_OUT;
     w->tiles_w = (s->out_w + WG_OUT - 1) / WG_OUT;
     w->T = w->tiles_h * w->tiles_w;
@@ -292,7 +307,7 @@ ww_winograd *ww_winograd_create(const ww_conv2d_shape *s, const float *weight,
         /* Raw weights, each panel's lanes side by side: 9 floats per
          * weight instead of U's 16, transformed panel by panel per run. */
         size_t floats = (size_t)w->n_panels * w->C * 9 * nr;
-        w->g = ww_alloc_prefaulted((floats * sizeof(float) + 63) / 64 * 64);
+        w->g = wg_alloc_weights(arena, floats);
         if (!w->g) {
             free(w);
             return NULL;
@@ -315,8 +330,7 @@ ww_winograd *ww_winograd_create(const ww_conv2d_shape *s, const float *weight,
         return w;
     }
     size_t floats = (size_t)WG_POINTS * w->n_panels * w->C * nr;
-    size_t bytes = (floats * sizeof(float) + 63) / 64 * 64;
-    w->u = ww_alloc_prefaulted(bytes);
+    w->u = wg_alloc_weights(arena, floats);
     if (!w->u) {
         free(w);
         return NULL;
@@ -364,8 +378,10 @@ int ww_winograd_transforms_weights_per_run(const ww_winograd *w)
 void ww_winograd_free(ww_winograd *w)
 {
     if (!w) return;
-    free(w->u);
-    free(w->g);
+    if (!w->arena_owned) {
+        free(w->u);
+        free(w->g);
+    }
     free(w);
 }
 

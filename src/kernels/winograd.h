@@ -20,6 +20,7 @@
 #ifndef WW_KERNELS_WINOGRAD_H
 #define WW_KERNELS_WINOGRAD_H
 
+#include "core/arena.h"
 #include "kernels/gemm.h"
 #include "ops/ops.h"
 
@@ -33,6 +34,9 @@ int ww_winograd_suits(const ww_conv2d_shape *s);
  * out of memory. */
 ww_winograd *ww_winograd_create(const ww_conv2d_shape *s, const float *weight,
                                 const ww_gemm_kernel *kern);
+/* Same, with the packed weights in memory from `arena` (freed with it). */
+ww_winograd *ww_winograd_create_in(const ww_conv2d_shape *s, const float *weight,
+                                   const ww_gemm_kernel *kern, ww_arena *arena);
 void ww_winograd_free(ww_winograd *w);
 
 /* 1 when w keeps raw weights and transforms them on every run (the

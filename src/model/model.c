@@ -2,10 +2,13 @@
  * prepared kernels and a memory plan. */
 #include "model/model.h"
 
+#include "core/arena.h"
 #include "core/error.h"
 #include "format/onnx.h"
 #include "model/model_dir.h"
 
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,10 +16,9 @@
 #include <unistd.h>
 
 /* Byte ranges of the tensors the graph borrowed from the weight file's
- * buffer, sorted by address, with whether their pages were released. */
+ * buffer, sorted by address. */
 typedef struct borrowed_tensor {
     const char *begin, *end;
-    int released;
 } borrowed_tensor;
 
 typedef struct borrowed_tensors {
@@ -51,6 +53,7 @@ void wanwu_model_free(wanwu_model *model)
         for (int i = 0; i < model->graph.num_nodes; i++)
             ww_conv2d_free(model->convs[i]);
     free(model->convs);
+    ww_arena_free(model->weight_arena); /* after the convs that point into it */
     ww_memory_plan_free(&model->plan);
     ww_graph_free(&model->graph);
     free(model->weights_buffer); /* after the graph, which borrows from it */
@@ -75,7 +78,7 @@ static wanwu_status collect_borrowed(const ww_state_dict *sd, borrowed_tensors *
         const ww_named_tensor *t = &sd->tensors[i];
         if (!t->borrowed || !t->data || t->numel == 0) continue;
         const char *begin = (const char *)t->data;
-        out->items[out->count++] = (borrowed_tensor){begin, begin + t->numel * sizeof(float), 0};
+        out->items[out->count++] = (borrowed_tensor){begin, begin + t->numel * sizeof(float)};
     }
     qsort(out->items, out->count, sizeof *out->items, compare_tensor_begin);
     return WANWU_OK;
@@ -97,16 +100,38 @@ static int graph_references(const ww_graph *g, const char *begin, const char *en
     return 0;
 }
 
-/* After a kernel packed its own copy of the weight at `p`: gives the
- * pages of the file's tensor holding it back to the system, unless some
- * node still uses that tensor or one overlapping it (a view of the same
- * storage). Only pages wholly inside the tensor go, so neighbours are
- * untouched. This keeps the file's copy and the packed copies from being
- * resident together. */
+/* Huge pages of the weight buffer: it is 2 MiB aligned (core/prefault.c)
+ * and backed by them, so it is released in whole huge pages; a partial
+ * release would split one into 4 KiB pages, each costing a fault when a
+ * neighbour is read (~10 us on VMs), and the whole ones freed are the
+ * warm memory the next packed weights are allocated from. */
+#define BORROWED_RELEASE_UNIT ((uintptr_t)2 << 20)
+
+/* Whether any live node points into a tensor overlapping [begin, end). */
+static int range_in_use(const wanwu_model *m, const borrowed_tensors *bt, const char *begin,
+                        const char *end)
+{
+    for (size_t j = 0; j < bt->count; j++) {
+        const borrowed_tensor *t = &bt->items[j];
+        if (t->end <= begin) continue;
+        if (t->begin >= end) break; /* sorted by begin */
+        if (graph_references(&m->graph, t->begin, t->end)) return 1;
+    }
+    return 0;
+}
+
+/* After a kernel packed its own copy of the weight at `p`: gives the huge
+ * pages of the file's buffer around that tensor back to the system when
+ * no node uses any tensor in them any more (bytes outside tensors, such
+ * as the zip and pickle framing, are not read after the build). This
+ * keeps the file's copy and the packed copies from being resident
+ * together. */
 static void release_borrowed(const wanwu_model *m, borrowed_tensors *bt, const float *p)
 {
     const char *c = (const char *)p;
     if (!bt || !c || bt->count == 0) return;
+    const char *buf_begin = m->graph.borrow_begin, *buf_end = m->graph.borrow_end;
+    if (!buf_begin || c < buf_begin || c >= buf_end) return;
     size_t lo = 0, hi = bt->count; /* last tensor beginning at or before c */
     while (hi - lo > 1) {
         size_t mid = lo + (hi - lo) / 2;
@@ -116,32 +141,36 @@ static void release_borrowed(const wanwu_model *m, borrowed_tensors *bt, const f
             hi = mid;
     }
     borrowed_tensor *t = &bt->items[lo];
-    if (t->released || c < t->begin || c >= t->end) return;
-    if (graph_references(&m->graph, t->begin, t->end)) return;
-    for (size_t j = 0; j < bt->count; j++) {
-        const borrowed_tensor *o = &bt->items[j];
-        if (o == t || o->end <= t->begin || o->begin >= t->end) continue;
-        if (o->released == 0 && graph_references(&m->graph, o->begin, o->end)) return;
+    if (c < t->begin || c >= t->end) return;
+    uintptr_t unit = BORROWED_RELEASE_UNIT;
+    uintptr_t base = (uintptr_t)buf_begin;
+    uintptr_t first = base + (((uintptr_t)t->begin - base) & ~(unit - 1));
+    for (uintptr_t h = first; h < (uintptr_t)t->end; h += unit) {
+        const char *hb = (const char *)h,
+                   *he = buf_end - hb > (ptrdiff_t)unit ? hb + unit : buf_end;
+        if (range_in_use(m, bt, hb, he)) continue;
+        long page_size = sysconf(_SC_PAGESIZE);
+        uintptr_t page = page_size > 0 ? (uintptr_t)page_size : 4096;
+        uintptr_t rb = ((uintptr_t)hb + page - 1) & ~(page - 1), re = (uintptr_t)he & ~(page - 1);
+        /* The buffer is ours (malloc'd) and these bytes are never read
+         * again; a failure just leaves them resident. Releasing twice is
+         * harmless. */
+        if (re > rb) (void)madvise((void *)rb, re - rb, MADV_DONTNEED);
     }
-    long page_size = sysconf(_SC_PAGESIZE);
-    uintptr_t page = page_size > 0 ? (uintptr_t)page_size : 4096;
-    uintptr_t first = ((uintptr_t)t->begin + page - 1) & ~(page - 1);
-    uintptr_t last = (uintptr_t)t->end & ~(page - 1);
-    t->released = 1;
-    /* The buffer is ours (malloc'd) and these bytes are never read again;
-     * a failure just leaves them resident. */
-    if (last > first) (void)madvise((void *)first, last - first, MADV_DONTNEED);
 }
 
 static wanwu_status prepare_kernels(wanwu_model *m, borrowed_tensors *bt, wanwu_error *err)
 {
     ww_graph *g = &m->graph;
     m->convs = calloc((size_t)(g->num_nodes ? g->num_nodes : 1), sizeof *m->convs);
-    if (!m->convs) return ww_error_set(err, WANWU_ERR_NO_MEMORY, "out of memory for kernels");
+    m->weight_arena = ww_arena_create();
+    if (!m->convs || !m->weight_arena)
+        return ww_error_set(err, WANWU_ERR_NO_MEMORY, "out of memory for kernels");
     for (int i = 0; i < g->num_nodes; i++) {
         ww_node *n = &g->nodes[i];
         if (n->removed || n->op != WW_OP_CONV2D) continue;
-        wanwu_status st = ww_conv2d_create(&n->conv, n->weight, n->bias, n->act, &m->convs[i], err);
+        wanwu_status st = ww_conv2d_create_in(&n->conv, n->weight, n->bias, n->act, WW_ISA_AUTO,
+                                              m->weight_arena, &m->convs[i], err);
         if (st != WANWU_OK) return ww_error_prefix(err, "preparing conv '%s': ", n->name);
         /* the kernel keeps its own packed copy */
         float *weight = n->weight;

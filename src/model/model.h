@@ -20,6 +20,7 @@ struct wanwu_model {
      * (graph.borrow_begin/end); pages no longer referenced are released. */
     void *weights_buffer;
     ww_conv2d **convs; /* per node; prepared kernels for CONV2D nodes, else NULL */
+    struct ww_arena *weight_arena; /* the convs' packed weights (core/arena.h) */
     ww_memory_plan plan;
     int num_classes;
     int64_t num_params;

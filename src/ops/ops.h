@@ -99,6 +99,13 @@ wanwu_status ww_conv2d_create(const ww_conv2d_shape *s, const float *weight, con
  * lacks it). */
 wanwu_status ww_conv2d_create_isa(const ww_conv2d_shape *s, const float *weight, const float *bias,
                                   ww_activation act, ww_isa isa, ww_conv2d **out, wanwu_error *err);
+/* Same, with the packed weights in memory from `arena` (NULL: the conv's
+ * own), which must outlive the conv: a model packs all its convs into one
+ * arena of huge pages (see core/arena.h). */
+struct ww_arena;
+wanwu_status ww_conv2d_create_in(const ww_conv2d_shape *s, const float *weight, const float *bias,
+                                 ww_activation act, ww_isa isa, struct ww_arena *arena,
+                                 ww_conv2d **out, wanwu_error *err);
 void ww_conv2d_free(ww_conv2d *conv);
 const ww_conv2d_shape *ww_conv2d_get_shape(const ww_conv2d *conv);
 /* Floats of scratch memory ww_conv2d_run needs (may be 0) when run with a
