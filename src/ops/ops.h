@@ -153,6 +153,12 @@ void ww_activate_array(size_t n, const float *in, ww_activation act, float *out,
 void ww_activate_array_isa(ww_isa isa, size_t n, const float *in, ww_activation act, float *out,
                            ww_threadpool *pool);
 
+/* x[i] = (float)((double)x[i] * scale), in place (folding BatchNorm into
+ * conv weights); every variant gives the reference's bits. */
+void ww_scale_f64_ref(size_t n, float *x, double scale);
+void ww_scale_f64(size_t n, float *x, double scale);
+void ww_scale_f64_isa(ww_isa isa, size_t n, float *x, double scale);
+
 /* Inference BatchNorm: out = (x - mean) / sqrt(var + eps) * gamma + beta, per channel. */
 void ww_batchnorm_ref(int channels, int hw, const float *in, const float *gamma, const float *beta,
                       const float *mean, const float *var, float eps, float *out);
