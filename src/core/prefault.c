@@ -11,17 +11,28 @@
 
 #define WW_HUGE_PAGE ((uintptr_t)2 << 20)
 
-void *ww_alloc_prefaulted(size_t bytes)
+/* Bytes actually allocated for a request: a large block is rounded up to
+ * whole huge pages, since its tail in 4 KiB pages would cost ~10 us per
+ * page at first touch (see prefault.h). */
+static size_t alloc_size(size_t bytes)
+{
+    if (bytes >= WW_HUGE_PAGE && bytes <= SIZE_MAX - WW_HUGE_PAGE)
+        return (bytes + WW_HUGE_PAGE - 1) & ~(size_t)(WW_HUGE_PAGE - 1);
+    return bytes ? bytes : 1;
+}
+
+void *ww_alloc_unfaulted(size_t bytes)
 {
     void *p = NULL;
     size_t align = bytes >= WW_HUGE_PAGE ? (size_t)WW_HUGE_PAGE : 64;
-    /* A large block is rounded up to whole huge pages: its tail in 4 KiB
-     * pages would cost ~10 us per page at first touch (see prefault.h). */
-    size_t size = bytes;
-    if (bytes >= WW_HUGE_PAGE && bytes <= SIZE_MAX - WW_HUGE_PAGE)
-        size = (bytes + WW_HUGE_PAGE - 1) & ~(size_t)(WW_HUGE_PAGE - 1);
-    if (posix_memalign(&p, align, size ? size : 1) != 0) return NULL;
-    ww_prefault(p, size);
+    if (posix_memalign(&p, align, alloc_size(bytes)) != 0) return NULL;
+    return p;
+}
+
+void *ww_alloc_prefaulted(size_t bytes)
+{
+    void *p = ww_alloc_unfaulted(bytes);
+    if (p) ww_prefault(p, alloc_size(bytes));
     return p;
 }
 

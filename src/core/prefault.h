@@ -21,4 +21,8 @@ void ww_prefault(void *p, size_t bytes);
  * back it), pre-faulted. Contents are undefined; NULL when out of memory. */
 void *ww_alloc_prefaulted(size_t bytes);
 
+/* The same block without the faulting, for a caller that faults parts of
+ * it itself (ww_prefault), e.g. from several threads. */
+void *ww_alloc_unfaulted(size_t bytes);
+
 #endif
