@@ -136,6 +136,9 @@ void ww_linear_ref(int in_features, int out_features, const float *in, const flo
                    const float *bias, ww_activation act, float *out);
 void ww_linear(int in_features, int out_features, const float *in, const float *weight,
                const float *bias, ww_activation act, float *out, ww_threadpool *pool);
+void ww_linear_isa(ww_isa isa, int in_features, int out_features, const float *in,
+                   const float *weight, const float *bias, ww_activation act, float *out,
+                   ww_threadpool *pool);
 
 /* out[i] = act(a[i] + b[i]) */
 void ww_add_ref(size_t n, const float *a, const float *b, ww_activation act, float *out);
