@@ -103,6 +103,29 @@ WANWU_API wanwu_status wanwu_session_create(const wanwu_model *model,
                                             wanwu_session **out, wanwu_error *err);
 WANWU_API void wanwu_session_free(wanwu_session *session);
 
+/* ---- profiling -------------------------------------------------------- */
+
+/* Time of one layer of the optimized graph (a convolution carries the
+ * BatchNorm, activation and residual add fused into it). */
+typedef struct wanwu_layer_time {
+    const char *name; /* module name, e.g. "layer1.0.conv1" (valid while the model lives) */
+    const char *op;   /* the operation, e.g. "Conv2d", "MaxPool2d", "Linear" */
+    int out_channels, out_height, out_width;
+    int64_t macs; /* multiply-accumulates of one run (convolutions and linear layers, else 0) */
+    double ms;    /* mean wall time per profiled run */
+} wanwu_layer_time;
+
+/* Starts (enabled != 0) or stops timing every layer of this session's
+ * runs (wanwu_run and the classify calls); starting again clears earlier
+ * timings. Costs two clock reads per layer and run. */
+WANWU_API wanwu_status wanwu_session_profile_enable(wanwu_session *session, int enabled,
+                                                    wanwu_error *err);
+/* Writes up to `max` layers in execution order to `out` (NULL to count)
+ * and the number of profiled runs to *runs (may be NULL); returns the
+ * number of layers, 0 when profiling is off. */
+WANWU_API int wanwu_session_profile(const wanwu_session *session, wanwu_layer_time *out, int max,
+                                    int *runs);
+
 /* ---- classification -------------------------------------------------- */
 
 typedef struct wanwu_prediction {

@@ -15,7 +15,7 @@ static void print_help(FILE *out)
 {
     fprintf(out,
             "usage: wanwu bench [--model PATH|NAME] [--arch NAME] [--threads N] [--runs R]\n"
-            "                   [--warmup W] [--batch 1] [--json]\n"
+            "                   [--warmup W] [--batch 1] [--profile] [--json]\n"
             "       wanwu bench --models M1,M2,... [--images DIR | --labels FILE.tsv] [--limit N]\n"
             "                   [--threads N] [--runs R] [--warmup W] [--soak DURATION]\n"
             "                   [--interval 2s] [--report report.html] [--json]\n"
@@ -25,6 +25,10 @@ static void print_help(FILE *out)
             "ms, images/s, model load time, peak resident memory and the instruction set the\n"
             "kernels used (isa: avx512, avx2 or portable; WANWU_ISA=avx2|scalar forces a\n"
             "narrower one).\n"
+            "--profile: then R more runs with every layer timed, printed per layer of the\n"
+            "optimized graph (convolutions include their fused BatchNorm, activation and\n"
+            "residual add): mean ms, share of the total and GFLOP/s (2 per multiply-add);\n"
+            "with --json as \"layers\": [{name, op, output [c,h,w], macs, ms}].\n"
             "\n"
             "With --models (or --images, --labels, --soak, --report): compares models, each in\n"
             "a fresh process, and prints Markdown tables (or with --json one JSON document):\n"
@@ -152,22 +156,66 @@ static double percentile(const double *sorted, int n, double p)
     return sorted[rank - 1];
 }
 
+static void print_layers_table(const wanwu_layer_time *layers, int n, int runs)
+{
+    double total = 0;
+    for (int i = 0; i < n; i++)
+        total += layers[i].ms;
+    printf("\n  per layer, mean of %d profiled runs (sum %.3f ms):\n", runs, total);
+    printf("  %-32s %-16s %-14s %9s %6s %8s\n", "layer", "op", "output", "ms", "%", "GFLOP/s");
+    for (int i = 0; i < n; i++) {
+        const wanwu_layer_time *l = &layers[i];
+        char shape[48];
+        snprintf(shape, sizeof shape, "%dx%dx%d", l->out_channels, l->out_height, l->out_width);
+        printf("  %-32s %-16s %-14s %9.4f %6.1f", l->name[0] ? l->name : "-", l->op, shape, l->ms,
+               total > 0 ? 100.0 * l->ms / total : 0.0);
+        if (l->macs > 0 && l->ms > 0)
+            printf(" %8.1f\n", 2.0 * (double)l->macs / (l->ms * 1e6));
+        else
+            printf(" %8s\n", "-");
+    }
+}
+
+static void print_layers_json(const wanwu_layer_time *layers, int n)
+{
+    fputs(",\"layers\":[", stdout);
+    for (int i = 0; i < n; i++) {
+        const wanwu_layer_time *l = &layers[i];
+        fputs(i ? ",{\"name\":" : "{\"name\":", stdout);
+        ww_json_write_string(stdout, l->name);
+        fputs(",\"op\":", stdout);
+        ww_json_write_string(stdout, l->op);
+        printf(",\"output\":[%d,%d,%d],\"macs\":%lld,\"ms\":%.5f}", l->out_channels, l->out_height,
+               l->out_width, (long long)l->macs, l->ms);
+    }
+    fputs("]", stdout);
+}
+
 int ww_cmd_bench(int argc, char **argv)
 {
     static const struct option long_options[] = {
-        {"model", required_argument, NULL, 'm'},   {"arch", required_argument, NULL, 'a'},
-        {"threads", required_argument, NULL, 't'}, {"runs", required_argument, NULL, 'r'},
-        {"warmup", required_argument, NULL, 'w'},  {"batch", required_argument, NULL, 'b'},
-        {"json", no_argument, NULL, 'j'},          {"help", no_argument, NULL, 'h'},
-        {"models", required_argument, NULL, 'M'},  {"images", required_argument, NULL, 'I'},
-        {"labels", required_argument, NULL, 'L'},  {"limit", required_argument, NULL, 'n'},
-        {"soak", required_argument, NULL, 's'},    {"interval", required_argument, NULL, 'i'},
-        {"report", required_argument, NULL, 'R'},  {NULL, 0, NULL, 0},
+        {"model", required_argument, NULL, 'm'},
+        {"arch", required_argument, NULL, 'a'},
+        {"threads", required_argument, NULL, 't'},
+        {"runs", required_argument, NULL, 'r'},
+        {"warmup", required_argument, NULL, 'w'},
+        {"batch", required_argument, NULL, 'b'},
+        {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},
+        {"models", required_argument, NULL, 'M'},
+        {"images", required_argument, NULL, 'I'},
+        {"labels", required_argument, NULL, 'L'},
+        {"limit", required_argument, NULL, 'n'},
+        {"soak", required_argument, NULL, 's'},
+        {"interval", required_argument, NULL, 'i'},
+        {"report", required_argument, NULL, 'R'},
+        {"profile", no_argument, NULL, 'P'},
+        {NULL, 0, NULL, 0},
     };
     suite_options suite = {.interval_s = 2.0};
     int suite_mode = 0;
     const char *model_spec = NULL, *arch = NULL;
-    int threads = 1, runs = 50, warmup = 5, batch = 1, json = 0;
+    int threads = 1, runs = 50, warmup = 5, batch = 1, json = 0, profile = 0;
     optind = 1;
     int opt;
     while ((opt = getopt_long(argc, argv, "h", long_options, NULL)) != -1) {
@@ -187,6 +235,7 @@ int ww_cmd_bench(int argc, char **argv)
             if ((batch = ww_cli_parse_int("--batch", optarg, 1, 1)) < 0) return 2;
             break;
         case 'j': json = 1; break;
+        case 'P': profile = 1; break;
         case 'M': suite.models = optarg, suite_mode = 1; break;
         case 'I': suite.images_dir = optarg, suite_mode = 1; break;
         case 'L': suite.labels_tsv = optarg, suite_mode = 1; break;
@@ -218,6 +267,10 @@ int ww_cmd_bench(int argc, char **argv)
         fprintf(stderr, "wanwu bench: unexpected argument '%s'\n", argv[optind]);
         return 2;
     }
+    if (suite_mode && profile) {
+        fprintf(stderr, "wanwu bench: --profile times the layers of one --model\n");
+        return 2;
+    }
     if (suite_mode) return run_suite(model_spec, arch, threads, runs, warmup, json, &suite);
     double load_ms = 0;
     wanwu_model *model = ww_cli_load_model(model_spec, arch, &load_ms);
@@ -231,6 +284,8 @@ int ww_cmd_bench(int argc, char **argv)
     float *input = malloc(input_floats * sizeof *input);
     float *logits = malloc((size_t)wanwu_model_num_classes(model) * sizeof *logits);
     double *times = malloc((size_t)runs * sizeof *times);
+    wanwu_layer_time *layers = NULL;
+    int n_layers = 0, profiled_runs = 0;
     if (!input || !logits || !times) {
         fprintf(stderr, "wanwu: out of memory\n");
         goto done;
@@ -258,6 +313,21 @@ int ww_cmd_bench(int argc, char **argv)
     double median = runs % 2 ? times[runs / 2] : 0.5 * (times[runs / 2 - 1] + times[runs / 2]);
     double p90 = percentile(times, runs, 90), p99 = percentile(times, runs, 99);
     double mean = sum / runs;
+    if (profile) {
+        if (wanwu_session_profile_enable(session, 1, &err) != WANWU_OK) {
+            fprintf(stderr, "wanwu: %s\n", err.message);
+            goto done;
+        }
+        for (int i = 0; i < runs; i++)
+            wanwu_run(session, input, logits, NULL);
+        n_layers = wanwu_session_profile(session, NULL, 0, NULL);
+        layers = calloc((size_t)(n_layers > 0 ? n_layers : 1), sizeof *layers);
+        if (!layers) {
+            fprintf(stderr, "wanwu: out of memory\n");
+            goto done;
+        }
+        n_layers = wanwu_session_profile(session, layers, n_layers, &profiled_runs);
+    }
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     double peak_rss_mb = (double)ru.ru_maxrss / 1024.0;
@@ -267,9 +337,11 @@ int ww_cmd_bench(int argc, char **argv)
         ww_json_write_string(stdout, name);
         printf(",\"threads\":%d,\"batch\":%d,\"runs\":%d,\"median_ms\":%.4f,\"p90_ms\":%.4f,"
                "\"p99_ms\":%.4f,\"min_ms\":%.4f,\"mean_ms\":%.4f,\"load_ms\":%.3f,"
-               "\"peak_rss_mb\":%.1f,\"isa\":\"%s\"}\n",
+               "\"peak_rss_mb\":%.1f,\"isa\":\"%s\"",
                threads, batch, runs, median, p90, p99, times[0], mean, load_ms, peak_rss_mb,
                wanwu_kernel_isa());
+        if (profile) print_layers_json(layers, n_layers);
+        fputs("}\n", stdout);
     } else {
         printf("model %s, %d thread%s, batch %d, %d runs after %d warm-up\n", name, threads,
                threads == 1 ? "" : "s", batch, runs, warmup);
@@ -277,9 +349,11 @@ int ww_cmd_bench(int argc, char **argv)
                median, p90, p99, times[0], mean, 1000.0 / median);
         printf("  model load %.1f ms, peak RSS %.1f MB, %s kernels\n", load_ms, peak_rss_mb,
                wanwu_kernel_isa());
+        if (profile) print_layers_table(layers, n_layers, profiled_runs);
     }
     status = 0;
 done:
+    free(layers);
     free(input);
     free(logits);
     free(times);

@@ -596,20 +596,23 @@ int ww_graph_add_constant(ww_graph *g, const char *name, int c, int h, int w, co
     return n->output;
 }
 
+int64_t ww_node_macs(const ww_node *n)
+{
+    if (n->removed) return 0;
+    if (n->op == WW_OP_CONV2D) {
+        const ww_conv2d_shape *s = &n->conv;
+        return (int64_t)s->out_c * s->out_h * s->out_w * (s->in_c / s->groups) * s->kernel_h *
+               s->kernel_w;
+    }
+    if (n->op == WW_OP_LINEAR) return (int64_t)n->in_features * n->out_features;
+    return 0;
+}
+
 int64_t ww_graph_macs(const ww_graph *g)
 {
     int64_t macs = 0;
-    for (int i = 0; i < g->num_nodes; i++) {
-        const ww_node *n = &g->nodes[i];
-        if (n->removed) continue;
-        if (n->op == WW_OP_CONV2D) {
-            const ww_conv2d_shape *s = &n->conv;
-            macs += (int64_t)s->out_c * s->out_h * s->out_w * (s->in_c / s->groups) * s->kernel_h *
-                    s->kernel_w;
-        } else if (n->op == WW_OP_LINEAR) {
-            macs += (int64_t)n->in_features * n->out_features;
-        }
-    }
+    for (int i = 0; i < g->num_nodes; i++)
+        macs += ww_node_macs(&g->nodes[i]);
     return macs;
 }
 

@@ -179,6 +179,9 @@ int ww_graph_add_constant(ww_graph *g, const char *name, int c, int h, int w, co
 
 /* Multiply-accumulates of one inference (convolutions and linear layers). */
 int64_t ww_graph_macs(const ww_graph *g);
+/* The same for one node (0 for removed nodes and ops other than conv and
+ * linear). */
+int64_t ww_node_macs(const ww_node *n);
 
 /* Number of consumers of a value among live nodes (+1 if it is the graph
  * output). */
@@ -197,6 +200,7 @@ typedef struct ww_graph_exec {
     float *arena;
     float *scratch;      /* ww_conv2d_scratch_floats of the largest conv */
     ww_threadpool *pool; /* NULL runs serially */
+    double *node_ms;     /* when set: each node's wall time is added to its entry (ms) */
 } ww_graph_exec;
 
 /* Runs the live nodes first..end-1 (INPUT nodes are skipped). */

@@ -22,6 +22,8 @@ struct wanwu_session {
     float *logits;
     float *probs;
     ww_graph_exec exec; /* the model's graph over this session's arena */
+    double *layer_ms;   /* per node, summed over profiled runs; NULL: not profiling */
+    int profiled_runs;
 };
 
 static float *alloc_floats(size_t n)
@@ -42,6 +44,7 @@ void wanwu_session_free(wanwu_session *s)
     free(s->scratch);
     free(s->logits);
     free(s->probs);
+    free(s->layer_ms);
     free(s);
 }
 
@@ -86,6 +89,13 @@ wanwu_status wanwu_session_create(const wanwu_model *model, const wanwu_session_
     return WANWU_OK;
 }
 
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
 static float *value_ptr(const ww_graph_exec *s, int value)
 {
     return s->arena + s->offsets[value];
@@ -97,6 +107,7 @@ void ww_graph_exec_nodes(const ww_graph_exec *s, int first, int end)
     for (int i = first; i < end; i++) {
         const ww_node *n = &g->nodes[i];
         if (n->removed || n->op == WW_OP_INPUT) continue;
+        double t0 = s->node_ms ? now_ms() : 0;
         if (n->op == WW_OP_CONSTANT) {
             /* only left when folding could not absorb it (a constant graph
              * output): a copy per run keeps every input read a plain arena read */
@@ -169,12 +180,60 @@ void ww_graph_exec_nodes(const ww_graph_exec *s, int first, int end)
         case WW_OP_INPUT:
         case WW_OP_CONSTANT: break;
         }
+        if (s->node_ms) s->node_ms[i] += now_ms() - t0;
     }
 }
 
 static void run_graph(wanwu_session *s)
 {
     ww_graph_exec_nodes(&s->exec, 0, s->model->graph.num_nodes);
+    if (s->layer_ms) s->profiled_runs++;
+}
+
+wanwu_status wanwu_session_profile_enable(wanwu_session *s, int enabled, wanwu_error *err)
+{
+    if (!s) return ww_error_set(err, WANWU_ERR_INVALID_ARGUMENT, "session is NULL");
+    free(s->layer_ms);
+    s->layer_ms = NULL;
+    s->exec.node_ms = NULL;
+    s->profiled_runs = 0;
+    if (!enabled) return WANWU_OK;
+    int nodes = s->model->graph.num_nodes;
+    s->layer_ms = calloc((size_t)(nodes > 0 ? nodes : 1), sizeof *s->layer_ms);
+    if (!s->layer_ms) return ww_error_set(err, WANWU_ERR_NO_MEMORY, "out of memory for profiling");
+    s->exec.node_ms = s->layer_ms;
+    return WANWU_OK;
+}
+
+/* Nodes a run executes: the ones the executor does not skip. */
+static int profiled_node(const ww_node *n)
+{
+    return !n->removed && n->op != WW_OP_INPUT && n->op != WW_OP_CONSTANT;
+}
+
+int wanwu_session_profile(const wanwu_session *s, wanwu_layer_time *out, int max, int *runs)
+{
+    if (runs) *runs = s ? s->profiled_runs : 0;
+    if (!s || !s->layer_ms) return 0;
+    const ww_graph *g = &s->model->graph;
+    int count = 0;
+    for (int i = 0; i < g->num_nodes; i++) {
+        const ww_node *n = &g->nodes[i];
+        if (!profiled_node(n)) continue;
+        if (out && count < max) {
+            const ww_value *v = &g->values[n->output];
+            wanwu_layer_time *t = &out[count];
+            t->name = n->name;
+            t->op = ww_op_name(n->op);
+            t->out_channels = v->c;
+            t->out_height = v->h;
+            t->out_width = v->w;
+            t->macs = ww_node_macs(n);
+            t->ms = s->profiled_runs ? s->layer_ms[i] / s->profiled_runs : 0.0;
+        }
+        count++;
+    }
+    return count;
 }
 
 wanwu_status wanwu_run(wanwu_session *s, const float *input_chw, float *logits, wanwu_error *err)
@@ -188,13 +247,6 @@ wanwu_status wanwu_run(wanwu_session *s, const float *input_chw, float *logits, 
     run_graph(s);
     memcpy(logits, value_ptr(&s->exec, g->output), (size_t)s->model->num_classes * sizeof(float));
     return WANWU_OK;
-}
-
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
 /* Writes the k best classes (ties: lower index first) into out. */

@@ -281,9 +281,35 @@ def main():
     c.check(r.returncode == 0 and set(LEGACY_KEYS) <= set(d3) and d3.get("runs") == 3,
             "bench --model M --json keeps %s" % LEGACY_KEYS, r.describe())
 
+    # --profile: one entry per layer of the optimized graph; every conv is a
+    # torchvision Conv2d module (none fused into another), the work adds up
+    # to PyTorch's count, and the table is printed without --json
+    r = wwtest.run_cli(["bench", "--model", real, "--runs", "3", "--warmup", "1", "--profile", "--json"])
+    try:
+        dp = json.loads(r.stdout)
+    except ValueError:
+        dp = {}
+    layers = dp.get("layers") or []
+    c.check(r.returncode == 0 and set(LEGACY_KEYS) <= set(dp) and len(layers) > 50
+            and all(set(l) == {"name", "op", "output", "macs", "ms"} and l["ms"] >= 0 for l in layers),
+            "bench --model M --profile --json adds per-layer entries", r.describe())
+    torch = wwtest.import_torch(2)
+    tmodel = wwtest.build_torch_model("mobilenet_v2")
+    torch_convs = {n for n, m in tmodel.named_modules() if isinstance(m, torch.nn.Conv2d)}
+    convs = [l["name"] for l in layers if l["op"] == "Conv2d"]
+    c.check(set(convs) == torch_convs and len(convs) == len(torch_convs),
+            "profiled convs are torchvision's Conv2d modules, each once",
+            sorted(set(convs) ^ torch_convs)[:5])
+    macs = sum(l["macs"] for l in layers)
+    c.check(abs(macs / 1e9 - torch_gmacs("mobilenet_v2")) < 1e-9, "layer MACs add up to PyTorch's count",
+            "%d vs %.6f G" % (macs, torch_gmacs("mobilenet_v2")))
+    r = wwtest.run_cli(["bench", "--model", real, "--runs", "2", "--warmup", "0", "--profile"])
+    c.check(r.returncode == 0 and "per layer" in r.stdout and "features.18.0" in r.stdout
+            and "GFLOP/s" in r.stdout, "bench --profile prints the per-layer table", r.describe())
+
     # usage errors
     for args in (["--models", real, "--soak", "soon"], ["--models", real, "--images", img_dir, "--labels", tsv],
-                 ["--models", real, "--interval", "0s"]):
+                 ["--models", real, "--interval", "0s"], ["--models", real, "--profile"]):
         r = wwtest.run_cli(["bench"] + args)
         c.check(r.returncode == 2 and not r.crashed and r.stderr.strip(), "usage error exits 2: %s" % " ".join(args[2:]),
                 r.describe())

@@ -2,18 +2,21 @@
  * architecture is found from tensor names alone, missing or misshapen
  * tensors give messages naming the tensor, and a session's output does
  * not depend on the thread count. */
+/* cmocka.h needs these first. */
+/* clang-format off */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+/* clang-format on */
+#include "model/model.h"
+#include "test_support.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include "model/model.h"
-#include "test_support.h"
 
 typedef struct sd_builder {
     ww_state_dict sd;
@@ -137,6 +140,87 @@ static void test_resnet18_detected_and_runs_same_with_threads(void **state)
     ww_state_dict_free(&b.sd);
 }
 
+/* Per-layer profiling: off by default, one entry per executed layer in
+ * order with the layer's name, op, output shape and work, timings summed
+ * over the profiled runs (and cleared by enabling again), same logits. */
+static void test_session_profile(void **state)
+{
+    (void)state;
+    sd_builder b;
+    make_resnet18(&b);
+    wanwu_model *model = NULL;
+    wanwu_error err;
+    assert_int_equal(ww_model_from_state_dict(&b.sd, NULL, &model, &err), WANWU_OK);
+    size_t n = 3 * 224 * 224;
+    float *input = malloc(n * sizeof *input);
+    ww_rng rng;
+    ww_rng_seed(&rng, 9);
+    ww_rng_fill(&rng, input, n, -2, 2);
+    float plain[1000], profiled[1000];
+    wanwu_session *s = NULL;
+    wanwu_session_options two = {2};
+    assert_int_equal(wanwu_session_create(model, &two, &s, &err), WANWU_OK);
+    int runs = -1;
+    assert_int_equal(wanwu_session_profile(s, NULL, 0, &runs), 0); /* off */
+    assert_int_equal(runs, 0);
+    assert_int_equal(wanwu_run(s, input, plain, &err), WANWU_OK);
+    assert_int_equal(wanwu_session_profile(s, NULL, 0, &runs), 0);
+    assert_int_equal(runs, 0);
+
+    assert_int_equal(wanwu_session_profile_enable(s, 1, &err), WANWU_OK);
+    int count = wanwu_session_profile(s, NULL, 0, &runs);
+    assert_true(count > 20); /* 20 convs, pools, fc */
+    assert_int_equal(runs, 0);
+    for (int r = 0; r < 3; r++)
+        assert_int_equal(wanwu_run(s, input, profiled, &err), WANWU_OK);
+    assert_memory_equal(profiled, plain, sizeof plain);
+    wanwu_layer_time *layers = calloc((size_t)count + 1, sizeof *layers);
+    layers[count].name = "untouched";
+    assert_int_equal(wanwu_session_profile(s, layers, count, &runs), count);
+    assert_int_equal(runs, 3);
+    assert_string_equal(layers[count].name, "untouched"); /* no write past max */
+    assert_string_equal(layers[0].name, "conv1");
+    assert_string_equal(layers[0].op, "Conv2d");
+    assert_int_equal(layers[0].out_channels, 64);
+    assert_int_equal(layers[0].out_height, 112);
+    assert_int_equal(layers[0].out_width, 112);
+    assert_int_equal(layers[0].macs, (int64_t)64 * 112 * 112 * 3 * 7 * 7);
+    assert_string_equal(layers[count - 1].name, "fc");
+    assert_string_equal(layers[count - 1].op, "Linear");
+    assert_int_equal(layers[count - 1].out_channels, 1000);
+    assert_int_equal(layers[count - 1].macs, 512 * 1000);
+    int64_t macs = 0;
+    double total = 0;
+    for (int i = 0; i < count; i++) {
+        assert_true(layers[i].ms >= 0);
+        macs += layers[i].macs;
+        total += layers[i].ms;
+    }
+    assert_int_equal(macs, ww_graph_macs(&model->graph)); /* every layer counted once */
+    assert_true(total > 0);
+    /* fewer slots than layers: the first ones only */
+    wanwu_layer_time two_layers[2];
+    assert_int_equal(wanwu_session_profile(s, two_layers, 2, NULL), count);
+    assert_string_equal(two_layers[1].name, layers[1].name);
+
+    assert_int_equal(wanwu_session_profile_enable(s, 1, &err), WANWU_OK); /* restart: cleared */
+    assert_int_equal(wanwu_session_profile(s, layers, count, &runs), count);
+    assert_int_equal(runs, 0);
+    for (int i = 0; i < count; i++)
+        assert_true(layers[i].ms == 0);
+    assert_int_equal(wanwu_session_profile_enable(s, 0, &err), WANWU_OK); /* stop */
+    assert_int_equal(wanwu_run(s, input, profiled, &err), WANWU_OK);
+    assert_int_equal(wanwu_session_profile(s, NULL, 0, &runs), 0);
+    assert_int_equal(runs, 0);
+    assert_int_equal(wanwu_session_profile_enable(NULL, 1, &err), WANWU_ERR_INVALID_ARGUMENT);
+    assert_int_equal(wanwu_session_profile(NULL, NULL, 0, &runs), 0);
+    free(layers);
+    wanwu_session_free(s);
+    wanwu_model_free(model);
+    free(input);
+    ww_state_dict_free(&b.sd);
+}
+
 static void test_errors_name_the_tensor(void **state)
 {
     (void)state;
@@ -183,6 +267,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_resnet18_detected_and_runs_same_with_threads),
+        cmocka_unit_test(test_session_profile),
         cmocka_unit_test(test_errors_name_the_tensor),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
