@@ -453,10 +453,40 @@ typedef struct gemm_plan {
     int n_panels;         /* NR-column panels of the output */
     int panels_per_block; /* panels per job */
     int n_blocks;
-    int m_chunks; /* row ranges per (group, block) when columns alone cannot feed all threads */
-    int jobs;     /* groups * m_chunks * n_blocks */
+    int m_chunks;  /* row ranges per (group, block) when columns alone cannot feed all threads */
+    int jobs;      /* groups * m_chunks * n_blocks */
+    int kc;        /* K block depth */
+    int streaming; /* weight streaming (see gemm_kc) */
     size_t slot_floats;
 } gemm_plan;
+
+/* Weight-streaming layers: all columns fit one job and the packed weights
+ * of a group exceed this, so they come from memory (the model's other
+ * layers evicted them) and dominate the traffic. Their jobs take deep K
+ * blocks, sweep the weights in row blocks that stay in L2 while every
+ * column panel uses them, and prefetch them ahead on the first panel: the
+ * weights are read from memory once, as a sequential stream. */
+#define WEIGHT_STREAM_BYTES (256 * 1024)
+/* Budget for one job's packed B block on that path (stays in L2). */
+#define WEIGHT_STREAM_B_BYTES (512 * 1024)
+/* Rows of weights per block on that path. */
+#define WEIGHT_ROW_BLOCK_BYTES (128 * 1024)
+
+/* The K block depth of a job: WW_GEMM_KC, or for weight-streaming layers
+ * K itself or an equal split of it that keeps the job's packed panels
+ * within WEIGHT_STREAM_B_BYTES. */
+static int gemm_kc(const ww_conv2d *conv, int *streaming)
+{
+    int n_panels = (conv->n + conv->kern->nr - 1) / conv->kern->nr;
+    size_t weight_bytes = conv->packed_group_floats * sizeof(float);
+    *streaming = 0;
+    if (weight_bytes <= WEIGHT_STREAM_BYTES || n_panels > PANELS_PER_BLOCK)
+        return conv->k < WW_GEMM_KC ? conv->k : WW_GEMM_KC;
+    *streaming = 1;
+    size_t b_bytes = (size_t)conv->k * conv->kern->nr * n_panels * sizeof(float);
+    size_t blocks = (b_bytes + WEIGHT_STREAM_B_BYTES - 1) / WEIGHT_STREAM_B_BYTES;
+    return (int)(((size_t)conv->k + blocks - 1) / blocks);
+}
 
 /* One thread's packed panels. Independent of the thread count, so scratch
  * sized for more threads always suffices for fewer. */
@@ -464,7 +494,8 @@ static size_t gemm_slot_floats(const ww_conv2d *conv)
 {
     int n_panels = (conv->n + conv->kern->nr - 1) / conv->kern->nr;
     int panels = n_panels < PANELS_PER_BLOCK ? n_panels : PANELS_PER_BLOCK;
-    int kc = conv->k < WW_GEMM_KC ? conv->k : WW_GEMM_KC;
+    int streaming;
+    int kc = gemm_kc(conv, &streaming);
     return (size_t)kc * conv->kern->nr * panels + 16; /* +16: room to align to 64 bytes */
 }
 
@@ -492,6 +523,7 @@ static gemm_plan plan_gemm(const ww_conv2d *conv, int threads)
     p.jobs = (int)(column_jobs * p.m_chunks);
     p.slots = p.jobs < threads ? p.jobs : threads;
     if (p.slots > GEMM_MAX_SLOTS) p.slots = GEMM_MAX_SLOTS;
+    p.kc = gemm_kc(conv, &p.streaming);
     p.slot_floats = gemm_slot_floats(conv);
     return p;
 }
@@ -516,11 +548,17 @@ static void conv_gemm_job(const gemm_ctx *ctx, float *panels, int group, int p_b
     int in_per_group = s->in_c / s->groups;
     const float *in_group = ctx->in + (size_t)group * in_per_group * s->in_h * s->in_w;
     size_t group_offset = (size_t)group * conv->m * conv->n;
-    int kc_max = conv->k < WW_GEMM_KC ? conv->k : WW_GEMM_KC;
+    int kc_max = ctx->plan.kc;
     size_t panel_floats = (size_t)kc_max * nr_full;
+    int row_step = m_end - m_begin;
+    if (ctx->plan.streaming) {
+        int rows = WEIGHT_ROW_BLOCK_BYTES / (kc_max * (int)sizeof(float)) / kern->mr * kern->mr;
+        if (rows < kern->mr) rows = kern->mr;
+        if (rows < row_step) row_step = rows;
+    }
 
-    for (int k0 = 0; k0 < conv->k; k0 += WW_GEMM_KC) {
-        int kc = conv->k - k0 < WW_GEMM_KC ? conv->k - k0 : WW_GEMM_KC;
+    for (int k0 = 0; k0 < conv->k; k0 += kc_max) {
+        int kc = conv->k - k0 < kc_max ? conv->k - k0 : kc_max;
         for (int p = p_begin; p < p_end; p++) {
             int n0 = p * nr_full;
             int nr = conv->n - n0 < nr_full ? conv->n - n0 : nr_full;
@@ -534,25 +572,29 @@ static void conv_gemm_job(const gemm_ctx *ctx, float *panels, int group, int p_b
                 im2col_pack_panel(s, in_group, k0, kc, runs, run_count, nr, nr_full, panel);
             }
         }
-        for (int p = p_begin; p < p_end; p++) {
-            int n0 = p * nr_full;
-            size_t offset = group_offset + (size_t)n0;
-            ww_gemm_panel_args args = {
-                .kern = kern,
-                .a_packed = conv->weight + (size_t)group * conv->packed_group_floats,
-                .k = conv->k,
-                .k0 = k0,
-                .kc = kc,
-                .m_begin = m_begin,
-                .m_end = m_end,
-                .nr = conv->n - n0 < nr_full ? conv->n - n0 : nr_full,
-                .b_panel = panels + (size_t)(p - p_begin) * panel_floats,
-                .c = ctx->out + offset,
-                .ldc = (size_t)conv->n,
-                .bias = conv->bias ? conv->bias + (size_t)group * conv->m : NULL,
-                .residual = ctx->residual ? ctx->residual + offset : NULL,
-                .act = conv->act};
-            ww_gemm_panel(&args);
+        for (int m0 = m_begin; m0 < m_end; m0 += row_step) {
+            int m1 = m_end - m0 < row_step ? m_end : m0 + row_step;
+            for (int p = p_begin; p < p_end; p++) {
+                int n0 = p * nr_full;
+                size_t offset = group_offset + (size_t)n0;
+                ww_gemm_panel_args args = {
+                    .kern = kern,
+                    .a_packed = conv->weight + (size_t)group * conv->packed_group_floats,
+                    .k = conv->k,
+                    .k0 = k0,
+                    .kc = kc,
+                    .m_begin = m0,
+                    .m_end = m1,
+                    .nr = conv->n - n0 < nr_full ? conv->n - n0 : nr_full,
+                    .b_panel = panels + (size_t)(p - p_begin) * panel_floats,
+                    .c = ctx->out + offset,
+                    .ldc = (size_t)conv->n,
+                    .bias = conv->bias ? conv->bias + (size_t)group * conv->m : NULL,
+                    .residual = ctx->residual ? ctx->residual + offset : NULL,
+                    .act = conv->act,
+                    .prefetch_a = ctx->plan.streaming && p == p_begin};
+                ww_gemm_panel(&args);
+            }
         }
     }
 }

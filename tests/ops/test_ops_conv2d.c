@@ -259,6 +259,29 @@ static void test_resnet_layer(void **state)
     check_case(&point, 79);
 }
 
+/* Weight-streaming layers (more than 256 KiB of weights, every column in
+ * one job): deep K blocks, row blocks, prefetching tiles. Map sizes give
+ * 2..70 columns (1 is the matrix-vector path) and up to 8 panels; output
+ * channels not a multiple of any tile height; 1x1 and strided 3x3 (K =
+ * 2304, split into K blocks when more than one panel). */
+static void test_weight_streaming(void **state)
+{
+    (void)state;
+    static const int maps[][2] = {{1, 2}, {2, 3}, {3, 5},  {4, 4},  {1, 17},  {5, 5},   {4, 8},
+                                  {7, 7}, {8, 8}, {6, 11}, {7, 10}, {14, 14}, {16, 16}, {15, 18}};
+    for (size_t i = 0; i < sizeof maps / sizeof maps[0]; i++) {
+        conv_case point = plain(480, maps[i][0], maps[i][1], 163, 1, 1, 0);
+        point.has_residual = (int)(i % 2);
+        point.act = (ww_activation)(i % (WW_ACT_HARDSWISH + 1));
+        check_case(&point, 4000 + (uint64_t)i);
+        if (maps[i][0] * maps[i][1] > 70) continue;
+        /* stride 2, padding 1: output h, w = ceil(input / 2) */
+        conv_case strided = plain(256, 2 * maps[i][0], 2 * maps[i][1], 37, 3, 2, 1);
+        strided.has_bias = (int)(i % 3 != 0);
+        check_case(&strided, 4100 + (uint64_t)i);
+    }
+}
+
 static void test_create_copies_weights(void **state)
 {
     (void)state;
@@ -368,6 +391,7 @@ int main(void)
         cmocka_unit_test(test_edge_shapes),
         cmocka_unit_test(test_random_shapes),
         cmocka_unit_test(test_resnet_layer),
+        cmocka_unit_test(test_weight_streaming),
         cmocka_unit_test(test_create_copies_weights),
         cmocka_unit_test(test_create_rejects_bad_shape),
         cmocka_unit_test(test_scratch_sizes),
