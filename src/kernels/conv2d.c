@@ -442,6 +442,218 @@ static void im2col_pack_panel(const ww_conv2d_shape *s, const float *in_group, i
     }
 }
 
+/* ---- phase-split input for im2col ---------------------------------------
+ * Kernels larger than 1x1 first copy the input once per run into a
+ * zero-padded, phase-split layout: for each channel and padded row, the
+ * columns x = q + stride_w * j of phase q lie contiguous in j. Every im2col
+ * row of a panel run, input[c][oy * sh + ky * dh][ox * sw + kx * dw] over
+ * consecutive ox, is then one contiguous copy at phase (kx * dw) % sw,
+ * offset (kx * dw) / sw: no bounds checks or strided gathers per panel. */
+typedef struct phased_layout {
+    int rows;  /* padded rows any tap reads */
+    int cols;  /* entries per phase row: ceil(padded columns / stride_w) */
+    int pitch; /* floats per padded row: stride_w * cols */
+    size_t plane;
+} phased_layout;
+
+static int im2col_phased(const ww_conv2d *conv)
+{
+    return conv->algo == CONV_IM2COL && conv->shape.kernel_h * conv->shape.kernel_w > 1;
+}
+
+static phased_layout phased_layout_of(const ww_conv2d_shape *s)
+{
+    phased_layout l;
+    l.rows = (s->out_h - 1) * s->stride_h + (s->kernel_h - 1) * s->dilation_h + 1;
+    int padded_cols = (s->out_w - 1) * s->stride_w + (s->kernel_w - 1) * s->dilation_w + 1;
+    l.cols = (padded_cols + s->stride_w - 1) / s->stride_w;
+    l.pitch = l.cols * s->stride_w;
+    l.plane = (size_t)l.rows * l.pitch;
+    return l;
+}
+
+/* Floats of the phase-split copy, rounded to whole cache lines. */
+static size_t phased_floats(const ww_conv2d *conv)
+{
+    if (!im2col_phased(conv)) return 0;
+    phased_layout l = phased_layout_of(&conv->shape);
+    return ((size_t)conv->shape.in_c * l.plane + 15) / 16 * 16 + 16;
+}
+
+typedef struct phased_ctx {
+    const ww_conv2d_shape *shape;
+    phased_layout layout;
+    const float *in;
+    float *phased;
+    int avx512; /* stride-2 rows through phased_row_stride2_avx512 */
+} phased_ctx;
+
+#if WW_HAVE_X86
+/* Widest padded row phased_row_stride2_avx512 takes (its stack copy). */
+#define PHASED_ROW_MAX 4096
+/* One input row into its two stride-2 phases: the row is copied once into
+ * a zero-padded stack buffer, then each 32 floats split into 16 even and
+ * 16 odd ones with two permutes. */
+__attribute__((target("avx512f"))) static void phased_row_stride2_avx512(const float *row, int in_w,
+                                                                         int pad_left,
+                                                                         const phased_layout *l,
+                                                                         float *dst)
+{
+    float padded[PHASED_ROW_MAX + 32] __attribute__((aligned(64)));
+    int width = (l->pitch + 31) / 32 * 32;
+    int left = pad_left < l->pitch ? pad_left : l->pitch;
+    int n = in_w < l->pitch - left ? in_w : l->pitch - left;
+    memset(padded, 0, (size_t)left * sizeof *padded);
+    memcpy(padded + left, row, (size_t)n * sizeof *padded);
+    memset(padded + left + n, 0, (size_t)(width - left - n) * sizeof *padded);
+    const __m512i even =
+        _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i odd =
+        _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    float *d0 = dst, *d1 = dst + l->cols;
+    for (int j = 0; j < l->cols; j += 16) {
+        __m512 a = _mm512_load_ps(padded + 2 * j), b = _mm512_load_ps(padded + 2 * j + 16);
+        __m512 e = _mm512_permutex2var_ps(a, even, b), o = _mm512_permutex2var_ps(a, odd, b);
+        if (l->cols - j >= 16) {
+            _mm512_storeu_ps(d0 + j, e);
+            _mm512_storeu_ps(d1 + j, o);
+        } else {
+            __mmask16 tail = (__mmask16)((1u << (l->cols - j)) - 1);
+            _mm512_mask_storeu_ps(d0 + j, tail, e);
+            _mm512_mask_storeu_ps(d1 + j, tail, o);
+        }
+    }
+}
+#endif
+
+/* Channels [begin, end) into the phase-split layout. */
+static void phased_channels(void *p, int begin, int end)
+{
+    const phased_ctx *ctx = p;
+    const ww_conv2d_shape *s = ctx->shape;
+    const phased_layout *l = &ctx->layout;
+    int sw = s->stride_w;
+    for (int c = begin; c < end; c++) {
+        const float *plane = ctx->in + (size_t)c * s->in_h * s->in_w;
+        for (int r = 0; r < l->rows; r++) {
+            float *dst = ctx->phased + (size_t)c * l->plane + (size_t)r * l->pitch;
+            int iy = r - s->pad_top;
+            if (iy < 0 || iy >= s->in_h) {
+                memset(dst, 0, (size_t)l->pitch * sizeof *dst);
+                continue;
+            }
+            const float *row = plane + (size_t)iy * s->in_w;
+#if WW_HAVE_X86
+            if (ctx->avx512 && sw == 2 && l->pitch <= PHASED_ROW_MAX) {
+                phased_row_stride2_avx512(row, s->in_w, s->pad_left, l, dst);
+                continue;
+            }
+#endif
+            for (int q = 0; q < sw; q++) {
+                float *d = dst + (size_t)q * l->cols;
+                /* entry j holds input column q + sw * j - pad_left */
+                int x0 = q - s->pad_left;
+                int lo = x0 >= 0 ? 0 : (-x0 + sw - 1) / sw;
+                int hi = x0 > s->in_w - 1 ? 0 : (s->in_w - 1 - x0) / sw + 1;
+                if (hi > l->cols) hi = l->cols;
+                if (lo > hi) lo = hi;
+                for (int j = 0; j < lo; j++)
+                    d[j] = 0.0f;
+                const float *src = row + x0 + (ptrdiff_t)lo * sw;
+                if (sw == 1)
+                    memcpy(d + lo, src, (size_t)(hi - lo) * sizeof *d);
+                else if (sw == 2)
+                    im2col_gather_stride2(src, hi - lo, d + lo);
+                else
+                    for (int j = lo; j < hi; j++, src += sw)
+                        d[j] = *src;
+                for (int j = hi; j < l->cols; j++)
+                    d[j] = 0.0f;
+            }
+        }
+    }
+}
+
+/* Copies n <= 32 floats (one panel run); kept a loop, not a libc call. */
+__attribute__((always_inline, optimize("no-tree-loop-distribute-patterns"))) static inline void
+copy_run_portable(float *restrict d, const float *restrict src, int n)
+{
+    int t = 0;
+    for (; t + 4 <= n; t += 4)
+        WW_F4_STORE(d + t, WW_F4_LOAD(src + t));
+    for (; t < n; t++)
+        d[t] = src[t];
+}
+
+/* im2col rows [k0, k0 + kc) of the panel's columns from the phase-split
+ * input (see phased_channels); zero beyond the valid columns. Inlined into
+ * one function per instruction set with its run copy. */
+#define IM2COL_PACK_PHASED(NAME, TARGET, COPY_RUN)                                                 \
+    TARGET static void NAME(const ww_conv2d_shape *s, const phased_layout *l,                      \
+                            const float *phased_group, int k0, int kc, const column_run *runs,     \
+                            int run_count, int nr, int panel_width, float *panel)                  \
+    {                                                                                              \
+        int taps = s->kernel_h * s->kernel_w;                                                      \
+        int ci = k0 / taps, ky = k0 % taps / s->kernel_w, kx = k0 % s->kernel_w;                   \
+        /* each run's offset inside a channel plane at tap (0, 0) */                               \
+        size_t run_offset[WW_GEMM_MAX_NR];                                                         \
+        for (int i = 0; i < run_count; i++)                                                        \
+            run_offset[i] = (size_t)(runs[i].iy0 + s->pad_top) * l->pitch +                        \
+                            (size_t)((runs[i].ix0 + s->pad_left) / s->stride_w);                   \
+        /* tap kx reads phase (kx * dw) % sw at entry (kx * dw) / sw, stepped per kx */            \
+        int phase = kx * s->dilation_w % s->stride_w, entry = kx * s->dilation_w / s->stride_w;    \
+        const float *row =                                                                         \
+            phased_group + (size_t)ci * l->plane + (size_t)ky * s->dilation_h * l->pitch;          \
+        size_t row_step = (size_t)s->dilation_h * l->pitch;                                        \
+        for (int kk = 0; kk < kc; kk++) {                                                          \
+            float *dst = panel + (size_t)kk * panel_width;                                         \
+            const float *tap = row + (size_t)phase * l->cols + entry;                              \
+            if (run_count == 1 && nr == panel_width) {                                             \
+                COPY_RUN(dst, tap + run_offset[0], panel_width);                                   \
+            } else {                                                                               \
+                for (int i = 0; i < run_count; i++)                                                \
+                    COPY_RUN(dst + runs[i].col, tap + run_offset[i], runs[i].len);                 \
+                for (int j = nr; j < panel_width; j++)                                             \
+                    dst[j] = 0.0f;                                                                 \
+            }                                                                                      \
+            if (++kx < s->kernel_w) {                                                              \
+                phase += s->dilation_w;                                                            \
+                while (phase >= s->stride_w) {                                                     \
+                    phase -= s->stride_w;                                                          \
+                    entry++;                                                                       \
+                }                                                                                  \
+                continue;                                                                          \
+            }                                                                                      \
+            kx = phase = entry = 0;                                                                \
+            row += row_step;                                                                       \
+            if (++ky == s->kernel_h) {                                                             \
+                ky = 0;                                                                            \
+                ci++;                                                                              \
+                row = phased_group + (size_t)ci * l->plane;                                        \
+            }                                                                                      \
+        }                                                                                          \
+    }
+
+IM2COL_PACK_PHASED(im2col_pack_phased_portable,
+                   __attribute__((optimize("no-tree-loop-distribute-patterns"))), copy_run_portable)
+
+#if WW_HAVE_X86
+__attribute__((target("avx512f"), always_inline)) static inline void
+copy_run_avx512(float *restrict d, const float *restrict src, int n)
+{
+    int t = 0;
+    for (; t + 16 <= n; t += 16)
+        _mm512_storeu_ps(d + t, _mm512_loadu_ps(src + t));
+    if (t < n) {
+        __mmask16 tail = (__mmask16)((1u << (n - t)) - 1);
+        _mm512_mask_storeu_ps(d + t, tail, _mm512_maskz_loadu_ps(tail, src + t));
+    }
+}
+IM2COL_PACK_PHASED(im2col_pack_phased_avx512,
+                   __attribute__((target("avx512f"), optimize("no-tree-loop-distribute-patterns"))),
+                   copy_run_avx512)
+#endif
+
 /* Column panels one job packs per K block. The weight block (M x KC) is
  * then read from memory once and reused from L2 for every panel, which
  * matters for late layers where the weights are megabytes and N is small. */
@@ -455,10 +667,40 @@ typedef struct gemm_plan {
     int n_panels;         /* NR-column panels of the output */
     int panels_per_block; /* panels per job */
     int n_blocks;
-    int m_chunks; /* row ranges per (group, block) when columns alone cannot feed all threads */
-    int jobs;     /* groups * m_chunks * n_blocks */
+    int m_chunks;  /* row ranges per (group, block) when columns alone cannot feed all threads */
+    int jobs;      /* groups * m_chunks * n_blocks */
+    int kc;        /* K block depth */
+    int streaming; /* weight streaming (see gemm_kc) */
     size_t slot_floats;
 } gemm_plan;
+
+/* Weight-streaming layers: all columns fit one job and the packed weights
+ * of a group exceed this, so they come from memory (the model's other
+ * layers evicted them) and dominate the traffic. Their jobs take deep K
+ * blocks, sweep the weights in row blocks that stay in L2 while every
+ * column panel uses them, and prefetch them ahead on the first panel: the
+ * weights are read from memory once, as a sequential stream. */
+#define WEIGHT_STREAM_BYTES (256 * 1024)
+/* Budget for one job's packed B block on that path (stays in L2). */
+#define WEIGHT_STREAM_B_BYTES (512 * 1024)
+/* Rows of weights per block on that path. */
+#define WEIGHT_ROW_BLOCK_BYTES (128 * 1024)
+
+/* The K block depth of a job: WW_GEMM_KC, or for weight-streaming layers
+ * K itself or an equal split of it that keeps the job's packed panels
+ * within WEIGHT_STREAM_B_BYTES. */
+static int gemm_kc(const ww_conv2d *conv, int *streaming)
+{
+    int n_panels = (conv->n + conv->kern->nr - 1) / conv->kern->nr;
+    size_t weight_bytes = conv->packed_group_floats * sizeof(float);
+    *streaming = 0;
+    if (weight_bytes <= WEIGHT_STREAM_BYTES || n_panels > PANELS_PER_BLOCK)
+        return conv->k < WW_GEMM_KC ? conv->k : WW_GEMM_KC;
+    *streaming = 1;
+    size_t b_bytes = (size_t)conv->k * conv->kern->nr * n_panels * sizeof(float);
+    size_t blocks = (b_bytes + WEIGHT_STREAM_B_BYTES - 1) / WEIGHT_STREAM_B_BYTES;
+    return (int)(((size_t)conv->k + blocks - 1) / blocks);
+}
 
 /* One thread's packed panels. Independent of the thread count, so scratch
  * sized for more threads always suffices for fewer. */
@@ -466,7 +708,8 @@ static size_t gemm_slot_floats(const ww_conv2d *conv)
 {
     int n_panels = (conv->n + conv->kern->nr - 1) / conv->kern->nr;
     int panels = n_panels < PANELS_PER_BLOCK ? n_panels : PANELS_PER_BLOCK;
-    int kc = conv->k < WW_GEMM_KC ? conv->k : WW_GEMM_KC;
+    int streaming;
+    int kc = gemm_kc(conv, &streaming);
     return (size_t)kc * conv->kern->nr * panels + 16; /* +16: room to align to 64 bytes */
 }
 
@@ -494,6 +737,7 @@ static gemm_plan plan_gemm(const ww_conv2d *conv, int threads)
     p.jobs = (int)(column_jobs * p.m_chunks);
     p.slots = p.jobs < threads ? p.jobs : threads;
     if (p.slots > GEMM_MAX_SLOTS) p.slots = GEMM_MAX_SLOTS;
+    p.kc = gemm_kc(conv, &p.streaming);
     p.slot_floats = gemm_slot_floats(conv);
     return p;
 }
@@ -501,60 +745,97 @@ static gemm_plan plan_gemm(const ww_conv2d *conv, int threads)
 typedef struct gemm_ctx {
     const ww_conv2d *conv;
     const float *in, *residual;
+    const float *phased; /* phase-split input, or NULL (see im2col_phased) */
     float *out, *scratch;
     gemm_plan plan;
     /* Next unclaimed job of each slot's static share. */
     atomic_int next_job[GEMM_MAX_SLOTS];
 } gemm_ctx;
 
+/* Packs rows [k0, k0 + kc) of column panel p of `group`'s B matrix. */
+static void conv_pack_panel(const gemm_ctx *ctx, int group, int p, int k0, int kc, float *panel)
+{
+    const ww_conv2d *conv = ctx->conv;
+    const ww_conv2d_shape *s = &conv->shape;
+    const ww_gemm_kernel *kern = conv->kern;
+    int in_per_group = s->in_c / s->groups;
+    int n0 = p * kern->nr;
+    int nr = conv->n - n0 < kern->nr ? conv->n - n0 : kern->nr;
+    if (conv->algo == CONV_GEMM_1X1) {
+        const float *in_group = ctx->in + (size_t)group * in_per_group * conv->n;
+        ww_gemm_pack_b_panel(kern, kc, nr, in_group + (size_t)k0 * conv->n + n0, (size_t)conv->n,
+                             panel);
+        return;
+    }
+    column_run runs[WW_GEMM_MAX_NR];
+    int run_count = plan_column_runs(s, n0, nr, runs);
+    if (ctx->phased) {
+        phased_layout l = phased_layout_of(s);
+        const float *phased = ctx->phased + (size_t)group * in_per_group * l.plane;
+#if WW_HAVE_X86
+        if (kern->isa == WW_ISA_AVX512) {
+            im2col_pack_phased_avx512(s, &l, phased, k0, kc, runs, run_count, nr, kern->nr, panel);
+            return;
+        }
+#endif
+        im2col_pack_phased_portable(s, &l, phased, k0, kc, runs, run_count, nr, kern->nr, panel);
+        return;
+    }
+    const float *in_group = ctx->in + (size_t)group * in_per_group * s->in_h * s->in_w;
+    im2col_pack_panel(s, in_group, k0, kc, runs, run_count, nr, kern->nr, panel);
+}
+
+/* Rows [m0, m1) of `group` times packed column panel p (K rows [k0, k0 + kc)). */
+static void conv_panel_product(const gemm_ctx *ctx, int group, int p, int k0, int kc, int m0,
+                               int m1, const float *panel, int prefetch_a)
+{
+    const ww_conv2d *conv = ctx->conv;
+    int nr_full = conv->kern->nr;
+    int n0 = p * nr_full;
+    size_t offset = (size_t)group * conv->m * conv->n + (size_t)n0;
+    ww_gemm_panel_args args = {.kern = conv->kern,
+                               .a_packed = conv->weight + (size_t)group * conv->packed_group_floats,
+                               .k = conv->k,
+                               .k0 = k0,
+                               .kc = kc,
+                               .m_begin = m0,
+                               .m_end = m1,
+                               .nr = conv->n - n0 < nr_full ? conv->n - n0 : nr_full,
+                               .b_panel = panel,
+                               .c = ctx->out + offset,
+                               .ldc = (size_t)conv->n,
+                               .bias = conv->bias ? conv->bias + (size_t)group * conv->m : NULL,
+                               .residual = ctx->residual ? ctx->residual + offset : NULL,
+                               .act = conv->act,
+                               .prefetch_a = prefetch_a};
+    ww_gemm_panel(&args);
+}
+
 /* One job: rows [m_begin, m_end) of one group times panels [p_begin, p_end). */
 static void conv_gemm_job(const gemm_ctx *ctx, float *panels, int group, int p_begin, int p_end,
                           int m_begin, int m_end)
 {
     const ww_conv2d *conv = ctx->conv;
-    const ww_conv2d_shape *s = &conv->shape;
     const ww_gemm_kernel *kern = conv->kern;
-    int nr_full = kern->nr;
-    int in_per_group = s->in_c / s->groups;
-    const float *in_group = ctx->in + (size_t)group * in_per_group * s->in_h * s->in_w;
-    size_t group_offset = (size_t)group * conv->m * conv->n;
-    int kc_max = conv->k < WW_GEMM_KC ? conv->k : WW_GEMM_KC;
-    size_t panel_floats = (size_t)kc_max * nr_full;
-
-    for (int k0 = 0; k0 < conv->k; k0 += WW_GEMM_KC) {
-        int kc = conv->k - k0 < WW_GEMM_KC ? conv->k - k0 : WW_GEMM_KC;
-        for (int p = p_begin; p < p_end; p++) {
-            int n0 = p * nr_full;
-            int nr = conv->n - n0 < nr_full ? conv->n - n0 : nr_full;
-            float *panel = panels + (size_t)(p - p_begin) * panel_floats;
-            if (conv->algo == CONV_GEMM_1X1) {
-                ww_gemm_pack_b_panel(kern, kc, nr, in_group + (size_t)k0 * conv->n + n0,
-                                     (size_t)conv->n, panel);
-            } else {
-                column_run runs[WW_GEMM_MAX_NR];
-                int run_count = plan_column_runs(s, n0, nr, runs);
-                im2col_pack_panel(s, in_group, k0, kc, runs, run_count, nr, nr_full, panel);
-            }
-        }
-        for (int p = p_begin; p < p_end; p++) {
-            int n0 = p * nr_full;
-            size_t offset = group_offset + (size_t)n0;
-            ww_gemm_panel_args args = {
-                .kern = kern,
-                .a_packed = conv->weight + (size_t)group * conv->packed_group_floats,
-                .k = conv->k,
-                .k0 = k0,
-                .kc = kc,
-                .m_begin = m_begin,
-                .m_end = m_end,
-                .nr = conv->n - n0 < nr_full ? conv->n - n0 : nr_full,
-                .b_panel = panels + (size_t)(p - p_begin) * panel_floats,
-                .c = ctx->out + offset,
-                .ldc = (size_t)conv->n,
-                .bias = conv->bias ? conv->bias + (size_t)group * conv->m : NULL,
-                .residual = ctx->residual ? ctx->residual + offset : NULL,
-                .act = conv->act};
-            ww_gemm_panel(&args);
+    int kc_max = ctx->plan.kc;
+    size_t panel_floats = (size_t)kc_max * kern->nr;
+    /* Weight streaming: row blocks outermost, each prefetched ahead on
+     * its first panel; else one block of all rows. */
+    int row_step = m_end - m_begin;
+    if (ctx->plan.streaming) {
+        int rows = WEIGHT_ROW_BLOCK_BYTES / (kc_max * (int)sizeof(float)) / kern->mr * kern->mr;
+        row_step = rows > kern->mr ? rows : kern->mr;
+    }
+    for (int k0 = 0; k0 < conv->k; k0 += kc_max) {
+        int kc = conv->k - k0 < kc_max ? conv->k - k0 : kc_max;
+        for (int p = p_begin; p < p_end; p++)
+            conv_pack_panel(ctx, group, p, k0, kc, panels + (size_t)(p - p_begin) * panel_floats);
+        for (int m0 = m_begin; m0 < m_end; m0 += row_step) {
+            int m1 = m_end - m0 < row_step ? m_end : m0 + row_step;
+            for (int p = p_begin; p < p_end; p++)
+                conv_panel_product(ctx, group, p, k0, kc, m0, m1,
+                                   panels + (size_t)(p - p_begin) * panel_floats,
+                                   ctx->plan.streaming && p == p_begin);
         }
     }
 }
@@ -764,7 +1045,7 @@ size_t ww_conv2d_scratch_floats(const ww_conv2d *conv, int threads)
     size_t slots = (size_t)(threads > 1 ? threads : 1);
     if (conv->algo == CONV_DEPTHWISE) return slots * depthwise_slot_floats(conv);
     if (conv->algo == CONV_WINOGRAD) return ww_winograd_scratch_floats(conv->winograd, threads);
-    return slots * gemm_slot_floats(conv);
+    return phased_floats(conv) + slots * gemm_slot_floats(conv);
 }
 
 void ww_conv2d_run(const ww_conv2d *conv, const float *in, const float *residual, float *out,
@@ -789,6 +1070,13 @@ void ww_conv2d_run(const ww_conv2d *conv, const float *in, const float *residual
         return;
     }
     gemm_ctx ctx = {.conv = conv, .in = in, .residual = residual, .out = out, .scratch = scratch};
+    if (im2col_phased(conv)) {
+        phased_ctx ph = {&conv->shape, phased_layout_of(&conv->shape), in, ww_align64(scratch),
+                         conv->kern->isa == WW_ISA_AVX512};
+        ww_parallel_for(pool, conv->shape.in_c, phased_channels, &ph);
+        ctx.phased = ph.phased;
+        ctx.scratch = scratch + phased_floats(conv);
+    }
     ctx.plan = plan_gemm(conv, ww_threadpool_size(pool));
     for (int slot = 0; slot < ctx.plan.slots; slot++) {
         int first, last;

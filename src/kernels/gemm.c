@@ -52,6 +52,20 @@ typedef int32_t ww_v8i __attribute__((vector_size(32)));
 #define TILE_ACTIVATE(x, a) ww_vm8_activate((x), (a))
 #include "kernels/gemm_tile.inc"
 
+#define TILE_NAME gemm_tile_avx2_6x16_prefetch
+#define TILE_TARGET __attribute__((target("avx2,fma")))
+#define TILE_VEC ww_v8f
+#define TILE_UVEC ww_v8f_u
+#define TILE_IVEC ww_v8i
+#define TILE_VL 8
+#define TILE_MR 6
+#define TILE_NV 2
+#define TILE_PREFETCH_A WW_GEMM_PREFETCH_A
+#define TILE_FMA(a, b, c) _mm256_fmadd_ps((a), (b), (c))
+#define TILE_SPLAT(x) _mm256_set1_ps(x)
+#define TILE_ACTIVATE(x, a) ww_vm8_activate((x), (a))
+#include "kernels/gemm_tile.inc"
+
 /* AVX-512: 8 x 32 tile = 16 zmm accumulators; 8 matches the channel counts
  * of the supported networks, so no rows are wasted. */
 typedef float ww_v16f __attribute__((vector_size(64)));
@@ -65,6 +79,22 @@ typedef int32_t ww_v16i __attribute__((vector_size(64)));
 #define TILE_VL 16
 #define TILE_MR 8
 #define TILE_NV 2
+#define TILE_FMA(a, b, c) _mm512_fmadd_ps((a), (b), (c))
+#define TILE_SPLAT(x) _mm512_set1_ps(x)
+#define TILE_ACTIVATE(x, a) ww_vm16_activate((x), (a))
+#include "kernels/gemm_tile.inc"
+
+/* The same tile prefetching packed A ahead: for weights streamed from
+ * memory, where A is read once in one sequential pass. */
+#define TILE_NAME gemm_tile_avx512_8x32_prefetch
+#define TILE_TARGET __attribute__((target("avx512f")))
+#define TILE_VEC ww_v16f
+#define TILE_UVEC ww_v16f_u
+#define TILE_IVEC ww_v16i
+#define TILE_VL 16
+#define TILE_MR 8
+#define TILE_NV 2
+#define TILE_PREFETCH_A WW_GEMM_PREFETCH_A
 #define TILE_FMA(a, b, c) _mm512_fmadd_ps((a), (b), (c))
 #define TILE_SPLAT(x) _mm512_set1_ps(x)
 #define TILE_ACTIVATE(x, a) ww_vm16_activate((x), (a))
@@ -183,6 +213,7 @@ static const ww_gemm_kernel gemm_avx2 = {.isa = WW_ISA_AVX2,
                                          .mr = 6,
                                          .nr = 16,
                                          .tile = gemm_tile_avx2_6x16,
+                                         .tile_prefetch = gemm_tile_avx2_6x16_prefetch,
                                          .tile_half = gemm_tile_avx2_6x8,
                                          .cols = gemm_cols_avx2,
                                          .cols_max = 5};
@@ -191,6 +222,7 @@ static const ww_gemm_kernel gemm_avx512 = {.isa = WW_ISA_AVX512,
                                            .mr = 8,
                                            .nr = 32,
                                            .tile = gemm_tile_avx512_8x32,
+                                           .tile_prefetch = gemm_tile_avx512_8x32_prefetch,
                                            .tile_half = gemm_tile_avx512_8x16,
                                            .cols = gemm_cols_avx512,
                                            .cols_max = 7};
@@ -403,7 +435,8 @@ void ww_gemm_panel(const ww_gemm_panel_args *g)
         ep.bias = g->bias ? g->bias + m0 : NULL;
         ep.residual = g->residual ? g->residual + (size_t)m0 * g->ldc : NULL;
         if (rows == mr && g->nr == kern->nr)
-            kern->tile(g->kc, a, g->b_panel, c, g->ldc, &ep);
+            (g->prefetch_a && kern->tile_prefetch ? kern->tile_prefetch : kern->tile)(
+                g->kc, a, g->b_panel, c, g->ldc, &ep);
         else if (rows == mr && kern->tile_half)
             gemm_narrow_panel(kern, g->kc, a, g->b_panel, g->nr, c, g->ldc, &ep);
         else

@@ -19,6 +19,9 @@
 /* Largest NR of any variant (sizes per-thread scratch and stack tiles). */
 #define WW_GEMM_MAX_NR 32
 #define WW_GEMM_MAX_MR 8
+/* Prefetch distance of tile_prefetch: 4 KiB, a few hundred cycles of
+ * tile work ahead, about a memory latency. */
+#define WW_GEMM_PREFETCH_A 1024
 /* Most columns any column kernel handles (sizes its output buffer). */
 #define WW_GEMM_MAX_COLS 7
 
@@ -45,6 +48,9 @@ typedef struct ww_gemm_kernel {
     ww_isa isa;
     int mr, nr;
     ww_gemm_tile_fn tile;
+    /* `tile` prefetching packed A WW_GEMM_PREFETCH_A floats ahead, for A
+     * streamed once from memory in one sequential pass; NULL = none. */
+    ww_gemm_tile_fn tile_prefetch;
     /* MR x NR/2 tile reading the left half of an NR-wide B panel, for
      * panels with NR/2 or more but fewer than NR columns; NULL = none. */
     ww_gemm_tile_fn tile_half;
@@ -85,6 +91,7 @@ typedef struct ww_gemm_panel_args {
     const float *bias;
     const float *residual;
     ww_activation act;
+    int prefetch_a; /* full tiles prefetch A ahead (kern->tile_prefetch) */
 } ww_gemm_panel_args;
 void ww_gemm_panel(const ww_gemm_panel_args *args);
 

@@ -190,8 +190,32 @@ static void test_edge_shapes(void **state)
     cases[n++] = (conv_case){12, 1, 1, 20, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 4, 0, 1, WW_ACT_RELU6};
     cases[n++] =
         (conv_case){3, 17, 15, 16, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1, 1, WW_ACT_HARDSWISH};
+    /* im2col through the phase-split input: stride 3 with dilation 2,
+     * padding wider than the kernel reaches, rows wider than a panel, a
+     * tap row past the input, a stem-like 3-channel 3x3 stride 2 */
+    cases[n++] = (conv_case){4, 13, 20, 9, 3, 3, 3, 3, 2, 2, 2, 2, 2, 2, 1, 1, 1, WW_ACT_RELU};
+    cases[n++] = (conv_case){2, 5, 6, 3, 3, 3, 2, 2, 4, 5, 4, 5, 1, 1, 1, 1, 0, WW_ACT_NONE};
+    cases[n++] = (conv_case){3, 9, 75, 10, 3, 3, 1, 2, 1, 1, 1, 1, 1, 1, 1, 0, 1, WW_ACT_SILU};
+    cases[n++] = (conv_case){3, 8, 9, 5, 4, 2, 2, 3, 0, 0, 1, 2, 1, 1, 1, 1, 0, WW_ACT_RELU6};
+    cases[n++] = (conv_case){3, 31, 33, 32, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1, 0, WW_ACT_RELU6};
     for (int i = 0; i < n; i++)
         check_case(&cases[i], 1000 + (uint64_t)i);
+}
+
+/* Strided kernels over every column count 1..70 (output widths 1..70 on
+ * one row, then on several): panels cut anywhere in a row. */
+static void test_im2col_columns(void **state)
+{
+    (void)state;
+    for (int out_w = 1; out_w <= 70; out_w++) {
+        conv_case wide = plain(3, 3, 2 * out_w - 1, 9, 3, 2, 1);
+        wide.act = (ww_activation)(out_w % (WW_ACT_HARDSWISH + 1));
+        wide.has_residual = out_w % 2;
+        check_case(&wide, 6000 + (uint64_t)out_w);
+        conv_case tall = plain(5, 2 * ((out_w + 6) / 7), 13, 8, 5, 2, 2);
+        tall.in_w = 2 * (out_w % 9 + 1);
+        check_case(&tall, 6100 + (uint64_t)out_w);
+    }
 }
 
 /* Draws a random shape; returns 0 if the window does not fit (caller retries). */
@@ -259,6 +283,29 @@ static void test_resnet_layer(void **state)
     check_case(&point, 79);
 }
 
+/* Weight-streaming layers (more than 256 KiB of weights, every column in
+ * one job): deep K blocks, row blocks, prefetching tiles. Map sizes give
+ * 2..70 columns (1 is the matrix-vector path) and up to 8 panels; output
+ * channels not a multiple of any tile height; 1x1 and strided 3x3 (K =
+ * 2304, split into K blocks when more than one panel). */
+static void test_weight_streaming(void **state)
+{
+    (void)state;
+    static const int maps[][2] = {{1, 2}, {2, 3}, {3, 5},  {4, 4},  {1, 17},  {5, 5},   {4, 8},
+                                  {7, 7}, {8, 8}, {6, 11}, {7, 10}, {14, 14}, {16, 16}, {15, 18}};
+    for (size_t i = 0; i < sizeof maps / sizeof maps[0]; i++) {
+        conv_case point = plain(480, maps[i][0], maps[i][1], 163, 1, 1, 0);
+        point.has_residual = (int)(i % 2);
+        point.act = (ww_activation)(i % (WW_ACT_HARDSWISH + 1));
+        check_case(&point, 4000 + (uint64_t)i);
+        if (maps[i][0] * maps[i][1] > 70) continue;
+        /* stride 2, padding 1: output h, w = ceil(input / 2) */
+        conv_case strided = plain(256, 2 * maps[i][0], 2 * maps[i][1], 37, 3, 2, 1);
+        strided.has_bias = (int)(i % 3 != 0);
+        check_case(&strided, 4100 + (uint64_t)i);
+    }
+}
+
 static void test_create_copies_weights(void **state)
 {
     (void)state;
@@ -316,11 +363,13 @@ static void test_scratch_sizes(void **state)
         ww_conv2d *conv = NULL;
         assert_int_equal(ww_conv2d_create(&s, weight, NULL, WW_ACT_NONE, &conv, NULL), WANWU_OK);
         size_t one = ww_conv2d_scratch_floats(conv, 1);
+        size_t three = ww_conv2d_scratch_floats(conv, 3);
         assert_true(one > 0);
         assert_int_equal(ww_conv2d_scratch_floats(conv, 0), one);
-        assert_int_equal(ww_conv2d_scratch_floats(conv, 3), 3 * one);
+        /* per-thread slots (plus, for im2col, one shared copy of the input) */
+        assert_true(three > one && ww_conv2d_scratch_floats(conv, 2) < three);
         size_t in_n = (size_t)s.in_c * s.in_h * s.in_w, out_n = (size_t)s.out_c * s.out_h * s.out_w;
-        float *scratch = malloc(3 * one * sizeof *scratch);
+        float *scratch = malloc(three * sizeof *scratch);
         float *in = calloc(in_n, sizeof *in), *out = malloc(out_n * sizeof *out);
         for (int threads = 1; threads <= 3; threads++) {
             for (size_t j = 0; j < out_n; j++)
@@ -368,6 +417,8 @@ int main(void)
         cmocka_unit_test(test_edge_shapes),
         cmocka_unit_test(test_random_shapes),
         cmocka_unit_test(test_resnet_layer),
+        cmocka_unit_test(test_weight_streaming),
+        cmocka_unit_test(test_im2col_columns),
         cmocka_unit_test(test_create_copies_weights),
         cmocka_unit_test(test_create_rejects_bad_shape),
         cmocka_unit_test(test_scratch_sizes),

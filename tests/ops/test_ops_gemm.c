@@ -126,6 +126,76 @@ static void test_gemm_random(void **state)
     }
 }
 
+/* ww_gemm_panel with prefetch_a (the weight-streaming tiles) against the
+ * naive product: M x N in panels of NR columns, K in blocks (accumulation),
+ * edge rows and columns, every activation. */
+static void check_panel_prefetch(ww_isa isa, int m, int n, int k, int kc_block, ww_activation act,
+                                 uint64_t seed)
+{
+    const ww_gemm_kernel *kern = ww_gemm_kernel_for(isa);
+    assert_non_null(kern);
+    ww_rng rng;
+    ww_rng_seed(&rng, seed);
+    float *a = malloc((size_t)m * k * sizeof *a);
+    float *b = malloc((size_t)k * n * sizeof *b);
+    float *bias = malloc((size_t)m * sizeof *bias);
+    float *want = malloc((size_t)m * n * sizeof *want);
+    float *got = malloc((size_t)m * n * sizeof *got);
+    float *packed = malloc(ww_gemm_packed_a_floats(kern, m, k) * sizeof *packed);
+    float *panel = malloc((size_t)kc_block * kern->nr * sizeof *panel);
+    ww_rng_fill(&rng, a, (size_t)m * k, -1, 1);
+    ww_rng_fill(&rng, b, (size_t)k * n, -1, 1);
+    ww_rng_fill(&rng, bias, (size_t)m, -1, 1);
+    naive_gemm(m, n, k, a, b, (size_t)n, bias, NULL, act, want, (size_t)n);
+    ww_gemm_pack_a(kern, m, k, a, (size_t)k, packed);
+    for (int n0 = 0; n0 < n; n0 += kern->nr) {
+        int nr = n - n0 < kern->nr ? n - n0 : kern->nr;
+        for (int k0 = 0; k0 < k; k0 += kc_block) {
+            int kc = k - k0 < kc_block ? k - k0 : kc_block;
+            ww_gemm_pack_b_panel(kern, kc, nr, b + (size_t)k0 * n + n0, (size_t)n, panel);
+            ww_gemm_panel_args args = {.kern = kern,
+                                       .a_packed = packed,
+                                       .k = k,
+                                       .k0 = k0,
+                                       .kc = kc,
+                                       .m_begin = 0,
+                                       .m_end = m,
+                                       .nr = nr,
+                                       .b_panel = panel,
+                                       .c = got + n0,
+                                       .ldc = (size_t)n,
+                                       .bias = bias,
+                                       .act = act,
+                                       .prefetch_a = 1};
+            ww_gemm_panel(&args);
+        }
+    }
+    double diff = ww_max_rel_diff(got, want, (size_t)m * n);
+    if (!(diff <= 1e-4))
+        fail_msg("prefetch %s m %d n %d k %d kc %d act %d: diff %g", ww_isa_name(isa), m, n, k,
+                 kc_block, (int)act, diff);
+    free(a);
+    free(b);
+    free(bias);
+    free(want);
+    free(got);
+    free(packed);
+    free(panel);
+}
+
+static void test_gemm_panel_prefetch(void **state)
+{
+    (void)state;
+    static const int sizes[][4] = {{8, 32, 1, 1},     {16, 49, 600, 600},  {13, 64, 1100, 400},
+                                   {40, 70, 300, 97}, {9, 33, 2000, 2000}, {64, 17, 5, 5}};
+    for (ww_isa isa = WW_ISA_PORTABLE; isa <= WW_ISA_AVX512; isa++) {
+        if (!ww_isa_supported(isa)) continue;
+        for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
+            check_panel_prefetch(isa, sizes[i][0], sizes[i][1], sizes[i][2], sizes[i][3],
+                                 (ww_activation)(i % (WW_ACT_HARDSWISH + 1)), 3000 + i);
+    }
+}
+
 static void test_kernel_lookup(void **state)
 {
     (void)state;
@@ -142,10 +212,9 @@ static void test_kernel_lookup(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_kernel_lookup),
-        cmocka_unit_test(test_gemm_edges),
-        cmocka_unit_test(test_gemm_narrow_panels),
-        cmocka_unit_test(test_gemm_random),
+        cmocka_unit_test(test_kernel_lookup),       cmocka_unit_test(test_gemm_edges),
+        cmocka_unit_test(test_gemm_narrow_panels),  cmocka_unit_test(test_gemm_random),
+        cmocka_unit_test(test_gemm_panel_prefetch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
