@@ -718,8 +718,10 @@ wanwu_status ww_conv2d_create_isa(const ww_conv2d_shape *s, const float *weight,
         conv->depthwise = depthwise_for(isa, &conv->depthwise_lanes);
         conv->depthwise_flat = depthwise_wants_flat(&conv->shape, conv->depthwise_lanes);
 #if WW_HAVE_X86
-        if (isa == WW_ISA_AVX512 && !conv->depthwise_flat && depthwise_direct_suits(s))
+        if (isa == WW_ISA_AVX512 && depthwise_direct_suits(s)) {
             conv->depthwise_direct = dwd_channel_for(s);
+            conv->depthwise_flat = 0;
+        }
 #endif
         conv->weight = alloc_floats_aligned(weight_floats);
         if (conv->weight) memcpy(conv->weight, weight, weight_floats * sizeof(float));
