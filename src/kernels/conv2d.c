@@ -47,7 +47,7 @@ typedef struct depthwise_channel_args {
 #define DEPTHWISE_FLAT_VECS 4
 typedef void (*depthwise_fn)(const depthwise_channel_args *r);
 typedef struct dwd_channel dwd_channel; /* depthwise_direct.inc */
-typedef void (*dwd_channel_fn)(const dwd_channel *c, const float *weight, float bias);
+typedef void (*dwd_channel_fn)(const dwd_channel *c);
 
 struct ww_conv2d {
     ww_conv2d_shape shape;
@@ -59,9 +59,10 @@ struct ww_conv2d {
     int depthwise_flat;  /* small stride-1 map: the flat kernel (depthwise_row.inc) */
     /* AVX-512 3x3/5x5 kernel reading the input in place (depthwise_direct.inc), or NULL */
     dwd_channel_fn depthwise_direct;
-    int m; /* output channels per group */
-    int k; /* GEMM depth: in_c / groups * kernel_h * kernel_w */
-    int n; /* output pixels */
+    dwd_channel_fn depthwise_direct_pair; /* two channels per vector (narrow maps), or NULL */
+    int m;                                /* output channels per group */
+    int k;                                /* GEMM depth: in_c / groups * kernel_h * kernel_w */
+    int n;                                /* output pixels */
     size_t packed_group_floats;
     float *weight;         /* packed A per group (GEMM) or a plain copy (depthwise) */
     float *bias;           /* copy, or NULL */
@@ -322,15 +323,22 @@ static void depthwise_slots_run(void *p, int begin, int end)
         for (int slot = begin; slot < end; slot++) {
             int first = (int)((long long)s->out_c * slot / ctx->slots);
             int last = (int)((long long)s->out_c * (slot + 1) / ctx->slots);
-            for (int oc = first; oc < last; oc++) {
-                dwd_channel c = {.shape = s,
-                                 .in = ctx->in + (size_t)(oc / multiplier) * in_plane,
-                                 .residual =
-                                     ctx->residual ? ctx->residual + (size_t)oc * out_plane : NULL,
-                                 .out = ctx->out + (size_t)oc * out_plane,
-                                 .act = conv->act};
-                conv->depthwise_direct(&c, conv->weight + (size_t)oc * taps,
-                                       conv->bias ? conv->bias[oc] : 0.0f);
+            int step = conv->depthwise_direct_pair ? 2 : 1;
+            for (int oc = first; oc < last; oc += step) {
+                dwd_channel c = {.shape = s, .act = conv->act};
+                int n = last - oc < step ? last - oc : step;
+                for (int i = 0; i < n; i++) {
+                    c.in[i] = ctx->in + (size_t)((oc + i) / multiplier) * in_plane;
+                    c.residual[i] =
+                        ctx->residual ? ctx->residual + (size_t)(oc + i) * out_plane : NULL;
+                    c.out[i] = ctx->out + (size_t)(oc + i) * out_plane;
+                    c.weight[i] = conv->weight + (size_t)(oc + i) * taps;
+                    c.bias[i] = conv->bias ? conv->bias[oc + i] : 0.0f;
+                }
+                if (n == 2)
+                    conv->depthwise_direct_pair(&c);
+                else
+                    conv->depthwise_direct(&c);
             }
         }
         return;
@@ -719,7 +727,8 @@ wanwu_status ww_conv2d_create_isa(const ww_conv2d_shape *s, const float *weight,
         conv->depthwise_flat = depthwise_wants_flat(&conv->shape, conv->depthwise_lanes);
 #if WW_HAVE_X86
         if (isa == WW_ISA_AVX512 && depthwise_direct_suits(s)) {
-            conv->depthwise_direct = dwd_channel_for(s);
+            conv->depthwise_direct = dwd_channel_for(s, 0);
+            if (dwd_pairs_channels(s)) conv->depthwise_direct_pair = dwd_channel_for(s, 1);
             conv->depthwise_flat = 0;
         }
 #endif
