@@ -1,6 +1,8 @@
 /* Optimized convolution: weights packed at create time, three algorithms
  * chosen by shape:
- *   depthwise  one input channel per group: the channel is copied once
+ *   depthwise  one input channel per group: AVX-512 3x3/5x5 (stride 1/2)
+ *              read the channel in place with masked loads at the borders
+ *              (depthwise_direct.inc); otherwise the channel is copied once
  *              into zero-padded scratch, then rows stream through a vector
  *              loop with every tap in a register (no GEMM, no bounds checks);
  *   gemm_1x1   1x1, stride 1, no padding: the input already is the B
