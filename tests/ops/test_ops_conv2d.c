@@ -194,6 +194,8 @@ static void test_edge_shapes(void **state)
     cases[n++] = (conv_case){3, 15, 17, 3, 3, 3, 1, 1, 0, 0, 0, 0, 1, 1, 3, 1, 1, WW_ACT_NONE};
     cases[n++] = (conv_case){17, 14, 14, 17, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 17, 1, 0, WW_ACT_RELU6};
     cases[n++] = (conv_case){5, 56, 56, 5, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 5, 1, 1, WW_ACT_RELU6};
+    cases[n++] = (conv_case){3, 27, 20, 3, 5, 5, 2, 2, 2, 2, 2, 2, 1, 1, 3, 1, 1, WW_ACT_SILU};
+    cases[n++] = (conv_case){3, 28, 28, 3, 5, 5, 1, 1, 2, 2, 2, 2, 1, 1, 3, 1, 0, WW_ACT_SILU};
     /* single input channel, many outputs (GEMM, not depthwise) */
     cases[n++] = (conv_case){1, 9, 10, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, WW_ACT_RELU};
     /* EfficientNet: depthwise 5x5 strides 1 and 2 and 3x3 with SiLU, the
