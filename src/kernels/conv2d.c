@@ -1,6 +1,8 @@
 /* Optimized convolution: weights packed at create time, three algorithms
  * chosen by shape:
- *   depthwise  one input channel per group: the channel is copied once
+ *   depthwise  one input channel per group: AVX-512 3x3/5x5 (stride 1/2)
+ *              read the channel in place with masked loads at the borders
+ *              (depthwise_direct.inc); otherwise the channel is copied once
  *              into zero-padded scratch, then rows stream through a vector
  *              loop with every tap in a register (no GEMM, no bounds checks);
  *   gemm_1x1   1x1, stride 1, no padding: the input already is the B
@@ -47,6 +49,8 @@ typedef struct depthwise_channel_args {
 /* Vectors the flat depthwise kernel computes per pass. */
 #define DEPTHWISE_FLAT_VECS 4
 typedef void (*depthwise_fn)(const depthwise_channel_args *r);
+typedef struct dwd_channel dwd_channel; /* depthwise_direct.inc */
+typedef void (*dwd_channel_fn)(const dwd_channel *c);
 
 struct ww_conv2d {
     ww_conv2d_shape shape;
@@ -56,10 +60,13 @@ struct ww_conv2d {
     depthwise_fn depthwise;
     int depthwise_lanes; /* vector width of the depthwise kernel */
     int depthwise_flat;  /* small stride-1 map: the flat kernel (depthwise_row.inc) */
-    int arena_owned;     /* weight belongs to a model's weight arena */
-    int m;               /* output channels per group */
-    int k;               /* GEMM depth: in_c / groups * kernel_h * kernel_w */
-    int n;               /* output pixels */
+    /* AVX-512 3x3/5x5 kernel reading the input in place (depthwise_direct.inc), or NULL */
+    dwd_channel_fn depthwise_direct;
+    dwd_channel_fn depthwise_direct_pair; /* two channels per vector (narrow maps), or NULL */
+    int arena_owned;                      /* weight belongs to a model's weight arena */
+    int m;                                /* output channels per group */
+    int k;                                /* GEMM depth: in_c / groups * kernel_h * kernel_w */
+    int n;                                /* output pixels */
     size_t packed_group_floats;
     float *weight;         /* packed A per group (GEMM) or a plain copy (depthwise) */
     float *bias;           /* copy, or NULL */
@@ -139,6 +146,10 @@ typedef int32_t ww_dw_v16i __attribute__((vector_size(64)));
 #include "kernels/depthwise_row.inc"
 #endif
 
+#if WW_HAVE_X86
+#include "kernels/depthwise_direct.inc"
+#endif
+
 static depthwise_fn depthwise_for(ww_isa isa, int *lanes)
 {
     switch (isa) {
@@ -192,6 +203,7 @@ static int depthwise_wants_flat(const ww_conv2d_shape *s, int lanes)
  * each starts 64-byte aligned. */
 static size_t depthwise_slot_floats(const ww_conv2d *conv)
 {
+    if (conv->depthwise_direct) return 0; /* no padded copy */
     int rows, cols;
     depthwise_padded_size(conv, &rows, &cols);
     if (conv->depthwise_flat) {
@@ -310,6 +322,32 @@ static void depthwise_slots_run(void *p, int begin, int end)
     depthwise_padded_size(conv, &rows, &cols);
     size_t in_plane = (size_t)s->in_h * s->in_w, out_plane = (size_t)s->out_h * s->out_w;
     int taps = s->kernel_h * s->kernel_w;
+#if WW_HAVE_X86
+    if (conv->depthwise_direct) {
+        for (int slot = begin; slot < end; slot++) {
+            int first = (int)((long long)s->out_c * slot / ctx->slots);
+            int last = (int)((long long)s->out_c * (slot + 1) / ctx->slots);
+            int step = conv->depthwise_direct_pair ? 2 : 1;
+            for (int oc = first; oc < last; oc += step) {
+                dwd_channel c = {.shape = s, .act = conv->act};
+                int n = last - oc < step ? last - oc : step;
+                for (int i = 0; i < n; i++) {
+                    c.in[i] = ctx->in + (size_t)((oc + i) / multiplier) * in_plane;
+                    c.residual[i] =
+                        ctx->residual ? ctx->residual + (size_t)(oc + i) * out_plane : NULL;
+                    c.out[i] = ctx->out + (size_t)(oc + i) * out_plane;
+                    c.weight[i] = conv->weight + (size_t)(oc + i) * taps;
+                    c.bias[i] = conv->bias ? conv->bias[oc + i] : 0.0f;
+                }
+                if (n == 2)
+                    conv->depthwise_direct_pair(&c);
+                else
+                    conv->depthwise_direct(&c);
+            }
+        }
+        return;
+    }
+#endif
     for (int slot = begin; slot < end; slot++) {
         float *padded = ww_align64(ctx->scratch + (size_t)slot * depthwise_slot_floats(conv));
         float *flat = NULL;
@@ -982,6 +1020,13 @@ wanwu_status ww_conv2d_create_in(const ww_conv2d_shape *s, const float *weight, 
         conv->algo = CONV_DEPTHWISE;
         conv->depthwise = depthwise_for(isa, &conv->depthwise_lanes);
         conv->depthwise_flat = depthwise_wants_flat(&conv->shape, conv->depthwise_lanes);
+#if WW_HAVE_X86
+        if (isa == WW_ISA_AVX512 && depthwise_direct_suits(s)) {
+            conv->depthwise_direct = dwd_channel_for(s, 0);
+            if (dwd_pairs_channels(s)) conv->depthwise_direct_pair = dwd_channel_for(s, 1);
+            conv->depthwise_flat = 0;
+        }
+#endif
         conv->weight = alloc_weight_floats(arena, weight_floats);
         if (conv->weight) memcpy(conv->weight, weight, weight_floats * sizeof(float));
     } else if (ww_winograd_suits(s) && s->in_c >= WINOGRAD_MIN_CHANNELS &&
