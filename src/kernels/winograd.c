@@ -37,8 +37,10 @@ struct ww_winograd {
     float *u; /* [points][n_panels][C][NR] transformed, packed weights; NULL when lazy */
     float *g; /* lazy: [n_panels][C][9][NR] raw weights, transformed per run */
     void (*weights)(const float *g, int kc, int nr, size_t xi_stride, float *u);
+    /* residual and act: applied by F(4x4)'s output transform when it
+     * fuses the epilogue (wg_output_fuses); NULL / WW_ACT_NONE otherwise */
     void (*output)(const struct ww_winograd *w, const float *m, size_t xi_stride, int tl, int t,
-                   const float *bias, float *out);
+                   const float *bias, const float *residual, ww_activation act, float *out);
     void (*input)(const struct ww_winograd *w, const float *in, int c, int nc, int t0, int nt,
                   int bp, float *rows, float *stages);
 };
@@ -600,6 +602,11 @@ typedef struct wg_ctx {
     ww_activation act;
     float *out, *scratch;
     float *v, *m; /* unfused: the one block's V and M */
+    /* out_fused: the output transform applies residual and activation
+     * (out_residual, out_act), so wg_finish is skipped */
+    int out_fused;
+    const float *out_residual;
+    ww_activation out_act;
     /* Lazy weights: next unclaimed column panel of each U slot's share. */
     atomic_int next_panel[WG_MAX_SLOTS];
 } wg_ctx;
@@ -775,8 +782,9 @@ static void wg_fused_slots(void *p, int begin, int end)
             wg_transform(w, ctx->in, 0, w->C, t0, nt, bp, work, v);
             wg_gemm_jobs(w, v, m, bp, nt, 0, w->points * w->n_panels);
             for (int tl = 0; tl < nt; tl++)
-                w->output(w, m, wg_m_stride(w, bp), tl, t0 + tl, ctx->bias, ctx->out);
-            wg_finish(ctx, t0, nt, 0, w->K);
+                w->output(w, m, wg_m_stride(w, bp), tl, t0 + tl, ctx->bias, ctx->out_residual,
+                          ctx->out_act, ctx->out);
+            if (!ctx->out_fused) wg_finish(ctx, t0, nt, 0, w->K);
         }
     }
 }
@@ -885,8 +893,9 @@ static void wg_output_range(void *p, int begin, int end)
     const wg_ctx *ctx = p;
     const ww_winograd *w = ctx->w;
     for (int t = begin; t < end; t++)
-        w->output(w, ctx->m, wg_m_stride(w, ctx->plan.block), t, t, ctx->bias, ctx->out);
-    if (begin < end) wg_finish(ctx, begin, end - begin, 0, w->K);
+        w->output(w, ctx->m, wg_m_stride(w, ctx->plan.block), t, t, ctx->bias, ctx->out_residual,
+                  ctx->out_act, ctx->out);
+    if (begin < end && !ctx->out_fused) wg_finish(ctx, begin, end - begin, 0, w->K);
 }
 
 void ww_winograd_run(const ww_winograd *w, const float *in, const float *bias,
@@ -894,6 +903,12 @@ void ww_winograd_run(const ww_winograd *w, const float *in, const float *bias,
                      ww_threadpool *pool)
 {
     wg_ctx ctx = {.w = w, .in = in, .bias = bias, .residual = residual, .act = act, .out = out};
+    /* F(4x4) stores whole 4-float rows per channel: adding the residual
+     * and the piecewise-linear activations there saves a pass over the
+     * output (the exp-based ones stay in wg_finish's vector code). */
+    ctx.out_fused = w->m == 4 && (act == WW_ACT_NONE || act == WW_ACT_RELU || act == WW_ACT_RELU6);
+    ctx.out_residual = ctx.out_fused ? residual : NULL;
+    ctx.out_act = ctx.out_fused ? act : WW_ACT_NONE;
     ctx.plan = wg_plan_for(w, ww_threadpool_size(pool));
     ctx.scratch = scratch;
     if (ctx.plan.fused) {
