@@ -307,26 +307,39 @@ static void wg_transform_kernel(const float *g, float u[WG_POINTS])
  * (64-256 channels), max |error| / rms(output) 0.5-1e-5 against 1.5-2.6e-5
  * for 0, +-1, +-2, inf and 0, +-1, +-1/2, inf. B^T and A^T for the same
  * points are written out in winograd_in4.inc and winograd_out4.inc. */
-static const double wg4_g[WG4_IN][3] = {
-    {1.0, 0.0, 0.0},
-    {1.0 / 3, 1.0 / 3, 1.0 / 3},
-    {-1.0 / 3, 1.0 / 3, -1.0 / 3},
-    {-16.0 / 15, -8.0 / 15, -4.0 / 15},
-    {1.0 / 15, -2.0 / 15, 4.0 / 15},
-    {0.0, 0.0, 1.0},
-};
+static inline __attribute__((always_inline)) void wg4_apply_g(double a, double b, double c,
+                                                              double out[WG4_IN])
+{
+    /* rows {1,0,0}, {1,1,1}/3, {-1,1,-1}/3, {-16,-8,-4}/15, {1,-2,4}/15, {0,0,1} */
+    double ac = a + c;
+    out[0] = a;
+    out[1] = (ac + b) * (1.0 / 3);
+    out[2] = (b - ac) * (1.0 / 3);
+    out[3] = (16.0 * a + 8.0 * b + 4.0 * c) * (-1.0 / 15);
+    out[4] = (a - 2.0 * b + 4.0 * c) * (1.0 / 15);
+    out[5] = c;
+}
 
 /* F(4x4, 3x3): U = G g G^T for one 3x3 kernel g in double, rounded once. */
 static void wg4_transform_kernel(const float *g, float u[WG4_POINTS])
 {
-    double tmp[WG4_IN][3]; /* G g */
-    for (int i = 0; i < WG4_IN; i++)
-        for (int j = 0; j < 3; j++)
-            tmp[i][j] = wg4_g[i][0] * g[j] + wg4_g[i][1] * g[3 + j] + wg4_g[i][2] * g[6 + j];
-    for (int i = 0; i < WG4_IN; i++) /* (G g) G^T */
+    double tmp[WG4_IN][3]; /* G g: G applied to each column of g */
+#pragma GCC unroll 3
+    for (int j = 0; j < 3; j++) {
+        double col[WG4_IN];
+        wg4_apply_g(g[j], g[3 + j], g[6 + j], col);
+#pragma GCC unroll 6
+        for (int i = 0; i < WG4_IN; i++)
+            tmp[i][j] = col[i];
+    }
+#pragma GCC unroll 6
+    for (int i = 0; i < WG4_IN; i++) { /* (G g) G^T: G applied to each row */
+        double row[WG4_IN];
+        wg4_apply_g(tmp[i][0], tmp[i][1], tmp[i][2], row);
+#pragma GCC unroll 6
         for (int j = 0; j < WG4_IN; j++)
-            u[i * WG4_IN + j] = (float)(tmp[i][0] * wg4_g[j][0] + tmp[i][1] * wg4_g[j][1] +
-                                        tmp[i][2] * wg4_g[j][2]);
+            u[i * WG4_IN + j] = (float)row[j];
+    }
 }
 
 /* Weight-dominated layers (few tiles, many channels: ResNet-18's 7x7
@@ -450,14 +463,21 @@ ww_winograd *ww_winograd_create_tiled(const ww_conv2d_shape *s, const float *wei
             for (int lane = 0; lane < nr; lane++) {
                 int k = p * nr + lane;
                 for (int ci = 0; ci < cn; ci++) {
-                    float u[WG4_POINTS] = {0};
                     const float *g = weight + ((size_t)k * w->C + c0 + ci) * 9;
-                    if (k < w->K && w->m == 4)
-                        wg4_transform_kernel(g, u);
-                    else if (k < w->K)
-                        wg_transform_kernel(g, u);
-                    for (int xi = 0; xi < w->points; xi++)
-                        block[xi * run + (size_t)ci * nr + lane] = u[xi];
+                    float *dst = block + (size_t)ci * nr + lane;
+                    /* constant point counts: the copies unroll */
+                    if (w->m == 4) {
+                        float u[WG4_POINTS] = {0};
+                        if (k < w->K) wg4_transform_kernel(g, u);
+#pragma GCC unroll 36
+                        for (int xi = 0; xi < WG4_POINTS; xi++)
+                            dst[xi * run] = u[xi];
+                    } else {
+                        float u[WG_POINTS] = {0};
+                        if (k < w->K) wg_transform_kernel(g, u);
+                        for (int xi = 0; xi < WG_POINTS; xi++)
+                            dst[xi * run] = u[xi];
+                    }
                 }
             }
             for (int xi = 0; xi < w->points; xi++)
