@@ -527,6 +527,10 @@ void ww_winograd_free(ww_winograd *w)
  * threads share each of the three steps. */
 #define WG_MAX_SLOTS 256 /* the thread pool's limit */
 
+/* F(4x4): bytes of V and M per block, bounding the scratch on large maps
+ * (see wg_plan_for). */
+#define WG4_BLOCK_BYTES (4 * 1024 * 1024)
+
 typedef struct wg_plan {
     int fused;
     int block;        /* most tiles in a block (sizes the scratch), a multiple of MR */
@@ -540,10 +544,14 @@ static wg_plan wg_plan_for(const ww_winograd *w, int threads)
     int mr = w->kern->mr;
     if (threads < 1) threads = 1;
     wg_plan p;
-    /* F(4x4) layers whose U outweighs V and M (ResNet's 28x28) still run
-     * fused, one block per thread's share: U streams once per thread from
-     * L3 either way, and the threads then never wait on each other or
-     * read V and M across cores (28x28, 2 threads: 0.48 -> 0.36 ms). */
+    /* F(4x4) always runs fused, in blocks of up to WG4_BLOCK_BYTES. When U
+     * outweighs V and M (ResNet's 28x28), U streams once per thread from
+     * L3 either way and the threads never wait on each other or read V and
+     * M across cores (28x28, 2 threads: 0.48 -> 0.36 ms). On the 56x56
+     * maps L2-sized blocks lost to the per-block costs (rows split again,
+     * short GEMMs): 64x64 at 56x56, one thread, 0.74 ms in 512 KiB blocks,
+     * 0.62 ms in one of 3.7 MB; each point's V and M still fit in L2 and
+     * stream in order. */
     int weight_bound = (size_t)w->C * w->K >= (size_t)w->T * (w->C + w->K);
     if (weight_bound && w->m != 4) {
         p.fused = 0;
@@ -558,10 +566,11 @@ static wg_plan wg_plan_for(const ww_winograd *w, int threads)
     p.fused = 1;
     p.u_slots = 0;
     p.slots = threads < panels ? threads : panels;
-    int cap = (int)(WG_BLOCK_BYTES / (w->points * sizeof(float) * (size_t)(w->C + w->K)) / mr);
+    size_t block_bytes = w->m == 4 ? WG4_BLOCK_BYTES : WG_BLOCK_BYTES;
+    int cap = (int)(block_bytes / (w->points * sizeof(float) * (size_t)(w->C + w->K)) / mr);
     if (cap < 1) cap = 1;
     int per_slot = (panels + p.slots - 1) / p.slots;
-    p.block_panels = cap < per_slot && !weight_bound ? cap : per_slot;
+    p.block_panels = cap < per_slot ? cap : per_slot;
     p.block = p.block_panels * mr;
     return p;
 }
