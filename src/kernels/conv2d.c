@@ -966,8 +966,9 @@ static void conv_gemv_chunks(void *p, int begin, int end)
 /* ---- public entry points ----------------------------------------------- */
 
 /* 3x3 stride-1 convolutions with at least this many input and output
- * channels run as Winograd F(4x4, 3x3) (2.25 instead of 9 multiplications
- * per output); below it the transforms cost more than they save. */
+ * channels run as Winograd: F(2x2, 3x3), or F(4x4, 3x3) on maps of at
+ * least 20x20 (4 or 2.25 instead of 9 multiplications per output); below
+ * it the transforms cost more than they save. */
 #define WINOGRAD_MIN_CHANNELS 16
 
 /* Winograd stays on small maps too: ResNet-18's 7x7 layer4 through

@@ -1,13 +1,16 @@
-/* Winograd F(2x2, 3x3) convolution for 3x3, stride-1, undilated,
- * ungrouped convolutions (Lavin & Gray, 2015): 16 multiplications per 2x2
- * output tile instead of 36 (F(4x4, 3x3) would save more but its error,
- * ~1.6e-4 relative on 64-channel layers, exceeds the 1e-4 the kernels are
- * held to).
+/* Winograd F(2x2, 3x3) and F(4x4, 3x3) convolution for 3x3, stride-1,
+ * undilated, ungrouped convolutions (Lavin & Gray, 2015): 16 (36)
+ * multiplications per 2x2 (4x4) output tile instead of 36 (144). F(4x4)
+ * uses the points 0, +-1, 1/2, -2, inf, whose float error stays within
+ * ~1e-5 of the output's scale on ResNet's layers (winograd.c); it is
+ * chosen for maps of at least 20x20, where its 36/16 larger weights pay.
+ * Below, for F(2x2) (m = 2, alpha = 4 points per side; F(4x4): m = 4,
+ * alpha = 6):
  *
- *   weights   U = G g G^T (4x4 per output/input channel pair), computed
- *             once at create in double precision and packed as the B
- *             operand of the blocked GEMM: one C x K matrix per point xi (16);
- *   input     V = B^T d B for every 4x4 input patch (stride 2), written
+ *   weights   U = G g G^T (alpha x alpha per output/input channel pair),
+ *             computed once at create in double precision and packed as the
+ *             B operand of the blocked GEMM: one C x K matrix per point xi;
+ *   input     V = B^T d B for every alpha x alpha input patch (stride m), written
  *             straight into packed-A layout: one T x C matrix per xi,
  *             tiles as rows;
  *   GEMM      M[xi] (T x K) = V[xi] (T x C) * U[xi] (C x K) with the
@@ -31,12 +34,24 @@ typedef struct ww_winograd ww_winograd;
 int ww_winograd_suits(const ww_conv2d_shape *s);
 
 /* Transforms and packs weight (out_c x in_c x 3 x 3) for `kern`; NULL when
- * out of memory. */
+ * out of memory. Picks F(4x4, 3x3) for large maps, F(2x2, 3x3) otherwise. */
 ww_winograd *ww_winograd_create(const ww_conv2d_shape *s, const float *weight,
                                 const ww_gemm_kernel *kern);
 /* Same, with the packed weights in memory from `arena` (freed with it). */
 ww_winograd *ww_winograd_create_in(const ww_conv2d_shape *s, const float *weight,
                                    const ww_gemm_kernel *kern, ww_arena *arena);
+
+/* The same with the output tile edge forced: 2 (F(2x2, 3x3)), 4 (F(4x4,
+ * 3x3), always with stored U) or 0 (chosen as ww_winograd_create does). */
+ww_winograd *ww_winograd_create_tiled(const ww_conv2d_shape *s, const float *weight,
+                                      const ww_gemm_kernel *kern, int tile);
+
+/* Both: forced tile (0: chosen) and weights from `arena` (NULL: own). */
+ww_winograd *ww_winograd_create_tiled_in(const ww_conv2d_shape *s, const float *weight,
+                                         const ww_gemm_kernel *kern, int tile, ww_arena *arena);
+
+/* Output tile edge of w: 2 or 4. */
+int ww_winograd_tile(const ww_winograd *w);
 void ww_winograd_free(ww_winograd *w);
 
 /* 1 when w keeps raw weights and transforms them on every run (the
