@@ -209,8 +209,10 @@ def check_client_errors(c, srv, jpeg):
 
 def check_queue_full(c, srv, jpeg):
     """1 worker, queue 1: a burst of requests must get some 503 with Retry-After
-    and every other one a 200. (A burst can, rarely, be served too fast to
-    fill the queue: up to three bursts.)"""
+    and every other one a 200. At least one is served: usually two (one in the
+    worker, one queued), one when the worker had not yet taken the first off
+    the queue (seen on a loaded machine). (A burst can, rarely, be served too
+    fast to fill the queue: up to three bursts.)"""
     for attempt in range(3):
         results = []
         lock = threading.Lock()
@@ -233,7 +235,7 @@ def check_queue_full(c, srv, jpeg):
         if full or set(statuses) - {200}:
             break
         log("  (burst %d was served without a full queue; again)" % (attempt + 1))
-    c.check(set(statuses) <= {200, 503} and full and statuses.count(200) >= 2,
+    c.check(set(statuses) <= {200, 503} and full and statuses.count(200) >= 1,
             "burst of 12 on 1 worker + queue 1: 200s and 503s only", statuses)
     c.check(all(r[1].get("retry-after") for r in full) and all("error" in r[2] for r in full),
             "503 queue full carries Retry-After and an error", [r[1] for r in full[:2]])
