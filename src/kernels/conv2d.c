@@ -324,26 +324,23 @@ static void depthwise_slots_run(void *p, int begin, int end)
     int taps = s->kernel_h * s->kernel_w;
 #if WW_HAVE_X86
     if (conv->depthwise_direct) {
-        for (int slot = begin; slot < end; slot++) {
-            int first = (int)((long long)s->out_c * slot / ctx->slots);
-            int last = (int)((long long)s->out_c * (slot + 1) / ctx->slots);
-            int step = conv->depthwise_direct_pair ? 2 : 1;
-            for (int oc = first; oc < last; oc += step) {
-                dwd_channel c = {.shape = s, .act = conv->act};
-                int n = last - oc < step ? last - oc : step;
-                for (int i = 0; i < n; i++) {
-                    c.in[i] = ctx->in + (size_t)((oc + i) / multiplier) * in_plane;
-                    c.residual[i] =
-                        ctx->residual ? ctx->residual + (size_t)(oc + i) * out_plane : NULL;
-                    c.out[i] = ctx->out + (size_t)(oc + i) * out_plane;
-                    c.weight[i] = conv->weight + (size_t)(oc + i) * taps;
-                    c.bias[i] = conv->bias ? conv->bias[oc + i] : 0.0f;
-                }
-                if (n == 2)
-                    conv->depthwise_direct_pair(&c);
-                else
-                    conv->depthwise_direct(&c);
+        /* a slot here is one unit: a channel, or a pair (ww_conv2d_run) */
+        int step = conv->depthwise_direct_pair ? 2 : 1;
+        for (int unit = begin; unit < end; unit++) {
+            int oc = unit * step;
+            dwd_channel c = {.shape = s, .act = conv->act};
+            int n = s->out_c - oc < step ? s->out_c - oc : step;
+            for (int i = 0; i < n; i++) {
+                c.in[i] = ctx->in + (size_t)((oc + i) / multiplier) * in_plane;
+                c.residual[i] = ctx->residual ? ctx->residual + (size_t)(oc + i) * out_plane : NULL;
+                c.out[i] = ctx->out + (size_t)(oc + i) * out_plane;
+                c.weight[i] = conv->weight + (size_t)(oc + i) * taps;
+                c.bias[i] = conv->bias ? conv->bias[oc + i] : 0.0f;
             }
+            if (n == 2)
+                conv->depthwise_direct_pair(&c);
+            else
+                conv->depthwise_direct(&c);
         }
         return;
     }
@@ -1099,6 +1096,18 @@ void ww_conv2d_run(const ww_conv2d *conv, const float *in, const float *residual
 {
     if (conv->algo == CONV_DEPTHWISE) {
         depthwise_ctx ctx = {conv, in, residual, out, scratch, 0};
+#if WW_HAVE_X86
+        if (conv->depthwise_direct) {
+            /* No per-thread scratch: every channel (or pair) is a unit the
+             * pool hands out in chunks as threads come free, so a slower
+             * or descheduled core (this VM's second vCPU runs ~30 % slower)
+             * does not hold the layer back by a whole equal share. */
+            int step = conv->depthwise_direct_pair ? 2 : 1;
+            ctx.slots = (conv->shape.out_c + step - 1) / step;
+            ww_parallel_for(pool, ctx.slots, depthwise_slots_run, &ctx);
+            return;
+        }
+#endif
         ctx.slots = depthwise_slots(conv, ww_threadpool_size(pool));
         ww_parallel_for(pool, ctx.slots, depthwise_slots_run, &ctx);
         return;
