@@ -7,11 +7,15 @@
  *              loop with every tap in a register (no GEMM, no bounds checks);
  *   gemm_1x1   1x1, stride 1, no padding: the input already is the B
  *              matrix (in_c x hw), so GEMM panels are copied straight out;
- *   winograd   3x3, stride 1, >= 16 channels in and out: F(4x4, 3x3)
- *              with weights transformed at create (winograd.h);
- *   im2col     everything else: each KC x NR panel of the im2col matrix is
- *              gathered from the input on the fly into per-thread scratch,
- *              so the full im2col matrix is never materialized. */
+ *   winograd   3x3, stride 1, >= 16 channels in and out: F(4x4, 3x3) on
+ *              maps of at least 20x20, else F(2x2, 3x3), with weights
+ *              transformed at create or, for weight-dominated layers, per
+ *              run (winograd.h);
+ *   im2col     everything else: the input is copied once per run into a
+ *              zero-padded, stride-phase-split layout, and each KC x NR
+ *              panel of the im2col matrix is gathered from it into
+ *              per-thread scratch, so the full im2col matrix is never
+ *              materialized. */
 #include "core/arena.h"
 #include "core/error.h"
 #include "core/prefault.h"
