@@ -9,26 +9,12 @@
 #define _POSIX_C_SOURCE 200809L
 #include "core/threadpool.h"
 #include "ops/ops.h"
+#include "tool_util.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static void fill(float *p, size_t n, unsigned seed)
-{
-    for (size_t i = 0; i < n; i++) {
-        seed = seed * 1103515245u + 12345u;
-        p[i] = (float)((seed >> 9) & 0xffff) / 65536.0f - 0.5f;
-    }
-}
 
 typedef struct layer {
     const char *name;
@@ -110,9 +96,9 @@ int main(int argc, char **argv)
         size_t w_n = (size_t)s.out_c * s.in_c * s.kernel_h * s.kernel_w;
         float *in = malloc(in_n * sizeof *in), *out = malloc(out_n * sizeof *out);
         float *weight = malloc(w_n * sizeof *weight), *bias = malloc(s.out_c * sizeof *bias);
-        fill(in, in_n, 1);
-        fill(weight, w_n, 2);
-        fill(bias, (size_t)s.out_c, 3);
+        ww_tool_fill(in, in_n, 1);
+        ww_tool_fill(weight, w_n, 2);
+        ww_tool_fill(bias, (size_t)s.out_c, 3);
         ww_conv2d *conv = NULL;
         if (ww_conv2d_create_isa(&s, weight, bias, WW_ACT_RELU, isa, &conv, &err) != WANWU_OK) {
             fprintf(stderr, "%s: %s\n", l->name, err.message);
@@ -120,15 +106,15 @@ int main(int argc, char **argv)
         }
         float *scratch = malloc(ww_conv2d_scratch_floats(conv, threads) * sizeof *scratch + 64);
         double flops = 2.0 * w_n * s.out_h * s.out_w;
-        double best = 1e30, start = now_seconds();
-        while (now_seconds() - start < budget) {
+        double best = 1e30, start = ww_tool_now_seconds();
+        while (ww_tool_now_seconds() - start < budget) {
             /* written, not just read: untouched pages all map one zero page */
             for (size_t j = 0; j < flush_n; j += 16)
                 flush[j] += 1.0f;
             if (flush) sink += flush[0];
-            double t0 = now_seconds();
+            double t0 = ww_tool_now_seconds();
             ww_conv2d_run(conv, in, NULL, out, scratch, pool);
-            double t = now_seconds() - t0;
+            double t = ww_tool_now_seconds() - t0;
             if (t < best) best = t;
         }
         printf("%-26s %4dx%3dx%3d -> %4dx%3dx%3d k%d s%d  %7.3f ms %6.1f GFLOP/s\n", l->name,

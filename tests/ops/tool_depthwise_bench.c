@@ -6,26 +6,12 @@
 #define _POSIX_C_SOURCE 200809L
 #include "core/threadpool.h"
 #include "ops/ops.h"
+#include "tool_util.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static void fill(float *p, size_t n, unsigned seed)
-{
-    for (size_t i = 0; i < n; i++) {
-        seed = seed * 1103515245u + 12345u;
-        p[i] = (float)((seed >> 9) & 0xffff) / 65536.0f - 0.5f;
-    }
-}
 
 typedef struct layer {
     int c, h, k, stride, residual;
@@ -87,9 +73,9 @@ int main(int argc, char **argv)
         float *in = malloc(in_n * sizeof *in), *out = malloc(out_n * sizeof *out);
         float *w = malloc((size_t)l->c * l->k * l->k * sizeof *w);
         float *bias = malloc((size_t)l->c * sizeof *bias);
-        fill(in, in_n, 1);
-        fill(w, (size_t)l->c * l->k * l->k, 2);
-        fill(bias, (size_t)l->c, 3);
+        ww_tool_fill(in, in_n, 1);
+        ww_tool_fill(w, (size_t)l->c * l->k * l->k, 2);
+        ww_tool_fill(bias, (size_t)l->c, 3);
         ww_conv2d *conv = NULL;
         if (ww_conv2d_create_isa(&s, w, bias, l->act, isa, &conv, &err) != WANWU_OK) {
             fprintf(stderr, "%s\n", err.message);
@@ -98,12 +84,12 @@ int main(int argc, char **argv)
         size_t scratch_n = ww_conv2d_scratch_floats(conv, threads);
         float *scratch = malloc((scratch_n + 1) * sizeof *scratch);
         double flops = 2.0 * out_n * l->k * l->k;
-        double best = 1e30, start = now_seconds();
-        while (now_seconds() - start < budget) {
-            double t0 = now_seconds();
+        double best = 1e30, start = ww_tool_now_seconds();
+        while (ww_tool_now_seconds() - start < budget) {
+            double t0 = ww_tool_now_seconds();
             for (int r = 0; r < 10; r++)
                 ww_conv2d_run(conv, in, NULL, out, scratch, pool);
-            double t = (now_seconds() - t0) / 10;
+            double t = (ww_tool_now_seconds() - t0) / 10;
             if (t < best) best = t;
         }
         total += best;

@@ -5,26 +5,12 @@
  * Usage: tool_gemm_bench [avx512|avx2|portable] [seconds per shape] */
 #define _POSIX_C_SOURCE 200809L
 #include "kernels/gemm.h"
+#include "tool_util.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static void fill(float *p, size_t n, unsigned seed)
-{
-    for (size_t i = 0; i < n; i++) {
-        seed = seed * 1103515245u + 12345u;
-        p[i] = (float)((seed >> 9) & 0xffff) / 65536.0f - 0.5f;
-    }
-}
 
 /* Best GFLOP/s of `reps`-call batches over `budget` seconds. */
 static double bench_sgemm(const ww_gemm_kernel *kern, int m, int n, int k, double budget)
@@ -39,19 +25,19 @@ static double bench_sgemm(const ww_gemm_kernel *kern, int m, int n, int k, doubl
         fprintf(stderr, "out of memory\n");
         exit(1);
     }
-    fill(a, (size_t)m * k, 1);
-    fill(b, (size_t)k * n, 2);
-    fill(bias, (size_t)m, 3);
+    ww_tool_fill(a, (size_t)m * k, 1);
+    ww_tool_fill(b, (size_t)k * n, 2);
+    ww_tool_fill(bias, (size_t)m, 3);
     ww_gemm_pack_a(kern, m, k, a, (size_t)k, packed);
     double flops = 2.0 * m * n * k;
     int reps = (int)(2e7 / flops) + 1;
-    double best = 1e30, start = now_seconds();
-    while (now_seconds() - start < budget) {
-        double t0 = now_seconds();
+    double best = 1e30, start = ww_tool_now_seconds();
+    while (ww_tool_now_seconds() - start < budget) {
+        double t0 = ww_tool_now_seconds();
         for (int r = 0; r < reps; r++)
             ww_sgemm(kern, m, n, k, packed, b, (size_t)n, bias, NULL, WW_ACT_RELU, c, (size_t)n,
                      scratch);
-        double t = (now_seconds() - t0) / reps;
+        double t = (ww_tool_now_seconds() - t0) / reps;
         if (t < best) best = t;
     }
     free(a);
@@ -74,17 +60,17 @@ static double bench_tile(const ww_gemm_kernel *kern, int kc, double budget)
         exit(1);
     }
     float *a64 = ww_align64(a), *b64 = ww_align64(b), *c64 = ww_align64(c);
-    fill(a64, (size_t)kern->mr * kc, 4);
-    fill(b64, (size_t)kern->nr * kc, 5);
+    ww_tool_fill(a64, (size_t)kern->mr * kc, 4);
+    ww_tool_fill(b64, (size_t)kern->nr * kc, 5);
     ww_gemm_epilogue ep = {.final = 1, .act = WW_ACT_NONE};
     double flops = 2.0 * kern->mr * kern->nr * kc;
     int reps = 2000;
-    double best = 1e30, start = now_seconds();
-    while (now_seconds() - start < budget) {
-        double t0 = now_seconds();
+    double best = 1e30, start = ww_tool_now_seconds();
+    while (ww_tool_now_seconds() - start < budget) {
+        double t0 = ww_tool_now_seconds();
         for (int r = 0; r < reps; r++)
             kern->tile(kc, a64, b64, c64, (size_t)kern->nr, &ep);
-        double t = (now_seconds() - t0) / reps;
+        double t = (ww_tool_now_seconds() - t0) / reps;
         if (t < best) best = t;
     }
     free(a);
