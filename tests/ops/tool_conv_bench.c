@@ -49,15 +49,7 @@ static const layer layers[] = {
 
 int main(int argc, char **argv)
 {
-    ww_isa isa = WW_ISA_AUTO;
-    if (argc > 1) {
-        if (strcmp(argv[1], "avx512") == 0)
-            isa = WW_ISA_AVX512;
-        else if (strcmp(argv[1], "avx2") == 0)
-            isa = WW_ISA_AVX2;
-        else if (strcmp(argv[1], "portable") == 0)
-            isa = WW_ISA_PORTABLE;
-    }
+    ww_isa isa = ww_tool_parse_isa(argc > 1 ? argv[1] : NULL);
     int threads = argc > 2 ? atoi(argv[2]) : 1;
     double budget = argc > 3 ? atof(argv[3]) : 0.3;
     size_t flush_n = argc > 4 ? (size_t)(atof(argv[4]) * 262144.0) : 0;

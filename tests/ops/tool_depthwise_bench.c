@@ -34,10 +34,7 @@ static const layer layers[] = {
 
 int main(int argc, char **argv)
 {
-    ww_isa isa = WW_ISA_AUTO;
-    if (argc > 1 && strcmp(argv[1], "avx512") == 0) isa = WW_ISA_AVX512;
-    if (argc > 1 && strcmp(argv[1], "avx2") == 0) isa = WW_ISA_AVX2;
-    if (argc > 1 && strcmp(argv[1], "portable") == 0) isa = WW_ISA_PORTABLE;
+    ww_isa isa = ww_tool_parse_isa(argc > 1 ? argv[1] : NULL);
     int threads = argc > 2 ? atoi(argv[2]) : 1;
     double budget = argc > 3 ? atof(argv[3]) : 0.3;
     int only = argc > 4 ? atoi(argv[4]) : -1; /* one layer by index, or all */

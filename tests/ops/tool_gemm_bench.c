@@ -81,15 +81,7 @@ static double bench_tile(const ww_gemm_kernel *kern, int kc, double budget)
 
 int main(int argc, char **argv)
 {
-    ww_isa isa = WW_ISA_AUTO;
-    if (argc > 1) {
-        if (strcmp(argv[1], "avx512") == 0)
-            isa = WW_ISA_AVX512;
-        else if (strcmp(argv[1], "avx2") == 0)
-            isa = WW_ISA_AVX2;
-        else if (strcmp(argv[1], "portable") == 0)
-            isa = WW_ISA_PORTABLE;
-    }
+    ww_isa isa = ww_tool_parse_isa(argc > 1 ? argv[1] : NULL);
     double budget = argc > 2 ? atof(argv[2]) : 0.3;
     const ww_gemm_kernel *kern = ww_gemm_kernel_for(isa);
     if (!kern) {
