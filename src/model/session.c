@@ -21,8 +21,9 @@ struct wanwu_session {
     float *scratch;
     float *logits;
     float *probs;
-    ww_graph_exec exec; /* the model's graph over this session's arena */
-    double *layer_ms;   /* per node, summed over profiled runs; NULL: not profiling */
+    /* the model's graph over this session's arena; exec.node_ms (owned):
+     * per node, summed over profiled runs, NULL when not profiling */
+    ww_graph_exec exec;
     int profiled_runs;
 };
 
@@ -44,7 +45,7 @@ void wanwu_session_free(wanwu_session *s)
     free(s->scratch);
     free(s->logits);
     free(s->probs);
-    free(s->layer_ms);
+    free(s->exec.node_ms);
     free(s);
 }
 
@@ -187,21 +188,20 @@ void ww_graph_exec_nodes(const ww_graph_exec *s, int first, int end)
 static void run_graph(wanwu_session *s)
 {
     ww_graph_exec_nodes(&s->exec, 0, s->model->graph.num_nodes);
-    if (s->layer_ms) s->profiled_runs++;
+    if (s->exec.node_ms) s->profiled_runs++;
 }
 
 wanwu_status wanwu_session_profile_enable(wanwu_session *s, int enabled, wanwu_error *err)
 {
     if (!s) return ww_error_set(err, WANWU_ERR_INVALID_ARGUMENT, "session is NULL");
-    free(s->layer_ms);
-    s->layer_ms = NULL;
+    free(s->exec.node_ms);
     s->exec.node_ms = NULL;
     s->profiled_runs = 0;
     if (!enabled) return WANWU_OK;
     int nodes = s->model->graph.num_nodes;
-    s->layer_ms = calloc((size_t)(nodes > 0 ? nodes : 1), sizeof *s->layer_ms);
-    if (!s->layer_ms) return ww_error_set(err, WANWU_ERR_NO_MEMORY, "out of memory for profiling");
-    s->exec.node_ms = s->layer_ms;
+    s->exec.node_ms = calloc((size_t)(nodes > 0 ? nodes : 1), sizeof *s->exec.node_ms);
+    if (!s->exec.node_ms)
+        return ww_error_set(err, WANWU_ERR_NO_MEMORY, "out of memory for profiling");
     return WANWU_OK;
 }
 
@@ -214,7 +214,7 @@ static int profiled_node(const ww_node *n)
 int wanwu_session_profile(const wanwu_session *s, wanwu_layer_time *out, int max, int *runs)
 {
     if (runs) *runs = s ? s->profiled_runs : 0;
-    if (!s || !s->layer_ms) return 0;
+    if (!s || !s->exec.node_ms) return 0;
     const ww_graph *g = &s->model->graph;
     int count = 0;
     for (int i = 0; i < g->num_nodes; i++) {
@@ -229,7 +229,7 @@ int wanwu_session_profile(const wanwu_session *s, wanwu_layer_time *out, int max
             t->out_height = v->h;
             t->out_width = v->w;
             t->macs = ww_node_macs(n);
-            t->ms = s->profiled_runs ? s->layer_ms[i] / s->profiled_runs : 0.0;
+            t->ms = s->profiled_runs ? s->exec.node_ms[i] / s->profiled_runs : 0.0;
         }
         count++;
     }
