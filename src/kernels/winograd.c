@@ -563,7 +563,7 @@ typedef struct wg_plan {
     int block;        /* most tiles in a block (sizes the scratch), a multiple of MR */
     int block_panels; /* the same in MR-tile panels */
     int slots;        /* per-thread work areas */
-    int u_slots;      /* lazy weights: per-thread U buffers (0 when U is stored) */
+    int lazy;         /* weights transformed per run (wg_lazy_slots) */
 } wg_plan;
 
 static wg_plan wg_plan_for(const ww_winograd *w, int threads)
@@ -583,15 +583,19 @@ static wg_plan wg_plan_for(const ww_winograd *w, int threads)
     if (weight_bound && w->m != 4) {
         p.fused = 0;
         p.block = w->Tp;
-        p.slots = threads < w->C ? threads : w->C;
         p.block_panels = w->Tp / mr;
-        p.u_slots = w->g ? (threads < w->n_panels ? threads : w->n_panels) : 0;
-        if (p.u_slots > WG_MAX_SLOTS) p.u_slots = WG_MAX_SLOTS;
+        p.lazy = w->g != NULL;
+        if (p.lazy) {
+            p.slots = threads < w->n_panels ? threads : w->n_panels;
+            if (p.slots > WG_MAX_SLOTS) p.slots = WG_MAX_SLOTS;
+        } else {
+            p.slots = threads < w->C ? threads : w->C;
+        }
         return p;
     }
     int panels = w->Tp / mr;
     p.fused = 1;
-    p.u_slots = 0;
+    p.lazy = 0;
     p.slots = threads < panels ? threads : panels;
     size_t block_bytes = w->m == 4 ? WG4_BLOCK_BYTES : WG_BLOCK_BYTES;
     int cap = (int)(block_bytes / (w->points * sizeof(float) * (size_t)(w->C + w->K)) / mr);
@@ -634,13 +638,28 @@ static size_t wg_u_floats(const ww_winograd *w)
     return WG_POINTS * wg_u_stride(w) + 16; /* +16: room to align to 64 bytes */
 }
 
+/* Lazy weights: point stride of one column panel's M (all tiles, NR
+ * channels). */
+static size_t wg_panel_m_stride(const ww_winograd *w)
+{
+    return (size_t)w->Tp * w->kern->nr + 16;
+}
+
+/* Lazy weights: one thread's V of all tiles, input work area, U buffer
+ * and panel M. */
+static size_t wg_lazy_slot_floats(const ww_winograd *w)
+{
+    return wg_v_floats(w, w->Tp) + wg_input_work_floats(w, w->Tp) + wg_u_floats(w) +
+           WG_POINTS * wg_panel_m_stride(w) + 16;
+}
+
 static size_t wg_plan_floats(const ww_winograd *w, wg_plan p)
 {
     size_t work = wg_input_work_floats(w, p.block);
     if (p.fused)
         return (size_t)p.slots * (wg_v_floats(w, p.block) + wg_m_floats(w, p.block) + work);
-    return wg_v_floats(w, p.block) + wg_m_floats(w, p.block) + (size_t)p.slots * work +
-           (size_t)p.u_slots * wg_u_floats(w);
+    if (p.lazy) return (size_t)p.slots * wg_lazy_slot_floats(w);
+    return wg_v_floats(w, p.block) + wg_m_floats(w, p.block) + (size_t)p.slots * work;
 }
 
 size_t ww_winograd_scratch_floats(const ww_winograd *w, int threads)
@@ -668,7 +687,7 @@ typedef struct wg_ctx {
     int out_fused;
     const float *out_residual;
     ww_activation out_act;
-    /* Lazy weights: next unclaimed column panel of each U slot's share. */
+    /* Lazy weights: next unclaimed column panel of each slot's share. */
     atomic_int next_panel[WG_MAX_SLOTS];
 } wg_ctx;
 
@@ -879,24 +898,91 @@ static void wg_lazy_share(const ww_winograd *w, int slots, int slot, int *first,
     *last = (int)((long long)w->n_panels * (slot + 1) / slots);
 }
 
-/* Unfused with lazy weights, step 2: slot i takes a contiguous share of
- * the column panels, then unclaimed panels of the other shares (so a late
- * or descheduled worker's share is split rather than run after the
- * caller's); per panel and KC block of input channels it transforms U
- * into its own buffer, then runs the 16 points' GEMMs over all tiles
- * (same accumulation order as with stored U). Panels write disjoint
- * columns of M, so the result does not depend on which slot ran one. */
-static void wg_lazy_gemm_slots(void *p, int begin, int end)
+/* Lazy weights, one column panel (NR output channels) from V of all
+ * tiles: per KC block of input channels, U of the panel's raw weights
+ * into `u`, then the 16 points' GEMMs into the panel's own M (`mp`, row
+ * stride nr); then the output transform, residual and activation of the
+ * panel's channels. */
+static void wg_lazy_panel(const wg_ctx *ctx, const float *v, float *u, float *mp, int panel,
+                          int more)
+{
+    const ww_winograd *w = ctx->w;
+    const ww_gemm_kernel *kern = w->kern;
+    int nr_full = kern->nr, bp = w->Tp;
+    int n0 = panel * nr_full;
+    int nr = w->K - n0 < nr_full ? w->K - n0 : nr_full;
+    size_t u_stride = wg_u_stride(w), m_stride = wg_panel_m_stride(w);
+    const float *g = w->g + (size_t)panel * w->C * 9 * nr_full;
+    for (int k0 = 0; k0 < w->C; k0 += WW_GEMM_KC) {
+        int kc = w->C - k0 < WW_GEMM_KC ? w->C - k0 : WW_GEMM_KC;
+        const float *gk = g + (size_t)k0 * 9 * nr_full;
+        w->weights(gk, kc, nr_full, u_stride, u);
+        /* The next block's raw weights (this panel's, or the next panel's
+         * when `more`: contiguous in g) are fetched into L2 a sixteenth
+         * before each GEMM, so reading them from RAM overlaps the GEMMs. */
+        const char *next = (const char *)(gk + (size_t)kc * 9 * nr_full);
+        size_t next_bytes = 0;
+        if (k0 + kc < w->C || more) {
+            int next_kc = k0 + kc < w->C ? w->C - k0 - kc : w->C;
+            next_bytes =
+                (size_t)(next_kc < WW_GEMM_KC ? next_kc : WW_GEMM_KC) * 9 * nr_full * sizeof(float);
+        }
+        size_t slice = (next_bytes / WG_POINTS + 63) / 64 * 64;
+        for (int xi = 0; xi < WG_POINTS; xi++) {
+            for (size_t b = xi * slice; b < (xi + 1) * slice && b < next_bytes; b += 64)
+                __builtin_prefetch(next + b, 0, 2);
+            ww_gemm_panel_args args = {.kern = kern,
+                                       .a_packed = v + xi * wg_v_stride(w, bp),
+                                       .k = w->C,
+                                       .k0 = k0,
+                                       .kc = kc,
+                                       .m_begin = 0,
+                                       .m_end = w->T,
+                                       .nr = nr,
+                                       .b_panel = u + xi * u_stride,
+                                       .c = mp + xi * m_stride,
+                                       .ldc = (size_t)nr,
+                                       .bias = NULL,
+                                       .residual = NULL,
+                                       .act = WW_ACT_NONE};
+            ww_gemm_panel(&args);
+        }
+    }
+    /* The output transform reads w->K channels per tile row of M: a copy
+     * of w narrowed to this panel's nr channels reads mp as it is. */
+    ww_winograd panel_w = *w;
+    panel_w.K = nr;
+    size_t plane = (size_t)w->s.out_h * w->s.out_w;
+    float *out = ctx->out + (size_t)n0 * plane;
+    const float *bias = ctx->bias ? ctx->bias + n0 : NULL;
+    const float *residual = ctx->out_residual ? ctx->out_residual + (size_t)n0 * plane : NULL;
+    for (int t = 0; t < w->T; t++)
+        w->output(&panel_w, mp, m_stride, t, t, bias, residual, ctx->out_act, out);
+    if (!ctx->out_fused) wg_finish(ctx, 0, w->T, n0, n0 + nr);
+}
+
+/* Lazy weights: slot i takes a contiguous share of the column panels,
+ * then unclaimed panels of the other shares (so a late or descheduled
+ * worker's share is split rather than run after the caller's). Each slot
+ * transforms the whole input into its own V before its first panel and
+ * keeps each panel's M to itself, so the threads share only the input
+ * they read and write disjoint output channels: on machines whose cores
+ * are far apart (this VM's two vCPUs: ~240 ns per cache line moved) a
+ * split input transform and a shared M cost more in transfers than the
+ * repeated input transform (a few percent of the conv). */
+static void wg_lazy_slots(void *p, int begin, int end)
 {
     wg_ctx *ctx = p;
     const ww_winograd *w = ctx->w;
-    const ww_gemm_kernel *kern = w->kern;
-    int bp = ctx->plan.block, slots = ctx->plan.u_slots, nr_full = kern->nr;
-    float *bufs = ctx->scratch + wg_v_floats(w, bp) + wg_m_floats(w, bp) +
-                  (size_t)ctx->plan.slots * wg_input_work_floats(w, bp);
-    size_t u_stride = wg_u_stride(w);
+    int slots = ctx->plan.slots, bp = w->Tp;
     for (int slot = begin; slot < end; slot++) {
-        float *u = ww_align64(bufs + (size_t)slot * wg_u_floats(w));
+        float *base = ctx->scratch + (size_t)slot * wg_lazy_slot_floats(w);
+        float *v = ww_align64(base);
+        float *work = ww_align64(base + wg_v_floats(w, bp));
+        float *u = ww_align64(base + wg_v_floats(w, bp) + wg_input_work_floats(w, bp));
+        float *mp =
+            ww_align64(base + wg_v_floats(w, bp) + wg_input_work_floats(w, bp) + wg_u_floats(w));
+        int have_v = 0;
         for (int i = 0; i < slots; i++) {
             int victim = (slot + i) % slots, first, last;
             wg_lazy_share(w, slots, victim, &first, &last);
@@ -904,44 +990,12 @@ static void wg_lazy_gemm_slots(void *p, int begin, int end)
                 int panel =
                     atomic_fetch_add_explicit(&ctx->next_panel[victim], 1, memory_order_relaxed);
                 if (panel >= last) break;
-                int n0 = panel * nr_full;
-                int nr = w->K - n0 < nr_full ? w->K - n0 : nr_full;
-                const float *g = w->g + (size_t)panel * w->C * 9 * nr_full;
-                for (int k0 = 0; k0 < w->C; k0 += WW_GEMM_KC) {
-                    int kc = w->C - k0 < WW_GEMM_KC ? w->C - k0 : WW_GEMM_KC;
-                    const float *gk = g + (size_t)k0 * 9 * nr_full;
-                    w->weights(gk, kc, nr_full, u_stride, u);
-                    /* The next block's raw weights (this share's, contiguous
-                     * in g) are fetched into L2 a sixteenth before each GEMM, so
-                     * reading them from RAM overlaps the GEMMs. */
-                    const char *next = (const char *)(gk + (size_t)kc * 9 * nr_full);
-                    size_t next_bytes = 0;
-                    if (k0 + kc < w->C || panel + 1 < last) {
-                        int next_kc = k0 + kc < w->C ? w->C - k0 - kc : w->C;
-                        next_bytes = (size_t)(next_kc < WW_GEMM_KC ? next_kc : WW_GEMM_KC) * 9 *
-                                     nr_full * sizeof(float);
-                    }
-                    size_t slice = (next_bytes / WG_POINTS + 63) / 64 * 64;
-                    for (int xi = 0; xi < WG_POINTS; xi++) {
-                        for (size_t b = xi * slice; b < (xi + 1) * slice && b < next_bytes; b += 64)
-                            __builtin_prefetch(next + b, 0, 2);
-                        ww_gemm_panel_args args = {.kern = kern,
-                                                   .a_packed = ctx->v + xi * wg_v_stride(w, bp),
-                                                   .k = w->C,
-                                                   .k0 = k0,
-                                                   .kc = kc,
-                                                   .m_begin = 0,
-                                                   .m_end = w->T,
-                                                   .nr = nr,
-                                                   .b_panel = u + xi * u_stride,
-                                                   .c = ctx->m + xi * wg_m_stride(w, bp) + n0,
-                                                   .ldc = (size_t)w->K,
-                                                   .bias = NULL,
-                                                   .residual = NULL,
-                                                   .act = WW_ACT_NONE};
-                        ww_gemm_panel(&args);
-                    }
+                if (!have_v) {
+                    memset(work, 0, (wg_input_work_floats(w, bp) - 16) * sizeof *work);
+                    wg_transform(w, ctx->in, 0, w->C, 0, w->T, bp, work, v);
+                    have_v = 1;
                 }
+                wg_lazy_panel(ctx, v, u, mp, panel, panel + 1 < last);
             }
         }
     }
@@ -976,19 +1030,19 @@ void ww_winograd_run(const ww_winograd *w, const float *in, const float *bias,
         ww_parallel_for(pool, ctx.plan.slots, wg_fused_slots, &ctx);
         return;
     }
+    if (ctx.plan.lazy) {
+        for (int slot = 0; slot < ctx.plan.slots; slot++) {
+            int first, last;
+            wg_lazy_share(w, ctx.plan.slots, slot, &first, &last);
+            atomic_init(&ctx.next_panel[slot], first);
+        }
+        ww_parallel_for(pool, ctx.plan.slots, wg_lazy_slots, &ctx);
+        return;
+    }
     ctx.v = ww_align64(scratch);
     ctx.m = ww_align64(scratch + wg_v_floats(w, ctx.plan.block));
     ww_parallel_for(pool, ctx.plan.slots, wg_input_slots, &ctx);
-    if (w->g) {
-        for (int slot = 0; slot < ctx.plan.u_slots; slot++) {
-            int first, last;
-            wg_lazy_share(w, ctx.plan.u_slots, slot, &first, &last);
-            atomic_init(&ctx.next_panel[slot], first);
-        }
-        ww_parallel_for(pool, ctx.plan.u_slots, wg_lazy_gemm_slots, &ctx);
-    } else {
-        ww_parallel_for(pool, w->points * w->n_panels, wg_gemm_range, &ctx);
-    }
+    ww_parallel_for(pool, w->points * w->n_panels, wg_gemm_range, &ctx);
     /* On one thread: unfused plans are the small, weight-dominated maps,
      * where every tile writes a few floats into each of the K channel
      * planes, so threads splitting the tiles write the same cache lines.
