@@ -785,6 +785,9 @@ typedef struct gemm_ctx {
     const ww_conv2d *conv;
     const float *in, *residual;
     const float *phased; /* phase-split input, or NULL (see im2col_phased) */
+    /* Each slot makes its own phase-split copy of the whole input (at
+     * phased_slots + slot * phased_floats) before its first job. */
+    float *phased_slots;
     float *out, *scratch;
     gemm_plan plan;
     /* Next unclaimed job of each slot's static share. */
@@ -792,7 +795,8 @@ typedef struct gemm_ctx {
 } gemm_ctx;
 
 /* Packs rows [k0, k0 + kc) of column panel p of `group`'s B matrix. */
-static void conv_pack_panel(const gemm_ctx *ctx, int group, int p, int k0, int kc, float *panel)
+static void conv_pack_panel(const gemm_ctx *ctx, const float *phased_in, int group, int p, int k0,
+                            int kc, float *panel)
 {
     const ww_conv2d *conv = ctx->conv;
     const ww_conv2d_shape *s = &conv->shape;
@@ -808,9 +812,9 @@ static void conv_pack_panel(const gemm_ctx *ctx, int group, int p, int k0, int k
     }
     column_run runs[WW_GEMM_MAX_NR];
     int run_count = plan_column_runs(s, n0, nr, runs);
-    if (ctx->phased) {
+    if (phased_in) {
         phased_layout l = phased_layout_of(s);
-        const float *phased = ctx->phased + (size_t)group * in_per_group * l.plane;
+        const float *phased = phased_in + (size_t)group * in_per_group * l.plane;
 #if WW_HAVE_X86
         if (kern->isa == WW_ISA_AVX512) {
             im2col_pack_phased_avx512(s, &l, phased, k0, kc, runs, run_count, nr, kern->nr, panel);
@@ -851,7 +855,8 @@ static void conv_panel_product(const gemm_ctx *ctx, int group, int p, int k0, in
 }
 
 /* One job: rows [m_begin, m_end) of one group times panels [p_begin, p_end). */
-static void conv_gemm_job(const gemm_ctx *ctx, float *panels, int group, int p_begin, int p_end,
+static void conv_gemm_job(const gemm_ctx *ctx, const float *phased, float *panels, int group,
+                          int p_begin, int p_end,
                           int m_begin, int m_end)
 {
     const ww_conv2d *conv = ctx->conv;
@@ -868,7 +873,8 @@ static void conv_gemm_job(const gemm_ctx *ctx, float *panels, int group, int p_b
     for (int k0 = 0; k0 < conv->k; k0 += kc_max) {
         int kc = conv->k - k0 < kc_max ? conv->k - k0 : kc_max;
         for (int p = p_begin; p < p_end; p++)
-            conv_pack_panel(ctx, group, p, k0, kc, panels + (size_t)(p - p_begin) * panel_floats);
+            conv_pack_panel(ctx, phased, group, p, k0, kc,
+                            panels + (size_t)(p - p_begin) * panel_floats);
         for (int m0 = m_begin; m0 < m_end; m0 += row_step) {
             int m1 = m_end - m0 < row_step ? m_end : m0 + row_step;
             for (int p = p_begin; p < p_end; p++)
@@ -885,7 +891,7 @@ static void gemm_slot_share(const gemm_plan *plan, int slot, int *first, int *la
     *last = (int)((long long)plan->jobs * (slot + 1) / plan->slots);
 }
 
-static void conv_gemm_run_job(const gemm_ctx *ctx, float *panels, int job)
+static void conv_gemm_run_job(const gemm_ctx *ctx, const float *phased, float *panels, int job)
 {
     const gemm_plan *plan = &ctx->plan;
     const ww_conv2d *conv = ctx->conv;
@@ -901,7 +907,8 @@ static void conv_gemm_run_job(const gemm_ctx *ctx, float *panels, int job)
     int p_begin = block * plan->panels_per_block;
     int p_end = p_begin + plan->panels_per_block;
     if (p_end > plan->n_panels) p_end = plan->n_panels;
-    if (m_begin < m_end) conv_gemm_job(ctx, panels, group, p_begin, p_end, m_begin, m_end);
+    if (m_begin < m_end)
+        conv_gemm_job(ctx, phased, panels, group, p_begin, p_end, m_begin, m_end);
 }
 
 /* Iteration `slot` owns scratch slot `slot` and a contiguous share of the
@@ -916,6 +923,7 @@ static void conv_gemm_slots(void *p, int begin, int end)
     const gemm_plan *plan = &ctx->plan;
     for (int slot = begin; slot < end; slot++) {
         float *panels = ww_align64(ctx->scratch + (size_t)slot * plan->slot_floats);
+        const float *phased = ctx->phased;
         for (int i = 0; i < plan->slots; i++) {
             int victim = (slot + i) % plan->slots, first, last;
             gemm_slot_share(plan, victim, &first, &last);
@@ -923,7 +931,16 @@ static void conv_gemm_slots(void *p, int begin, int end)
                 int job =
                     atomic_fetch_add_explicit(&ctx->next_job[victim], 1, memory_order_relaxed);
                 if (job >= last) break;
-                conv_gemm_run_job(ctx, panels, job);
+                if (!phased && ctx->phased_slots) {
+                    phased_ctx ph = {&ctx->conv->shape, phased_layout_of(&ctx->conv->shape),
+                                     ctx->in,
+                                     ww_align64(ctx->phased_slots +
+                                                (size_t)slot * phased_floats(ctx->conv)),
+                                     ctx->conv->kern->isa == WW_ISA_AVX512};
+                    phased_channels(&ph, 0, ctx->conv->shape.in_c);
+                    phased = ph.phased;
+                }
+                conv_gemm_run_job(ctx, phased, panels, job);
             }
         }
     }
@@ -1092,7 +1109,8 @@ size_t ww_conv2d_scratch_floats(const ww_conv2d *conv, int threads)
     size_t slots = (size_t)(threads > 1 ? threads : 1);
     if (conv->algo == CONV_DEPTHWISE) return slots * depthwise_slot_floats(conv);
     if (conv->algo == CONV_WINOGRAD) return ww_winograd_scratch_floats(conv->winograd, threads);
-    return phased_floats(conv) + slots * gemm_slot_floats(conv);
+    /* a phase-split copy per slot when rows are split (ww_conv2d_run) */
+    return slots * (phased_floats(conv) + gemm_slot_floats(conv));
 }
 
 void ww_conv2d_run(const ww_conv2d *conv, const float *in, const float *residual, float *out,
@@ -1129,14 +1147,21 @@ void ww_conv2d_run(const ww_conv2d *conv, const float *in, const float *residual
         return;
     }
     gemm_ctx ctx = {.conv = conv, .in = in, .residual = residual, .out = out, .scratch = scratch};
-    if (im2col_phased(conv)) {
+    ctx.plan = plan_gemm(conv, ww_threadpool_size(pool));
+    if (im2col_phased(conv) && ctx.plan.m_chunks > 1) {
+        /* Rows split (small maps): every thread packs every column panel
+         * from the whole input, so each makes its own phase-split copy
+         * rather than read half of a shared one from the other core's
+         * cache (~240 ns per line between this VM's vCPUs). */
+        ctx.phased_slots = scratch;
+        ctx.scratch = scratch + (size_t)ctx.plan.slots * phased_floats(conv);
+    } else if (im2col_phased(conv)) {
         phased_ctx ph = {&conv->shape, phased_layout_of(&conv->shape), in, ww_align64(scratch),
                          conv->kern->isa == WW_ISA_AVX512};
         ww_parallel_for(pool, conv->shape.in_c, phased_channels, &ph);
         ctx.phased = ph.phased;
         ctx.scratch = scratch + phased_floats(conv);
     }
-    ctx.plan = plan_gemm(conv, ww_threadpool_size(pool));
     for (int slot = 0; slot < ctx.plan.slots; slot++) {
         int first, last;
         gemm_slot_share(&ctx.plan, slot, &first, &last);
