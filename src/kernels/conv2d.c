@@ -759,6 +759,15 @@ static gemm_plan plan_gemm(const ww_conv2d *conv, int threads)
     if (threads < 1) threads = 1;
     p.n_panels = (conv->n + conv->kern->nr - 1) / conv->kern->nr;
     int blocks = (p.n_panels + PANELS_PER_BLOCK - 1) / PANELS_PER_BLOCK;
+    /* Weights that stay in cache: split only the columns (pixels), in
+     * smaller blocks if need be. Splitting the rows instead would have
+     * every thread pack every column panel from the whole input, half of
+     * it written by the other core in the layer before (~240 ns per cache
+     * line between this VM's vCPUs), where a column split reads mostly
+     * the rows the same thread wrote. */
+    int cached_weights = conv->packed_group_floats * sizeof(float) <= WEIGHT_STREAM_BYTES;
+    if (threads > 1 && cached_weights && (long long)s->groups * blocks < 4LL * threads)
+        blocks = (int)((4LL * threads + s->groups - 1) / s->groups);
     /* A multiple of the thread count keeps the static split balanced. */
     if (threads > 1 && (long long)s->groups * blocks < 8LL * threads)
         blocks = (blocks + threads - 1) / threads * threads;
@@ -769,7 +778,7 @@ static gemm_plan plan_gemm(const ww_conv2d *conv, int threads)
     int m_panels = (conv->m + conv->kern->mr - 1) / conv->kern->mr;
     long long column_jobs = (long long)s->groups * p.n_blocks;
     p.m_chunks = 1;
-    if (threads > 1 && column_jobs < 4LL * threads) {
+    if (threads > 1 && column_jobs < (cached_weights ? (long long)threads : 4LL * threads)) {
         long long want = (4LL * threads + column_jobs - 1) / column_jobs;
         p.m_chunks = want < m_panels ? (int)want : m_panels;
     }
@@ -856,8 +865,7 @@ static void conv_panel_product(const gemm_ctx *ctx, int group, int p, int k0, in
 
 /* One job: rows [m_begin, m_end) of one group times panels [p_begin, p_end). */
 static void conv_gemm_job(const gemm_ctx *ctx, const float *phased, float *panels, int group,
-                          int p_begin, int p_end,
-                          int m_begin, int m_end)
+                          int p_begin, int p_end, int m_begin, int m_end)
 {
     const ww_conv2d *conv = ctx->conv;
     const ww_gemm_kernel *kern = conv->kern;
@@ -907,8 +915,7 @@ static void conv_gemm_run_job(const gemm_ctx *ctx, const float *phased, float *p
     int p_begin = block * plan->panels_per_block;
     int p_end = p_begin + plan->panels_per_block;
     if (p_end > plan->n_panels) p_end = plan->n_panels;
-    if (m_begin < m_end)
-        conv_gemm_job(ctx, phased, panels, group, p_begin, p_end, m_begin, m_end);
+    if (m_begin < m_end) conv_gemm_job(ctx, phased, panels, group, p_begin, p_end, m_begin, m_end);
 }
 
 /* Iteration `slot` owns scratch slot `slot` and a contiguous share of the
@@ -932,11 +939,10 @@ static void conv_gemm_slots(void *p, int begin, int end)
                     atomic_fetch_add_explicit(&ctx->next_job[victim], 1, memory_order_relaxed);
                 if (job >= last) break;
                 if (!phased && ctx->phased_slots) {
-                    phased_ctx ph = {&ctx->conv->shape, phased_layout_of(&ctx->conv->shape),
-                                     ctx->in,
-                                     ww_align64(ctx->phased_slots +
-                                                (size_t)slot * phased_floats(ctx->conv)),
-                                     ctx->conv->kern->isa == WW_ISA_AVX512};
+                    phased_ctx ph = {
+                        &ctx->conv->shape, phased_layout_of(&ctx->conv->shape), ctx->in,
+                        ww_align64(ctx->phased_slots + (size_t)slot * phased_floats(ctx->conv)),
+                        ctx->conv->kern->isa == WW_ISA_AVX512};
                     phased_channels(&ph, 0, ctx->conv->shape.in_c);
                     phased = ph.phased;
                 }
