@@ -1,7 +1,7 @@
 /* Micro-benchmark (not a test): the cost of one ww_parallel_for call at a
  * given thread count, back to back, with empty work and with a few
  * microseconds of work split evenly, and how much of the work ran off the
- * calling thread.
+ * calling thread (best of ten batches).
  *   tool_pool_overhead [threads] [calls]
  */
 #include "core/threadpool.h"
@@ -57,10 +57,18 @@ int main(int argc, char **argv)
             w.spin_per_index = spins[s] * 64 / sizes[z]; /* same total work per call */
             int reps = spins[s] >= 10000 ? calls / 10 : calls;
             per_call_us(pool, reps / 10 + 1, sizes[z], &w); /* warm up */
-            double us = per_call_us(pool, reps, sizes[z], &w);
-            w.spin_per_index = spins[s] * 64 / sizes[z];
+            /* The best of several batches: on a shared machine most
+             * batches include time the threads were descheduled. */
+            double best = 0, off = 0;
+            for (int batch = 0; batch < 10; batch++) {
+                double us = per_call_us(pool, reps / 10, sizes[z], &w);
+                if (batch == 0 || us < best) {
+                    best = us;
+                    off = (double)atomic_load(&w.off_caller) / ((double)(reps / 10) * sizes[z]);
+                }
+            }
             printf("work %6d x64  n %5d: %8.3f us/call, %5.1f%% off caller\n", spins[s], sizes[z],
-                   us, 100.0 * (double)atomic_load(&w.off_caller) / ((double)reps * sizes[z]));
+                   best, 100.0 * off);
         }
     }
     ww_threadpool_free(pool);
