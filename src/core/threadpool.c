@@ -223,6 +223,13 @@ static void report_chunks(ww_threadpool *pool, int ran)
     }
 }
 
+static void wake_workers(ww_threadpool *pool)
+{
+    pthread_mutex_lock(&pool->mutex);
+    pthread_cond_broadcast(&pool->wake);
+    pthread_mutex_unlock(&pool->mutex);
+}
+
 /* Waits until the job word's generation differs from `seen` (or the pool
  * stops): spins, then sleeps. Returns the job word. */
 static uint64_t wait_for_job(ww_threadpool *pool, uint32_t seen)
@@ -234,9 +241,10 @@ static uint64_t wait_for_job(ww_threadpool *pool, uint32_t seen)
             atomic_load_explicit(&pool->stopping, memory_order_relaxed))
             return job;
         if (keep_spinning(&spin)) continue;
-        /* Announce the sleeper before re-checking; parallel_for bumps the
-         * generation before reading `sleepers` (both seq_cst), so either it
-         * sees us and broadcasts under the mutex, or we see its job here. */
+        /* Announce the sleeper before re-checking; parallel_for publishes
+         * the generation before a seq_cst fence and reads `sleepers` after
+         * it, so either it sees us and broadcasts under the mutex, or we
+         * see its job here. */
         pthread_mutex_lock(&pool->mutex);
         atomic_fetch_add(&pool->sleepers, 1);
         while (job_generation(atomic_load(&pool->job)) == seen && !atomic_load(&pool->stopping))
@@ -356,16 +364,21 @@ void ww_parallel_for(ww_threadpool *pool, int n, ww_range_fn fn, void *ctx)
                           memory_order_relaxed);
     pool->fn = fn;
     pool->ctx = ctx;
-    /* seq_cst: see wait_for_job */
-    atomic_store(&pool->job, job);
-    if (atomic_load(&pool->sleepers) > 0) {
-        pthread_mutex_lock(&pool->mutex);
-        pthread_cond_broadcast(&pool->wake);
-        pthread_mutex_unlock(&pool->mutex);
-    }
+    /* A release store does not stall the caller until the job line has left
+     * the workers' caches, as a seq_cst one would; the fence that the sleeper
+     * handshake needs comes after the caller's own share instead. */
+    int woken = atomic_load_explicit(&pool->sleepers, memory_order_relaxed) > 0;
+    atomic_store_explicit(&pool->job, job, memory_order_release);
+    if (woken) wake_workers(pool);
 
     int newer = 0;
     int ran = run_share(pool, job, 0, 1, &newer);
+    /* See wait_for_job: a worker announced as a sleeper before this fence
+     * is seen here; one announced after it sees the job. A late wake-up
+     * costs nothing but that worker's help with this job. */
+    atomic_thread_fence(memory_order_seq_cst);
+    if (!woken && atomic_load_explicit(&pool->sleepers, memory_order_relaxed) > 0)
+        wake_workers(pool);
     uint64_t target = pool->worker_chunks_seen + (uint64_t)(job_chunks(n, pool->threads) - ran);
     /* Steal only if the workers are not already done: probing their shares
      * moves their cache lines here. */
