@@ -33,9 +33,9 @@
  *   generation in the word says which job it counts); a thread can only
  *   claim a chunk of a job that is not finished, so a late worker never runs
  *   a chunk of an old job.
- * - Workers add the chunks they ran to one cumulative counter, once per
- *   share rather than once per chunk; the caller knows how many it ran
- *   itself and waits for the rest.
+ * - Workers add the chunks they ran to one cumulative counter (no reset
+ *   per job); the caller knows how many it ran itself and waits for the
+ *   rest.
  * - Idle workers spin on the job word (with pause) for a bounded time
  *   before sleeping on a condition variable, so back-to-back ops within one
  *   inference see no syscalls. There is no sched_yield phase: on a busy
@@ -185,9 +185,27 @@ static void run_chunk(ww_threadpool *pool, uint64_t job, int chunk)
     pool->fn(pool->ctx, begin, end);
 }
 
+/* A worker reports a chunk it finished; wakes the caller if it sleeps.
+ * Per chunk, so a worker descheduled between chunks never keeps the caller
+ * waiting for chunks that are already done; while the caller is busy with
+ * its own share the counter's line stays in the worker's cache and the
+ * add is cheap. */
+static void report_chunk(ww_threadpool *pool)
+{
+    /* seq_cst: pairs with the caller's caller_sleeping announcement */
+    atomic_fetch_add(&pool->worker_chunks, 1);
+    if (atomic_load(&pool->caller_sleeping)) {
+        pthread_mutex_lock(&pool->mutex);
+        pthread_cond_signal(&pool->finished);
+        pthread_mutex_unlock(&pool->mutex);
+    }
+}
+
 /* Runs the chunks of share `index` that are left, owner-style or by
- * stealing. Returns how many; *newer is set when a newer job has begun. */
-static int run_share(ww_threadpool *pool, uint64_t job, int index, int owner, int *newer)
+ * stealing; a worker reports each. Returns how many; *newer is set when a
+ * newer job has begun. */
+static int run_share(ww_threadpool *pool, uint64_t job, int index, int owner, int worker,
+                     int *newer)
 {
     int ran = 0;
     for (;;) {
@@ -197,6 +215,7 @@ static int run_share(ww_threadpool *pool, uint64_t job, int index, int owner, in
             return ran;
         }
         run_chunk(pool, job, chunk);
+        if (worker) report_chunk(pool);
         ran++;
     }
 }
@@ -204,23 +223,10 @@ static int run_share(ww_threadpool *pool, uint64_t job, int index, int owner, in
 /* Steals from every other share in turn until none has chunks left. */
 static int steal_chunks(ww_threadpool *pool, uint64_t job, int own)
 {
-    int ran = 0, newer = 0;
+    int ran = 0, newer = 0, worker = own != 0; /* share 0 is the caller's */
     for (int i = 1; i < pool->threads && !newer; i++)
-        ran += run_share(pool, job, (own + i) % pool->threads, 0, &newer);
+        ran += run_share(pool, job, (own + i) % pool->threads, 0, worker, &newer);
     return ran;
-}
-
-/* A worker reports chunks it finished; wakes the caller if it sleeps. */
-static void report_chunks(ww_threadpool *pool, int ran)
-{
-    if (ran == 0) return;
-    /* seq_cst: pairs with the caller's caller_sleeping announcement */
-    atomic_fetch_add(&pool->worker_chunks, (uint64_t)ran);
-    if (atomic_load(&pool->caller_sleeping)) {
-        pthread_mutex_lock(&pool->mutex);
-        pthread_cond_signal(&pool->finished);
-        pthread_mutex_unlock(&pool->mutex);
-    }
 }
 
 static void wake_workers(ww_threadpool *pool)
@@ -267,10 +273,8 @@ static void *worker_main(void *p)
         if (atomic_load(&pool->stopping)) break;
         seen = job_generation(job);
         int newer = 0;
-        /* Own share first, reported before looking for more so the caller
-         * does not wait on the steal attempt. */
-        report_chunks(pool, run_share(pool, job, self->index, 1, &newer));
-        if (!newer) report_chunks(pool, steal_chunks(pool, job, self->index));
+        run_share(pool, job, self->index, 1, 1, &newer);
+        if (!newer) steal_chunks(pool, job, self->index);
     }
     return NULL;
 }
@@ -372,7 +376,7 @@ void ww_parallel_for(ww_threadpool *pool, int n, ww_range_fn fn, void *ctx)
     if (woken) wake_workers(pool);
 
     int newer = 0;
-    int ran = run_share(pool, job, 0, 1, &newer);
+    int ran = run_share(pool, job, 0, 1, 0, &newer);
     /* See wait_for_job: a worker announced as a sleeper before this fence
      * is seen here; one announced after it sees the job. A late wake-up
      * costs nothing but that worker's help with this job. */
