@@ -16,49 +16,72 @@
 #define WW_CPU_RELAX() ((void)0)
 #endif
 
-/* One inference calls parallel_for hundreds of times, often on ops that
- * take a few microseconds, so waking sleeping workers through the kernel
- * on every call costs more than the ops themselves. Instead:
+/* One inference calls parallel_for dozens of times (MobileNetV2: ~55), on
+ * ops of a few to a few hundred microseconds, and on this VM every cache
+ * line that moves between the two cores costs ~240 ns. So a job moves as
+ * few lines as possible between threads:
  *
- * - A job is published through one 64-bit atomic word: the job's
- *   generation, its chunk count and the next unclaimed chunk. Threads
- *   (workers and the caller alike) claim chunks with a CAS that only
- *   succeeds while the generation is unchanged, so a late worker can never
- *   run a chunk of a finished job, and an uneven split leaves no core idle.
- * - The caller counts finished chunks, not finished workers: if a worker
- *   is asleep or descheduled, the caller simply runs every chunk itself and
- *   never waits for it to wake.
+ * - The job (generation, n, fn, ctx) is published in one cache line.
+ * - [0, n) is cut into chunks and every thread owns a contiguous share of
+ *   them, claimed front to back through a word on the owner's own cache
+ *   line: an even job moves no claim lines at all. A thread that runs out
+ *   steals single chunks from the back of the others' shares, so a slower,
+ *   late, asleep or descheduled worker never makes the caller wait for more
+ *   than the chunk it is running. Neighbouring chunks mostly run on one
+ *   thread, so outputs rarely share cache lines across threads.
+ * - Share words are reset lazily by the first claim of a new job (the
+ *   generation in the word says which job it counts); a thread can only
+ *   claim a chunk of a job that is not finished, so a late worker never runs
+ *   a chunk of an old job.
+ * - Workers add the chunks they ran to one cumulative counter (no reset
+ *   per job); the caller knows how many it ran itself and waits for the
+ *   rest.
  * - Idle workers spin on the job word (with pause) for a bounded time
  *   before sleeping on a condition variable, so back-to-back ops within one
  *   inference see no syscalls. There is no sched_yield phase: on a busy
  *   machine a yield hands the core to another process for a whole time
- *   slice, and measured that way the worker ended up running almost none of
- *   the chunks. The caller waiting for chunks still running on workers
- *   spins the same way, then sleeps too.
+ *   slice. The caller waiting for chunks still running on workers spins the
+ *   same way, then sleeps too.
  * - A second parallel_for on a busy pool (from inside a job, or from
  *   another thread) runs serially on its caller instead of deadlocking. */
 
 #define WW_SPIN_NS 50000L      /* busy-wait this long before sleeping */
-#define WW_CHUNKS_PER_THREAD 4 /* more chunks than threads balances uneven work */
-#define WW_GEN_SHIFT 32        /* job word: generation << 32 | chunks << 16 | next chunk */
-#define WW_CHUNKS_SHIFT 16     /* chunks <= 256 threads * WW_CHUNKS_PER_THREAD < 2^16 */
+#define WW_CHUNKS_PER_THREAD 4 /* steal granularity: a quarter of a share */
+#define WW_GEN_SHIFT 32        /* job word: generation << 32 | n */
+#define WW_END_SHIFT 16        /* share word: generation << 32 | end << 16 | next */
+
+enum { CLAIM_NONE_LEFT = -1, CLAIM_NEWER_JOB = -2 };
+
+/* The chunks [next, end) of one thread's share that nobody has claimed. */
+typedef struct ww_share {
+    alignas(64) _Atomic uint64_t word;
+} ww_share;
+
+typedef struct ww_worker {
+    struct ww_threadpool *pool;
+    int index; /* its share; the caller's is 0 */
+    pthread_t thread;
+} ww_worker;
 
 typedef struct ww_threadpool {
-    /* Written by parallel_for, read by every thread: one cache line each so
-     * claiming chunks does not bounce the completion counter. */
-    alignas(64) _Atomic uint64_t job; /* generation << 32 | next chunk */
-    alignas(64) atomic_int done;      /* chunks finished in the current job */
-    alignas(64) atomic_int busy;      /* a parallel_for is in flight */
-    atomic_int sleepers;              /* workers blocked on wake (or about to) */
-    atomic_int caller_sleeping;       /* parallel_for blocked on finished */
-    atomic_int stopping;
-    /* Job description; written before the job word is released and read only
-     * by a thread that has claimed a chunk of that job. */
+    /* Written by the caller once per job, read by every worker. fn and ctx
+     * are read only by a thread that has claimed a chunk of the job, which
+     * keeps the job unfinished and so keeps them unchanged. */
+    alignas(64) _Atomic uint64_t job; /* generation << 32 | n */
     ww_range_fn fn;
     void *ctx;
-    int n;
-    int threads; /* including the caller */
-    pthread_t *workers;
+    /* Chunks run by workers, all jobs together; written by workers. */
+    alignas(64) _Atomic uint64_t worker_chunks;
+    atomic_int caller_sleeping; /* parallel_for blocked on finished */
+    /* The caller's own bookkeeping. */
+    alignas(64) atomic_int busy; /* a parallel_for is in flight */
+    uint64_t worker_chunks_seen; /* worker_chunks when the last job ended */
+    int threads;                 /* including the caller */
+    ww_share *shares;            /* one per thread */
+    ww_worker *workers;          /* [1, threads) are started */
+    /* Rarely written. */
+    alignas(64) atomic_int sleepers; /* workers blocked on wake (or about to) */
+    atomic_int stopping;
     pthread_mutex_t mutex;
     pthread_cond_t wake;     /* a new job or stop, for sleeping workers */
     pthread_cond_t finished; /* the last chunk is done, for a sleeping caller */
@@ -69,14 +92,14 @@ static uint32_t job_generation(uint64_t job)
     return (uint32_t)(job >> WW_GEN_SHIFT);
 }
 
-static int job_chunks(uint64_t job)
+static int job_n(uint64_t job)
 {
-    return (int)((job >> WW_CHUNKS_SHIFT) & 0xffff);
+    return (int)(uint32_t)job;
 }
 
-static int job_next_chunk(uint64_t job)
+static uint64_t share_word(uint32_t generation, int end, int next)
 {
-    return (int)(job & 0xffff);
+    return (uint64_t)generation << WW_GEN_SHIFT | (uint64_t)end << WW_END_SHIFT | (uint64_t)next;
 }
 
 static long long now_ns(void)
@@ -86,11 +109,23 @@ static long long now_ns(void)
     return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
-static void chunk_bounds(int n, int parts, int index, int *begin, int *end)
+/* Part `index` of [0, n) cut into `parts` near-equal contiguous parts. */
+static void split_bounds(int n, int parts, int index, int *begin, int *end)
 {
     int base = n / parts, extra = n % parts;
     *begin = index * base + (index < extra ? index : extra);
     *end = *begin + base + (index < extra ? 1 : 0);
+}
+
+static int job_chunks(int n, int threads)
+{
+    return n < threads * WW_CHUNKS_PER_THREAD ? n : threads * WW_CHUNKS_PER_THREAD;
+}
+
+/* Share `index` of a job of n iterations, as chunk indices. */
+static void share_bounds(int n, int threads, int index, int *first, int *last)
+{
+    split_bounds(job_chunks(n, threads), threads, index, first, last);
 }
 
 /* Spin-wait bookkeeping: true while the spin budget since the first call
@@ -113,51 +148,109 @@ static int keep_spinning(spin_state *s)
     return 1;
 }
 
-/* Claims and runs chunks of job `generation` until none are left. The
- * chunk count comes from the same word the claim is made on, so a thread
- * holding a stale view can neither claim past the end of a finished job
- * nor mix two jobs' counts. */
-static void run_chunks(ww_threadpool *pool, uint32_t generation)
+/* Claims one chunk of `job` from share `index`: the owner takes the front,
+ * others the back. Returns the chunk, CLAIM_NONE_LEFT or CLAIM_NEWER_JOB.
+ * A share word of an older generation counts as the full share of this
+ * job; if this job has in fact finished, every non-empty share already
+ * carries its generation, so the reset can only happen for an empty one. */
+static int claim_chunk(ww_threadpool *pool, uint64_t job, int index, int owner)
 {
-    uint64_t job = atomic_load_explicit(&pool->job, memory_order_acquire);
+    _Atomic uint64_t *word = &pool->shares[index].word;
+    uint32_t generation = job_generation(job);
+    uint64_t cur = atomic_load_explicit(word, memory_order_relaxed);
     for (;;) {
-        if (job_generation(job) != generation) return;
-        int chunk = job_next_chunk(job), chunks = job_chunks(job);
-        if (chunk >= chunks) return;
-        if (!atomic_compare_exchange_weak_explicit(&pool->job, &job, job + 1, memory_order_acquire,
-                                                   memory_order_acquire))
-            continue;
-        /* A claimed chunk keeps the job unfinished, so fn, ctx and n are
-         * this job's until it is counted done. */
-        int begin, end;
-        chunk_bounds(pool->n, chunks, chunk, &begin, &end);
-        if (begin < end) pool->fn(pool->ctx, begin, end);
-        /* seq_cst: pairs with the caller's announcement in ww_parallel_for */
-        int finished = atomic_fetch_add(&pool->done, 1) + 1;
-        if (finished == chunks && atomic_load(&pool->caller_sleeping)) {
-            pthread_mutex_lock(&pool->mutex);
-            pthread_cond_signal(&pool->finished);
-            pthread_mutex_unlock(&pool->mutex);
-            return; /* nothing left to claim */
+        uint32_t cur_generation = (uint32_t)(cur >> WW_GEN_SHIFT);
+        int next, end;
+        if (cur_generation == generation) {
+            next = (int)(cur & 0xffff);
+            end = (int)((cur >> WW_END_SHIFT) & 0xffff);
+        } else {
+            if ((int32_t)(cur_generation - generation) > 0) return CLAIM_NEWER_JOB;
+            share_bounds(job_n(job), pool->threads, index, &next, &end);
         }
-        job = atomic_load_explicit(&pool->job, memory_order_acquire);
+        if (next >= end) return CLAIM_NONE_LEFT;
+        int chunk = owner ? next : end - 1;
+        uint64_t claimed =
+            owner ? share_word(generation, end, next + 1) : share_word(generation, end - 1, next);
+        if (atomic_compare_exchange_weak_explicit(word, &cur, claimed, memory_order_relaxed,
+                                                  memory_order_relaxed))
+            return chunk;
     }
 }
 
+static void run_chunk(ww_threadpool *pool, uint64_t job, int chunk)
+{
+    int n = job_n(job), begin, end;
+    split_bounds(n, job_chunks(n, pool->threads), chunk, &begin, &end);
+    pool->fn(pool->ctx, begin, end);
+}
+
+/* A worker reports a chunk it finished; wakes the caller if it sleeps.
+ * Per chunk, so a worker descheduled between chunks never keeps the caller
+ * waiting for chunks that are already done; while the caller is busy with
+ * its own share the counter's line stays in the worker's cache and the
+ * add is cheap. */
+static void report_chunk(ww_threadpool *pool)
+{
+    /* seq_cst: pairs with the caller's caller_sleeping announcement */
+    atomic_fetch_add(&pool->worker_chunks, 1);
+    if (atomic_load(&pool->caller_sleeping)) {
+        pthread_mutex_lock(&pool->mutex);
+        pthread_cond_signal(&pool->finished);
+        pthread_mutex_unlock(&pool->mutex);
+    }
+}
+
+/* Runs the chunks of share `index` that are left, owner-style or by
+ * stealing; a worker reports each. Returns how many; *newer is set when a
+ * newer job has begun. */
+static int run_share(ww_threadpool *pool, uint64_t job, int index, int owner, int worker,
+                     int *newer)
+{
+    int ran = 0;
+    for (;;) {
+        int chunk = claim_chunk(pool, job, index, owner);
+        if (chunk < 0) {
+            if (chunk == CLAIM_NEWER_JOB) *newer = 1;
+            return ran;
+        }
+        run_chunk(pool, job, chunk);
+        if (worker) report_chunk(pool);
+        ran++;
+    }
+}
+
+/* Steals from every other share in turn until none has chunks left. */
+static int steal_chunks(ww_threadpool *pool, uint64_t job, int own)
+{
+    int ran = 0, newer = 0, worker = own != 0; /* share 0 is the caller's */
+    for (int i = 1; i < pool->threads && !newer; i++)
+        ran += run_share(pool, job, (own + i) % pool->threads, 0, worker, &newer);
+    return ran;
+}
+
+static void wake_workers(ww_threadpool *pool)
+{
+    pthread_mutex_lock(&pool->mutex);
+    pthread_cond_broadcast(&pool->wake);
+    pthread_mutex_unlock(&pool->mutex);
+}
+
 /* Waits until the job word's generation differs from `seen` (or the pool
- * stops): spins, then sleeps. Returns the new generation. */
-static uint32_t wait_for_job(ww_threadpool *pool, uint32_t seen)
+ * stops): spins, then sleeps. Returns the job word. */
+static uint64_t wait_for_job(ww_threadpool *pool, uint32_t seen)
 {
     spin_state spin = {0, 0};
     for (;;) {
         uint64_t job = atomic_load_explicit(&pool->job, memory_order_acquire);
         if (job_generation(job) != seen ||
             atomic_load_explicit(&pool->stopping, memory_order_relaxed))
-            return job_generation(job);
+            return job;
         if (keep_spinning(&spin)) continue;
-        /* Announce the sleeper before re-checking; parallel_for bumps the
-         * generation before reading `sleepers` (both seq_cst), so either it
-         * sees us and broadcasts under the mutex, or we see its job here. */
+        /* Announce the sleeper before re-checking; parallel_for publishes
+         * the generation before a seq_cst fence and reads `sleepers` after
+         * it, so either it sees us and broadcasts under the mutex, or we
+         * see its job here. */
         pthread_mutex_lock(&pool->mutex);
         atomic_fetch_add(&pool->sleepers, 1);
         while (job_generation(atomic_load(&pool->job)) == seen && !atomic_load(&pool->stopping))
@@ -170,12 +263,18 @@ static uint32_t wait_for_job(ww_threadpool *pool, uint32_t seen)
 
 static void *worker_main(void *p)
 {
-    ww_threadpool *pool = p;
-    uint32_t seen = job_generation(atomic_load(&pool->job));
+    ww_worker *self = p;
+    ww_threadpool *pool = self->pool;
+    /* Generation 0 is the pool's state before its first job, so a worker
+     * that starts running only after that job was published still sees it. */
+    uint32_t seen = 0;
     for (;;) {
-        seen = wait_for_job(pool, seen);
+        uint64_t job = wait_for_job(pool, seen);
         if (atomic_load(&pool->stopping)) break;
-        run_chunks(pool, seen);
+        seen = job_generation(job);
+        int newer = 0;
+        run_share(pool, job, self->index, 1, 1, &newer);
+        if (!newer) steal_chunks(pool, job, self->index);
     }
     return NULL;
 }
@@ -190,29 +289,37 @@ wanwu_status ww_threadpool_create(int threads, ww_threadpool **out, wanwu_error 
     ww_threadpool *pool = aligned_alloc(64, sizeof(ww_threadpool));
     if (!pool) return ww_error_set(err, WANWU_ERR_NO_MEMORY, "out of memory for thread pool");
     atomic_init(&pool->job, 0);
-    atomic_init(&pool->done, 0);
+    atomic_init(&pool->worker_chunks, 0);
+    atomic_init(&pool->caller_sleeping, 0);
     atomic_init(&pool->busy, 0);
     atomic_init(&pool->sleepers, 0);
-    atomic_init(&pool->caller_sleeping, 0);
     atomic_init(&pool->stopping, 0);
     pool->fn = NULL;
     pool->ctx = NULL;
-    pool->n = 0;
+    pool->worker_chunks_seen = 0;
+    pool->threads = threads;
+    pool->shares = aligned_alloc(64, (size_t)threads * sizeof *pool->shares);
     pool->workers = calloc((size_t)threads, sizeof *pool->workers);
-    if (!pool->workers) {
+    if (!pool->shares || !pool->workers) {
+        free(pool->shares);
+        free(pool->workers);
         free(pool);
         return ww_error_set(err, WANWU_ERR_NO_MEMORY, "out of memory for thread pool");
     }
+    for (int i = 0; i < threads; i++)
+        atomic_init(&pool->shares[i].word, 0); /* generation 0: no job yet */
     pthread_mutex_init(&pool->mutex, NULL);
     pthread_cond_init(&pool->wake, NULL);
     pthread_cond_init(&pool->finished, NULL);
-    pool->threads = 1;
-    for (int i = 1; i < threads; i++) {
-        if (pthread_create(&pool->workers[i], NULL, worker_main, pool) != 0) break;
-        pool->threads++;
+    int started = 1;
+    for (; started < threads; started++) {
+        pool->workers[started] = (ww_worker){pool, started, 0};
+        if (pthread_create(&pool->workers[started].thread, NULL, worker_main,
+                           &pool->workers[started]) != 0)
+            break;
     }
-    if (pool->threads != threads) {
-        int started = pool->threads;
+    pool->threads = started;
+    if (started != threads) {
         ww_threadpool_free(pool);
         return ww_error_set(err, WANWU_ERR_NO_MEMORY, "could start only %d of %d worker threads",
                             started - 1, threads - 1);
@@ -229,10 +336,11 @@ void ww_threadpool_free(ww_threadpool *pool)
     pthread_cond_broadcast(&pool->wake);
     pthread_mutex_unlock(&pool->mutex);
     for (int i = 1; i < pool->threads; i++)
-        pthread_join(pool->workers[i], NULL);
+        pthread_join(pool->workers[i].thread, NULL);
     pthread_mutex_destroy(&pool->mutex);
     pthread_cond_destroy(&pool->wake);
     pthread_cond_destroy(&pool->finished);
+    free(pool->shares);
     free(pool->workers);
     free(pool);
 }
@@ -249,37 +357,52 @@ void ww_parallel_for(ww_threadpool *pool, int n, ww_range_fn fn, void *ctx)
         fn(ctx, 0, n);
         return;
     }
-    int chunks = n;
-    if (chunks > pool->threads * WW_CHUNKS_PER_THREAD)
-        chunks = pool->threads * WW_CHUNKS_PER_THREAD;
-    pool->fn = fn;
-    pool->ctx = ctx;
-    pool->n = n;
-    atomic_store_explicit(&pool->done, 0, memory_order_relaxed);
     uint32_t generation =
         job_generation(atomic_load_explicit(&pool->job, memory_order_relaxed)) + 1;
-    /* seq_cst: see wait_for_job */
-    atomic_store(&pool->job,
-                 (uint64_t)generation << WW_GEN_SHIFT | (uint64_t)chunks << WW_CHUNKS_SHIFT);
-    if (atomic_load(&pool->sleepers) > 0) {
-        pthread_mutex_lock(&pool->mutex);
-        pthread_cond_broadcast(&pool->wake);
-        pthread_mutex_unlock(&pool->mutex);
+    uint64_t job = (uint64_t)generation << WW_GEN_SHIFT | (uint32_t)n;
+    /* Reset the caller's own share now: its cache line then moves back (if
+     * a thief read it last job) while the job line is being published. */
+    int first, last;
+    share_bounds(n, pool->threads, 0, &first, &last);
+    atomic_store_explicit(&pool->shares[0].word, share_word(generation, last, first),
+                          memory_order_relaxed);
+    pool->fn = fn;
+    pool->ctx = ctx;
+    /* A release store does not stall the caller until the job line has left
+     * the workers' caches, as a seq_cst one would; the fence that the sleeper
+     * handshake needs comes after the caller's own share instead. */
+    int woken = atomic_load_explicit(&pool->sleepers, memory_order_relaxed) > 0;
+    atomic_store_explicit(&pool->job, job, memory_order_release);
+    if (woken) wake_workers(pool);
+
+    int newer = 0;
+    int ran = run_share(pool, job, 0, 1, 0, &newer);
+    /* See wait_for_job: a worker announced as a sleeper before this fence
+     * is seen here; one announced after it sees the job. A late wake-up
+     * costs nothing but that worker's help with this job. */
+    atomic_thread_fence(memory_order_seq_cst);
+    if (!woken && atomic_load_explicit(&pool->sleepers, memory_order_relaxed) > 0)
+        wake_workers(pool);
+    uint64_t target = pool->worker_chunks_seen + (uint64_t)(job_chunks(n, pool->threads) - ran);
+    /* Steal only if the workers are not already done: probing their shares
+     * moves their cache lines here. */
+    if (atomic_load_explicit(&pool->worker_chunks, memory_order_acquire) != target) {
+        ran += steal_chunks(pool, job, 0);
+        target = pool->worker_chunks_seen + (uint64_t)(job_chunks(n, pool->threads) - ran);
     }
 
-    run_chunks(pool, generation);
-
     /* Chunks still running on workers: spin, then sleep until the worker
-     * finishing the last one signals. */
+     * reporting the last one signals. */
     spin_state spin = {0, 0};
-    while (atomic_load_explicit(&pool->done, memory_order_acquire) != chunks) {
+    while (atomic_load_explicit(&pool->worker_chunks, memory_order_acquire) != target) {
         if (keep_spinning(&spin)) continue;
         pthread_mutex_lock(&pool->mutex);
         atomic_store(&pool->caller_sleeping, 1);
-        while (atomic_load(&pool->done) != chunks)
+        while (atomic_load(&pool->worker_chunks) != target)
             pthread_cond_wait(&pool->finished, &pool->mutex);
         atomic_store(&pool->caller_sleeping, 0);
         pthread_mutex_unlock(&pool->mutex);
     }
+    pool->worker_chunks_seen = target;
     atomic_store_explicit(&pool->busy, 0, memory_order_release);
 }

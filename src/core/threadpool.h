@@ -16,8 +16,11 @@ wanwu_status ww_threadpool_create(int threads, ww_threadpool **out, wanwu_error 
 void ww_threadpool_free(ww_threadpool *pool);
 int ww_threadpool_size(const ww_threadpool *pool); /* 1 for NULL */
 
-/* Splits [0, n) into contiguous chunks, one per thread (the caller works
- * too), and waits for all of them. */
+/* Splits [0, n) into contiguous chunks (up to 4 per thread; the bounds
+ * depend only on n and the pool size), runs fn once per chunk and waits for
+ * all of them. Thread t (the caller is 0) runs the t-th contiguous share of
+ * the chunks unless another thread, idle sooner, takes some over, so
+ * consecutive calls keep the same part of an index space on the same core. */
 void ww_parallel_for(ww_threadpool *pool, int n, ww_range_fn fn, void *ctx);
 
 #endif

@@ -9,6 +9,7 @@
 /* clang-format on */
 #include "core/threadpool.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <time.h>
@@ -146,6 +147,193 @@ static void test_create_free_and_sleep(void **state)
     }
 }
 
+/* A worker stuck inside its first chunk does not make the caller wait for
+ * the rest of that worker's share: the caller takes it over. The stuck
+ * chunk waits for every other index to finish (bounded, so a pool that
+ * cannot steal fails the test instead of hanging it). */
+typedef struct stuck_worker {
+    pthread_t caller;
+    int n;
+    atomic_int finished;       /* indices done */
+    atomic_int worker_started; /* a worker is inside its first chunk */
+    atomic_int worker_stuck_once;
+    atomic_int caller_waited;
+    atomic_int timed_out;
+    atomic_int *hits;
+} stuck_worker;
+
+static int wait_until(atomic_int *value, int target, int max_ms)
+{
+    for (int waited = 0; atomic_load(value) < target; waited++) {
+        if (waited >= max_ms * 10) return 0;
+        struct timespec pause = {0, 100000}; /* 0.1 ms */
+        nanosleep(&pause, NULL);
+    }
+    return 1;
+}
+
+static void stuck_worker_range(void *p, int begin, int end)
+{
+    stuck_worker *s = p;
+    int on_caller = pthread_equal(pthread_self(), s->caller);
+    if (!on_caller && atomic_exchange(&s->worker_stuck_once, 1) == 0) {
+        atomic_store(&s->worker_started, 1);
+        /* everything but this chunk must get done by someone else */
+        if (!wait_until(&s->finished, s->n - (end - begin), 10000)) atomic_store(&s->timed_out, 1);
+    } else if (on_caller && atomic_exchange(&s->caller_waited, 1) == 0) {
+        /* give a worker the chance to get stuck before the caller runs
+         * out of its own chunks (if none ever starts, there is nothing to
+         * check, and the caller simply runs everything) */
+        wait_until(&s->worker_started, 1, 200);
+    }
+    for (int i = begin; i < end; i++)
+        atomic_fetch_add(&s->hits[i], 1);
+    atomic_fetch_add(&s->finished, end - begin);
+}
+
+static void test_stuck_worker_share_taken_over(void **state)
+{
+    (void)state;
+    enum { N = 64 };
+    atomic_int hits[N];
+    for (int threads = 2; threads <= 3; threads++) {
+        ww_threadpool *pool = NULL;
+        wanwu_error err;
+        assert_int_equal(ww_threadpool_create(threads, &pool, &err), WANWU_OK);
+        int stuck_seen = 0;
+        for (int rep = 0; rep < 5; rep++) {
+            for (int i = 0; i < N; i++)
+                atomic_init(&hits[i], 0);
+            stuck_worker s = {.caller = pthread_self(), .n = N, .hits = hits};
+            atomic_init(&s.finished, 0);
+            atomic_init(&s.worker_started, 0);
+            atomic_init(&s.worker_stuck_once, 0);
+            atomic_init(&s.caller_waited, 0);
+            atomic_init(&s.timed_out, 0);
+            ww_parallel_for(pool, N, stuck_worker_range, &s);
+            if (atomic_load(&s.worker_started)) stuck_seen++;
+            assert_int_equal(atomic_load(&s.timed_out), 0);
+            for (int i = 0; i < N; i++)
+                assert_int_equal(atomic_load(&hits[i]), 1);
+        }
+        /* the case under test did happen (workers wake well within 200 ms) */
+        assert_true(stuck_seen > 0);
+        ww_threadpool_free(pool);
+    }
+}
+
+/* Two threads calling parallel_for on one pool at once: one of them runs
+ * serially, neither deadlocks, and both visit everything once. */
+typedef struct concurrent_caller {
+    ww_threadpool *pool;
+    atomic_int hits[300];
+    int ok;
+} concurrent_caller;
+
+static void *concurrent_caller_main(void *p)
+{
+    concurrent_caller *c = p;
+    c->ok = 1;
+    for (int rep = 0; rep < 200; rep++) {
+        int n = 1 + (rep * 37) % 300;
+        for (int i = 0; i < 300; i++)
+            atomic_store(&c->hits[i], 0);
+        counts cnt = {c->hits};
+        ww_parallel_for(c->pool, n, mark, &cnt);
+        for (int i = 0; i < 300; i++)
+            if (atomic_load(&c->hits[i]) != (i < n ? 1 : 0)) c->ok = 0;
+    }
+    return NULL;
+}
+
+static void test_concurrent_callers(void **state)
+{
+    (void)state;
+    ww_threadpool *pool = NULL;
+    wanwu_error err;
+    assert_int_equal(ww_threadpool_create(3, &pool, &err), WANWU_OK);
+    static concurrent_caller callers[2];
+    pthread_t threads[2];
+    for (int t = 0; t < 2; t++) {
+        callers[t].pool = pool;
+        assert_int_equal(pthread_create(&threads[t], NULL, concurrent_caller_main, &callers[t]), 0);
+    }
+    for (int t = 0; t < 2; t++) {
+        pthread_join(threads[t], NULL);
+        assert_true(callers[t].ok);
+    }
+    ww_threadpool_free(pool);
+}
+
+/* The ranges fn is called with depend only on n and the pool size, never
+ * on which thread claimed what, so a kernel whose result depends on its
+ * range boundaries still gives the same result every time. */
+typedef struct range_log {
+    atomic_int count;
+    int begin[64], end[64];
+} range_log;
+
+static void log_range(void *p, int begin, int end)
+{
+    range_log *log = p;
+    int slot = atomic_fetch_add(&log->count, 1);
+    if (slot < 64) {
+        log->begin[slot] = begin;
+        log->end[slot] = end;
+    }
+}
+
+/* Sorts the logged ranges by begin and checks they tile [0, n). */
+static void sort_and_check_tiling(range_log *log, int n)
+{
+    int count = atomic_load(&log->count);
+    assert_true(count <= 64);
+    for (int i = 1; i < count; i++)
+        for (int j = i; j > 0 && log->begin[j - 1] > log->begin[j]; j--) {
+            int b = log->begin[j], e = log->end[j];
+            log->begin[j] = log->begin[j - 1];
+            log->end[j] = log->end[j - 1];
+            log->begin[j - 1] = b;
+            log->end[j - 1] = e;
+        }
+    int covered = 0;
+    for (int i = 0; i < count; i++) {
+        assert_int_equal(log->begin[i], covered);
+        assert_true(log->end[i] > log->begin[i]);
+        covered = log->end[i];
+    }
+    assert_int_equal(covered, n);
+}
+
+static void test_ranges_independent_of_threads(void **state)
+{
+    (void)state;
+    const int sizes[] = {2, 3, 7, 8, 9, 16, 33, 1000, 100000};
+    for (int threads = 2; threads <= 4; threads++) {
+        ww_threadpool *pool = NULL;
+        wanwu_error err;
+        assert_int_equal(ww_threadpool_create(threads, &pool, &err), WANWU_OK);
+        for (size_t z = 0; z < sizeof sizes / sizeof sizes[0]; z++) {
+            range_log first;
+            atomic_init(&first.count, 0);
+            ww_parallel_for(pool, sizes[z], log_range, &first);
+            sort_and_check_tiling(&first, sizes[z]);
+            for (int rep = 0; rep < 30; rep++) {
+                range_log again;
+                atomic_init(&again.count, 0);
+                ww_parallel_for(pool, sizes[z], log_range, &again);
+                sort_and_check_tiling(&again, sizes[z]);
+                assert_int_equal(atomic_load(&again.count), atomic_load(&first.count));
+                for (int i = 0; i < atomic_load(&first.count); i++) {
+                    assert_int_equal(again.begin[i], first.begin[i]);
+                    assert_int_equal(again.end[i], first.end[i]);
+                }
+            }
+        }
+        ww_threadpool_free(pool);
+    }
+}
+
 /* A null pool and a one-thread request both run serially. */
 static void test_serial_pool(void **state)
 {
@@ -177,9 +365,15 @@ static void test_rejects_absurd_size(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_every_iteration_once), cmocka_unit_test(test_many_sizes_back_to_back),
-        cmocka_unit_test(test_nested_calls),         cmocka_unit_test(test_create_free_and_sleep),
-        cmocka_unit_test(test_serial_pool),          cmocka_unit_test(test_rejects_absurd_size),
+        cmocka_unit_test(test_every_iteration_once),
+        cmocka_unit_test(test_many_sizes_back_to_back),
+        cmocka_unit_test(test_nested_calls),
+        cmocka_unit_test(test_create_free_and_sleep),
+        cmocka_unit_test(test_stuck_worker_share_taken_over),
+        cmocka_unit_test(test_concurrent_callers),
+        cmocka_unit_test(test_ranges_independent_of_threads),
+        cmocka_unit_test(test_serial_pool),
+        cmocka_unit_test(test_rejects_absurd_size),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
