@@ -760,6 +760,28 @@ static void wg_finish(const wg_ctx *ctx, int t0, int nt, int k_begin, int k_end)
         }
 }
 
+/* One point's GEMM: rows [0, rows) of V's point block (packed A, K block
+ * [k0, k0 + kc) of C) times a KC x NR panel of U into c (row stride ldc). */
+static void wg_point_gemm(const ww_winograd *w, const float *v_point, int k0, int kc, int rows,
+                          int nr, const float *u_panel, float *c, size_t ldc)
+{
+    ww_gemm_panel_args args = {.kern = w->kern,
+                               .a_packed = v_point,
+                               .k = w->C,
+                               .k0 = k0,
+                               .kc = kc,
+                               .m_begin = 0,
+                               .m_end = rows,
+                               .nr = nr,
+                               .b_panel = u_panel,
+                               .c = c,
+                               .ldc = ldc,
+                               .bias = NULL,
+                               .residual = NULL,
+                               .act = WW_ACT_NONE};
+    ww_gemm_panel(&args);
+}
+
 /* GEMM jobs [begin, end) of (point xi, column panel) over tile rows
  * [0, nt) of a block of bp tiles: M[xi][:, panel] = V[xi] * U[xi][:, panel]. */
 static void wg_gemm_jobs(const ww_winograd *w, const float *v, float *m, int bp, int nt, int begin,
@@ -774,21 +796,8 @@ static void wg_gemm_jobs(const ww_winograd *w, const float *v, float *m, int bp,
         const float *u = w->u + ((size_t)xi * w->n_panels + panel) * w->C * nr_full;
         for (int k0 = 0; k0 < w->C; k0 += WW_GEMM_KC) {
             int kc = w->C - k0 < WW_GEMM_KC ? w->C - k0 : WW_GEMM_KC;
-            ww_gemm_panel_args args = {.kern = kern,
-                                       .a_packed = v + xi * wg_v_stride(w, bp),
-                                       .k = w->C,
-                                       .k0 = k0,
-                                       .kc = kc,
-                                       .m_begin = 0,
-                                       .m_end = nt,
-                                       .nr = nr,
-                                       .b_panel = u + (size_t)k0 * nr_full,
-                                       .c = m + xi * wg_m_stride(w, bp) + n0,
-                                       .ldc = (size_t)w->K,
-                                       .bias = NULL,
-                                       .residual = NULL,
-                                       .act = WW_ACT_NONE};
-            ww_gemm_panel(&args);
+            wg_point_gemm(w, v + xi * wg_v_stride(w, bp), k0, kc, nt, nr, u + (size_t)k0 * nr_full,
+                          m + xi * wg_m_stride(w, bp) + n0, (size_t)w->K);
         }
     }
 }
@@ -931,21 +940,8 @@ static void wg_lazy_panel(const wg_ctx *ctx, const float *v, float *u, float *mp
         for (int xi = 0; xi < WG_POINTS; xi++) {
             for (size_t b = xi * slice; b < (xi + 1) * slice && b < next_bytes; b += 64)
                 __builtin_prefetch(next + b, 0, 2);
-            ww_gemm_panel_args args = {.kern = kern,
-                                       .a_packed = v + xi * wg_v_stride(w, bp),
-                                       .k = w->C,
-                                       .k0 = k0,
-                                       .kc = kc,
-                                       .m_begin = 0,
-                                       .m_end = w->T,
-                                       .nr = nr,
-                                       .b_panel = u + xi * u_stride,
-                                       .c = mp + xi * m_stride,
-                                       .ldc = (size_t)nr,
-                                       .bias = NULL,
-                                       .residual = NULL,
-                                       .act = WW_ACT_NONE};
-            ww_gemm_panel(&args);
+            wg_point_gemm(w, v + xi * wg_v_stride(w, bp), k0, kc, w->T, nr, u + xi * u_stride,
+                          mp + xi * m_stride, (size_t)nr);
         }
     }
     /* The output transform reads w->K channels per tile row of M: a copy
