@@ -3,18 +3,12 @@
 'use strict';
 const fs = require('fs');
 const path = require('path');
-const ort = require(path.join(__dirname, 'node_modules', 'onnxruntime-node'));
+const { ort, createSession } = require(path.join(__dirname, 'ort_session.js'));
 
 async function main() {
   const [modelPath, inputPath, threadsArg, runsArg, warmupArg] = process.argv.slice(2);
   const threads = parseInt(threadsArg, 10), runs = parseInt(runsArg, 10), warmup = parseInt(warmupArg, 10);
-  const session = await ort.InferenceSession.create(modelPath, {
-    executionProviders: ['cpu'],
-    intraOpNumThreads: threads,
-    interOpNumThreads: 1,
-    executionMode: 'sequential',
-    graphOptimizationLevel: 'all',
-  });
+  const session = await createSession(modelPath, threads);
   const buf = fs.readFileSync(inputPath);
   const data = new Float32Array(buf.buffer, buf.byteOffset, buf.byteLength / 4);
   const input = new ort.Tensor('float32', data, [1, 3, 224, 224]);

@@ -10,7 +10,7 @@
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
-const ort = require(path.join(__dirname, 'node_modules', 'onnxruntime-node'));
+const { ort, createSession } = require(path.join(__dirname, 'ort_session.js'));
 
 const WARMUP = 10;
 
@@ -31,12 +31,7 @@ async function main() {
   }
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ort-profile-'));
   try {
-    const session = await ort.InferenceSession.create(modelPath, {
-      executionProviders: ['cpu'],
-      intraOpNumThreads: threads,
-      interOpNumThreads: 1,
-      executionMode: 'sequential',
-      graphOptimizationLevel: 'all',
+    const session = await createSession(modelPath, threads, {
       enableProfiling: true,
       profileFilePrefix: path.join(dir, 'ort'),
     });
