@@ -1,4 +1,4 @@
-/* Optimized convolution: weights packed at create time, three algorithms
+/* Optimized convolution: weights packed at create time, five algorithms
  * chosen by shape:
  *   depthwise  one input channel per group: AVX-512 3x3/5x5 (stride 1/2)
  *              read the channel in place with masked loads at the borders
@@ -11,6 +11,9 @@
  *              maps of at least 20x20, else F(2x2, 3x3), with weights
  *              transformed at create or, for weight-dominated layers, per
  *              run (winograd.h);
+ *   direct     strided convolutions with at least 256 multiply-adds per
+ *              output on AVX-512: output channels in the vector lanes,
+ *              nothing packed per run (conv2d_direct.h);
  *   im2col     everything else: the input is copied once per run into a
  *              zero-padded, stride-phase-split layout, and each KC x NR
  *              panel of the im2col matrix is gathered from it into
@@ -19,6 +22,7 @@
 #include "core/arena.h"
 #include "core/error.h"
 #include "core/prefault.h"
+#include "kernels/conv2d_direct.h"
 #include "kernels/gemm.h"
 #include "kernels/vec.h"
 #include "kernels/vmath.h"
@@ -37,7 +41,13 @@
 #define WW_HAVE_X86 0
 #endif
 
-typedef enum conv_algo { CONV_DEPTHWISE, CONV_GEMM_1X1, CONV_IM2COL, CONV_WINOGRAD } conv_algo;
+typedef enum conv_algo {
+    CONV_DEPTHWISE,
+    CONV_GEMM_1X1,
+    CONV_IM2COL,
+    CONV_WINOGRAD,
+    CONV_DIRECT
+} conv_algo;
 
 typedef struct depthwise_channel_args {
     const ww_conv2d_shape *shape;
@@ -72,9 +82,10 @@ struct ww_conv2d {
     int k;                                /* GEMM depth: in_c / groups * kernel_h * kernel_w */
     int n;                                /* output pixels */
     size_t packed_group_floats;
-    float *weight;         /* packed A per group (GEMM) or a plain copy (depthwise) */
-    float *bias;           /* copy, or NULL */
-    ww_winograd *winograd; /* CONV_WINOGRAD: transformed weights */
+    float *weight;          /* packed A per group (GEMM) or a plain copy (depthwise) */
+    float *bias;            /* copy, or NULL */
+    ww_winograd *winograd;  /* CONV_WINOGRAD: transformed weights */
+    ww_conv_direct *direct; /* CONV_DIRECT: packed weights */
 };
 
 /* ---- depthwise row kernels --------------------------------------------- */
@@ -1061,6 +1072,10 @@ wanwu_status ww_conv2d_create_in(const ww_conv2d_shape *s, const float *weight, 
         conv->winograd = ww_winograd_create_in(s, weight, conv->kern, arena);
         conv->weight =
             conv->winograd ? alloc_weight_floats(arena, 1) : NULL; /* unused placeholder */
+    } else if (ww_conv_direct_suits(s, isa)) {
+        conv->algo = CONV_DIRECT;
+        conv->direct = ww_conv_direct_create(s, weight, bias, arena);
+        conv->weight = conv->direct ? alloc_weight_floats(arena, 1) : NULL; /* placeholder */
     } else {
         int pointwise = s->kernel_h == 1 && s->kernel_w == 1 && s->stride_h == 1 &&
                         s->stride_w == 1 && s->pad_top == 0 && s->pad_left == 0 &&
@@ -1098,6 +1113,7 @@ void ww_conv2d_free(ww_conv2d *conv)
 {
     if (!conv) return;
     ww_winograd_free(conv->winograd);
+    ww_conv_direct_free(conv->direct);
     if (!conv->arena_owned) free(conv->weight);
     free(conv->bias);
     free(conv);
@@ -1108,6 +1124,18 @@ const ww_conv2d_shape *ww_conv2d_get_shape(const ww_conv2d *conv)
     return &conv->shape;
 }
 
+const char *ww_conv2d_algorithm(const ww_conv2d *conv)
+{
+    switch (conv->algo) {
+    case CONV_DEPTHWISE: return "depthwise";
+    case CONV_GEMM_1X1: return "gemm_1x1";
+    case CONV_IM2COL: return "im2col";
+    case CONV_WINOGRAD: return "winograd";
+    case CONV_DIRECT: return "direct";
+    }
+    return "?";
+}
+
 size_t ww_conv2d_scratch_floats(const ww_conv2d *conv, int threads)
 {
     /* One slot per thread (runs use at most that many), so the size only
@@ -1115,6 +1143,7 @@ size_t ww_conv2d_scratch_floats(const ww_conv2d *conv, int threads)
     size_t slots = (size_t)(threads > 1 ? threads : 1);
     if (conv->algo == CONV_DEPTHWISE) return slots * depthwise_slot_floats(conv);
     if (conv->algo == CONV_WINOGRAD) return ww_winograd_scratch_floats(conv->winograd, threads);
+    if (conv->algo == CONV_DIRECT) return ww_conv_direct_scratch_floats(conv->direct, threads);
     /* a phase-split copy per slot when rows are split (ww_conv2d_run) */
     return slots * (phased_floats(conv) + gemm_slot_floats(conv));
 }
@@ -1142,6 +1171,10 @@ void ww_conv2d_run(const ww_conv2d *conv, const float *in, const float *residual
     }
     if (conv->algo == CONV_WINOGRAD) {
         ww_winograd_run(conv->winograd, in, conv->bias, residual, conv->act, out, scratch, pool);
+        return;
+    }
+    if (conv->algo == CONV_DIRECT) {
+        ww_conv_direct_run(conv->direct, in, residual, conv->act, out, scratch, pool);
         return;
     }
     if (conv->algo == CONV_GEMM_1X1 && conv->n == 1) {

@@ -327,6 +327,61 @@ static void test_weight_streaming(void **state)
     }
 }
 
+/* The direct kernel (strided, K >= 256, AVX-512): output channels that
+ * fill 1..4 blocks of 16 or leave lanes over, output widths 1..15 (every
+ * tile tail and border case), kernels 1/3/5/7, strides 2 and 3, padding
+ * asymmetric, wider than the kernel reaches or none, row bands (wide
+ * maps), residual and every activation. Each case must also have picked
+ * the direct kernel where the CPU has AVX-512. */
+static void test_direct_shapes(void **state)
+{
+    (void)state;
+    conv_case cases[64];
+    int n = 0;
+    for (int out_w = 1; out_w <= 15; out_w++) {
+        conv_case c = plain(29, 2 * out_w + (out_w % 3 == 0), 2 * out_w - 1 + (out_w % 2),
+                            17 + 9 * (out_w % 6), 3, 2, 1);
+        c.act = (ww_activation)(out_w % (WW_ACT_HARDSWISH + 1));
+        c.has_residual = out_w % 2;
+        c.has_bias = out_w % 4 != 0;
+        cases[n++] = c;
+    }
+    cases[n++] = plain(256, 14, 14, 512, 3, 2, 1); /* ResNet layer4.0.conv1 */
+    cases[n++] = plain(64, 56, 56, 128, 3, 2, 1);  /* layer2.0.conv1: several row bands */
+    cases[n++] = plain(300, 9, 9, 16, 1, 2, 0);    /* 1x1 stride 2, one full block */
+    cases[n++] = plain(300, 9, 9, 1, 1, 3, 0);     /* one output channel */
+    cases[n++] = plain(11, 23, 19, 70, 5, 2, 2);   /* 5x5 */
+    cases[n++] = plain(6, 31, 29, 33, 7, 2, 3);    /* 7x7, stem-like */
+    cases[n++] = plain(40, 8, 8, 20, 3, 3, 0);     /* stride 3, no padding */
+    cases[n++] = plain(40, 2, 3, 20, 3, 2, 1);     /* maps smaller than the kernel */
+    cases[n++] = plain(30, 1, 1, 65, 3, 2, 1);     /* 1x1 map: all padding but the centre */
+    /* asymmetric padding, more than the kernel reaches (rows and columns
+     * all in padding: the bias alone), stride 2 by 1 and 1 by 2 */
+    cases[n++] = (conv_case){32, 9, 10, 48, 3, 3, 2, 2, 4, 0, 1, 5, 1, 1, 1, 1, 1, WW_ACT_RELU6};
+    cases[n++] = (conv_case){32, 9, 10, 20, 3, 3, 2, 1, 1, 1, 0, 2, 1, 1, 1, 1, 0, WW_ACT_SILU};
+    cases[n++] = (conv_case){32, 9, 10, 20, 3, 3, 1, 2, 2, 1, 2, 0, 1, 1, 1, 0, 1, WW_ACT_NONE};
+    for (int i = 0; i < n; i++) {
+        check_case(&cases[i], 8000 + (uint64_t)i);
+        if (!ww_isa_supported(WW_ISA_AVX512)) continue;
+        ww_conv2d_shape s = shape_of(&cases[i]);
+        float *w = calloc((size_t)s.out_c * s.in_c * s.kernel_h * s.kernel_w, sizeof *w);
+        ww_conv2d *conv = NULL;
+        wanwu_error err = {0};
+        assert_non_null(w);
+        assert_int_equal(
+            ww_conv2d_create_isa(&s, w, NULL, cases[i].act, WW_ISA_AVX512, &conv, &err), WANWU_OK);
+        char what[256];
+        describe(&cases[i], what, sizeof what);
+        if (strcmp(ww_conv2d_algorithm(conv), "direct") != 0)
+            fail_msg("%s: took %s, not the direct kernel", what, ww_conv2d_algorithm(conv));
+        ww_conv2d_free(conv);
+        free(w);
+    }
+    if (!ww_isa_supported(WW_ISA_AVX512))
+        print_message(
+            "[  NOTE    ] no AVX-512 here: the direct kernel's cases ran the other paths only\n");
+}
+
 static void test_create_copies_weights(void **state)
 {
     (void)state;
@@ -442,6 +497,7 @@ int main(void)
         cmocka_unit_test(test_random_shapes),
         cmocka_unit_test(test_resnet_layer),
         cmocka_unit_test(test_weight_streaming),
+        cmocka_unit_test(test_direct_shapes),
         cmocka_unit_test(test_im2col_columns),
         cmocka_unit_test(test_create_copies_weights),
         cmocka_unit_test(test_create_rejects_bad_shape),

@@ -1,0 +1,49 @@
+/* Direct convolution with output channels in the vector lanes, for
+ * strided convolutions on AVX-512 (ResNet's 3x3 stride-2 layers):
+ *
+ *   weights   packed at create as [group of up to 4 blocks][in_c][kh][kw]
+ *             [block][16 lanes], 16 output channels per block, zero lanes
+ *             past out_c;
+ *   run       per output row and group of 64 channels, tiles of 7 pixels:
+ *             7 x 4 accumulators, each tap one broadcast input value per
+ *             pixel times 4 weight vectors, read straight from the NCHW
+ *             input (border tiles from a small zero-padded copy of their
+ *             window); the tile is transposed into the NCHW output with
+ *             bias, residual and activation.
+ *
+ * Unlike the im2col GEMM nothing is packed per run, so threads that split
+ * the output channels (each reading half the weights) do no duplicate
+ * work: the GEMM packed every column panel of the im2col matrix once per
+ * row chunk. */
+#ifndef WW_KERNELS_CONV2D_DIRECT_H
+#define WW_KERNELS_CONV2D_DIRECT_H
+
+#include "core/arena.h"
+#include "core/threadpool.h"
+#include "ops/ops.h"
+
+typedef struct ww_conv_direct ww_conv_direct;
+
+/* 1 when the direct kernel computes `s` on `isa`: AVX-512, groups 1,
+ * dilation 1, stride 2 or more, and at least WW_CONV_DIRECT_MIN_K
+ * multiply-adds per output (in_c * kernel_h * kernel_w). */
+int ww_conv_direct_suits(const ww_conv2d_shape *s, ww_isa isa);
+
+/* Depth below which the per-tile transpose into NCHW costs more than the
+ * im2col packing it saves. */
+#define WW_CONV_DIRECT_MIN_K 256
+
+/* Packs weight (out_c x in_c x kh x kw) and bias (out_c, or NULL) into
+ * memory from `arena` (or a block of its own when NULL); NULL when out of
+ * memory. */
+ww_conv_direct *ww_conv_direct_create(const ww_conv2d_shape *s, const float *weight,
+                                      const float *bias, ww_arena *arena);
+void ww_conv_direct_free(ww_conv_direct *d);
+
+size_t ww_conv_direct_scratch_floats(const ww_conv_direct *d, int threads);
+
+/* out = act(conv(in) + bias + residual); residual may be NULL. */
+void ww_conv_direct_run(const ww_conv_direct *d, const float *in, const float *residual,
+                        ww_activation act, float *out, float *scratch, ww_threadpool *pool);
+
+#endif
