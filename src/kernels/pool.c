@@ -5,10 +5,18 @@
 #include <math.h>
 #include <stddef.h>
 
+#if defined(__x86_64__) || defined(__i386__)
+#define WW_HAVE_X86 1
+#include <immintrin.h>
+#else
+#define WW_HAVE_X86 0
+#endif
+
 typedef struct maxpool_ctx {
     const ww_pool2d_shape *s;
     const float *in;
     float *out;
+    int avx512; /* the 16-lane loops below */
 } maxpool_ctx;
 
 /* Floats of the per-row stack buffer holding the column maxima of one
@@ -65,6 +73,45 @@ static void maxpool_horizontal(const float *col, int n, int kw, int sw, float *o
     }
 }
 
+#if WW_HAVE_X86
+/* 16 lanes at a time, in the order of the 4-lane loops (max_ps(x, best)
+ * is x > best ? x : best, as maxpool_max1): dst[j] = max over `rows` rows
+ * of src[r * in_w + j], for j < count. */
+__attribute__((target("avx512f"))) static void
+maxpool_vertical_avx512(const float *src, size_t in_w, int rows, int count, float *dst)
+{
+    for (int j = 0; j < count; j += 16) {
+        __mmask16 m = count - j >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (count - j)) - 1);
+        __m512 best = _mm512_maskz_loadu_ps(m, src + j);
+        for (int r = 1; r < rows; r++)
+            best = _mm512_max_ps(_mm512_maskz_loadu_ps(m, src + r * in_w + j), best);
+        _mm512_mask_storeu_ps(dst + j, m, best);
+    }
+}
+
+/* 3-wide windows at stride 2 for the first n / 16 * 16 outputs (even,
+ * odd and next-even columns by two-vector permutes); returns how many. */
+__attribute__((target("avx512f"))) static int maxpool_h3s2_avx512(const float *col, int n,
+                                                                  float *out)
+{
+    const __m512i even =
+        _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i odd =
+        _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    int i = 0;
+    for (; i + 16 <= n; i += 16) {
+        const float *c = col + 2 * i;
+        __m512 a = _mm512_loadu_ps(c), b = _mm512_loadu_ps(c + 16);
+        __m512 a2 = _mm512_loadu_ps(c + 2), b2 = _mm512_loadu_ps(c + 18);
+        __m512 best = _mm512_permutex2var_ps(a, even, b);
+        best = _mm512_max_ps(_mm512_permutex2var_ps(a, odd, b), best);
+        best = _mm512_max_ps(_mm512_permutex2var_ps(a2, even, b2), best);
+        _mm512_storeu_ps(out + i, best);
+    }
+    return i;
+}
+#endif
+
 /* Iterations are (channel, output row) pairs. Per chunk of output
  * columns: the maximum over the window's rows of every input column the
  * chunk reads, then the maximum along each window's columns. */
@@ -102,6 +149,12 @@ static void maxpool_rows(void *p, int begin, int end)
                 float *dst = col + lo;
                 size_t in_w = (size_t)s->in_w;
                 int count = hi - lo, rows = ky_hi - ky_lo, j = 0;
+#if WW_HAVE_X86
+                if (ctx->avx512) {
+                    maxpool_vertical_avx512(src, in_w, rows, count, dst);
+                    j = count;
+                }
+#endif
                 for (; j + 4 <= count; j += 4) {
                     ww_f4 best = WW_F4_LOAD(src + j);
                     for (int r = 1; r < rows; r++)
@@ -115,7 +168,11 @@ static void maxpool_rows(void *p, int begin, int end)
                     dst[j] = best;
                 }
             }
-            maxpool_horizontal(col, n, kw, sw, out + ox0);
+            int done = 0;
+#if WW_HAVE_X86
+            if (ctx->avx512 && sw == 2 && kw == 3) done = maxpool_h3s2_avx512(col, n, out + ox0);
+#endif
+            maxpool_horizontal(col + done * sw, n - done, kw, sw, out + ox0 + done);
         }
     }
 }
@@ -144,11 +201,18 @@ static void maxpool_rows_wide(void *p, int begin, int end)
     }
 }
 
-void ww_maxpool2d(const ww_pool2d_shape *s, const float *in, float *out, ww_threadpool *pool)
+void ww_maxpool2d_isa(ww_isa isa, const ww_pool2d_shape *s, const float *in, float *out,
+                      ww_threadpool *pool)
 {
-    maxpool_ctx ctx = {s, in, out};
+    if (isa == WW_ISA_AUTO) isa = ww_isa_best();
+    maxpool_ctx ctx = {s, in, out, WW_HAVE_X86 && isa == WW_ISA_AVX512};
     int wide = s->kernel_w + s->stride_w + 8 > MAXPOOL_BUF / 2;
     ww_parallel_for(pool, s->channels * s->out_h, wide ? maxpool_rows_wide : maxpool_rows, &ctx);
+}
+
+void ww_maxpool2d(const ww_pool2d_shape *s, const float *in, float *out, ww_threadpool *pool)
+{
+    ww_maxpool2d_isa(WW_ISA_AUTO, s, in, out, pool);
 }
 
 typedef struct avgpool_ctx {

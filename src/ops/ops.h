@@ -129,6 +129,9 @@ typedef struct ww_pool2d_shape {
 
 void ww_maxpool2d_ref(const ww_pool2d_shape *s, const float *in, float *out);
 void ww_maxpool2d(const ww_pool2d_shape *s, const float *in, float *out, ww_threadpool *pool);
+/* The same with a given instruction set (WW_ISA_AUTO: the best one). */
+void ww_maxpool2d_isa(ww_isa isa, const ww_pool2d_shape *s, const float *in, float *out,
+                      ww_threadpool *pool);
 
 /* Mean over each channel's hw values. */
 void ww_global_avgpool_ref(int channels, int hw, const float *in, float *out);

@@ -2,10 +2,10 @@
  * on the shapes its paths split on: 3x3 stride 2 (shuffle path) with
  * every padding, stride 1, other strides and kernels (scalar window
  * loop), rows longer than one column chunk, windows too wide for the
- * chunk buffer, 1x1 inputs and odd sizes; 1-3 threads. Results must be
- * bit-identical (max is exact). Buffers are exact-size so the sanitizer
- * build catches overruns. The kernel has one portable 4-lane path, the
- * same under every WANWU_ISA. */
+ * chunk buffer, 1x1 inputs and odd sizes; 1-3 threads, every instruction
+ * set the CPU has (4-lane loops, and on AVX-512 16-lane ones). Results
+ * must be bit-identical (max is exact). Buffers are exact-size so the
+ * sanitizer build catches overruns. */
 /* clang-format off */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -34,16 +34,19 @@ static void check(int channels, int in_h, int in_w, int kh, int kw, int sh, int 
     ww_rng_seed(&rng, seed);
     ww_rng_fill(&rng, in, in_n, -3.0f, -1.0f); /* all negative: padding must not win */
     ww_maxpool2d_ref(&s, in, want);
-    for (int threads = 1; threads <= 3; threads++) {
-        for (size_t i = 0; i < out_n; i++)
-            got[i] = NAN; /* every output must be written */
-        ww_maxpool2d(&s, in, got, ww_test_pools[threads]);
-        for (size_t i = 0; i < out_n; i++)
-            if (!(got[i] == want[i]))
-                fail_msg("maxpool c %d in %dx%d k %dx%d s %dx%d pad %d %d %d %d, %d threads: "
-                         "[%zu] %g vs %g",
-                         channels, in_h, in_w, kh, kw, sh, sw, pt, pl, pb, pr, threads, i,
-                         (double)got[i], (double)want[i]);
+    for (ww_isa isa = WW_ISA_PORTABLE; isa <= WW_ISA_AVX512; isa++) {
+        if (!ww_isa_supported(isa)) continue;
+        for (int threads = 1; threads <= 3; threads++) {
+            for (size_t i = 0; i < out_n; i++)
+                got[i] = NAN; /* every output must be written */
+            ww_maxpool2d_isa(isa, &s, in, got, ww_test_pools[threads]);
+            for (size_t i = 0; i < out_n; i++)
+                if (!(got[i] == want[i]))
+                    fail_msg("maxpool c %d in %dx%d k %dx%d s %dx%d pad %d %d %d %d [%s], %d "
+                             "threads: [%zu] %g vs %g",
+                             channels, in_h, in_w, kh, kw, sh, sw, pt, pl, pb, pr, ww_isa_name(isa),
+                             threads, i, (double)got[i], (double)want[i]);
+        }
     }
     free(in);
     free(want);
@@ -60,6 +63,8 @@ static void test_3x3_stride2(void **state)
     check(3, 7, 9, 3, 3, 2, 2, 1, 0, 0, 1, 40); /* asymmetric padding */
     check(3, 7, 9, 3, 3, 2, 2, 0, 1, 1, 0, 41);
     check(1, 3, 2100, 3, 3, 2, 2, 1, 1, 1, 1, 42); /* several column chunks per row */
+    for (int w = 25; w <= 80; w += 5)              /* 16-lane loops and their tails */
+        check(3, 6, w, 3, 3, 2, 2, w % 2, w % 2, 1 - w % 2, w % 2, 60 + (uint64_t)w);
     check(5, 1, 1, 3, 3, 2, 2, 1, 1, 1, 1, 43);
 }
 
