@@ -109,7 +109,8 @@ WANWU_API void wanwu_session_free(wanwu_session *session);
  * BatchNorm, activation and residual add fused into it). */
 typedef struct wanwu_layer_time {
     const char *name; /* module name, e.g. "layer1.0.conv1" (valid while the model lives) */
-    const char *op;   /* the operation, e.g. "Conv2d", "MaxPool2d", "Linear" */
+    const char *op;   /* the operation, e.g. "Conv2d", "Linear", "Conv2d+MaxPool2d"
+                         (a max pool fused into the conv before it) */
     int out_channels, out_height, out_width;
     int64_t macs; /* multiply-accumulates of one run (convolutions and linear layers, else 0) */
     double ms;    /* mean wall time per profiled run */

@@ -60,7 +60,8 @@ typedef struct ww_node {
 
     ww_activation act; /* CONV2D, ADD, ACTIVATION, LINEAR epilogue */
     ww_conv2d_shape conv;
-    ww_pool2d_shape pool;
+    ww_pool2d_shape pool; /* MAXPOOL2D, AVGPOOL2D; CONV2D when `pooled` */
+    int pooled;           /* CONV2D: a max pool over its output fused in (fuse_maxpool) */
     int in_features, out_features;
     int channel_begin, channel_end;                     /* SLICE_CHANNELS, CHANNEL_SHUFFLE */
     int groups;                                         /* CHANNEL_SHUFFLE */

@@ -423,6 +423,25 @@ int ww_pass_fuse_channel_shuffle(ww_graph *g)
     return rewrites;
 }
 
+int ww_pass_fuse_maxpool(ww_graph *g)
+{
+    int rewrites = 0;
+    for (int i = 0; i < g->num_nodes; i++) {
+        ww_node *mp = &g->nodes[i];
+        if (mp->removed || mp->op != WW_OP_MAXPOOL2D) continue;
+        ww_node *conv = producer_of(g, mp->inputs[0]);
+        if (!conv || conv->op != WW_OP_CONV2D || conv->num_inputs != 1 || conv->pooled ||
+            ww_graph_use_count(g, conv->output) != 1)
+            continue;
+        ww_pool2d_shape pool = mp->pool;
+        merge_into_consumer(g, conv, mp);
+        mp->pool = pool;
+        mp->pooled = 1;
+        rewrites++;
+    }
+    return rewrites;
+}
+
 int ww_pass_remove_dead_nodes(ww_graph *g)
 {
     int rewrites = 0;
@@ -445,6 +464,7 @@ void ww_graph_optimize(ww_graph *g)
     ww_pass_fuse_residual_add(g);
     ww_pass_fuse_activation(g);
     ww_pass_fuse_channel_shuffle(g);
+    ww_pass_fuse_maxpool(g);
     ww_pass_remove_dead_nodes(g);
 }
 

@@ -14,6 +14,9 @@
  *                        before it, and a channel slice of a shuffle becomes a
  *                        shuffle writing just that range: ShuffleNet's concat,
  *                        shuffle, split copy each value once instead of thrice
+ *   fuse_maxpool       - a max pool reading only a conv without residual (ResNet's
+ *                        stem) becomes part of the conv, which then writes the
+ *                        pooled map only (ww_conv2d_create_pooled)
  *   remove_dead_nodes  - nodes whose output nobody reads
  * Each pass preserves the function the graph computes (up to float
  * rounding) and returns the number of rewrites it made. */
@@ -28,6 +31,7 @@ int ww_pass_fold_batchnorm(ww_graph *g);
 int ww_pass_fuse_residual_add(ww_graph *g);
 int ww_pass_fuse_activation(ww_graph *g);
 int ww_pass_fuse_channel_shuffle(ww_graph *g);
+int ww_pass_fuse_maxpool(ww_graph *g);
 int ww_pass_remove_dead_nodes(ww_graph *g);
 void ww_graph_optimize(ww_graph *g);
 

@@ -86,6 +86,11 @@ struct ww_conv2d {
     float *bias;            /* copy, or NULL */
     ww_winograd *winograd;  /* CONV_WINOGRAD: transformed weights */
     ww_conv_direct *direct; /* CONV_DIRECT: packed weights */
+    /* Max pool fused after the activation (ww_conv2d_create_pooled):
+     * POOL_DIRECT in the direct kernel, POOL_AFTER as a second pass from
+     * scratch (any other algorithm or instruction set). */
+    enum { POOL_NONE, POOL_DIRECT, POOL_AFTER } pooled;
+    ww_pool2d_shape pool;
 };
 
 /* ---- depthwise row kernels --------------------------------------------- */
@@ -1032,6 +1037,14 @@ wanwu_status ww_conv2d_create_in(const ww_conv2d_shape *s, const float *weight, 
                                  ww_activation act, ww_isa isa, ww_arena *arena, ww_conv2d **out,
                                  wanwu_error *err)
 {
+    return ww_conv2d_create_pooled(s, weight, bias, act, isa, arena, NULL, out, err);
+}
+
+wanwu_status ww_conv2d_create_pooled(const ww_conv2d_shape *s, const float *weight,
+                                     const float *bias, ww_activation act, ww_isa isa,
+                                     struct ww_arena *arena, const ww_pool2d_shape *pool,
+                                     ww_conv2d **out, wanwu_error *err)
+{
     if (!out) return ww_error_set(err, WANWU_ERR_INVALID_ARGUMENT, "conv2d: out is NULL");
     *out = NULL;
     wanwu_status st = ww_conv2d_shape_check(s, err);
@@ -1041,6 +1054,12 @@ wanwu_status ww_conv2d_create_in(const ww_conv2d_shape *s, const float *weight, 
     if (!ww_isa_supported(isa))
         return ww_error_set(err, WANWU_ERR_UNSUPPORTED, "conv2d: this CPU cannot run %s kernels",
                             ww_isa_name(isa));
+    if (pool && (pool->channels != s->out_c || pool->in_h != s->out_h || pool->in_w != s->out_w ||
+                 pool->out_h < 1 || pool->out_w < 1))
+        return ww_error_set(
+            err, WANWU_ERR_INVALID_ARGUMENT,
+            "conv2d: max pool over %dx%dx%d does not match the conv output %dx%dx%d",
+            pool->channels, pool->in_h, pool->in_w, s->out_c, s->out_h, s->out_w);
 
     ww_conv2d *conv = calloc(1, sizeof *conv);
     if (!conv) return ww_error_set(err, WANWU_ERR_NO_MEMORY, "conv2d: out of memory");
@@ -1052,7 +1071,15 @@ wanwu_status ww_conv2d_create_in(const ww_conv2d_shape *s, const float *weight, 
     conv->n = s->out_h * s->out_w;
     size_t weight_floats = (size_t)s->out_c * conv->k;
 
-    if (s->in_c / s->groups == 1 && s->groups > 1) {
+    if (pool) {
+        conv->pool = *pool;
+        conv->pooled = ww_conv_direct_suits_pooled(s, pool, act, isa) ? POOL_DIRECT : POOL_AFTER;
+    }
+    if (conv->pooled == POOL_DIRECT) {
+        conv->algo = CONV_DIRECT;
+        conv->direct = ww_conv_direct_create(s, weight, bias, arena);
+        conv->weight = conv->direct ? alloc_weight_floats(arena, 1) : NULL; /* placeholder */
+    } else if (s->in_c / s->groups == 1 && s->groups > 1) {
         conv->algo = CONV_DEPTHWISE;
         conv->depthwise = depthwise_for(isa, &conv->depthwise_lanes);
         conv->depthwise_flat = depthwise_wants_flat(&conv->shape, conv->depthwise_lanes);
@@ -1136,7 +1163,19 @@ const char *ww_conv2d_algorithm(const ww_conv2d *conv)
     return "?";
 }
 
+static size_t conv_scratch_floats(const ww_conv2d *conv, int threads);
+
 size_t ww_conv2d_scratch_floats(const ww_conv2d *conv, int threads)
+{
+    if (conv->pooled == POOL_DIRECT)
+        return ww_conv_direct_pooled_scratch_floats(conv->direct, &conv->pool, threads);
+    size_t own = conv_scratch_floats(conv, threads);
+    if (conv->pooled == POOL_AFTER) /* the conv output, then the conv's own scratch */
+        return (size_t)conv->shape.out_c * conv->n + 16 + own;
+    return own;
+}
+
+static size_t conv_scratch_floats(const ww_conv2d *conv, int threads)
 {
     /* One slot per thread (runs use at most that many), so the size only
      * grows with the thread count. */
@@ -1148,8 +1187,27 @@ size_t ww_conv2d_scratch_floats(const ww_conv2d *conv, int threads)
     return slots * (phased_floats(conv) + gemm_slot_floats(conv));
 }
 
+static void conv_run(const ww_conv2d *conv, const float *in, const float *residual, float *out,
+                     float *scratch, ww_threadpool *pool);
+
 void ww_conv2d_run(const ww_conv2d *conv, const float *in, const float *residual, float *out,
                    float *scratch, ww_threadpool *pool)
+{
+    if (conv->pooled == POOL_DIRECT) {
+        ww_conv_direct_run_pooled(conv->direct, &conv->pool, in, conv->act, out, scratch, pool);
+        return;
+    }
+    if (conv->pooled == POOL_AFTER) {
+        float *full = ww_align64(scratch);
+        conv_run(conv, in, residual, full, full + (size_t)conv->shape.out_c * conv->n, pool);
+        ww_maxpool2d_isa(conv->kern ? conv->kern->isa : WW_ISA_AUTO, &conv->pool, full, out, pool);
+        return;
+    }
+    conv_run(conv, in, residual, out, scratch, pool);
+}
+
+static void conv_run(const ww_conv2d *conv, const float *in, const float *residual, float *out,
+                     float *scratch, ww_threadpool *pool)
 {
     if (conv->algo == CONV_DEPTHWISE) {
         depthwise_ctx ctx = {conv, in, residual, out, scratch, 0};

@@ -5,6 +5,7 @@
 #include "core/prefault.h"
 #include "kernels/gemm.h"
 
+#include <math.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -123,6 +124,35 @@ size_t ww_conv_direct_scratch_floats(const ww_conv_direct *d, int threads)
     return slots * direct_band_floats(&d->s);
 }
 
+/* Pooled rows per unit of the pooled path (see direct_unit_pooled). */
+#define DIRECT_POOL_BAND 2
+
+int ww_conv_direct_suits_pooled(const ww_conv2d_shape *s, const ww_pool2d_shape *p,
+                                ww_activation act, ww_isa isa)
+{
+    return WW_HAVE_X86 && isa == WW_ISA_AVX512 && s->groups == 1 && s->dilation_h == 1 &&
+           s->dilation_w == 1 &&
+           (act == WW_ACT_NONE || act == WW_ACT_RELU || act == WW_ACT_RELU6) &&
+           p->channels == s->out_c && p->in_h == s->out_h && p->in_w == s->out_w &&
+           p->kernel_h <= DIRECT_POOL_MAX_KERNEL &&
+           (long long)s->in_c * s->kernel_h * s->kernel_w <= DIRECT_POOL_MAX_K;
+}
+
+/* Floats of one slot of the pooled path: a conv row's sums, the ring of
+ * kernel_h rows of horizontal maxima and a pooled row, [x][block][16]. */
+static size_t direct_pooled_floats(const ww_conv2d_shape *s, const ww_pool2d_shape *p)
+{
+    size_t px = (size_t)DIRECT_OB * DIRECT_LANES;
+    return (size_t)s->out_w * px + (size_t)(p->kernel_h + 1) * p->out_w * px + 16;
+}
+
+size_t ww_conv_direct_pooled_scratch_floats(const ww_conv_direct *d, const ww_pool2d_shape *p,
+                                            int threads)
+{
+    size_t slots = (size_t)(threads > 1 ? threads : 1);
+    return slots * direct_pooled_floats(&d->s, p);
+}
+
 #if WW_HAVE_X86
 /* One tile: P pixels (sx apart in `base`'s rows) x NB blocks of output
  * channels, over nc input channels (cs apart in base, wcs in w), nky
@@ -193,14 +223,23 @@ static const direct_tile_fn direct_tiles[DIRECT_P][DIRECT_OB] = {
     DIRECT_ROW(1), DIRECT_ROW(2), DIRECT_ROW(3), DIRECT_ROW(4), DIRECT_ROW(5), DIRECT_ROW(6)};
 #endif
 
+/* Per-slot state of the pooled path: the last conv row it computed (its
+ * horizontal maxima are still in the slot's ring), so a slot running
+ * neighbouring units of its share does not compute the shared rows again. */
+typedef struct direct_carry {
+    int group, row_end; /* rows [.., row_end) of `group` are in the ring; -1: none */
+} direct_carry;
+
 typedef struct direct_ctx {
     const ww_conv_direct *d;
+    const ww_pool2d_shape *pool; /* pooled path, or NULL */
     const float *in, *residual;
     ww_activation act;
     float *out, *scratch;
     int slots, units;
     /* Next unclaimed unit of each slot's contiguous share. */
     atomic_int next_unit[DIRECT_MAX_SLOTS];
+    direct_carry carry[DIRECT_MAX_SLOTS];
 } direct_ctx;
 
 /* Kernel taps [*k0, *k1) of an output position whose first tap is at
@@ -240,11 +279,95 @@ direct_transpose16(__m512 r[16])
     }
 }
 
-/* A band of output rows of group g: pixels whose taps all lie inside the
- * row run in tiles of DIRECT_P; the border pixels one at a time over the
- * taps inside the input (no padded copy). Channel blocks outermost, so a
- * block's weights stay in L1 for the whole band. Then the band's sums are
- * gathered into NCHW with the residual and activation. */
+/* Adds input channels [c0, c0 + nc) of conv row y, group g, to row_sums
+ * ([x][block][16]; starting from `init`, the bias, when not NULL): pixels
+ * whose taps all lie inside the row in tiles of DIRECT_P, the border
+ * pixels one at a time over the taps inside the input (no padded copy). */
+static __attribute__((target("avx512f"))) void direct_conv_row(const ww_conv_direct *d,
+                                                               const float *in, int g, int y,
+                                                               int c0, int nc, const float *init,
+                                                               float *row_sums)
+{
+    const ww_conv2d_shape *s = &d->s;
+    int b0 = g * DIRECT_OB;
+    int nb = d->blocks - b0 < DIRECT_OB ? d->blocks - b0 : DIRECT_OB;
+    const float *wg = d->w + (size_t)b0 * DIRECT_LANES * d->k;
+    int sx = s->stride_w;
+    size_t in_plane = (size_t)s->in_h * s->in_w;
+    size_t wrs = (size_t)s->kernel_w * nb * DIRECT_LANES, wcs = (size_t)s->kernel_h * wrs;
+    size_t px_floats = (size_t)DIRECT_OB * DIRECT_LANES;
+    /* pixels [xi0, xi1) have every kernel column inside the row */
+    int xi0 = s->pad_left > 0 ? (s->pad_left + sx - 1) / sx : 0;
+    int xi1 = s->in_w - s->kernel_w + s->pad_left >= 0
+                  ? (s->in_w - s->kernel_w + s->pad_left) / sx + 1
+                  : 0;
+    if (xi1 > s->out_w) xi1 = s->out_w;
+    if (xi0 > xi1) xi0 = xi1;
+    int iy0 = y * s->stride_h - s->pad_top, ky0, ky1;
+    direct_taps(iy0, s->kernel_h, s->in_h, &ky0, &ky1);
+    if (ky1 == ky0) ky0 = ky1 = 0; /* a row all in padding: the bias alone */
+    const float *wc = wg + (size_t)c0 * wcs + (size_t)ky0 * wrs;
+    const float *in_c0 =
+        ky1 > ky0 ? in + (size_t)c0 * in_plane + (size_t)(iy0 + ky0) * s->in_w : in;
+    for (int x = 0; x < s->out_w;) {
+        int ix0 = x * sx - s->pad_left;
+        if (x >= xi0 && x < xi1) { /* a tile of whole windows */
+            int P = xi1 - x < DIRECT_P ? xi1 - x : DIRECT_P;
+            direct_tiles[P - 1][nb - 1](wc, init, in_c0 + ix0, in_plane, (size_t)s->in_w, sx, nc,
+                                        ky1 - ky0, s->kernel_w, wcs, wrs,
+                                        row_sums + (size_t)x * px_floats);
+            x += P;
+            continue;
+        }
+        int kx0, kx1;
+        direct_taps(ix0, s->kernel_w, s->in_w, &kx0, &kx1);
+        if (kx1 == kx0 || ky1 == ky0) kx0 = kx1 = 0; /* all in padding */
+        direct_tiles[0][nb - 1](wc + (size_t)kx0 * nb * DIRECT_LANES, init,
+                                kx1 > kx0 ? in_c0 + ix0 + kx0 : in, in_plane, (size_t)s->in_w, sx,
+                                nc, ky1 - ky0, kx1 - kx0, wcs, wrs,
+                                row_sums + (size_t)x * px_floats);
+        x++;
+    }
+}
+
+/* Stores row y of a map of `width` columns (plane floats per channel) from
+ * rows ([x][block][16], nb blocks from block b0) into NCHW `out`: per 16
+ * pixels and block a 16 x 16 transpose gives each channel's 16 pixels.
+ * Adds the residual (may be NULL) and applies the piecewise-linear
+ * activations; the others are left for the caller. */
+static __attribute__((target("avx512f"))) void
+direct_store_row(const float *row, int width, size_t plane, int y, int out_c, int b0, int nb,
+                 const float *residual, ww_activation act, float *out)
+{
+    size_t px_floats = (size_t)DIRECT_OB * DIRECT_LANES;
+    const __m512 zero = _mm512_setzero_ps(), six = _mm512_set1_ps(6.0f);
+    for (int x = 0; x < width; x += 16) {
+        int npx = width - x < 16 ? width - x : 16;
+        __mmask16 m = (__mmask16)((1u << npx) - 1);
+        for (int b = 0; b < nb; b++) {
+            __m512 r[16];
+            for (int i = 0; i < 16; i++)
+                r[i] = i < npx ? _mm512_load_ps(row + (size_t)(x + i) * px_floats +
+                                                (size_t)b * DIRECT_LANES)
+                               : zero;
+            direct_transpose16(r);
+            int oc_b = (b0 + b) * DIRECT_LANES;
+            int lanes = out_c - oc_b < DIRECT_LANES ? out_c - oc_b : DIRECT_LANES;
+            for (int l = 0; l < lanes; l++) {
+                size_t at = (size_t)(oc_b + l) * plane + (size_t)y * width + x;
+                __m512 v = r[l];
+                if (residual) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, residual + at));
+                if (act == WW_ACT_RELU) v = _mm512_max_ps(v, zero);
+                if (act == WW_ACT_RELU6) v = _mm512_min_ps(_mm512_max_ps(v, zero), six);
+                _mm512_mask_storeu_ps(out + at, m, v);
+            }
+        }
+    }
+}
+
+/* A band of output rows of group g. Channel blocks outermost, so a block's
+ * weights stay in L1 for the whole band; then the band's sums go into
+ * NCHW with the residual and activation. */
 static __attribute__((target("avx512f"))) void direct_unit(const direct_ctx *ctx, int unit,
                                                            float *sums)
 {
@@ -257,21 +380,12 @@ static __attribute__((target("avx512f"))) void direct_unit(const direct_ctx *ctx
     int nb = d->blocks - b0 < DIRECT_OB ? d->blocks - b0 : DIRECT_OB;
     const float *wg = d->w + (size_t)b0 * DIRECT_LANES * d->k;
     const float *bias = d->bias + (size_t)b0 * DIRECT_LANES;
-    int sx = s->stride_w;
-    size_t plane = (size_t)s->out_h * s->out_w, in_plane = (size_t)s->in_h * s->in_w;
-    size_t wrs = (size_t)s->kernel_w * nb * DIRECT_LANES, wcs = (size_t)s->kernel_h * wrs;
-    /* pixels [xi0, xi1) have every kernel column inside the row */
-    int xi0 = s->pad_left > 0 ? (s->pad_left + sx - 1) / sx : 0;
-    int xi1 = s->in_w - s->kernel_w + s->pad_left >= 0
-                  ? (s->in_w - s->kernel_w + s->pad_left) / sx + 1
-                  : 0;
-    if (xi1 > s->out_w) xi1 = s->out_w;
-    if (xi0 > xi1) xi0 = xi1;
+    size_t plane = (size_t)s->out_h * s->out_w;
+    size_t wcs = (size_t)s->kernel_h * s->kernel_w * nb * DIRECT_LANES;
+    size_t row_floats = (size_t)s->out_w * DIRECT_OB * DIRECT_LANES;
     int cb = direct_channel_block(s);
-    size_t px_floats = (size_t)DIRECT_OB * DIRECT_LANES, row_floats = (size_t)s->out_w * px_floats;
     for (int c0 = 0; c0 < s->in_c; c0 += cb) {
         int nc = s->in_c - c0 < cb ? s->in_c - c0 : cb;
-        const float *init = c0 == 0 ? bias : NULL;
         /* The next block's weights (contiguous after this one's) are
          * fetched into L2 a share per row, so reading them from memory
          * overlaps this block's work. */
@@ -285,69 +399,15 @@ static __attribute__((target("avx512f"))) void direct_unit(const direct_ctx *ctx
             size_t ahead = (size_t)(y - y_begin) * share;
             for (size_t o = ahead; o < ahead + share && o < next_bytes; o += 64)
                 __builtin_prefetch(next + o, 0, 2);
-            float *row_sums = sums + (size_t)(y - y_begin) * row_floats;
-            int iy0 = y * s->stride_h - s->pad_top, ky0, ky1;
-            direct_taps(iy0, s->kernel_h, s->in_h, &ky0, &ky1);
-            if (ky1 == ky0) ky0 = ky1 = 0; /* a row all in padding: the bias alone */
-            const float *wc = wg + (size_t)c0 * wcs + (size_t)ky0 * wrs;
-            const float *in_c0 =
-                ky1 > ky0 ? ctx->in + (size_t)c0 * in_plane + (size_t)(iy0 + ky0) * s->in_w
-                          : ctx->in;
-            for (int x = 0; x < s->out_w;) {
-                int ix0 = x * sx - s->pad_left;
-                if (x >= xi0 && x < xi1) { /* a tile of whole windows */
-                    int P = xi1 - x < DIRECT_P ? xi1 - x : DIRECT_P;
-                    direct_tiles[P - 1][nb - 1](wc, init, in_c0 + ix0, in_plane, (size_t)s->in_w,
-                                                sx, nc, ky1 - ky0, s->kernel_w, wcs, wrs,
-                                                row_sums + (size_t)x * px_floats);
-                    x += P;
-                    continue;
-                }
-                int kx0, kx1;
-                direct_taps(ix0, s->kernel_w, s->in_w, &kx0, &kx1);
-                if (kx1 == kx0 || ky1 == ky0) kx0 = kx1 = 0; /* all in padding */
-                direct_tiles[0][nb - 1](wc + (size_t)kx0 * nb * DIRECT_LANES, init,
-                                        kx1 > kx0 ? in_c0 + ix0 + kx0 : ctx->in, in_plane,
-                                        (size_t)s->in_w, sx, nc, ky1 - ky0, kx1 - kx0, wcs, wrs,
-                                        row_sums + (size_t)x * px_floats);
-                x++;
-            }
+            direct_conv_row(d, ctx->in, g, y, c0, nc, c0 == 0 ? bias : NULL,
+                            sums + (size_t)(y - y_begin) * row_floats);
         }
     }
-    /* Into NCHW: per 16 pixels and block, a 16 x 16 transpose of
-     * sums[x][b][lane] gives each output channel's 16 pixels. The
-     * piecewise-linear activations are applied here, the others per row
-     * after. */
     ww_activation act = ctx->act;
-    int inline_act = act == WW_ACT_NONE || act == WW_ACT_RELU || act == WW_ACT_RELU6;
-    const __m512 zero = _mm512_setzero_ps(), six = _mm512_set1_ps(6.0f);
-    for (int y = y_begin; y < y_end; y++) {
-        const float *row_sums = sums + (size_t)(y - y_begin) * row_floats;
-        for (int x = 0; x < s->out_w; x += 16) {
-            int npx = s->out_w - x < 16 ? s->out_w - x : 16;
-            __mmask16 m = (__mmask16)((1u << npx) - 1);
-            for (int b = 0; b < nb; b++) {
-                __m512 r[16];
-                for (int i = 0; i < 16; i++)
-                    r[i] = i < npx ? _mm512_load_ps(row_sums + (size_t)(x + i) * px_floats +
-                                                    (size_t)b * DIRECT_LANES)
-                                   : zero;
-                direct_transpose16(r);
-                int oc_b = (b0 + b) * DIRECT_LANES;
-                int lanes = s->out_c - oc_b < DIRECT_LANES ? s->out_c - oc_b : DIRECT_LANES;
-                for (int l = 0; l < lanes; l++) {
-                    size_t at = (size_t)(oc_b + l) * plane + (size_t)y * s->out_w + x;
-                    __m512 v = r[l];
-                    if (ctx->residual)
-                        v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, ctx->residual + at));
-                    if (act == WW_ACT_RELU) v = _mm512_max_ps(v, zero);
-                    if (act == WW_ACT_RELU6) v = _mm512_min_ps(_mm512_max_ps(v, zero), six);
-                    _mm512_mask_storeu_ps(ctx->out + at, m, v);
-                }
-            }
-        }
-    }
-    if (!inline_act) {
+    for (int y = y_begin; y < y_end; y++)
+        direct_store_row(sums + (size_t)(y - y_begin) * row_floats, s->out_w, plane, y, s->out_c,
+                         b0, nb, ctx->residual, act, ctx->out);
+    if (act != WW_ACT_NONE && act != WW_ACT_RELU && act != WW_ACT_RELU6) {
         int oc0 = b0 * DIRECT_LANES;
         int oc1 = oc0 + nb * DIRECT_LANES < s->out_c ? oc0 + nb * DIRECT_LANES : s->out_c;
         for (int oc = oc0; oc < oc1; oc++)
@@ -356,6 +416,96 @@ static __attribute__((target("avx512f"))) void direct_unit(const direct_ctx *ctx
                 ww_activate_array_isa(WW_ISA_AVX512, (size_t)s->out_w, o, act, o, NULL);
             }
     }
+}
+
+/* Conv rows of a band of pooled rows [py, py + DIRECT_POOL_BAND). */
+static void direct_pool_rows(const ww_conv2d_shape *s, const ww_pool2d_shape *p, int py0, int py1,
+                             int *r0, int *r1)
+{
+    int lo = py0 * p->stride_h - p->pad_top,
+        hi = (py1 - 1) * p->stride_h - p->pad_top + p->kernel_h;
+    *r0 = lo < 0 ? 0 : lo;
+    *r1 = hi > s->out_h ? s->out_h : hi;
+    if (*r1 < *r0) *r1 = *r0;
+}
+
+/* Pooled path, one band of pooled rows of group g: each conv row (all
+ * input channels in one block) gets the bias and activation and is
+ * reduced at once to its horizontal window maxima in a ring of
+ * kernel_h rows; each pooled row, when its last conv row is in, is the
+ * maximum over its rows of the ring, stored into NCHW. The conv output
+ * itself is never written. */
+static __attribute__((target("avx512f"))) void direct_unit_pooled(direct_ctx *ctx, int slot,
+                                                                  int unit, float *work)
+{
+    const ww_conv_direct *d = ctx->d;
+    const ww_conv2d_shape *s = &d->s;
+    const ww_pool2d_shape *p = ctx->pool;
+    int bands = (p->out_h + DIRECT_POOL_BAND - 1) / DIRECT_POOL_BAND;
+    int g = unit / bands, py0 = unit % bands * DIRECT_POOL_BAND;
+    int py1 = py0 + DIRECT_POOL_BAND < p->out_h ? py0 + DIRECT_POOL_BAND : p->out_h;
+    int b0 = g * DIRECT_OB;
+    int nb = d->blocks - b0 < DIRECT_OB ? d->blocks - b0 : DIRECT_OB;
+    const float *bias = d->bias + (size_t)b0 * DIRECT_LANES;
+    size_t px_floats = (size_t)DIRECT_OB * DIRECT_LANES;
+    float *row_sums = work;
+    float *ring = row_sums + (size_t)s->out_w * px_floats; /* [kernel_h][p->out_w][block][16] */
+    float *pooled = ring + (size_t)p->kernel_h * p->out_w * px_floats;
+    size_t ring_row = (size_t)p->out_w * px_floats;
+    int r0, r1;
+    direct_pool_rows(s, p, py0, py1, &r0, &r1);
+    direct_carry *carry = &ctx->carry[slot];
+    int r = r0;
+    if (carry->group == g && carry->row_end > r0 && carry->row_end <= r1 &&
+        carry->row_end - r0 <= p->kernel_h)
+        r = carry->row_end; /* rows [r0, row_end) are still in the ring */
+    const __m512 zero = _mm512_setzero_ps(), six = _mm512_set1_ps(6.0f);
+    const __m512 minus_inf = _mm512_set1_ps(-INFINITY);
+    int py = py0;
+    for (;; r++) {
+        /* pooled rows whose last conv row is in */
+        while (py < py1) {
+            int w0 = py * p->stride_h - p->pad_top, w1 = w0 + p->kernel_h;
+            if (w1 > s->out_h) w1 = s->out_h;
+            if (w0 < 0) w0 = 0;
+            if (w1 > r) break;
+            for (int px = 0; px < p->out_w; px++)
+                for (int b = 0; b < nb; b++) {
+                    __m512 best = minus_inf;
+                    for (int rr = w0; rr < w1; rr++)
+                        best = _mm512_max_ps(
+                            _mm512_load_ps(ring + (size_t)(rr % p->kernel_h) * ring_row +
+                                           (size_t)px * px_floats + (size_t)b * DIRECT_LANES),
+                            best);
+                    _mm512_store_ps(pooled + (size_t)px * px_floats + (size_t)b * DIRECT_LANES,
+                                    best);
+                }
+            direct_store_row(pooled, p->out_w, (size_t)p->out_h * p->out_w, py, s->out_c, b0, nb,
+                             NULL, WW_ACT_NONE, ctx->out);
+            py++;
+        }
+        if (py >= py1 || r >= r1) break;
+        direct_conv_row(d, ctx->in, g, r, 0, s->in_c, bias, row_sums);
+        float *h = ring + (size_t)(r % p->kernel_h) * ring_row;
+        for (int px = 0; px < p->out_w; px++) {
+            int x0 = px * p->stride_w - p->pad_left;
+            for (int b = 0; b < nb; b++) {
+                __m512 best = minus_inf;
+                for (int kx = 0; kx < p->kernel_w; kx++) {
+                    int x = x0 + kx;
+                    if (x < 0 || x >= s->out_w) continue;
+                    __m512 v =
+                        _mm512_load_ps(row_sums + (size_t)x * px_floats + (size_t)b * DIRECT_LANES);
+                    if (ctx->act == WW_ACT_RELU) v = _mm512_max_ps(v, zero);
+                    if (ctx->act == WW_ACT_RELU6) v = _mm512_min_ps(_mm512_max_ps(v, zero), six);
+                    best = _mm512_max_ps(v, best);
+                }
+                _mm512_store_ps(h + (size_t)px * px_floats + (size_t)b * DIRECT_LANES, best);
+            }
+        }
+    }
+    carry->group = g;
+    carry->row_end = r1;
 }
 #endif
 
@@ -371,9 +521,12 @@ static void direct_share(const direct_ctx *ctx, int slot, int *first, int *last)
 static void direct_slots(void *p, int begin, int end)
 {
     direct_ctx *ctx = p;
-    const ww_conv2d_shape *s = &ctx->d->s;
+    const ww_conv_direct *d = ctx->d;
+    size_t slot_floats =
+        ctx->pool ? direct_pooled_floats(&d->s, ctx->pool) : direct_band_floats(&d->s);
     for (int slot = begin; slot < end; slot++) {
-        float *sums = ww_align64(ctx->scratch + (size_t)slot * direct_band_floats(s));
+        float *work = ww_align64(ctx->scratch + (size_t)slot * slot_floats);
+        ctx->carry[slot] = (direct_carry){-1, -1};
         for (int i = 0; i < ctx->slots; i++) {
             int victim = (slot + i) % ctx->slots, first, last;
             direct_share(ctx, victim, &first, &last);
@@ -382,13 +535,29 @@ static void direct_slots(void *p, int begin, int end)
                     atomic_fetch_add_explicit(&ctx->next_unit[victim], 1, memory_order_relaxed);
                 if (unit >= last) break;
 #if WW_HAVE_X86
-                direct_unit(ctx, unit, sums);
+                if (ctx->pool)
+                    direct_unit_pooled(ctx, slot, unit, work);
+                else
+                    direct_unit(ctx, unit, work);
 #else
-                (void)sums;
+                (void)work;
 #endif
             }
         }
     }
+}
+
+static void direct_launch(direct_ctx *ctx, ww_threadpool *pool)
+{
+    int threads = ww_threadpool_size(pool);
+    ctx->slots = threads < ctx->units ? threads : ctx->units;
+    if (ctx->slots > DIRECT_MAX_SLOTS) ctx->slots = DIRECT_MAX_SLOTS;
+    for (int slot = 0; slot < ctx->slots; slot++) {
+        int first, last;
+        direct_share(ctx, slot, &first, &last);
+        atomic_init(&ctx->next_unit[slot], first);
+    }
+    ww_parallel_for(pool, ctx->slots, direct_slots, ctx);
 }
 
 void ww_conv_direct_run(const ww_conv_direct *d, const float *in, const float *residual,
@@ -398,13 +567,13 @@ void ww_conv_direct_run(const ww_conv_direct *d, const float *in, const float *r
         .d = d, .in = in, .residual = residual, .act = act, .out = out, .scratch = scratch};
     int band = direct_band_rows(&d->s);
     ctx.units = d->n_groups * ((d->s.out_h + band - 1) / band);
-    int threads = ww_threadpool_size(pool);
-    ctx.slots = threads < ctx.units ? threads : ctx.units;
-    if (ctx.slots > DIRECT_MAX_SLOTS) ctx.slots = DIRECT_MAX_SLOTS;
-    for (int slot = 0; slot < ctx.slots; slot++) {
-        int first, last;
-        direct_share(&ctx, slot, &first, &last);
-        atomic_init(&ctx.next_unit[slot], first);
-    }
-    ww_parallel_for(pool, ctx.slots, direct_slots, &ctx);
+    direct_launch(&ctx, pool);
+}
+
+void ww_conv_direct_run_pooled(const ww_conv_direct *d, const ww_pool2d_shape *p, const float *in,
+                               ww_activation act, float *out, float *scratch, ww_threadpool *pool)
+{
+    direct_ctx ctx = {.d = d, .pool = p, .in = in, .act = act, .out = out, .scratch = scratch};
+    ctx.units = d->n_groups * ((p->out_h + DIRECT_POOL_BAND - 1) / DIRECT_POOL_BAND);
+    direct_launch(&ctx, pool);
 }

@@ -46,4 +46,21 @@ size_t ww_conv_direct_scratch_floats(const ww_conv_direct *d, int threads);
 void ww_conv_direct_run(const ww_conv_direct *d, const float *in, const float *residual,
                         ww_activation act, float *out, float *scratch, ww_threadpool *pool);
 
+/* Max pooling fused into the conv (ResNet's stem: conv1, ReLU, 3x3/2 max
+ * pool): 1 when the direct kernel can write maxpool(act(conv(in) + bias))
+ * for pool `p` without the conv output: AVX-512, groups 1, dilation 1,
+ * activation none, ReLU or ReLU6, pool windows at most
+ * DIRECT_POOL_MAX_KERNEL rows, and in_c * kernel_h * kernel_w at most
+ * DIRECT_POOL_MAX_K (the weights of 64 output channels, 64 KiB, stay in
+ * cache as one block). */
+#define DIRECT_POOL_MAX_KERNEL 8
+#define DIRECT_POOL_MAX_K 256
+int ww_conv_direct_suits_pooled(const ww_conv2d_shape *s, const ww_pool2d_shape *p,
+                                ww_activation act, ww_isa isa);
+size_t ww_conv_direct_pooled_scratch_floats(const ww_conv_direct *d, const ww_pool2d_shape *p,
+                                            int threads);
+/* out (p->channels x p->out_h x p->out_w) = maxpool(act(conv(in) + bias)). */
+void ww_conv_direct_run_pooled(const ww_conv_direct *d, const ww_pool2d_shape *p, const float *in,
+                               ww_activation act, float *out, float *scratch, ww_threadpool *pool);
+
 #endif

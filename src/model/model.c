@@ -169,8 +169,9 @@ static wanwu_status prepare_kernels(wanwu_model *m, borrowed_tensors *bt, wanwu_
     for (int i = 0; i < g->num_nodes; i++) {
         ww_node *n = &g->nodes[i];
         if (n->removed || n->op != WW_OP_CONV2D) continue;
-        wanwu_status st = ww_conv2d_create_in(&n->conv, n->weight, n->bias, n->act, WW_ISA_AUTO,
-                                              m->weight_arena, &m->convs[i], err);
+        wanwu_status st = ww_conv2d_create_pooled(&n->conv, n->weight, n->bias, n->act, WW_ISA_AUTO,
+                                                  m->weight_arena, n->pooled ? &n->pool : NULL,
+                                                  &m->convs[i], err);
         if (st != WANWU_OK) return ww_error_prefix(err, "preparing conv '%s': ", n->name);
         /* the kernel keeps its own packed copy */
         float *weight = n->weight;

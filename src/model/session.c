@@ -224,7 +224,7 @@ int wanwu_session_profile(const wanwu_session *s, wanwu_layer_time *out, int max
             const ww_value *v = &g->values[n->output];
             wanwu_layer_time *t = &out[count];
             t->name = n->name;
-            t->op = ww_op_name(n->op);
+            t->op = n->op == WW_OP_CONV2D && n->pooled ? "Conv2d+MaxPool2d" : ww_op_name(n->op);
             t->out_channels = v->c;
             t->out_height = v->h;
             t->out_width = v->w;

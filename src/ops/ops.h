@@ -92,6 +92,13 @@ const char *ww_isa_name(ww_isa isa);
  * vector loop over a zero-padded copy of each channel; 1x1 stride-1
  * unpadded convs run as a plain GEMM on the input; everything else packs
  * im2col panels on the fly and runs the same GEMM. */
+typedef struct ww_pool2d_shape {
+    int channels, in_h, in_w, out_h, out_w;
+    int kernel_h, kernel_w;
+    int stride_h, stride_w;
+    int pad_top, pad_left, pad_bottom, pad_right; /* padded cells are ignored (-inf for max) */
+} ww_pool2d_shape;
+
 typedef struct ww_conv2d ww_conv2d;
 wanwu_status ww_conv2d_create(const ww_conv2d_shape *s, const float *weight, const float *bias,
                               ww_activation act, ww_conv2d **out, wanwu_error *err);
@@ -106,6 +113,16 @@ struct ww_arena;
 wanwu_status ww_conv2d_create_in(const ww_conv2d_shape *s, const float *weight, const float *bias,
                                  ww_activation act, ww_isa isa, struct ww_arena *arena,
                                  ww_conv2d **out, wanwu_error *err);
+/* A conv followed by max pooling (after its activation) as one operation:
+ * ww_conv2d_run writes the pooled output (pool->channels x pool->out_h x
+ * pool->out_w); pool->channels, in_h and in_w must be the conv's output
+ * shape. A pooled conv takes no residual. On AVX-512 the direct kernel
+ * pools as it goes (conv2d_direct.h); elsewhere the conv output goes to
+ * scratch and is pooled from there. */
+wanwu_status ww_conv2d_create_pooled(const ww_conv2d_shape *s, const float *weight,
+                                     const float *bias, ww_activation act, ww_isa isa,
+                                     struct ww_arena *arena, const ww_pool2d_shape *pool,
+                                     ww_conv2d **out, wanwu_error *err);
 void ww_conv2d_free(ww_conv2d *conv);
 const ww_conv2d_shape *ww_conv2d_get_shape(const ww_conv2d *conv);
 /* The algorithm create chose: "depthwise", "gemm_1x1", "im2col",
@@ -119,13 +136,6 @@ const char *ww_conv2d_algorithm(const ww_conv2d *conv);
 size_t ww_conv2d_scratch_floats(const ww_conv2d *conv, int threads);
 void ww_conv2d_run(const ww_conv2d *conv, const float *in, const float *residual, float *out,
                    float *scratch, ww_threadpool *pool);
-
-typedef struct ww_pool2d_shape {
-    int channels, in_h, in_w, out_h, out_w;
-    int kernel_h, kernel_w;
-    int stride_h, stride_w;
-    int pad_top, pad_left, pad_bottom, pad_right; /* padded cells are ignored (-inf for max) */
-} ww_pool2d_shape;
 
 void ww_maxpool2d_ref(const ww_pool2d_shape *s, const float *in, float *out);
 void ww_maxpool2d(const ww_pool2d_shape *s, const float *in, float *out, ww_threadpool *pool);

@@ -2,18 +2,21 @@
  * network with every fusable pattern is evaluated with reference ops, each
  * value in its own buffer, before optimization, and again after
  * optimization inside one arena laid out by the memory plan. */
+/* cmocka.h needs these first. */
+/* clang-format off */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
-#include <math.h>
-#include <stdlib.h>
-#include <string.h>
-
+/* clang-format on */
 #include "graph/graph.h"
 #include "graph/passes.h"
 #include "test_support.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
 
 /* Evaluates node n with reference ops; in(v) returns the buffer of value v. */
 typedef float *(*buffer_fn)(void *ctx, int value);
@@ -31,6 +34,15 @@ static void eval_node(const ww_graph *g, const ww_node *n, buffer_fn buf, void *
     size_t count = ww_value_size(in);
     switch (n->op) {
     case WW_OP_CONV2D:
+        if (n->pooled) { /* conv, then the max pool fused into it */
+            float *full =
+                malloc((size_t)n->conv.out_c * n->conv.out_h * n->conv.out_w * sizeof *full);
+            assert_non_null(full);
+            ww_conv2d_ref(&n->conv, x, n->weight, n->bias, NULL, n->act, full);
+            ww_maxpool2d_ref(&n->pool, full, y);
+            free(full);
+            break;
+        }
         ww_conv2d_ref(&n->conv, x, n->weight, n->bias,
                       n->num_inputs > 1 ? buf(ctx, n->inputs[1]) : NULL, n->act, y);
         break;
@@ -210,6 +222,12 @@ static void test_optimize_and_plan_preserve_output(void **state)
         assert_int_equal(count_live(&g, WW_OP_FLATTEN), 0);
         assert_int_equal(count_live(&g, WW_OP_DROPOUT), 0);
         assert_int_equal(count_live(&g, WW_OP_CONV2D), 7);
+        /* the stem's max pool became part of its conv */
+        assert_int_equal(count_live(&g, WW_OP_MAXPOOL2D), 0);
+        int pooled = 0;
+        for (int i = 0; i < g.num_nodes; i++)
+            pooled += !g.nodes[i].removed && g.nodes[i].op == WW_OP_CONV2D && g.nodes[i].pooled;
+        assert_int_equal(pooled, 1);
 
         ww_memory_plan plan;
         wanwu_error err;
@@ -430,6 +448,36 @@ static void test_fuse_channel_shuffle(void **state)
             free(input);
             ww_graph_free(&g);
         }
+    }
+}
+
+/* A max pool becomes part of the conv before it only when it is the conv
+ * output's one reader and the conv has no residual. */
+static void test_fuse_maxpool(void **state)
+{
+    (void)state;
+    for (int variant = 0; variant < 3; variant++) {
+        ww_rng rng;
+        ww_rng_seed(&rng, 70 + (uint64_t)variant);
+        ww_graph g;
+        wanwu_error err;
+        ww_graph_init(&g);
+        int x = ww_graph_add_input(&g, 3, 19, 16, &err);
+        int c = conv_bn(&g, &rng, x, 8, 3, 2, 1, variant == 2 ? WW_ACT_NONE : WW_ACT_RELU6);
+        if (variant == 2)
+            c = ww_graph_add_add(&g, "residual", c, conv_bn(&g, &rng, x, 8, 1, 2, 1, WW_ACT_NONE),
+                                 &err);
+        int h = ww_graph_add_maxpool2d(&g, "pool", c, 3, 2, 1, &err);
+        /* variant 1: the conv output is read again */
+        if (variant == 1)
+            h = ww_graph_add_add(&g, "again", h,
+                                 ww_graph_add_maxpool2d(&g, "pool2", c, 3, 2, 1, &err), &err);
+        assert_true(h >= 0);
+        float *input = random_floats(&rng, ww_value_size(&g.values[x]), -2, 2);
+        assert_true(optimized_difference(&g, input) < 1e-5);
+        assert_int_equal(count_live(&g, WW_OP_MAXPOOL2D), variant == 0 ? 0 : variant == 1 ? 2 : 1);
+        free(input);
+        ww_graph_free(&g);
     }
 }
 
@@ -708,6 +756,7 @@ int main(void)
         cmocka_unit_test(test_zoo_ops_preserve_output),
         cmocka_unit_test(test_zoo_reference_ops),
         cmocka_unit_test(test_fuse_channel_shuffle),
+        cmocka_unit_test(test_fuse_maxpool),
         cmocka_unit_test(test_builder_rejects_bad_shapes),
         cmocka_unit_test(test_fold_constant_operands),
         cmocka_unit_test(test_fold_constant_concat_gather),

@@ -179,11 +179,12 @@ static void test_session_profile(void **state)
     assert_int_equal(wanwu_session_profile(s, layers, count, &runs), count);
     assert_int_equal(runs, 3);
     assert_string_equal(layers[count].name, "untouched"); /* no write past max */
+    /* the stem's max pool is fused into conv1, which writes the pooled map */
     assert_string_equal(layers[0].name, "conv1");
-    assert_string_equal(layers[0].op, "Conv2d");
+    assert_string_equal(layers[0].op, "Conv2d+MaxPool2d");
     assert_int_equal(layers[0].out_channels, 64);
-    assert_int_equal(layers[0].out_height, 112);
-    assert_int_equal(layers[0].out_width, 112);
+    assert_int_equal(layers[0].out_height, 56);
+    assert_int_equal(layers[0].out_width, 56);
     assert_int_equal(layers[0].macs, (int64_t)64 * 112 * 112 * 3 * 7 * 7);
     assert_string_equal(layers[count - 1].name, "fc");
     assert_string_equal(layers[count - 1].op, "Linear");

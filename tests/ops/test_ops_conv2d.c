@@ -382,6 +382,100 @@ static void test_direct_shapes(void **state)
             "[  NOTE    ] no AVX-512 here: the direct kernel's cases ran the other paths only\n");
 }
 
+/* ww_conv2d_create_pooled against the reference conv followed by the
+ * reference max pool, every ISA and 1-3 threads: the direct kernel's
+ * pooled path (AVX-512; activation none/ReLU/ReLU6, K <= 256) and the
+ * conv-then-pool path (other ISAs, SiLU, larger K). `direct`: the case
+ * must have taken the pooled direct kernel where the CPU has AVX-512. */
+static void check_pooled(conv_case cc, int pk, int ps, int pt, int pl, int pb, int pr, int direct,
+                         uint64_t seed)
+{
+    const conv_case *c = &cc;
+    ww_conv2d_shape s = shape_of(c);
+    ww_pool2d_shape p = {s.out_c, s.out_h, s.out_w, 0, 0, pk, pk, ps, ps, pt, pl, pb, pr};
+    p.out_h = ww_window_out_dim(s.out_h, pk, ps, pt, pb, 1);
+    p.out_w = ww_window_out_dim(s.out_w, pk, ps, pl, pr, 1);
+    char what[300];
+    describe(c, what, sizeof what);
+    size_t len = strlen(what);
+    snprintf(what + len, sizeof what - len, " + maxpool k%d s%d pad %d %d %d %d", pk, ps, pt, pl,
+             pb, pr);
+    assert_true(p.out_h >= 1 && p.out_w >= 1);
+    size_t in_n = (size_t)s.in_c * s.in_h * s.in_w, conv_n = (size_t)s.out_c * s.out_h * s.out_w;
+    size_t out_n = (size_t)p.channels * p.out_h * p.out_w;
+    size_t w_n = (size_t)s.out_c * s.in_c * s.kernel_h * s.kernel_w;
+    ww_rng rng;
+    ww_rng_seed(&rng, seed);
+    float *in = malloc(in_n * sizeof *in), *weight = malloc(w_n * sizeof *weight);
+    float *bias = malloc((size_t)s.out_c * sizeof *bias),
+          *conv_out = malloc(conv_n * sizeof(float));
+    float *expect = malloc(out_n * sizeof *expect), *got = malloc(out_n * sizeof *got);
+    assert_true(in && weight && bias && conv_out && expect && got);
+    ww_rng_fill(&rng, in, in_n, -1.0f, 1.0f);
+    ww_rng_fill(&rng, weight, w_n, -1.0f, 1.0f);
+    ww_rng_fill(&rng, bias, (size_t)s.out_c, -1.0f, 1.0f);
+    ww_conv2d_ref(&s, in, weight, c->has_bias ? bias : NULL, NULL, c->act, conv_out);
+    ww_maxpool2d_ref(&p, conv_out, expect);
+    for (ww_isa isa = WW_ISA_PORTABLE; isa <= WW_ISA_AVX512; isa++) {
+        if (!ww_isa_supported(isa)) continue;
+        ww_conv2d *conv = NULL;
+        wanwu_error err = {0};
+        if (ww_conv2d_create_pooled(&s, weight, c->has_bias ? bias : NULL, c->act, isa, NULL, &p,
+                                    &conv, &err) != WANWU_OK)
+            fail_msg("%s [%s]: %s", what, ww_isa_name(isa), err.message);
+        if (direct && isa == WW_ISA_AVX512 && strcmp(ww_conv2d_algorithm(conv), "direct") != 0)
+            fail_msg("%s: took %s, not the pooled direct kernel", what, ww_conv2d_algorithm(conv));
+        for (int threads = 1; threads <= 3; threads++) {
+            size_t scratch_n = ww_conv2d_scratch_floats(conv, threads);
+            float *scratch = scratch_n ? malloc(scratch_n * sizeof *scratch) : NULL;
+            for (size_t i = 0; i < out_n; i++)
+                got[i] = NAN;
+            ww_conv2d_run(conv, in, NULL, got, scratch, ww_test_pools[threads]);
+            double diff = ww_max_rel_diff(got, expect, out_n);
+            if (!(diff <= TOLERANCE))
+                fail_msg("%s [%s, %d threads]: max rel diff %g", what, ww_isa_name(isa), threads,
+                         diff);
+            free(scratch);
+        }
+        ww_conv2d_free(conv);
+    }
+    free(in);
+    free(weight);
+    free(bias);
+    free(conv_out);
+    free(expect);
+    free(got);
+}
+
+static void test_pooled(void **state)
+{
+    (void)state;
+    /* ResNet's stem at full size and on odd small inputs */
+    check_pooled((conv_case){3, 224, 224, 64, 7, 7, 2, 2, 3, 3, 3, 3, 1, 1, 1, 1, 0, WW_ACT_RELU},
+                 3, 2, 1, 1, 1, 1, 1, 1);
+    for (int i = 0; i < 12; i++) {
+        int h = 1 + 3 * i, w = 2 + 5 * i;
+        conv_case c = plain(3, h, w, 5 + 13 * i, 7, 2, 3);
+        c.act = (ww_activation)(i % 3); /* none, ReLU, ReLU6 */
+        c.has_bias = i % 4 != 1;
+        check_pooled(c, 3, 2, 1, 1, 1, 1, 1, 10 + (uint64_t)i);
+    }
+    /* other pools: 2x2/2, 3x3/1, asymmetric padding, a window wider than the map */
+    check_pooled(plain(8, 17, 19, 20, 3, 1, 1), 2, 2, 0, 0, 0, 0, 1, 30);
+    check_pooled(plain(8, 17, 19, 20, 3, 2, 1), 3, 1, 1, 1, 1, 1, 1, 31);
+    check_pooled(plain(4, 21, 18, 33, 5, 2, 2), 3, 2, 1, 0, 0, 1, 1, 32);
+    check_pooled(plain(4, 6, 6, 17, 3, 2, 1), 5, 2, 2, 2, 2, 2, 1, 33);
+    check_pooled(plain(2, 1, 1, 3, 3, 1, 1), 3, 2, 1, 1, 1, 1, 1, 34);
+    /* not the pooled direct kernel: SiLU, K > 256, groups */
+    conv_case silu = plain(3, 20, 22, 16, 7, 2, 3);
+    silu.act = WW_ACT_SILU;
+    check_pooled(silu, 3, 2, 1, 1, 1, 1, 0, 40);
+    check_pooled(plain(40, 15, 15, 24, 3, 2, 1), 3, 2, 1, 1, 1, 1, 0, 41);
+    conv_case dw = plain(8, 16, 16, 8, 3, 1, 1);
+    dw.groups = 8;
+    check_pooled(dw, 2, 2, 0, 0, 0, 0, 0, 42);
+}
+
 static void test_create_copies_weights(void **state)
 {
     (void)state;
@@ -498,6 +592,7 @@ int main(void)
         cmocka_unit_test(test_resnet_layer),
         cmocka_unit_test(test_weight_streaming),
         cmocka_unit_test(test_direct_shapes),
+        cmocka_unit_test(test_pooled),
         cmocka_unit_test(test_im2col_columns),
         cmocka_unit_test(test_create_copies_weights),
         cmocka_unit_test(test_create_rejects_bad_shape),
