@@ -20,8 +20,9 @@
 
 #define DIRECT_LANES 16 /* output channels per block (one AVX-512 vector) */
 #define DIRECT_OB 4     /* blocks per group: 64 output channels */
-#define DIRECT_P                                                                                   \
-    6 /* output pixels per tile: 6 x 4 accumulators, 4 weights and a broadcast in 32 registers */
+/* Output pixels per tile: 6 x 4 accumulators, 4 weights and a broadcast
+ * fit the 32 registers (7 x 4 spilled one). */
+#define DIRECT_P 6
 #define DIRECT_MAX_SLOTS 256 /* the thread pool's limit */
 /* Weights of one input-channel block: stay in L1 while every tile of an
  * output row uses them (the whole group's can be megabytes). */

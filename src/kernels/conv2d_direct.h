@@ -4,12 +4,14 @@
  *   weights   packed at create as [group of up to 4 blocks][in_c][kh][kw]
  *             [block][16 lanes], 16 output channels per block, zero lanes
  *             past out_c;
- *   run       per output row and group of 64 channels, tiles of 7 pixels:
- *             7 x 4 accumulators, each tap one broadcast input value per
- *             pixel times 4 weight vectors, read straight from the NCHW
- *             input (border tiles from a small zero-padded copy of their
- *             window); the tile is transposed into the NCHW output with
- *             bias, residual and activation.
+ *   run       per band of output rows and group of 64 channels, tiles of
+ *             6 pixels: 6 x 4 accumulators, each tap one broadcast input
+ *             value per pixel times 4 weight vectors, read straight from
+ *             the NCHW input (border pixels one at a time over the taps
+ *             inside the input, no padded copy); input channels in
+ *             24 KiB weight blocks over the whole band; the band's sums
+ *             are transposed 16 x 16 into the NCHW output with residual
+ *             and activation (the bias starts the sums).
  *
  * Unlike the im2col GEMM nothing is packed per run, so threads that split
  * the output channels (each reading half the weights) do no duplicate
@@ -29,8 +31,9 @@ typedef struct ww_conv_direct ww_conv_direct;
  * multiply-adds per output (in_c * kernel_h * kernel_w). */
 int ww_conv_direct_suits(const ww_conv2d_shape *s, ww_isa isa);
 
-/* Depth below which the per-tile transpose into NCHW costs more than the
- * im2col packing it saves. */
+/* Depth below which the direct kernel lost to the im2col GEMM (ResNet's
+ * 7x7 stem, the 1x1 stride-2 downsamples, 3-channel 3x3 stems: 1.0-1.7x
+ * the time). */
 #define WW_CONV_DIRECT_MIN_K 256
 
 /* Packs weight (out_c x in_c x kh x kw) and bias (out_c, or NULL) into
