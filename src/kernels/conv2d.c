@@ -1075,11 +1075,14 @@ wanwu_status ww_conv2d_create_pooled(const ww_conv2d_shape *s, const float *weig
         conv->pool = *pool;
         conv->pooled = ww_conv_direct_suits_pooled(s, pool, act, isa) ? POOL_DIRECT : POOL_AFTER;
     }
-    if (conv->pooled == POOL_DIRECT) {
+    int depthwise = s->in_c / s->groups == 1 && s->groups > 1;
+    int winograd = ww_winograd_suits(s) && s->in_c >= WINOGRAD_MIN_CHANNELS &&
+                   s->out_c >= WINOGRAD_MIN_CHANNELS;
+    if (conv->pooled == POOL_DIRECT || (!depthwise && !winograd && ww_conv_direct_suits(s, isa))) {
         conv->algo = CONV_DIRECT;
         conv->direct = ww_conv_direct_create(s, weight, bias, arena);
         conv->weight = conv->direct ? alloc_weight_floats(arena, 1) : NULL; /* placeholder */
-    } else if (s->in_c / s->groups == 1 && s->groups > 1) {
+    } else if (depthwise) {
         conv->algo = CONV_DEPTHWISE;
         conv->depthwise = depthwise_for(isa, &conv->depthwise_lanes);
         conv->depthwise_flat = depthwise_wants_flat(&conv->shape, conv->depthwise_lanes);
@@ -1092,17 +1095,12 @@ wanwu_status ww_conv2d_create_pooled(const ww_conv2d_shape *s, const float *weig
 #endif
         conv->weight = alloc_weight_floats(arena, weight_floats);
         if (conv->weight) memcpy(conv->weight, weight, weight_floats * sizeof(float));
-    } else if (ww_winograd_suits(s) && s->in_c >= WINOGRAD_MIN_CHANNELS &&
-               s->out_c >= WINOGRAD_MIN_CHANNELS) {
+    } else if (winograd) {
         conv->algo = CONV_WINOGRAD;
         conv->kern = ww_gemm_kernel_for(isa);
         conv->winograd = ww_winograd_create_in(s, weight, conv->kern, arena);
         conv->weight =
             conv->winograd ? alloc_weight_floats(arena, 1) : NULL; /* unused placeholder */
-    } else if (ww_conv_direct_suits(s, isa)) {
-        conv->algo = CONV_DIRECT;
-        conv->direct = ww_conv_direct_create(s, weight, bias, arena);
-        conv->weight = conv->direct ? alloc_weight_floats(arena, 1) : NULL; /* placeholder */
     } else {
         int pointwise = s->kernel_h == 1 && s->kernel_w == 1 && s->stride_h == 1 &&
                         s->stride_w == 1 && s->pad_top == 0 && s->pad_left == 0 &&
