@@ -819,6 +819,19 @@ typedef struct gemm_ctx {
     atomic_int next_job[GEMM_MAX_SLOTS];
 } gemm_ctx;
 
+/* A 1x1 convolution's B matrix is its input: a full-width column panel is
+ * read in place by the tiles instead of being copied into a packed panel
+ * first. Its KC rows of NR floats (KC x 128 bytes on AVX-512, the size of
+ * the packed panel) stay in L1 while the weight rows stream past, as the
+ * packed panel would. Not for weight-streaming layers, whose jobs sweep the
+ * weights in row blocks and revisit each panel once per block. */
+static int gemm_reads_in_place(const gemm_ctx *ctx, int p)
+{
+    const ww_conv2d *conv = ctx->conv;
+    return conv->algo == CONV_GEMM_1X1 && !ctx->plan.streaming && conv->kern->tile_strided &&
+           (p + 1) * conv->kern->nr <= conv->n;
+}
+
 /* Packs rows [k0, k0 + kc) of column panel p of `group`'s B matrix. */
 static void conv_pack_panel(const gemm_ctx *ctx, const float *phased_in, int group, int p, int k0,
                             int kc, float *panel)
@@ -861,6 +874,12 @@ static void conv_panel_product(const gemm_ctx *ctx, int group, int p, int k0, in
     int nr_full = conv->kern->nr;
     int n0 = p * nr_full;
     size_t offset = (size_t)group * conv->m * conv->n + (size_t)n0;
+    size_t ldb = 0;
+    if (gemm_reads_in_place(ctx, p)) {
+        int in_per_group = conv->shape.in_c / conv->shape.groups;
+        panel = ctx->in + ((size_t)group * in_per_group + (size_t)k0) * conv->n + (size_t)n0;
+        ldb = (size_t)conv->n;
+    }
     ww_gemm_panel_args args = {.kern = conv->kern,
                                .a_packed = conv->weight + (size_t)group * conv->packed_group_floats,
                                .k = conv->k,
@@ -870,6 +889,7 @@ static void conv_panel_product(const gemm_ctx *ctx, int group, int p, int k0, in
                                .m_end = m1,
                                .nr = conv->n - n0 < nr_full ? conv->n - n0 : nr_full,
                                .b_panel = panel,
+                               .ldb = ldb,
                                .c = ctx->out + offset,
                                .ldc = (size_t)conv->n,
                                .bias = conv->bias ? conv->bias + (size_t)group * conv->m : NULL,
@@ -897,8 +917,9 @@ static void conv_gemm_job(const gemm_ctx *ctx, const float *phased, float *panel
     for (int k0 = 0; k0 < conv->k; k0 += kc_max) {
         int kc = conv->k - k0 < kc_max ? conv->k - k0 : kc_max;
         for (int p = p_begin; p < p_end; p++)
-            conv_pack_panel(ctx, phased, group, p, k0, kc,
-                            panels + (size_t)(p - p_begin) * panel_floats);
+            if (!gemm_reads_in_place(ctx, p))
+                conv_pack_panel(ctx, phased, group, p, k0, kc,
+                                panels + (size_t)(p - p_begin) * panel_floats);
         for (int m0 = m_begin; m0 < m_end; m0 += row_step) {
             int m1 = m_end - m0 < row_step ? m_end : m0 + row_step;
             for (int p = p_begin; p < p_end; p++)

@@ -34,6 +34,20 @@ typedef int32_t ww_v4i __attribute__((vector_size(16)));
 #define TILE_ACTIVATE(x, a) ww_vm4_activate((x), (a))
 #include "kernels/gemm_tile.inc"
 
+#define TILE_NAME gemm_tile_portable_4x8_strided
+#define TILE_TARGET
+#define TILE_VEC ww_v4f
+#define TILE_UVEC ww_v4f_u
+#define TILE_IVEC ww_v4i
+#define TILE_VL 4
+#define TILE_MR 4
+#define TILE_NV 2
+#define TILE_STRIDED
+#define TILE_FMA(a, b, c) ((c) + (a) * (b))
+#define TILE_SPLAT(x) ((ww_v4f){(x), (x), (x), (x)})
+#define TILE_ACTIVATE(x, a) ww_vm4_activate((x), (a))
+#include "kernels/gemm_tile.inc"
+
 #if WW_HAVE_X86
 /* AVX2: 16 ymm registers hold 6 x 16 accumulators plus two B vectors. */
 typedef float ww_v8f __attribute__((vector_size(32)));
@@ -47,6 +61,20 @@ typedef int32_t ww_v8i __attribute__((vector_size(32)));
 #define TILE_VL 8
 #define TILE_MR 6
 #define TILE_NV 2
+#define TILE_FMA(a, b, c) _mm256_fmadd_ps((a), (b), (c))
+#define TILE_SPLAT(x) _mm256_set1_ps(x)
+#define TILE_ACTIVATE(x, a) ww_vm8_activate((x), (a))
+#include "kernels/gemm_tile.inc"
+
+#define TILE_NAME gemm_tile_avx2_6x16_strided
+#define TILE_TARGET __attribute__((target("avx2,fma")))
+#define TILE_VEC ww_v8f
+#define TILE_UVEC ww_v8f_u
+#define TILE_IVEC ww_v8i
+#define TILE_VL 8
+#define TILE_MR 6
+#define TILE_NV 2
+#define TILE_STRIDED
 #define TILE_FMA(a, b, c) _mm256_fmadd_ps((a), (b), (c))
 #define TILE_SPLAT(x) _mm256_set1_ps(x)
 #define TILE_ACTIVATE(x, a) ww_vm8_activate((x), (a))
@@ -79,6 +107,21 @@ typedef int32_t ww_v16i __attribute__((vector_size(64)));
 #define TILE_VL 16
 #define TILE_MR 8
 #define TILE_NV 2
+#define TILE_FMA(a, b, c) _mm512_fmadd_ps((a), (b), (c))
+#define TILE_SPLAT(x) _mm512_set1_ps(x)
+#define TILE_ACTIVATE(x, a) ww_vm16_activate((x), (a))
+#include "kernels/gemm_tile.inc"
+
+/* The same tile reading B in place (1x1 convolutions: the input's rows). */
+#define TILE_NAME gemm_tile_avx512_8x32_strided
+#define TILE_TARGET __attribute__((target("avx512f")))
+#define TILE_VEC ww_v16f
+#define TILE_UVEC ww_v16f_u
+#define TILE_IVEC ww_v16i
+#define TILE_VL 16
+#define TILE_MR 8
+#define TILE_NV 2
+#define TILE_STRIDED
 #define TILE_FMA(a, b, c) _mm512_fmadd_ps((a), (b), (c))
 #define TILE_SPLAT(x) _mm512_set1_ps(x)
 #define TILE_ACTIVATE(x, a) ww_vm16_activate((x), (a))
@@ -205,8 +248,11 @@ gemm_cols_avx512(int kc, const float *a, const float *b, int cols, float *out)
 }
 #endif
 
-static const ww_gemm_kernel gemm_portable = {
-    .isa = WW_ISA_PORTABLE, .mr = 4, .nr = 8, .tile = gemm_tile_portable_4x8};
+static const ww_gemm_kernel gemm_portable = {.isa = WW_ISA_PORTABLE,
+                                             .mr = 4,
+                                             .nr = 8,
+                                             .tile = gemm_tile_portable_4x8,
+                                             .tile_strided = gemm_tile_portable_4x8_strided};
 #if WW_HAVE_X86
 /* Column kernel up to 5 columns: at 6 it does as many FMAs as the 8-wide tile. */
 static const ww_gemm_kernel gemm_avx2 = {.isa = WW_ISA_AVX2,
@@ -214,6 +260,7 @@ static const ww_gemm_kernel gemm_avx2 = {.isa = WW_ISA_AVX2,
                                          .nr = 16,
                                          .tile = gemm_tile_avx2_6x16,
                                          .tile_prefetch = gemm_tile_avx2_6x16_prefetch,
+                                         .tile_strided = gemm_tile_avx2_6x16_strided,
                                          .tile_half = gemm_tile_avx2_6x8,
                                          .cols = gemm_cols_avx2,
                                          .cols_max = 5};
@@ -223,6 +270,7 @@ static const ww_gemm_kernel gemm_avx512 = {.isa = WW_ISA_AVX512,
                                            .nr = 32,
                                            .tile = gemm_tile_avx512_8x32,
                                            .tile_prefetch = gemm_tile_avx512_8x32_prefetch,
+                                           .tile_strided = gemm_tile_avx512_8x32_strided,
                                            .tile_half = gemm_tile_avx512_8x16,
                                            .cols = gemm_cols_avx512,
                                            .cols_max = 7};
@@ -351,10 +399,11 @@ void ww_gemm_pack_b_panel(const ww_gemm_kernel *kern, int kc, int nr, const floa
 }
 
 /* A tile cut by the edge of C: run a tile kernel `width` columns wide on a
- * stack copy. */
-static void gemm_edge_tile(ww_gemm_tile_fn tile_fn, int width, int kc, const float *a,
-                           const float *b, int rows, int cols, float *c, size_t ldc,
-                           const ww_gemm_epilogue *ep)
+ * stack copy. B is a packed panel for `tile_fn`, or rows `ldb` apart for
+ * `strided_fn` when that is given. */
+static void gemm_edge_tile_any(ww_gemm_tile_fn tile_fn, ww_gemm_tile_strided_fn strided_fn,
+                               size_t ldb, int width, int kc, const float *a, const float *b,
+                               int rows, int cols, float *c, size_t ldc, const ww_gemm_epilogue *ep)
 {
     float tile[WW_GEMM_MAX_MR * WW_GEMM_MAX_NR] = {0};
     float residual[WW_GEMM_MAX_MR * WW_GEMM_MAX_NR] = {0};
@@ -369,9 +418,19 @@ static void gemm_edge_tile(ww_gemm_tile_fn tile_fn, int width, int kc, const flo
     }
     local.bias = ep->bias ? bias : NULL;
     local.residual = ep->residual ? residual : NULL;
-    tile_fn(kc, a, b, tile, ld, &local);
+    if (strided_fn)
+        strided_fn(kc, a, b, ldb, tile, ld, &local);
+    else
+        tile_fn(kc, a, b, tile, ld, &local);
     for (int r = 0; r < rows; r++)
         memcpy(c + r * ldc, tile + r * ld, (size_t)cols * sizeof(float));
+}
+
+static void gemm_edge_tile(ww_gemm_tile_fn tile_fn, int width, int kc, const float *a,
+                           const float *b, int rows, int cols, float *c, size_t ldc,
+                           const ww_gemm_epilogue *ep)
+{
+    gemm_edge_tile_any(tile_fn, NULL, 0, width, kc, a, b, rows, cols, c, ldc, ep);
 }
 
 /* The last `cols` columns of a full-row panel through the column kernel,
@@ -434,7 +493,12 @@ void ww_gemm_panel(const ww_gemm_panel_args *g)
         float *c = g->c + (size_t)m0 * g->ldc;
         ep.bias = g->bias ? g->bias + m0 : NULL;
         ep.residual = g->residual ? g->residual + (size_t)m0 * g->ldc : NULL;
-        if (rows == mr && g->nr == kern->nr)
+        if (g->ldb && rows == mr) /* rows of B in place: full-width panels only */
+            kern->tile_strided(g->kc, a, g->b_panel, g->ldb, c, g->ldc, &ep);
+        else if (g->ldb)
+            gemm_edge_tile_any(NULL, kern->tile_strided, g->ldb, kern->nr, g->kc, a, g->b_panel,
+                               rows, g->nr, c, g->ldc, &ep);
+        else if (rows == mr && g->nr == kern->nr)
             (g->prefetch_a && kern->tile_prefetch ? kern->tile_prefetch : kern->tile)(
                 g->kc, a, g->b_panel, c, g->ldc, &ep);
         else if (rows == mr && kern->tile_half)

@@ -38,6 +38,10 @@ typedef struct ww_gemm_epilogue {
 typedef void (*ww_gemm_tile_fn)(int kc, const float *a, const float *b, float *c, size_t ldc,
                                 const ww_gemm_epilogue *ep);
 
+/* The same reading B in place: kc rows of NR floats, `ldb` floats apart. */
+typedef void (*ww_gemm_tile_strided_fn)(int kc, const float *a, const float *b, size_t ldb,
+                                        float *c, size_t ldc, const ww_gemm_epilogue *ep);
+
 /* The last few columns of a panel, one vector of MR rows per column:
  * out[j * MR + r] = sum_k a[k * MR + r] * b[k * NR + j] for j < cols (no
  * epilogue). Cheaper than a tile when few columns remain: its FMAs scale
@@ -51,6 +55,9 @@ typedef struct ww_gemm_kernel {
     /* `tile` prefetching packed A WW_GEMM_PREFETCH_A floats ahead, for A
      * streamed once from memory in one sequential pass; NULL = none. */
     ww_gemm_tile_fn tile_prefetch;
+    /* `tile` reading unpacked rows of B (1x1 convolutions read their
+     * input in place when its rows stay in cache; see conv2d.c). */
+    ww_gemm_tile_strided_fn tile_strided;
     /* MR x NR/2 tile reading the left half of an NR-wide B panel, for
      * panels with NR/2 or more but fewer than NR columns; NULL = none. */
     ww_gemm_tile_fn tile_half;
@@ -84,8 +91,9 @@ typedef struct ww_gemm_panel_args {
     int k;                 /* full K of A (packed panel stride) */
     int k0, kc;            /* K block of this B panel */
     int m_begin, m_end;
-    int nr; /* valid columns in the B panel (<= kern->nr) */
-    const float *b_panel;
+    int nr;               /* valid columns in the B panel (<= kern->nr) */
+    const float *b_panel; /* packed KC x NR panel, or with ldb the B block's first row */
+    size_t ldb;           /* 0: b_panel is packed; else full NR-column rows ldb floats apart */
     float *c;
     size_t ldc;
     const float *bias;

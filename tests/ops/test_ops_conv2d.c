@@ -382,6 +382,38 @@ static void test_direct_shapes(void **state)
             "[  NOTE    ] no AVX-512 here: the direct kernel's cases ran the other paths only\n");
 }
 
+/* 1x1 stride-1 convolutions read full column panels of their input in
+ * place (no packed copy): maps of 1..n full panels with or without a
+ * narrow last one, K over one K block, output channels not a multiple of
+ * any tile height, groups (each group's rows of the input), residual. */
+static void test_pointwise_in_place(void **state)
+{
+    (void)state;
+    conv_case cases[8];
+    int n = 0;
+    cases[n++] = plain(8, 4, 8, 16, 1, 1, 0);    /* 32 pixels: one full panel on AVX-512 */
+    cases[n++] = plain(24, 12, 12, 13, 1, 1, 0); /* 144 = 4 x 32 + 16, 13 rows */
+    cases[n++] = plain(300, 8, 9, 40, 1, 1, 0);  /* K = 300: two K blocks */
+    cases[n++] = plain(16, 32, 32, 24, 1, 1, 0); /* 1024 pixels, many jobs per thread */
+    cases[n++] = plain(5, 3, 3, 7, 1, 1, 0);     /* narrower than any panel */
+    cases[n++] = (conv_case){32, 10, 10, 48, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 2, 1, 1, WW_ACT_RELU6};
+    cases[1].has_residual = 1;
+    cases[1].act = WW_ACT_NONE;
+    cases[2].act = WW_ACT_SILU;
+    for (int i = 0; i < n; i++) {
+        check_case(&cases[i], 8500 + (uint64_t)i);
+        ww_conv2d_shape s = shape_of(&cases[i]);
+        float *w = calloc((size_t)s.out_c * (s.in_c / s.groups), sizeof *w);
+        ww_conv2d *conv = NULL;
+        wanwu_error err = {0};
+        assert_non_null(w);
+        assert_int_equal(ww_conv2d_create(&s, w, NULL, cases[i].act, &conv, &err), WANWU_OK);
+        assert_string_equal(ww_conv2d_algorithm(conv), "gemm_1x1");
+        ww_conv2d_free(conv);
+        free(w);
+    }
+}
+
 /* ww_conv2d_create_pooled against the reference conv followed by the
  * reference max pool, every ISA and 1-3 threads: the direct kernel's
  * pooled path (AVX-512; activation none/ReLU/ReLU6, K <= 256) and the
@@ -591,6 +623,7 @@ int main(void)
         cmocka_unit_test(test_random_shapes),
         cmocka_unit_test(test_resnet_layer),
         cmocka_unit_test(test_weight_streaming),
+        cmocka_unit_test(test_pointwise_in_place),
         cmocka_unit_test(test_direct_shapes),
         cmocka_unit_test(test_pooled),
         cmocka_unit_test(test_im2col_columns),

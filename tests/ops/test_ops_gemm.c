@@ -126,11 +126,18 @@ static void test_gemm_random(void **state)
     }
 }
 
-/* ww_gemm_panel with prefetch_a (the weight-streaming tiles) against the
- * naive product: M x N in panels of NR columns, K in blocks (accumulation),
- * edge rows and columns, every activation. */
-static void check_panel_prefetch(ww_isa isa, int m, int n, int k, int kc_block, ww_activation act,
-                                 uint64_t seed)
+/* How check_panel hands B to ww_gemm_panel. */
+typedef enum panel_mode {
+    PANEL_PREFETCH, /* packed panels, prefetch_a (the weight-streaming tiles) */
+    PANEL_IN_PLACE  /* full-width panels as B's own rows (ldb), the last narrow one packed */
+} panel_mode;
+
+/* ww_gemm_panel against the naive product: M x N in panels of NR columns,
+ * K in blocks (accumulation), edge rows and columns, every activation;
+ * in place also with a residual. B is allocated to its exact size, so the
+ * sanitizer build catches a read past its last row. */
+static void check_panel(ww_isa isa, int m, int n, int k, int kc_block, ww_activation act,
+                        panel_mode mode, uint64_t seed)
 {
     const ww_gemm_kernel *kern = ww_gemm_kernel_for(isa);
     assert_non_null(kern);
@@ -139,6 +146,7 @@ static void check_panel_prefetch(ww_isa isa, int m, int n, int k, int kc_block, 
     float *a = malloc((size_t)m * k * sizeof *a);
     float *b = malloc((size_t)k * n * sizeof *b);
     float *bias = malloc((size_t)m * sizeof *bias);
+    float *residual = mode == PANEL_IN_PLACE ? malloc((size_t)m * n * sizeof *residual) : NULL;
     float *want = malloc((size_t)m * n * sizeof *want);
     float *got = malloc((size_t)m * n * sizeof *got);
     float *packed = malloc(ww_gemm_packed_a_floats(kern, m, k) * sizeof *packed);
@@ -146,13 +154,16 @@ static void check_panel_prefetch(ww_isa isa, int m, int n, int k, int kc_block, 
     ww_rng_fill(&rng, a, (size_t)m * k, -1, 1);
     ww_rng_fill(&rng, b, (size_t)k * n, -1, 1);
     ww_rng_fill(&rng, bias, (size_t)m, -1, 1);
-    naive_gemm(m, n, k, a, b, (size_t)n, bias, NULL, act, want, (size_t)n);
+    if (residual) ww_rng_fill(&rng, residual, (size_t)m * n, -1, 1);
+    naive_gemm(m, n, k, a, b, (size_t)n, bias, residual, act, want, (size_t)n);
     ww_gemm_pack_a(kern, m, k, a, (size_t)k, packed);
     for (int n0 = 0; n0 < n; n0 += kern->nr) {
         int nr = n - n0 < kern->nr ? n - n0 : kern->nr;
         for (int k0 = 0; k0 < k; k0 += kc_block) {
             int kc = k - k0 < kc_block ? k - k0 : kc_block;
-            ww_gemm_pack_b_panel(kern, kc, nr, b + (size_t)k0 * n + n0, (size_t)n, panel);
+            const float *rows = b + (size_t)k0 * n + n0;
+            int in_place = mode == PANEL_IN_PLACE && nr == kern->nr;
+            if (!in_place) ww_gemm_pack_b_panel(kern, kc, nr, rows, (size_t)n, panel);
             ww_gemm_panel_args args = {.kern = kern,
                                        .a_packed = packed,
                                        .k = k,
@@ -161,22 +172,26 @@ static void check_panel_prefetch(ww_isa isa, int m, int n, int k, int kc_block, 
                                        .m_begin = 0,
                                        .m_end = m,
                                        .nr = nr,
-                                       .b_panel = panel,
+                                       .b_panel = in_place ? rows : panel,
+                                       .ldb = in_place ? (size_t)n : 0,
                                        .c = got + n0,
                                        .ldc = (size_t)n,
                                        .bias = bias,
+                                       .residual = residual ? residual + n0 : NULL,
                                        .act = act,
-                                       .prefetch_a = 1};
+                                       .prefetch_a = mode == PANEL_PREFETCH};
             ww_gemm_panel(&args);
         }
     }
     double diff = ww_max_rel_diff(got, want, (size_t)m * n);
     if (!(diff <= 1e-4))
-        fail_msg("prefetch %s m %d n %d k %d kc %d act %d: diff %g", ww_isa_name(isa), m, n, k,
+        fail_msg("%s %s m %d n %d k %d kc %d act %d: diff %g",
+                 mode == PANEL_IN_PLACE ? "in place" : "prefetch", ww_isa_name(isa), m, n, k,
                  kc_block, (int)act, diff);
     free(a);
     free(b);
     free(bias);
+    free(residual);
     free(want);
     free(got);
     free(packed);
@@ -191,8 +206,25 @@ static void test_gemm_panel_prefetch(void **state)
     for (ww_isa isa = WW_ISA_PORTABLE; isa <= WW_ISA_AVX512; isa++) {
         if (!ww_isa_supported(isa)) continue;
         for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
-            check_panel_prefetch(isa, sizes[i][0], sizes[i][1], sizes[i][2], sizes[i][3],
-                                 (ww_activation)(i % (WW_ACT_HARDSWISH + 1)), 3000 + i);
+            check_panel(isa, sizes[i][0], sizes[i][1], sizes[i][2], sizes[i][3],
+                        (ww_activation)(i % (WW_ACT_HARDSWISH + 1)), PANEL_PREFETCH, 3000 + i);
+    }
+}
+
+/* B read in place (1x1 convolutions): several full panels and a narrow
+ * last one, K blocks, rows not a multiple of MR (the edge tile on a stack
+ * copy), one full panel only, N a multiple of every NR. */
+static void test_gemm_panel_in_place(void **state)
+{
+    (void)state;
+    static const int sizes[][4] = {{8, 32, 1, 1},    {16, 100, 24, 24}, {13, 70, 300, 256},
+                                   {40, 96, 64, 17}, {3, 33, 5, 5},     {24, 64, 600, 256},
+                                   {30, 200, 7, 7}};
+    for (ww_isa isa = WW_ISA_PORTABLE; isa <= WW_ISA_AVX512; isa++) {
+        if (!ww_isa_supported(isa)) continue;
+        for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
+            check_panel(isa, sizes[i][0], sizes[i][1], sizes[i][2], sizes[i][3],
+                        (ww_activation)(i % (WW_ACT_HARDSWISH + 1)), PANEL_IN_PLACE, 3100 + i);
     }
 }
 
@@ -214,7 +246,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_kernel_lookup),       cmocka_unit_test(test_gemm_edges),
         cmocka_unit_test(test_gemm_narrow_panels),  cmocka_unit_test(test_gemm_random),
-        cmocka_unit_test(test_gemm_panel_prefetch),
+        cmocka_unit_test(test_gemm_panel_prefetch), cmocka_unit_test(test_gemm_panel_in_place),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
