@@ -15,164 +15,117 @@
 #define WW_HAVE_X86 0
 #endif
 
+/* The micro-kernels: per instruction set, its vector macros are defined
+ * once (gemm_tile.inc leaves them defined), then each tile shape is one
+ * include with its name, MR, NV and options. */
 /* Portable variant: 4-lane vectors (SSE2 on x86-64, NEON elsewhere, or
  * scalar code if the target has no vectors). Plain multiply-add: -std=c11
  * disables floating-point contraction. */
 typedef float ww_v4f __attribute__((vector_size(16)));
 typedef float ww_v4f_u __attribute__((vector_size(16), aligned(4)));
 typedef int32_t ww_v4i __attribute__((vector_size(16)));
-#define TILE_NAME gemm_tile_portable_4x8
 #define TILE_TARGET
 #define TILE_VEC ww_v4f
 #define TILE_UVEC ww_v4f_u
 #define TILE_IVEC ww_v4i
 #define TILE_VL 4
-#define TILE_MR 4
-#define TILE_NV 2
 #define TILE_FMA(a, b, c) ((c) + (a) * (b))
 #define TILE_SPLAT(x) ((ww_v4f){(x), (x), (x), (x)})
 #define TILE_ACTIVATE(x, a) ww_vm4_activate((x), (a))
+
+#define TILE_NAME gemm_tile_portable_4x8
+#define TILE_MR 4
+#define TILE_NV 2
 #include "kernels/gemm_tile.inc"
 
 #define TILE_NAME gemm_tile_portable_4x8_strided
-#define TILE_TARGET
-#define TILE_VEC ww_v4f
-#define TILE_UVEC ww_v4f_u
-#define TILE_IVEC ww_v4i
-#define TILE_VL 4
 #define TILE_MR 4
 #define TILE_NV 2
 #define TILE_STRIDED
-#define TILE_FMA(a, b, c) ((c) + (a) * (b))
-#define TILE_SPLAT(x) ((ww_v4f){(x), (x), (x), (x)})
-#define TILE_ACTIVATE(x, a) ww_vm4_activate((x), (a))
 #include "kernels/gemm_tile.inc"
+#include "kernels/gemm_tile_isa_end.inc"
 
 #if WW_HAVE_X86
 /* AVX2: 16 ymm registers hold 6 x 16 accumulators plus two B vectors. */
 typedef float ww_v8f __attribute__((vector_size(32)));
 typedef float ww_v8f_u __attribute__((vector_size(32), aligned(4)));
 typedef int32_t ww_v8i __attribute__((vector_size(32)));
-#define TILE_NAME gemm_tile_avx2_6x16
 #define TILE_TARGET __attribute__((target("avx2,fma")))
 #define TILE_VEC ww_v8f
 #define TILE_UVEC ww_v8f_u
 #define TILE_IVEC ww_v8i
 #define TILE_VL 8
-#define TILE_MR 6
-#define TILE_NV 2
 #define TILE_FMA(a, b, c) _mm256_fmadd_ps((a), (b), (c))
 #define TILE_SPLAT(x) _mm256_set1_ps(x)
 #define TILE_ACTIVATE(x, a) ww_vm8_activate((x), (a))
+
+#define TILE_NAME gemm_tile_avx2_6x16
+#define TILE_MR 6
+#define TILE_NV 2
 #include "kernels/gemm_tile.inc"
 
 #define TILE_NAME gemm_tile_avx2_6x16_strided
-#define TILE_TARGET __attribute__((target("avx2,fma")))
-#define TILE_VEC ww_v8f
-#define TILE_UVEC ww_v8f_u
-#define TILE_IVEC ww_v8i
-#define TILE_VL 8
 #define TILE_MR 6
 #define TILE_NV 2
 #define TILE_STRIDED
-#define TILE_FMA(a, b, c) _mm256_fmadd_ps((a), (b), (c))
-#define TILE_SPLAT(x) _mm256_set1_ps(x)
-#define TILE_ACTIVATE(x, a) ww_vm8_activate((x), (a))
 #include "kernels/gemm_tile.inc"
 
 #define TILE_NAME gemm_tile_avx2_6x16_prefetch
-#define TILE_TARGET __attribute__((target("avx2,fma")))
-#define TILE_VEC ww_v8f
-#define TILE_UVEC ww_v8f_u
-#define TILE_IVEC ww_v8i
-#define TILE_VL 8
 #define TILE_MR 6
 #define TILE_NV 2
 #define TILE_PREFETCH_A WW_GEMM_PREFETCH_A
-#define TILE_FMA(a, b, c) _mm256_fmadd_ps((a), (b), (c))
-#define TILE_SPLAT(x) _mm256_set1_ps(x)
-#define TILE_ACTIVATE(x, a) ww_vm8_activate((x), (a))
 #include "kernels/gemm_tile.inc"
+
+/* AVX2's half tile: 6 rows, 8 columns of a 16-wide panel. */
+#define TILE_NAME gemm_tile_avx2_6x8
+#define TILE_MR 6
+#define TILE_NV 1
+#define TILE_BSTRIDE 16
+#include "kernels/gemm_tile.inc"
+#include "kernels/gemm_tile_isa_end.inc"
 
 /* AVX-512: 8 x 32 tile = 16 zmm accumulators; 8 matches the channel counts
  * of the supported networks, so no rows are wasted. */
 typedef float ww_v16f __attribute__((vector_size(64)));
 typedef float ww_v16f_u __attribute__((vector_size(64), aligned(4)));
 typedef int32_t ww_v16i __attribute__((vector_size(64)));
-#define TILE_NAME gemm_tile_avx512_8x32
 #define TILE_TARGET __attribute__((target("avx512f")))
 #define TILE_VEC ww_v16f
 #define TILE_UVEC ww_v16f_u
 #define TILE_IVEC ww_v16i
 #define TILE_VL 16
-#define TILE_MR 8
-#define TILE_NV 2
 #define TILE_FMA(a, b, c) _mm512_fmadd_ps((a), (b), (c))
 #define TILE_SPLAT(x) _mm512_set1_ps(x)
 #define TILE_ACTIVATE(x, a) ww_vm16_activate((x), (a))
+
+#define TILE_NAME gemm_tile_avx512_8x32
+#define TILE_MR 8
+#define TILE_NV 2
 #include "kernels/gemm_tile.inc"
 
 /* The same tile reading B in place (1x1 convolutions: the input's rows). */
 #define TILE_NAME gemm_tile_avx512_8x32_strided
-#define TILE_TARGET __attribute__((target("avx512f")))
-#define TILE_VEC ww_v16f
-#define TILE_UVEC ww_v16f_u
-#define TILE_IVEC ww_v16i
-#define TILE_VL 16
 #define TILE_MR 8
 #define TILE_NV 2
 #define TILE_STRIDED
-#define TILE_FMA(a, b, c) _mm512_fmadd_ps((a), (b), (c))
-#define TILE_SPLAT(x) _mm512_set1_ps(x)
-#define TILE_ACTIVATE(x, a) ww_vm16_activate((x), (a))
 #include "kernels/gemm_tile.inc"
 
 /* The same tile prefetching packed A ahead: for weights streamed from
  * memory, where A is read once in one sequential pass. */
 #define TILE_NAME gemm_tile_avx512_8x32_prefetch
-#define TILE_TARGET __attribute__((target("avx512f")))
-#define TILE_VEC ww_v16f
-#define TILE_UVEC ww_v16f_u
-#define TILE_IVEC ww_v16i
-#define TILE_VL 16
 #define TILE_MR 8
 #define TILE_NV 2
 #define TILE_PREFETCH_A WW_GEMM_PREFETCH_A
-#define TILE_FMA(a, b, c) _mm512_fmadd_ps((a), (b), (c))
-#define TILE_SPLAT(x) _mm512_set1_ps(x)
-#define TILE_ACTIVATE(x, a) ww_vm16_activate((x), (a))
 #include "kernels/gemm_tile.inc"
 
 /* The same 8 rows, 16 columns, over a 32-wide panel: a panel of 16..31
  * columns (e.g. 196 = 6 x 32 + 4 pixels, 49 = 32 + 17) costs half a tile. */
 #define TILE_NAME gemm_tile_avx512_8x16
-#define TILE_TARGET __attribute__((target("avx512f")))
-#define TILE_VEC ww_v16f
-#define TILE_UVEC ww_v16f_u
-#define TILE_IVEC ww_v16i
-#define TILE_VL 16
 #define TILE_MR 8
 #define TILE_NV 1
 #define TILE_BSTRIDE 32
-#define TILE_FMA(a, b, c) _mm512_fmadd_ps((a), (b), (c))
-#define TILE_SPLAT(x) _mm512_set1_ps(x)
-#define TILE_ACTIVATE(x, a) ww_vm16_activate((x), (a))
 #include "kernels/gemm_tile.inc"
-
-/* AVX2's half tile: 6 rows, 8 columns of a 16-wide panel. */
-#define TILE_NAME gemm_tile_avx2_6x8
-#define TILE_TARGET __attribute__((target("avx2,fma")))
-#define TILE_VEC ww_v8f
-#define TILE_UVEC ww_v8f_u
-#define TILE_IVEC ww_v8i
-#define TILE_VL 8
-#define TILE_MR 6
-#define TILE_NV 1
-#define TILE_BSTRIDE 16
-#define TILE_FMA(a, b, c) _mm256_fmadd_ps((a), (b), (c))
-#define TILE_SPLAT(x) _mm256_set1_ps(x)
-#define TILE_ACTIVATE(x, a) ww_vm8_activate((x), (a))
-#include "kernels/gemm_tile.inc"
+#include "kernels/gemm_tile_isa_end.inc"
 
 /* Column kernel: one 256-bit vector holds a column's MR (6 or 8) rows, so
  * `cols` columns cost `cols` FMAs per k rather than a half tile's MR
