@@ -406,3 +406,36 @@ void ww_parallel_for(ww_threadpool *pool, int n, ww_range_fn fn, void *ctx)
     pool->worker_chunks_seen = target;
     atomic_store_explicit(&pool->busy, 0, memory_order_release);
 }
+
+/* ---- shares of work items (ww_shares) ------------------------------------ */
+
+static void shares_bounds(const ww_shares *q, int share, int *first, int *last)
+{
+    *first = (int)((long long)q->items * share / q->slots);
+    *last = (int)((long long)q->items * (share + 1) / q->slots);
+}
+
+void ww_shares_init(ww_shares *q, int items, int slots)
+{
+    q->items = items;
+    q->slots = slots;
+    for (int s = 0; s < slots; s++) {
+        int first, last;
+        shares_bounds(q, s, &first, &last);
+        atomic_init(&q->next[s], first);
+    }
+}
+
+int ww_shares_claim(ww_shares *q, int slot, int *cursor, int *share_end)
+{
+    for (; *cursor < q->slots; ++*cursor) {
+        int share = (slot + *cursor) % q->slots, first, last;
+        shares_bounds(q, share, &first, &last);
+        int item = atomic_fetch_add_explicit(&q->next[share], 1, memory_order_relaxed);
+        if (item < last) {
+            if (share_end) *share_end = last;
+            return item;
+        }
+    }
+    return -1;
+}

@@ -6,6 +6,8 @@
 
 #include "wanwu.h"
 
+#include <stdatomic.h>
+
 typedef struct ww_threadpool ww_threadpool;
 
 /* fn(ctx, begin, end) processes iterations [begin, end). */
@@ -22,5 +24,25 @@ int ww_threadpool_size(const ww_threadpool *pool); /* 1 for NULL */
  * the chunks unless another thread, idle sooner, takes some over, so
  * consecutive calls keep the same part of an index space on the same core. */
 void ww_parallel_for(ww_threadpool *pool, int n, ww_range_fn fn, void *ctx);
+
+/* Work items [0, items) in `slots` contiguous shares, claimed through
+ * atomic counters: slot s takes its own share from the front, then what is
+ * left of the others (s + 1, s + 2, ...). For kernels whose parallel
+ * iterations are slots with their own scratch (ww_parallel_for over the
+ * slot count), so that a worker that wakes late or is descheduled has its
+ * share split rather than run after everyone else's. Every item is claimed
+ * exactly once; which slot runs it must not change the result. */
+#define WW_SHARES_MAX 256 /* the thread pool's limit */
+typedef struct ww_shares {
+    int items, slots;
+    atomic_int next[WW_SHARES_MAX];
+} ww_shares;
+
+/* slots in [1, WW_SHARES_MAX]. */
+void ww_shares_init(ww_shares *q, int items, int slots);
+/* The next item for slot `slot`, or -1 when none is left. *cursor is 0
+ * before a slot's first claim (it walks the shares). With share_end, the
+ * end of the share the item came from. */
+int ww_shares_claim(ww_shares *q, int slot, int *cursor, int *share_end);
 
 #endif

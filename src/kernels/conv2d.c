@@ -29,7 +29,6 @@
 #include "kernels/winograd.h"
 #include "ops/ops.h"
 
-#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -714,8 +713,6 @@ IM2COL_PACK_PHASED(im2col_pack_phased_avx512,
  * matters for late layers where the weights are megabytes and N is small. */
 #define PANELS_PER_BLOCK 8
 
-#define GEMM_MAX_SLOTS 256 /* the thread pool's limit */
-
 /* How the GEMM work is cut into jobs for a given thread count. */
 typedef struct gemm_plan {
     int slots;            /* parallel iterations, each with its own scratch slot */
@@ -800,7 +797,7 @@ static gemm_plan plan_gemm(const ww_conv2d *conv, int threads)
     }
     p.jobs = (int)(column_jobs * p.m_chunks);
     p.slots = p.jobs < threads ? p.jobs : threads;
-    if (p.slots > GEMM_MAX_SLOTS) p.slots = GEMM_MAX_SLOTS;
+    if (p.slots > WW_SHARES_MAX) p.slots = WW_SHARES_MAX;
     p.kc = gemm_kc(conv, &p.streaming);
     p.slot_floats = gemm_slot_floats(conv);
     return p;
@@ -815,8 +812,7 @@ typedef struct gemm_ctx {
     float *phased_slots;
     float *out, *scratch;
     gemm_plan plan;
-    /* Next unclaimed job of each slot's static share. */
-    atomic_int next_job[GEMM_MAX_SLOTS];
+    ww_shares jobs; /* the jobs, a contiguous share per slot */
 } gemm_ctx;
 
 /* A 1x1 convolution's B matrix is its input: a full-width column panel is
@@ -930,12 +926,6 @@ static void conv_gemm_job(const gemm_ctx *ctx, const float *phased, float *panel
     }
 }
 
-static void gemm_slot_share(const gemm_plan *plan, int slot, int *first, int *last)
-{
-    *first = (int)((long long)plan->jobs * slot / plan->slots);
-    *last = (int)((long long)plan->jobs * (slot + 1) / plan->slots);
-}
-
 static void conv_gemm_run_job(const gemm_ctx *ctx, const float *phased, float *panels, int job)
 {
     const gemm_plan *plan = &ctx->plan;
@@ -968,23 +958,17 @@ static void conv_gemm_slots(void *p, int begin, int end)
     for (int slot = begin; slot < end; slot++) {
         float *panels = ww_align64(ctx->scratch + (size_t)slot * plan->slot_floats);
         const float *phased = ctx->phased;
-        for (int i = 0; i < plan->slots; i++) {
-            int victim = (slot + i) % plan->slots, first, last;
-            gemm_slot_share(plan, victim, &first, &last);
-            for (;;) {
-                int job =
-                    atomic_fetch_add_explicit(&ctx->next_job[victim], 1, memory_order_relaxed);
-                if (job >= last) break;
-                if (!phased && ctx->phased_slots) {
-                    phased_ctx ph = {
-                        &ctx->conv->shape, phased_layout_of(&ctx->conv->shape), ctx->in,
-                        ww_align64(ctx->phased_slots + (size_t)slot * phased_floats(ctx->conv)),
-                        ctx->conv->kern->isa == WW_ISA_AVX512};
-                    phased_channels(&ph, 0, ctx->conv->shape.in_c);
-                    phased = ph.phased;
-                }
-                conv_gemm_run_job(ctx, phased, panels, job);
+        int cursor = 0, job;
+        while ((job = ww_shares_claim(&ctx->jobs, slot, &cursor, NULL)) >= 0) {
+            if (!phased && ctx->phased_slots) {
+                phased_ctx ph = {
+                    &ctx->conv->shape, phased_layout_of(&ctx->conv->shape), ctx->in,
+                    ww_align64(ctx->phased_slots + (size_t)slot * phased_floats(ctx->conv)),
+                    ctx->conv->kern->isa == WW_ISA_AVX512};
+                phased_channels(&ph, 0, ctx->conv->shape.in_c);
+                phased = ph.phased;
             }
+            conv_gemm_run_job(ctx, phased, panels, job);
         }
     }
 }
@@ -1278,10 +1262,6 @@ static void conv_run(const ww_conv2d *conv, const float *in, const float *residu
         ctx.phased = ph.phased;
         ctx.scratch = scratch + phased_floats(conv);
     }
-    for (int slot = 0; slot < ctx.plan.slots; slot++) {
-        int first, last;
-        gemm_slot_share(&ctx.plan, slot, &first, &last);
-        atomic_init(&ctx.next_job[slot], first);
-    }
+    ww_shares_init(&ctx.jobs, ctx.plan.jobs, ctx.plan.slots);
     ww_parallel_for(pool, ctx.plan.slots, conv_gemm_slots, &ctx);
 }

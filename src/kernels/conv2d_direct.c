@@ -6,7 +6,6 @@
 #include "kernels/gemm.h"
 
 #include <math.h>
-#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,7 +22,6 @@
 /* Output pixels per tile: 6 x 4 accumulators, 4 weights and a broadcast
  * fit the 32 registers (7 x 4 spilled one). */
 #define DIRECT_P 6
-#define DIRECT_MAX_SLOTS 256 /* the thread pool's limit */
 /* Weights of one input-channel block: stay in L1 while every tile of an
  * output row uses them (the whole group's can be megabytes). */
 #define DIRECT_BLOCK_WEIGHT_BYTES (24 * 1024)
@@ -238,9 +236,8 @@ typedef struct direct_ctx {
     ww_activation act;
     float *out, *scratch;
     int slots, units;
-    /* Next unclaimed unit of each slot's contiguous share. */
-    atomic_int next_unit[DIRECT_MAX_SLOTS];
-    direct_carry carry[DIRECT_MAX_SLOTS];
+    ww_shares shares; /* the units, a contiguous share per slot */
+    direct_carry carry[WW_SHARES_MAX];
 } direct_ctx;
 
 /* Kernel taps [*k0, *k1) of an output position whose first tap is at
@@ -510,12 +507,6 @@ static __attribute__((target("avx512f"))) void direct_unit_pooled(direct_ctx *ct
 }
 #endif
 
-static void direct_share(const direct_ctx *ctx, int slot, int *first, int *last)
-{
-    *first = (int)((long long)ctx->units * slot / ctx->slots);
-    *last = (int)((long long)ctx->units * (slot + 1) / ctx->slots);
-}
-
 /* Slot i owns a contiguous share of the units (group-major, so a thread
  * keeps to its own output channels' weights), then takes unclaimed units
  * of the other shares. */
@@ -528,22 +519,16 @@ static void direct_slots(void *p, int begin, int end)
     for (int slot = begin; slot < end; slot++) {
         float *work = ww_align64(ctx->scratch + (size_t)slot * slot_floats);
         ctx->carry[slot] = (direct_carry){-1, -1};
-        for (int i = 0; i < ctx->slots; i++) {
-            int victim = (slot + i) % ctx->slots, first, last;
-            direct_share(ctx, victim, &first, &last);
-            for (;;) {
-                int unit =
-                    atomic_fetch_add_explicit(&ctx->next_unit[victim], 1, memory_order_relaxed);
-                if (unit >= last) break;
+        int cursor = 0, unit;
+        while ((unit = ww_shares_claim(&ctx->shares, slot, &cursor, NULL)) >= 0) {
 #if WW_HAVE_X86
-                if (ctx->pool)
-                    direct_unit_pooled(ctx, slot, unit, work);
-                else
-                    direct_unit(ctx, unit, work);
+            if (ctx->pool)
+                direct_unit_pooled(ctx, slot, unit, work);
+            else
+                direct_unit(ctx, unit, work);
 #else
-                (void)work;
+            (void)work;
 #endif
-            }
         }
     }
 }
@@ -552,12 +537,8 @@ static void direct_launch(direct_ctx *ctx, ww_threadpool *pool)
 {
     int threads = ww_threadpool_size(pool);
     ctx->slots = threads < ctx->units ? threads : ctx->units;
-    if (ctx->slots > DIRECT_MAX_SLOTS) ctx->slots = DIRECT_MAX_SLOTS;
-    for (int slot = 0; slot < ctx->slots; slot++) {
-        int first, last;
-        direct_share(ctx, slot, &first, &last);
-        atomic_init(&ctx->next_unit[slot], first);
-    }
+    if (ctx->slots > WW_SHARES_MAX) ctx->slots = WW_SHARES_MAX;
+    ww_shares_init(&ctx->shares, ctx->units, ctx->slots);
     ww_parallel_for(pool, ctx->slots, direct_slots, ctx);
 }
 

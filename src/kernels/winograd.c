@@ -8,7 +8,6 @@
 #include "core/prefault.h"
 #include "kernels/vec.h"
 
-#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -552,7 +551,6 @@ void ww_winograd_free(ww_winograd *w)
  * weights U outweigh V and M of the whole layer, as in the late, small,
  * wide layers) one block holds every tile so U streams once, and the
  * threads share each of the three steps. */
-#define WG_MAX_SLOTS 256 /* the thread pool's limit */
 
 /* F(4x4): bytes of V and M per block, bounding the scratch on large maps
  * (see wg_plan_for). */
@@ -587,7 +585,7 @@ static wg_plan wg_plan_for(const ww_winograd *w, int threads)
         p.lazy = w->g != NULL;
         if (p.lazy) {
             p.slots = threads < w->n_panels ? threads : w->n_panels;
-            if (p.slots > WG_MAX_SLOTS) p.slots = WG_MAX_SLOTS;
+            if (p.slots > WW_SHARES_MAX) p.slots = WW_SHARES_MAX;
         } else {
             p.slots = threads < w->C ? threads : w->C;
         }
@@ -687,8 +685,7 @@ typedef struct wg_ctx {
     int out_fused;
     const float *out_residual;
     ww_activation out_act;
-    /* Lazy weights: next unclaimed column panel of each slot's share. */
-    atomic_int next_panel[WG_MAX_SLOTS];
+    ww_shares panels; /* lazy weights: the column panels, a share per slot */
 } wg_ctx;
 
 /* o = act(o + r) for n floats; r may be NULL. One loop per case so the
@@ -901,12 +898,6 @@ static void wg_gemm_range(void *p, int begin, int end)
     wg_gemm_jobs(ctx->w, ctx->v, ctx->m, ctx->plan.block, ctx->w->T, begin, end);
 }
 
-static void wg_lazy_share(const ww_winograd *w, int slots, int slot, int *first, int *last)
-{
-    *first = (int)((long long)w->n_panels * slot / slots);
-    *last = (int)((long long)w->n_panels * (slot + 1) / slots);
-}
-
 /* Lazy weights, one column panel (NR output channels) from V of all
  * tiles: per KC block of input channels, U of the panel's raw weights
  * into `u`, then the 16 points' GEMMs into the panel's own M (`mp`, row
@@ -970,7 +961,7 @@ static void wg_lazy_slots(void *p, int begin, int end)
 {
     wg_ctx *ctx = p;
     const ww_winograd *w = ctx->w;
-    int slots = ctx->plan.slots, bp = w->Tp;
+    int bp = w->Tp;
     for (int slot = begin; slot < end; slot++) {
         float *base = ctx->scratch + (size_t)slot * wg_lazy_slot_floats(w);
         float *v = ww_align64(base);
@@ -978,21 +969,14 @@ static void wg_lazy_slots(void *p, int begin, int end)
         float *u = ww_align64(base + wg_v_floats(w, bp) + wg_input_work_floats(w, bp));
         float *mp =
             ww_align64(base + wg_v_floats(w, bp) + wg_input_work_floats(w, bp) + wg_u_floats(w));
-        int have_v = 0;
-        for (int i = 0; i < slots; i++) {
-            int victim = (slot + i) % slots, first, last;
-            wg_lazy_share(w, slots, victim, &first, &last);
-            for (;;) {
-                int panel =
-                    atomic_fetch_add_explicit(&ctx->next_panel[victim], 1, memory_order_relaxed);
-                if (panel >= last) break;
-                if (!have_v) {
-                    memset(work, 0, (wg_input_work_floats(w, bp) - 16) * sizeof *work);
-                    wg_transform(w, ctx->in, 0, w->C, 0, w->T, bp, work, v);
-                    have_v = 1;
-                }
-                wg_lazy_panel(ctx, v, u, mp, panel, panel + 1 < last);
+        int have_v = 0, cursor = 0, panel, share_end;
+        while ((panel = ww_shares_claim(&ctx->panels, slot, &cursor, &share_end)) >= 0) {
+            if (!have_v) {
+                memset(work, 0, (wg_input_work_floats(w, bp) - 16) * sizeof *work);
+                wg_transform(w, ctx->in, 0, w->C, 0, w->T, bp, work, v);
+                have_v = 1;
             }
+            wg_lazy_panel(ctx, v, u, mp, panel, panel + 1 < share_end);
         }
     }
 }
@@ -1027,11 +1011,7 @@ void ww_winograd_run(const ww_winograd *w, const float *in, const float *bias,
         return;
     }
     if (ctx.plan.lazy) {
-        for (int slot = 0; slot < ctx.plan.slots; slot++) {
-            int first, last;
-            wg_lazy_share(w, ctx.plan.slots, slot, &first, &last);
-            atomic_init(&ctx.next_panel[slot], first);
-        }
+        ww_shares_init(&ctx.panels, w->n_panels, ctx.plan.slots);
         ww_parallel_for(pool, ctx.plan.slots, wg_lazy_slots, &ctx);
         return;
     }

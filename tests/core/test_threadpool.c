@@ -362,6 +362,89 @@ static void test_rejects_absurd_size(void **state)
     assert_null(pool);
 }
 
+/* ww_shares, serially: a slot claims its own share front to back, then
+ * the rest of the next shares in order; share_end names the share an item
+ * came from; nothing is claimed twice; more slots than items, no items. */
+static void test_shares_order(void **state)
+{
+    (void)state;
+    ww_shares q;
+    ww_shares_init(&q, 10, 3); /* shares [0, 3), [3, 6), [6, 10) */
+    int cursor = 0, end = -1;
+    assert_int_equal(ww_shares_claim(&q, 1, &cursor, &end), 3);
+    assert_int_equal(end, 6);
+    assert_int_equal(ww_shares_claim(&q, 1, &cursor, &end), 4);
+    assert_int_equal(ww_shares_claim(&q, 1, &cursor, &end), 5);
+    assert_int_equal(ww_shares_claim(&q, 1, &cursor, &end), 6); /* then share 2 */
+    assert_int_equal(end, 10);
+    int other = 0; /* slot 2 takes what slot 1 left of its own share */
+    assert_int_equal(ww_shares_claim(&q, 2, &other, NULL), 7);
+    int seen[10] = {0};
+    seen[3] = seen[4] = seen[5] = seen[6] = seen[7] = 1;
+    int item;
+    while ((item = ww_shares_claim(&q, 1, &cursor, &end)) >= 0) {
+        assert_true(item >= 0 && item < 10);
+        assert_int_equal(seen[item], 0);
+        seen[item] = 1;
+        assert_true(item < end && end == (item < 3 ? 3 : item < 6 ? 6 : 10));
+    }
+    for (int i = 0; i < 10; i++)
+        assert_int_equal(seen[i], 1);
+    assert_int_equal(ww_shares_claim(&q, 0, &other, NULL), -1);
+
+    ww_shares_init(&q, 2, 5); /* three empty shares */
+    int total = 0;
+    for (int slot = 0; slot < 5; slot++) {
+        int c = 0;
+        while (ww_shares_claim(&q, slot, &c, NULL) >= 0)
+            total++;
+    }
+    assert_int_equal(total, 2);
+    ww_shares_init(&q, 0, 1);
+    cursor = 0;
+    assert_int_equal(ww_shares_claim(&q, 0, &cursor, NULL), -1);
+}
+
+typedef struct shares_job {
+    ww_shares q;
+    atomic_int *hits;
+} shares_job;
+
+static void claim_all(void *ctx, int begin, int end)
+{
+    shares_job *j = ctx;
+    for (int slot = begin; slot < end; slot++) {
+        int cursor = 0, item;
+        while ((item = ww_shares_claim(&j->q, slot, &cursor, NULL)) >= 0)
+            atomic_fetch_add(&j->hits[item], 1);
+    }
+}
+
+/* Concurrently, through the pool (one iteration per slot): every item is
+ * claimed exactly once whichever thread gets there first. */
+static void test_shares_concurrent(void **state)
+{
+    (void)state;
+    enum { ITEMS = 997 };
+    static atomic_int hits[ITEMS];
+    for (int threads = 1; threads <= 4; threads++) {
+        ww_threadpool *pool = NULL;
+        wanwu_error err;
+        assert_int_equal(ww_threadpool_create(threads, &pool, &err), WANWU_OK);
+        for (int rep = 0; rep < 50; rep++) {
+            int items = rep * 37 % ITEMS + 1;
+            for (int i = 0; i < ITEMS; i++)
+                atomic_init(&hits[i], 0);
+            shares_job j = {.hits = hits};
+            ww_shares_init(&j.q, items, threads);
+            ww_parallel_for(pool, threads, claim_all, &j);
+            for (int i = 0; i < ITEMS; i++)
+                assert_int_equal(atomic_load(&hits[i]), i < items ? 1 : 0);
+        }
+        ww_threadpool_free(pool);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -374,6 +457,8 @@ int main(void)
         cmocka_unit_test(test_ranges_independent_of_threads),
         cmocka_unit_test(test_serial_pool),
         cmocka_unit_test(test_rejects_absurd_size),
+        cmocka_unit_test(test_shares_order),
+        cmocka_unit_test(test_shares_concurrent),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
