@@ -59,6 +59,28 @@ static void describe(const conv_case *c, char *buf, size_t size)
              c->pr, c->dh, c->dw, c->groups, c->has_bias, c->has_residual, (int)c->act);
 }
 
+/* Runs `conv` with 1, 2 and 3 threads against `expect` (out_n floats;
+ * `got` is their buffer, set to NaN first so unwritten outputs fail);
+ * returns the number of runs. */
+static int check_runs(const ww_conv2d *conv, const float *in, const float *residual,
+                      const float *expect, float *got, size_t out_n, const char *what, ww_isa isa)
+{
+    int runs = 0;
+    for (int threads = 1; threads <= 3; threads++) {
+        size_t scratch_n = ww_conv2d_scratch_floats(conv, threads);
+        float *scratch = scratch_n ? malloc(scratch_n * sizeof *scratch) : NULL;
+        for (size_t i = 0; i < out_n; i++)
+            got[i] = NAN;
+        ww_conv2d_run(conv, in, residual, got, scratch, ww_test_pools[threads]);
+        double diff = ww_max_rel_diff(got, expect, out_n);
+        if (!(diff <= TOLERANCE))
+            fail_msg("%s [%s, %d threads]: max rel diff %g", what, ww_isa_name(isa), threads, diff);
+        free(scratch);
+        runs++;
+    }
+    return runs;
+}
+
 /* Runs one case through every ISA x thread count; returns the number of
  * optimized runs compared. Buffers are allocated to the exact size so that
  * the sanitizer build catches any read or write past them. */
@@ -97,19 +119,7 @@ static int check_case(const conv_case *c, uint64_t seed)
         ww_conv2d *conv = NULL;
         if (ww_conv2d_create_isa(&s, weight, bias, c->act, isa, &conv, &err) != WANWU_OK)
             fail_msg("%s [%s]: %s", what, ww_isa_name(isa), err.message);
-        for (int threads = 1; threads <= 3; threads++) {
-            size_t scratch_n = ww_conv2d_scratch_floats(conv, threads);
-            float *scratch = scratch_n ? malloc(scratch_n * sizeof *scratch) : NULL;
-            for (size_t i = 0; i < out_n; i++)
-                got[i] = NAN; /* unwritten outputs fail */
-            ww_conv2d_run(conv, in, residual, got, scratch, ww_test_pools[threads]);
-            double diff = ww_max_rel_diff(got, expect, out_n);
-            if (!(diff <= TOLERANCE))
-                fail_msg("%s [%s, %d threads]: max rel diff %g", what, ww_isa_name(isa), threads,
-                         diff);
-            free(scratch);
-            runs++;
-        }
+        runs += check_runs(conv, in, residual, expect, got, out_n, what, isa);
         ww_conv2d_free(conv);
     }
     free(in);
@@ -457,18 +467,7 @@ static void check_pooled(conv_case cc, int pk, int ps, int pt, int pl, int pb, i
             fail_msg("%s [%s]: %s", what, ww_isa_name(isa), err.message);
         if (direct && isa == WW_ISA_AVX512 && strcmp(ww_conv2d_algorithm(conv), "direct") != 0)
             fail_msg("%s: took %s, not the pooled direct kernel", what, ww_conv2d_algorithm(conv));
-        for (int threads = 1; threads <= 3; threads++) {
-            size_t scratch_n = ww_conv2d_scratch_floats(conv, threads);
-            float *scratch = scratch_n ? malloc(scratch_n * sizeof *scratch) : NULL;
-            for (size_t i = 0; i < out_n; i++)
-                got[i] = NAN;
-            ww_conv2d_run(conv, in, NULL, got, scratch, ww_test_pools[threads]);
-            double diff = ww_max_rel_diff(got, expect, out_n);
-            if (!(diff <= TOLERANCE))
-                fail_msg("%s [%s, %d threads]: max rel diff %g", what, ww_isa_name(isa), threads,
-                         diff);
-            free(scratch);
-        }
+        check_runs(conv, in, NULL, expect, got, out_n, what, isa);
         ww_conv2d_free(conv);
     }
     free(in);
