@@ -28,6 +28,17 @@ static void merge_into_consumer(ww_graph *g, ww_node *p, ww_node *c)
     p->output = -1;
 }
 
+/* The conv producing `value` when a fusion into it is possible: no
+ * residual yet (one input) and `value` its only use. NULL otherwise. */
+static ww_node *sole_use_conv(ww_graph *g, int value)
+{
+    ww_node *conv = producer_of(g, value);
+    if (!conv || conv->op != WW_OP_CONV2D || conv->num_inputs != 1 ||
+        ww_graph_use_count(g, conv->output) != 1)
+        return NULL;
+    return conv;
+}
+
 /* ---- constant folding ---------------------------------------------------- */
 
 static int is_constant(ww_graph *g, int value)
@@ -319,10 +330,8 @@ int ww_pass_fold_batchnorm(ww_graph *g)
     for (int i = 0; i < g->num_nodes; i++) {
         ww_node *bn = &g->nodes[i];
         if (bn->removed || bn->op != WW_OP_BATCHNORM) continue;
-        ww_node *conv = producer_of(g, bn->inputs[0]);
-        if (!conv || conv->op != WW_OP_CONV2D || conv->num_inputs != 1 ||
-            conv->act != WW_ACT_NONE || ww_graph_use_count(g, conv->output) != 1)
-            continue;
+        ww_node *conv = sole_use_conv(g, bn->inputs[0]);
+        if (!conv || conv->act != WW_ACT_NONE) continue;
         const ww_conv2d_shape *s = &conv->conv;
         float *bias = conv->bias;
         if (!bias) {
@@ -350,10 +359,8 @@ int ww_pass_fuse_residual_add(ww_graph *g)
         ww_node *add = &g->nodes[i];
         if (add->removed || add->op != WW_OP_ADD || add->act != WW_ACT_NONE) continue;
         for (int k = 0; k < 2; k++) {
-            ww_node *conv = producer_of(g, add->inputs[k]);
-            if (!conv || conv->op != WW_OP_CONV2D || conv->num_inputs != 1 ||
-                conv->act != WW_ACT_NONE || ww_graph_use_count(g, conv->output) != 1)
-                continue;
+            ww_node *conv = sole_use_conv(g, add->inputs[k]);
+            if (!conv || conv->act != WW_ACT_NONE) continue;
             int residual = add->inputs[1 - k];
             if (residual == conv->output) continue; /* x + x */
             conv->inputs[1] = residual;
@@ -429,10 +436,8 @@ int ww_pass_fuse_maxpool(ww_graph *g)
     for (int i = 0; i < g->num_nodes; i++) {
         ww_node *mp = &g->nodes[i];
         if (mp->removed || mp->op != WW_OP_MAXPOOL2D) continue;
-        ww_node *conv = producer_of(g, mp->inputs[0]);
-        if (!conv || conv->op != WW_OP_CONV2D || conv->num_inputs != 1 || conv->pooled ||
-            ww_graph_use_count(g, conv->output) != 1)
-            continue;
+        ww_node *conv = sole_use_conv(g, mp->inputs[0]);
+        if (!conv || conv->pooled) continue;
         ww_pool2d_shape pool = mp->pool;
         merge_into_consumer(g, conv, mp);
         mp->pool = pool;
