@@ -327,6 +327,7 @@ typedef struct depthwise_ctx {
     const float *in, *residual;
     float *out, *scratch;
     int slots;
+    int bands; /* direct kernel: row bands (dwd_bands), each all channels */
 } depthwise_ctx;
 
 /* Slot i pads and convolves a contiguous share of the input channels
@@ -343,11 +344,18 @@ static void depthwise_slots_run(void *p, int begin, int end)
     int taps = s->kernel_h * s->kernel_w;
 #if WW_HAVE_X86
     if (conv->depthwise_direct) {
-        /* a slot here is one unit: a channel, or a pair (ww_conv2d_run) */
+        /* a slot here is one unit: a channel or a pair, of one band (ww_conv2d_run) */
         int step = conv->depthwise_direct_pair ? 2 : 1;
+        int per_band = ctx->slots / ctx->bands;
         for (int unit = begin; unit < end; unit++) {
-            int oc = unit * step;
+            /* Odd bands walk the channels backwards: the cache line where
+             * two bands of a channel meet is then written by the two
+             * threads at different times, not both at once (2-4x the time
+             * of a 14x14 layer when they ran in step). */
+            int index = unit % per_band, band = unit / per_band;
+            int oc = (band % 2 ? per_band - 1 - index : index) * step;
             dwd_channel c = {.shape = s, .act = conv->act};
+            dwd_band_rows(s, band, ctx->bands, &c.oy_begin, &c.oy_end);
             int n = s->out_c - oc < step ? s->out_c - oc : step;
             for (int i = 0; i < n; i++) {
                 c.in[i] = ctx->in + (size_t)((oc + i) / multiplier) * in_plane;
@@ -715,9 +723,8 @@ IM2COL_PACK_PHASED(im2col_pack_phased_avx512,
 
 /* How the GEMM work is cut into jobs for a given thread count. */
 typedef struct gemm_plan {
-    int slots;            /* parallel iterations, each with its own scratch slot */
-    int n_panels;         /* NR-column panels of the output */
-    int panels_per_block; /* panels per job */
+    int slots;    /* parallel iterations, each with its own scratch slot */
+    int n_panels; /* NR-column panels of the output */
     int n_blocks;
     int m_chunks;  /* row ranges per (group, block) when columns alone cannot feed all threads */
     int jobs;      /* groups * m_chunks * n_blocks */
@@ -781,12 +788,15 @@ static gemm_plan plan_gemm(const ww_conv2d *conv, int threads)
     int cached_weights = conv->packed_group_floats * sizeof(float) <= WEIGHT_STREAM_BYTES;
     if (threads > 1 && cached_weights && (long long)s->groups * blocks < 4LL * threads)
         blocks = (int)((4LL * threads + s->groups - 1) / s->groups);
-    /* A multiple of the thread count keeps the static split balanced. */
-    if (threads > 1 && (long long)s->groups * blocks < 8LL * threads)
+    /* A multiple of the thread count keeps the static split balanced (and
+     * with one group, on the threads' pixel halves). */
+    if (threads > 1 && (s->groups == 1 || (long long)s->groups * blocks < 8LL * threads))
         blocks = (blocks + threads - 1) / threads * threads;
     if (blocks > p.n_panels) blocks = p.n_panels;
-    p.panels_per_block = (p.n_panels + blocks - 1) / blocks;
-    p.n_blocks = (p.n_panels + p.panels_per_block - 1) / p.panels_per_block;
+    /* Block b: panels [n_panels * b / n_blocks, n_panels * (b + 1) / n_blocks),
+     * so thread t's share of the blocks is the t-th of the columns (the
+     * pixels the depthwise layer after it reads on that thread). */
+    p.n_blocks = blocks;
     /* Few columns (late, small feature maps): also split the rows. */
     int m_panels = (conv->m + conv->kern->mr - 1) / conv->kern->mr;
     long long column_jobs = (long long)s->groups * p.n_blocks;
@@ -939,9 +949,8 @@ static void conv_gemm_run_job(const gemm_ctx *ctx, const float *phased, float *p
     int m_begin = (int)((long long)m_panels * chunk / plan->m_chunks) * mr;
     int m_end = (int)((long long)m_panels * (chunk + 1) / plan->m_chunks) * mr;
     if (m_end > conv->m) m_end = conv->m;
-    int p_begin = block * plan->panels_per_block;
-    int p_end = p_begin + plan->panels_per_block;
-    if (p_end > plan->n_panels) p_end = plan->n_panels;
+    int p_begin = (int)((long long)plan->n_panels * block / plan->n_blocks);
+    int p_end = (int)((long long)plan->n_panels * (block + 1) / plan->n_blocks);
     if (m_begin < m_end) conv_gemm_job(ctx, phased, panels, group, p_begin, p_end, m_begin, m_end);
 }
 
@@ -1213,15 +1222,17 @@ static void conv_run(const ww_conv2d *conv, const float *in, const float *residu
                      float *scratch, ww_threadpool *pool)
 {
     if (conv->algo == CONV_DEPTHWISE) {
-        depthwise_ctx ctx = {conv, in, residual, out, scratch, 0};
+        depthwise_ctx ctx = {conv, in, residual, out, scratch, 0, 1};
 #if WW_HAVE_X86
         if (conv->depthwise_direct) {
-            /* No per-thread scratch: every channel (or pair) is a unit the
-             * pool hands out in chunks as threads come free, so a slower
-             * or descheduled core (this VM's second vCPU runs ~30 % slower)
-             * does not hold the layer back by a whole equal share. */
+            /* No per-thread scratch: every channel (or pair) of a band is a
+             * unit the pool hands out in chunks as threads come free, so a
+             * slower or descheduled core (this VM's second vCPU runs ~30 %
+             * slower) does not hold the layer back by a whole equal share.
+             * Bands outermost: thread t's share is band t. */
             int step = conv->depthwise_direct_pair ? 2 : 1;
-            ctx.slots = (conv->shape.out_c + step - 1) / step;
+            ctx.bands = dwd_bands(&conv->shape, ww_threadpool_size(pool));
+            ctx.slots = (conv->shape.out_c + step - 1) / step * ctx.bands;
             ww_parallel_for(pool, ctx.slots, depthwise_slots_run, &ctx);
             return;
         }

@@ -206,6 +206,14 @@ static void test_edge_shapes(void **state)
     cases[n++] = (conv_case){5, 56, 56, 5, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 5, 1, 1, WW_ACT_RELU6};
     cases[n++] = (conv_case){3, 27, 20, 3, 5, 5, 2, 2, 2, 2, 2, 2, 1, 1, 3, 1, 1, WW_ACT_SILU};
     cases[n++] = (conv_case){3, 28, 28, 3, 5, 5, 1, 1, 2, 2, 2, 2, 1, 1, 3, 1, 0, WW_ACT_SILU};
+    /* the same kernel in row bands, one per thread (maps of 56 rows and
+     * more at 2 threads, 84 at 3): band edges between passes, a last band
+     * with rows left over from the passes, multiplier 2, residual, an
+     * activation pass over the band */
+    cases[n++] = (conv_case){5, 57, 33, 5, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 5, 0, 1, WW_ACT_HARDSWISH};
+    cases[n++] = (conv_case){3, 90, 20, 6, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 3, 1, 1, WW_ACT_SILU};
+    cases[n++] = (conv_case){4, 170, 19, 4, 5, 5, 2, 2, 2, 2, 2, 2, 1, 1, 4, 1, 1, WW_ACT_RELU6};
+    cases[n++] = (conv_case){3, 113, 40, 3, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 3, 1, 0, WW_ACT_SILU};
     /* single input channel, many outputs (GEMM, not depthwise) */
     cases[n++] = (conv_case){1, 9, 10, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, WW_ACT_RELU};
     /* EfficientNet: depthwise 5x5 strides 1 and 2 and 3x3 with SiLU, the
