@@ -17,7 +17,8 @@
 
 typedef enum ww_op_type {
     WW_OP_INPUT,
-    WW_OP_CONV2D,          /* weight, bias (may be NULL); inputs[1] = residual (optional) */
+    WW_OP_CONV2D,          /* weight, bias (may be NULL); inputs[1] = residual (optional);
+                            * with in_scale, a per-input-channel scale last */
     WW_OP_BATCHNORM,       /* bn_* arrays, eps */
     WW_OP_ACTIVATION,      /* act */
     WW_OP_ADD,             /* inputs[0] + inputs[1], then act */
@@ -53,7 +54,7 @@ typedef struct ww_value {
 typedef struct ww_node {
     ww_op_type op;
     char name[WW_NODE_NAME_MAX]; /* source module name, for messages */
-    int inputs[2];
+    int inputs[3];
     int num_inputs;
     int output;
     int removed; /* set by passes; removed nodes are skipped */
@@ -62,6 +63,8 @@ typedef struct ww_node {
     ww_conv2d_shape conv;
     ww_pool2d_shape pool; /* MAXPOOL2D, AVGPOOL2D; CONV2D when `pooled` */
     int pooled;           /* CONV2D: a max pool over its output fused in (fuse_maxpool) */
+    int in_scale;         /* CONV2D: its input scaled per channel first, by the last input
+                           * (C x 1 x 1; fuse_channel_scale); see ww_conv_in_scale */
     int in_features, out_features;
     int channel_begin, channel_end;                     /* SLICE_CHANNELS, CHANNEL_SHUFFLE */
     int groups;                                         /* CHANNEL_SHUFFLE */
@@ -183,6 +186,17 @@ int64_t ww_graph_macs(const ww_graph *g);
 /* The same for one node (0 for removed nodes and ops other than conv and
  * linear). */
 int64_t ww_node_macs(const ww_node *n);
+
+/* A CONV2D node's residual value, or -1 when it has none. */
+static inline int ww_conv_residual(const ww_node *n)
+{
+    return n->num_inputs - (n->in_scale ? 1 : 0) > 1 ? n->inputs[1] : -1;
+}
+/* A CONV2D node's per-input-channel scale value, or -1 when it has none. */
+static inline int ww_conv_in_scale(const ww_node *n)
+{
+    return n->in_scale ? n->inputs[n->num_inputs - 1] : -1;
+}
 
 /* Number of consumers of a value among live nodes (+1 if it is the graph
  * output). */

@@ -447,6 +447,45 @@ int ww_pass_fuse_maxpool(ww_graph *g)
     return rewrites;
 }
 
+/* The live node reading `value` when it is its only use (not the graph
+ * output); NULL otherwise. */
+static ww_node *sole_consumer(ww_graph *g, int value)
+{
+    if (value == g->output || ww_graph_use_count(g, value) != 1) return NULL;
+    for (int i = 0; i < g->num_nodes; i++) {
+        ww_node *n = &g->nodes[i];
+        if (n->removed) continue;
+        for (int k = 0; k < n->num_inputs; k++)
+            if (n->inputs[k] == value) return n;
+    }
+    return NULL;
+}
+
+int ww_pass_fuse_channel_scale(ww_graph *g)
+{
+    int rewrites = 0;
+    for (int i = 0; i < g->num_nodes; i++) {
+        ww_node *mul = &g->nodes[i];
+        if (mul->removed || mul->op != WW_OP_MUL_CHANNEL || mul->num_inputs != 2) continue;
+        ww_node *conv = sole_consumer(g, mul->output);
+        if (!conv || conv->op != WW_OP_CONV2D || conv->inputs[0] != mul->output || conv->in_scale ||
+            conv->pooled || conv->num_inputs > 2)
+            continue;
+        const ww_conv2d_shape *s = &conv->conv;
+        /* exactly the convs ww_conv2d_takes_in_scale accepts: 1x1 GEMMs on maps of 2+ pixels */
+        if (!ww_conv2d_shape_takes_in_scale(s)) continue;
+        if (conv->num_inputs == 2 && conv->inputs[1] == mul->output)
+            continue; /* also its residual */
+        conv->inputs[0] = mul->inputs[0];
+        conv->inputs[conv->num_inputs++] = mul->inputs[1];
+        conv->in_scale = 1;
+        ww_node_free_arrays(g, mul);
+        mul->removed = 1;
+        rewrites++;
+    }
+    return rewrites;
+}
+
 int ww_pass_remove_dead_nodes(ww_graph *g)
 {
     int rewrites = 0;
@@ -470,6 +509,7 @@ void ww_graph_optimize(ww_graph *g)
     ww_pass_fuse_activation(g);
     ww_pass_fuse_channel_shuffle(g);
     ww_pass_fuse_maxpool(g);
+    ww_pass_fuse_channel_scale(g);
     ww_pass_remove_dead_nodes(g);
 }
 

@@ -17,6 +17,10 @@
  *   fuse_maxpool       - a max pool reading only a conv without residual (ResNet's
  *                        stem) becomes part of the conv, which then writes the
  *                        pooled map only (ww_conv2d_create_pooled)
+ *   fuse_channel_scale - a per-channel multiply (squeeze-and-excitation's) read
+ *                        only by a 1x1 conv becomes part of the conv, which
+ *                        scales its input as it packs it: one pass over the
+ *                        map fewer
  *   remove_dead_nodes  - nodes whose output nobody reads
  * Each pass preserves the function the graph computes (up to float
  * rounding) and returns the number of rewrites it made. */
@@ -32,6 +36,7 @@ int ww_pass_fuse_residual_add(ww_graph *g);
 int ww_pass_fuse_activation(ww_graph *g);
 int ww_pass_fuse_channel_shuffle(ww_graph *g);
 int ww_pass_fuse_maxpool(ww_graph *g);
+int ww_pass_fuse_channel_scale(ww_graph *g);
 int ww_pass_remove_dead_nodes(ww_graph *g);
 void ww_graph_optimize(ww_graph *g);
 

@@ -29,6 +29,7 @@
 #include "kernels/winograd.h"
 #include "ops/ops.h"
 
+#include <assert.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -816,7 +817,9 @@ static gemm_plan plan_gemm(const ww_conv2d *conv, int threads)
 typedef struct gemm_ctx {
     const ww_conv2d *conv;
     const float *in, *residual;
-    const float *phased; /* phase-split input, or NULL (see im2col_phased) */
+    const float *in_scale; /* per input channel, packed into B panels; or NULL */
+    const float *weight;   /* packed A: conv->weight, or a scaled copy (scales_weights) */
+    const float *phased;   /* phase-split input, or NULL (see im2col_phased) */
     /* Each slot makes its own phase-split copy of the whole input (at
      * phased_slots + slot * phased_floats) before its first job. */
     float *phased_slots;
@@ -834,8 +837,8 @@ typedef struct gemm_ctx {
 static int gemm_reads_in_place(const gemm_ctx *ctx, int p)
 {
     const ww_conv2d *conv = ctx->conv;
-    return conv->algo == CONV_GEMM_1X1 && !ctx->plan.streaming && conv->kern->tile_strided &&
-           (p + 1) * conv->kern->nr <= conv->n;
+    return conv->algo == CONV_GEMM_1X1 && !ctx->plan.streaming && !ctx->in_scale &&
+           conv->kern->tile_strided && (p + 1) * conv->kern->nr <= conv->n;
 }
 
 /* Packs rows [k0, k0 + kc) of column panel p of `group`'s B matrix. */
@@ -850,8 +853,12 @@ static void conv_pack_panel(const gemm_ctx *ctx, const float *phased_in, int gro
     int nr = conv->n - n0 < kern->nr ? conv->n - n0 : kern->nr;
     if (conv->algo == CONV_GEMM_1X1) {
         const float *in_group = ctx->in + (size_t)group * in_per_group * conv->n;
-        ww_gemm_pack_b_panel(kern, kc, nr, in_group + (size_t)k0 * conv->n + n0, (size_t)conv->n,
-                             panel);
+        const float *rows = in_group + (size_t)k0 * conv->n + n0;
+        if (ctx->in_scale)
+            ww_gemm_pack_b_panel_scaled(kern, kc, nr, rows, (size_t)conv->n,
+                                        ctx->in_scale + (size_t)group * in_per_group + k0, panel);
+        else
+            ww_gemm_pack_b_panel(kern, kc, nr, rows, (size_t)conv->n, panel);
         return;
     }
     column_run runs[WW_GEMM_MAX_NR];
@@ -887,7 +894,7 @@ static void conv_panel_product(const gemm_ctx *ctx, int group, int p, int k0, in
         ldb = (size_t)conv->n;
     }
     ww_gemm_panel_args args = {.kern = conv->kern,
-                               .a_packed = conv->weight + (size_t)group * conv->packed_group_floats,
+                               .a_packed = ctx->weight + (size_t)group * conv->packed_group_floats,
                                .k = conv->k,
                                .k0 = k0,
                                .kc = kc,
@@ -1187,6 +1194,48 @@ size_t ww_conv2d_scratch_floats(const ww_conv2d *conv, int threads)
     return own;
 }
 
+/* A per-input-channel scale (ww_conv2d_run_scaled) of a layer whose
+ * weights stay in cache: the scale goes into a copy of the packed weights
+ * (M x K multiplies) rather than into every packed column panel (K x N),
+ * and the tiles still read the input in place. Weight-streaming layers
+ * (M x K large, N small) scale their panels as they pack them. */
+static int scales_weights(const ww_conv2d *conv)
+{
+    int streaming;
+    return conv->algo == CONV_GEMM_1X1 && ww_conv2d_shape_takes_in_scale(&conv->shape) &&
+           (gemm_kc(conv, &streaming), !streaming);
+}
+
+/* Scratch for that copy (at the start of the conv's scratch). */
+static size_t scaled_a_floats(const ww_conv2d *conv)
+{
+    return scales_weights(conv) ? conv->packed_group_floats + 16 : 0;
+}
+
+typedef struct scale_a_ctx {
+    const ww_conv2d *conv;
+    const float *in_scale;
+    float *scaled;
+} scale_a_ctx;
+
+/* MR-row panels [begin, end) of the packed weights times the scale of
+ * their K column (panels hold MR rows k-major: kk * MR + r). */
+static void scale_a_panels(void *p, int begin, int end)
+{
+    const scale_a_ctx *ctx = p;
+    int mr = ctx->conv->kern->mr, k = ctx->conv->k;
+    for (int panel = begin; panel < end; panel++) {
+        size_t base = (size_t)panel * mr * k;
+        const float *src = ctx->conv->weight + base;
+        float *dst = ctx->scaled + base;
+        for (int kk = 0; kk < k; kk++) {
+            float sc = ctx->in_scale[kk];
+            for (int r = 0; r < mr; r++)
+                dst[(size_t)kk * mr + r] = src[(size_t)kk * mr + r] * sc;
+        }
+    }
+}
+
 static size_t conv_scratch_floats(const ww_conv2d *conv, int threads)
 {
     /* One slot per thread (runs use at most that many), so the size only
@@ -1196,11 +1245,11 @@ static size_t conv_scratch_floats(const ww_conv2d *conv, int threads)
     if (conv->algo == CONV_WINOGRAD) return ww_winograd_scratch_floats(conv->winograd, threads);
     if (conv->algo == CONV_DIRECT) return ww_conv_direct_scratch_floats(conv->direct, threads);
     /* a phase-split copy per slot when rows are split (ww_conv2d_run) */
-    return slots * (phased_floats(conv) + gemm_slot_floats(conv));
+    return slots * (phased_floats(conv) + gemm_slot_floats(conv)) + scaled_a_floats(conv);
 }
 
-static void conv_run(const ww_conv2d *conv, const float *in, const float *residual, float *out,
-                     float *scratch, ww_threadpool *pool);
+static void conv_run(const ww_conv2d *conv, const float *in, const float *in_scale,
+                     const float *residual, float *out, float *scratch, ww_threadpool *pool);
 
 void ww_conv2d_run(const ww_conv2d *conv, const float *in, const float *residual, float *out,
                    float *scratch, ww_threadpool *pool)
@@ -1211,15 +1260,34 @@ void ww_conv2d_run(const ww_conv2d *conv, const float *in, const float *residual
     }
     if (conv->pooled == POOL_AFTER) {
         float *full = ww_align64(scratch);
-        conv_run(conv, in, residual, full, full + (size_t)conv->shape.out_c * conv->n, pool);
+        conv_run(conv, in, NULL, residual, full, full + (size_t)conv->shape.out_c * conv->n, pool);
         ww_maxpool2d_isa(conv->kern ? conv->kern->isa : WW_ISA_AUTO, &conv->pool, full, out, pool);
         return;
     }
-    conv_run(conv, in, residual, out, scratch, pool);
+    conv_run(conv, in, NULL, residual, out, scratch, pool);
 }
 
-static void conv_run(const ww_conv2d *conv, const float *in, const float *residual, float *out,
-                     float *scratch, ww_threadpool *pool)
+int ww_conv2d_shape_takes_in_scale(const ww_conv2d_shape *s)
+{
+    return s->kernel_h == 1 && s->kernel_w == 1 && s->stride_h == 1 && s->stride_w == 1 &&
+           s->pad_top == 0 && s->pad_left == 0 && s->pad_bottom == 0 && s->pad_right == 0 &&
+           s->groups == 1 && (long long)s->out_h * s->out_w > 1;
+}
+
+void ww_conv2d_run_scaled(const ww_conv2d *conv, const float *in, const float *in_scale,
+                          const float *residual, float *out, float *scratch, ww_threadpool *pool)
+{
+    if (!in_scale) {
+        ww_conv2d_run(conv, in, residual, out, scratch, pool);
+        return;
+    }
+    /* the shapes ww_conv2d_shape_takes_in_scale accepts all take this path */
+    assert(conv->algo == CONV_GEMM_1X1 && conv->n > 1 && conv->pooled == POOL_NONE);
+    conv_run(conv, in, in_scale, residual, out, scratch, pool);
+}
+
+static void conv_run(const ww_conv2d *conv, const float *in, const float *in_scale,
+                     const float *residual, float *out, float *scratch, ww_threadpool *pool)
 {
     if (conv->algo == CONV_DEPTHWISE) {
         depthwise_ctx ctx = {conv, in, residual, out, scratch, 0, 1};
@@ -1257,8 +1325,21 @@ static void conv_run(const ww_conv2d *conv, const float *in, const float *residu
         ww_parallel_for(pool, conv->shape.groups * g.chunks, conv_gemv_chunks, &g);
         return;
     }
-    gemm_ctx ctx = {.conv = conv, .in = in, .residual = residual, .out = out, .scratch = scratch};
+    gemm_ctx ctx = {.conv = conv,
+                    .in = in,
+                    .in_scale = in_scale,
+                    .residual = residual,
+                    .out = out,
+                    .scratch = scratch,
+                    .weight = conv->weight};
     ctx.plan = plan_gemm(conv, ww_threadpool_size(pool));
+    if (in_scale && scales_weights(conv)) {
+        scale_a_ctx sa = {conv, in_scale, ww_align64(scratch)};
+        ww_parallel_for(pool, (conv->m + conv->kern->mr - 1) / conv->kern->mr, scale_a_panels, &sa);
+        ctx.weight = sa.scaled;
+        ctx.in_scale = NULL; /* in the weights now */
+        ctx.scratch = scratch + scaled_a_floats(conv);
+    }
     if (im2col_phased(conv) && ctx.plan.m_chunks > 1) {
         /* Rows split (small maps): every thread packs every column panel
          * from the whole input, so each makes its own phase-split copy

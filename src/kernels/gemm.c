@@ -351,6 +351,48 @@ void ww_gemm_pack_b_panel(const ww_gemm_kernel *kern, int kc, int nr, const floa
     }
 }
 
+#if WW_HAVE_X86
+/* ww_gemm_pack_b_panel_scaled for 16-float multiples of NR (AVX-512: 32):
+ * masked loads leave the lanes past nr zero. */
+__attribute__((target("avx512f"))) static void pack_b_scaled_avx512(int kc, int nr, int full,
+                                                                    const float *b, size_t ldb,
+                                                                    const float *scale,
+                                                                    float *panel)
+{
+    for (int kk = 0; kk < kc; kk++) {
+        const float *src = b + (size_t)kk * ldb;
+        float *dst = panel + (size_t)kk * full;
+        __m512 sc = _mm512_set1_ps(scale[kk]);
+        for (int j = 0; j < full; j += 16) {
+            int left = nr - j < 0 ? 0 : nr - j;
+            __mmask16 m = left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1);
+            _mm512_storeu_ps(dst + j, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, src + j), sc));
+        }
+    }
+}
+#endif
+
+void ww_gemm_pack_b_panel_scaled(const ww_gemm_kernel *kern, int kc, int nr, const float *b,
+                                 size_t ldb, const float *scale, float *panel)
+{
+    int full = kern->nr;
+#if WW_HAVE_X86
+    if (kern->isa == WW_ISA_AVX512 && full % 16 == 0) {
+        pack_b_scaled_avx512(kc, nr, full, b, ldb, scale, panel);
+        return;
+    }
+#endif
+    for (int kk = 0; kk < kc; kk++) {
+        const float *src = b + (size_t)kk * ldb;
+        float *dst = panel + (size_t)kk * full;
+        float sc = scale[kk];
+        for (int j = 0; j < nr; j++)
+            dst[j] = src[j] * sc;
+        for (int j = nr; j < full; j++)
+            dst[j] = 0.0f;
+    }
+}
+
 /* A tile cut by the edge of C: run a tile kernel `width` columns wide on a
  * stack copy. B is a packed panel for `tile_fn`, or rows `ldb` apart for
  * `strided_fn` when that is given. */

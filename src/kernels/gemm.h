@@ -79,6 +79,10 @@ void ww_gemm_pack_a(const ww_gemm_kernel *kern, int m, int k, const float *a, si
  * (row stride ldb) into one KC x NR panel, zero-filling columns >= nr. */
 void ww_gemm_pack_b_panel(const ww_gemm_kernel *kern, int kc, int nr, const float *b, size_t ldb,
                           float *panel);
+/* The same with row kk multiplied by scale[kk] (a per-input-channel scale
+ * of a 1x1 convolution's input: squeeze-and-excitation). */
+void ww_gemm_pack_b_panel_scaled(const ww_gemm_kernel *kern, int kc, int nr, const float *b,
+                                 size_t ldb, const float *scale, float *panel);
 
 /* One packed B panel times a range of A's rows: C[m_begin:m_end, 0:nr] =
  * epilogue(A[m_begin:m_end, k0:k0+kc] * panel [+ C]). m_begin is a

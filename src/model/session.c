@@ -120,10 +120,13 @@ void ww_graph_exec_nodes(const ww_graph_exec *s, int first, int end)
         const float *x = value_ptr(s, n->inputs[0]);
         float *y = value_ptr(s, n->output);
         switch (n->op) {
-        case WW_OP_CONV2D:
-            ww_conv2d_run(s->convs[i], x, n->num_inputs > 1 ? value_ptr(s, n->inputs[1]) : NULL, y,
-                          s->scratch, s->pool);
+        case WW_OP_CONV2D: {
+            int residual = ww_conv_residual(n), in_scale = ww_conv_in_scale(n);
+            ww_conv2d_run_scaled(s->convs[i], x, in_scale >= 0 ? value_ptr(s, in_scale) : NULL,
+                                 residual >= 0 ? value_ptr(s, residual) : NULL, y, s->scratch,
+                                 s->pool);
             break;
+        }
         case WW_OP_BATCHNORM:
             ww_batchnorm_ref(in->c, in->h * in->w, x, n->bn_gamma, n->bn_beta, n->bn_mean,
                              n->bn_var, n->bn_eps, y);
@@ -224,7 +227,10 @@ int wanwu_session_profile(const wanwu_session *s, wanwu_layer_time *out, int max
             const ww_value *v = &g->values[n->output];
             wanwu_layer_time *t = &out[count];
             t->name = n->name;
-            t->op = n->op == WW_OP_CONV2D && n->pooled ? "Conv2d+MaxPool2d" : ww_op_name(n->op);
+            t->op = n->op != WW_OP_CONV2D ? ww_op_name(n->op)
+                    : n->pooled           ? "Conv2d+MaxPool2d"
+                    : n->in_scale         ? "MulChannel+Conv2d"
+                                          : ww_op_name(n->op);
             t->out_channels = v->c;
             t->out_height = v->h;
             t->out_width = v->w;

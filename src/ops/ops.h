@@ -136,6 +136,17 @@ const char *ww_conv2d_algorithm(const ww_conv2d *conv);
 size_t ww_conv2d_scratch_floats(const ww_conv2d *conv, int threads);
 void ww_conv2d_run(const ww_conv2d *conv, const float *in, const float *residual, float *out,
                    float *scratch, ww_threadpool *pool);
+/* 1 when convs of shape `s` take a per-input-channel scale
+ * (ww_conv2d_run_scaled): 1x1, stride 1, no padding, one group, at least
+ * two output pixels (the GEMM path). */
+int ww_conv2d_shape_takes_in_scale(const ww_conv2d_shape *s);
+/* ww_conv2d_run on the input with channel c multiplied by in_scale[c]
+ * (squeeze-and-excitation's per-channel multiply, applied as the conv
+ * packs its input instead of as a pass of its own). The conv's shape must
+ * take it (above) and it must not be pooled; in_scale NULL is
+ * ww_conv2d_run. */
+void ww_conv2d_run_scaled(const ww_conv2d *conv, const float *in, const float *in_scale,
+                          const float *residual, float *out, float *scratch, ww_threadpool *pool);
 
 void ww_maxpool2d_ref(const ww_pool2d_shape *s, const float *in, float *out);
 void ww_maxpool2d(const ww_pool2d_shape *s, const float *in, float *out, ww_threadpool *pool);

@@ -43,8 +43,18 @@ static void eval_node(const ww_graph *g, const ww_node *n, buffer_fn buf, void *
             free(full);
             break;
         }
+        if (n->in_scale) { /* the per-channel multiply fused into it first */
+            float *scaled = malloc(count * sizeof *scaled);
+            assert_non_null(scaled);
+            ww_mul_channel_ref(in->c, in->h * in->w, x, buf(ctx, ww_conv_in_scale(n)), scaled);
+            ww_conv2d_ref(&n->conv, scaled, n->weight, n->bias,
+                          ww_conv_residual(n) >= 0 ? buf(ctx, ww_conv_residual(n)) : NULL, n->act,
+                          y);
+            free(scaled);
+            break;
+        }
         ww_conv2d_ref(&n->conv, x, n->weight, n->bias,
-                      n->num_inputs > 1 ? buf(ctx, n->inputs[1]) : NULL, n->act, y);
+                      ww_conv_residual(n) >= 0 ? buf(ctx, ww_conv_residual(n)) : NULL, n->act, y);
         break;
     case WW_OP_BATCHNORM:
         ww_batchnorm_ref(in->c, in->h * in->w, x, n->bn_gamma, n->bn_beta, n->bn_mean, n->bn_var,
@@ -481,6 +491,58 @@ static void test_fuse_maxpool(void **state)
     }
 }
 
+/* Squeeze-and-excitation's per-channel multiply becomes part of the 1x1
+ * conv reading it (with or without a residual), only when that conv is
+ * its one reader and takes a scale (1x1, stride 1, 2+ pixels). */
+static void test_fuse_channel_scale(void **state)
+{
+    (void)state;
+    for (int variant = 0; variant < 5; variant++) {
+        ww_rng rng;
+        ww_rng_seed(&rng, 90 + (uint64_t)variant);
+        ww_graph g;
+        wanwu_error err;
+        ww_graph_init(&g);
+        int x = ww_graph_add_input(&g, 6, 9, 7, &err);
+        int h = conv_bn(&g, &rng, x, 12, 3, 1, 6, WW_ACT_SILU); /* depthwise x2 */
+        int s = ww_graph_add_global_avgpool(&g, "se.pool", h, &err);
+        s = conv_bn(&g, &rng, s, 12, 1, 1, 1, WW_ACT_SIGMOID);
+        int scaled = ww_graph_add_mul_channel(&g, "se", h, s, &err);
+        int k = variant == 2 ? 3 : 1, stride = variant == 3 ? 2 : 1;
+        int y = conv_bn(&g, &rng, scaled, 6, k, stride, 1, WW_ACT_NONE);
+        /* variants 0 and 4: a residual block (the projection plus x) */
+        if (variant == 0 || variant == 4) y = ww_graph_add_add(&g, "residual", y, x, &err);
+        /* variant 1: the scaled map is read again */
+        if (variant == 1)
+            y = ww_graph_add_add(&g, "again", y, conv_bn(&g, &rng, scaled, 6, 1, 1, 1, WW_ACT_NONE),
+                                 &err);
+        /* variant 4: the SE output scales a second map too */
+        if (variant == 4)
+            y = ww_graph_add_add(&g, "other", y,
+                                 conv_bn(&g, &rng, ww_graph_add_mul_channel(&g, "se2", h, s, &err),
+                                         6, 1, 1, 1, WW_ACT_NONE),
+                                 &err);
+        assert_true(y >= 0);
+        float *input = random_floats(&rng, ww_value_size(&g.values[x]), -2, 2);
+        assert_true(optimized_difference(&g, input) < 1e-5);
+        int fused = variant == 0 ? 1 : variant == 4 ? 2 : 0;
+        int scaled_convs = 0, with_residual = 0;
+        for (int i = 0; i < g.num_nodes; i++) {
+            const ww_node *n = &g.nodes[i];
+            if (n->removed || n->op != WW_OP_CONV2D || !n->in_scale) continue;
+            scaled_convs++;
+            assert_int_equal(g.values[ww_conv_in_scale(n)].c, 12);
+            if (ww_conv_residual(n) >= 0) with_residual++;
+        }
+        assert_int_equal(scaled_convs, fused);
+        /* variant 4: the second projection takes the first one's sum as its residual */
+        assert_int_equal(with_residual, variant == 0 ? 1 : variant == 4 ? 2 : 0);
+        assert_int_equal(count_live(&g, WW_OP_MUL_CHANNEL), fused ? 0 : 1);
+        free(input);
+        ww_graph_free(&g);
+    }
+}
+
 /* No live node reads a CONSTANT node, or reads only constants. */
 static void assert_constants_absorbed(const ww_graph *g)
 {
@@ -757,6 +819,7 @@ int main(void)
         cmocka_unit_test(test_zoo_reference_ops),
         cmocka_unit_test(test_fuse_channel_shuffle),
         cmocka_unit_test(test_fuse_maxpool),
+        cmocka_unit_test(test_fuse_channel_scale),
         cmocka_unit_test(test_builder_rejects_bad_shapes),
         cmocka_unit_test(test_fold_constant_operands),
         cmocka_unit_test(test_fold_constant_concat_gather),

@@ -62,8 +62,9 @@ static void describe(const conv_case *c, char *buf, size_t size)
 /* Runs `conv` with 1, 2 and 3 threads against `expect` (out_n floats;
  * `got` is their buffer, set to NaN first so unwritten outputs fail);
  * returns the number of runs. */
-static int check_runs(const ww_conv2d *conv, const float *in, const float *residual,
-                      const float *expect, float *got, size_t out_n, const char *what, ww_isa isa)
+static int check_runs_scaled(const ww_conv2d *conv, const float *in, const float *in_scale,
+                             const float *residual, const float *expect, float *got, size_t out_n,
+                             const char *what, ww_isa isa)
 {
     int runs = 0;
     for (int threads = 1; threads <= 3; threads++) {
@@ -71,7 +72,11 @@ static int check_runs(const ww_conv2d *conv, const float *in, const float *resid
         float *scratch = scratch_n ? malloc(scratch_n * sizeof *scratch) : NULL;
         for (size_t i = 0; i < out_n; i++)
             got[i] = NAN;
-        ww_conv2d_run(conv, in, residual, got, scratch, ww_test_pools[threads]);
+        if (in_scale)
+            ww_conv2d_run_scaled(conv, in, in_scale, residual, got, scratch,
+                                 ww_test_pools[threads]);
+        else
+            ww_conv2d_run(conv, in, residual, got, scratch, ww_test_pools[threads]);
         double diff = ww_max_rel_diff(got, expect, out_n);
         if (!(diff <= TOLERANCE))
             fail_msg("%s [%s, %d threads]: max rel diff %g", what, ww_isa_name(isa), threads, diff);
@@ -81,10 +86,18 @@ static int check_runs(const ww_conv2d *conv, const float *in, const float *resid
     return runs;
 }
 
+static int check_runs(const ww_conv2d *conv, const float *in, const float *residual,
+                      const float *expect, float *got, size_t out_n, const char *what, ww_isa isa)
+{
+    return check_runs_scaled(conv, in, NULL, residual, expect, got, out_n, what, isa);
+}
+
 /* Runs one case through every ISA x thread count; returns the number of
  * optimized runs compared. Buffers are allocated to the exact size so that
- * the sanitizer build catches any read or write past them. */
-static int check_case(const conv_case *c, uint64_t seed)
+ * the sanitizer build catches any read or write past them. With
+ * `in_scale`, the conv scales its input per channel (ww_conv2d_run_scaled)
+ * by values in [0, 1] (a sigmoid's), the reference scales it first. */
+static int check_case_scaled(const conv_case *c, int in_scale, uint64_t seed)
 {
     ww_conv2d_shape s = shape_of(c);
     char what[256];
@@ -111,7 +124,15 @@ static int check_case(const conv_case *c, uint64_t seed)
     ww_rng_fill(&rng, weight, w_n, -1.0f, 1.0f);
     if (bias) ww_rng_fill(&rng, bias, (size_t)s.out_c, -1.0f, 1.0f);
     if (residual) ww_rng_fill(&rng, residual, out_n, -2.0f, 2.0f);
-    ww_conv2d_ref(&s, in, weight, bias, residual, c->act, expect);
+    float *scale = NULL, *scaled_in = NULL;
+    if (in_scale) {
+        scale = malloc((size_t)s.in_c * sizeof *scale);
+        scaled_in = malloc(in_n * sizeof *scaled_in);
+        assert_true(scale && scaled_in);
+        ww_rng_fill(&rng, scale, (size_t)s.in_c, 0.0f, 1.0f);
+        ww_mul_channel_ref(s.in_c, s.in_h * s.in_w, in, scale, scaled_in);
+    }
+    ww_conv2d_ref(&s, in_scale ? scaled_in : in, weight, bias, residual, c->act, expect);
 
     int runs = 0;
     for (ww_isa isa = WW_ISA_PORTABLE; isa <= WW_ISA_AVX512; isa++) {
@@ -119,9 +140,11 @@ static int check_case(const conv_case *c, uint64_t seed)
         ww_conv2d *conv = NULL;
         if (ww_conv2d_create_isa(&s, weight, bias, c->act, isa, &conv, &err) != WANWU_OK)
             fail_msg("%s [%s]: %s", what, ww_isa_name(isa), err.message);
-        runs += check_runs(conv, in, residual, expect, got, out_n, what, isa);
+        runs += check_runs_scaled(conv, in, scale, residual, expect, got, out_n, what, isa);
         ww_conv2d_free(conv);
     }
+    free(scale);
+    free(scaled_in);
     free(in);
     free(weight);
     free(bias);
@@ -129,6 +152,11 @@ static int check_case(const conv_case *c, uint64_t seed)
     free(expect);
     free(got);
     return runs;
+}
+
+static int check_case(const conv_case *c, uint64_t seed)
+{
+    return check_case_scaled(c, 0, seed);
 }
 
 static conv_case plain(int in_c, int in_h, int in_w, int out_c, int k, int stride, int pad)
@@ -432,6 +460,47 @@ static void test_pointwise_in_place(void **state)
     }
 }
 
+/* ww_conv2d_run_scaled (squeeze-and-excitation's multiply folded into the
+ * projection after it): layers whose weights stay in cache scale a copy of
+ * the packed weights and read the input in place; weight-streaming ones
+ * (more than 256 KiB of weights, all columns in one job) scale the
+ * columns as they pack them. Every ISA, 1-3 threads, residual, K blocks,
+ * panels narrower than a tile, rows not a multiple of MR. */
+static void test_pointwise_in_scale(void **state)
+{
+    (void)state;
+    conv_case cases[9];
+    int n = 0;
+    cases[n++] = plain(8, 4, 8, 16, 1, 1, 0);      /* one full panel */
+    cases[n++] = plain(24, 12, 12, 13, 1, 1, 0);   /* 4 full panels + a half one, 13 rows */
+    cases[n++] = plain(300, 8, 9, 40, 1, 1, 0);    /* K = 300: two K blocks */
+    cases[n++] = plain(5, 1, 2, 7, 1, 1, 0);       /* two pixels */
+    cases[n++] = plain(672, 7, 7, 112, 1, 1, 0);   /* streaming, K split in blocks */
+    cases[n++] = plain(1152, 3, 5, 99, 1, 1, 0);   /* streaming, one narrow panel */
+    cases[n++] = plain(144, 28, 28, 24, 1, 1, 0);  /* many panels per thread */
+    cases[n++] = plain(1152, 16, 15, 64, 1, 1, 0); /* streaming in 3 K blocks, a narrow panel */
+    cases[1].has_residual = 1;
+    cases[4].has_residual = 1;
+    cases[2].act = WW_ACT_SILU;
+    cases[5].act = WW_ACT_RELU6;
+    for (int i = 0; i < n; i++) {
+        ww_conv2d_shape s = shape_of(&cases[i]);
+        assert_true(ww_conv2d_shape_takes_in_scale(&s));
+        assert_true(check_case_scaled(&cases[i], 1, 8700 + (uint64_t)i) > 0);
+    }
+    /* shapes that do not take a scale: 3x3, stride 2, groups, one pixel */
+    conv_case no[] = {plain(8, 6, 6, 8, 3, 1, 1), plain(8, 6, 6, 8, 1, 2, 0),
+                      plain(8, 1, 1, 8, 1, 1, 0)};
+    for (size_t i = 0; i < sizeof no / sizeof no[0]; i++) {
+        ww_conv2d_shape s = shape_of(&no[i]);
+        assert_false(ww_conv2d_shape_takes_in_scale(&s));
+    }
+    conv_case grouped = plain(8, 6, 6, 8, 1, 1, 0);
+    grouped.groups = 2;
+    ww_conv2d_shape gs = shape_of(&grouped);
+    assert_false(ww_conv2d_shape_takes_in_scale(&gs));
+}
+
 /* ww_conv2d_create_pooled against the reference conv followed by the
  * reference max pool, every ISA and 1-3 threads: the direct kernel's
  * pooled path (AVX-512; activation none/ReLU/ReLU6, K <= 256) and the
@@ -631,6 +700,7 @@ int main(void)
         cmocka_unit_test(test_resnet_layer),
         cmocka_unit_test(test_weight_streaming),
         cmocka_unit_test(test_pointwise_in_place),
+        cmocka_unit_test(test_pointwise_in_scale),
         cmocka_unit_test(test_direct_shapes),
         cmocka_unit_test(test_pooled),
         cmocka_unit_test(test_im2col_columns),
