@@ -472,7 +472,7 @@ int ww_pass_fuse_channel_scale(ww_graph *g)
             conv->pooled || conv->num_inputs > 2)
             continue;
         const ww_conv2d_shape *s = &conv->conv;
-        /* exactly the convs ww_conv2d_takes_in_scale accepts: 1x1 GEMMs on maps of 2+ pixels */
+        /* the shapes ww_conv2d_run_scaled takes: 1x1 GEMMs on maps of 2+ pixels */
         if (!ww_conv2d_shape_takes_in_scale(s)) continue;
         if (conv->num_inputs == 2 && conv->inputs[1] == mul->output)
             continue; /* also its residual */

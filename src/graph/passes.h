@@ -19,8 +19,9 @@
  *                        pooled map only (ww_conv2d_create_pooled)
  *   fuse_channel_scale - a per-channel multiply (squeeze-and-excitation's) read
  *                        only by a 1x1 conv becomes part of the conv, which
- *                        scales its input as it packs it: one pass over the
- *                        map fewer
+ *                        applies it to a copy of its packed weights or to
+ *                        its input as it packs it: one pass over the map
+ *                        fewer (ww_conv2d_run_scaled)
  *   remove_dead_nodes  - nodes whose output nobody reads
  * Each pass preserves the function the graph computes (up to float
  * rounding) and returns the number of rewrites it made. */

@@ -351,8 +351,8 @@ static void depthwise_slots_run(void *p, int begin, int end)
         for (int unit = begin; unit < end; unit++) {
             /* Odd bands walk the channels backwards: the cache line where
              * two bands of a channel meet is then written by the two
-             * threads at different times, not both at once (2-4x the time
-             * of a 14x14 layer when they ran in step). */
+             * threads at different times, not both at once (with bands on
+             * 14x14 maps, in step cost 2-4x the time of the layer). */
             int index = unit % per_band, band = unit / per_band;
             int oc = (band % 2 ? per_band - 1 - index : index) * step;
             dwd_channel c = {.shape = s, .act = conv->act};
@@ -1201,9 +1201,10 @@ size_t ww_conv2d_scratch_floats(const ww_conv2d *conv, int threads)
  * (M x K large, N small) scale their panels as they pack them. */
 static int scales_weights(const ww_conv2d *conv)
 {
+    if (conv->algo != CONV_GEMM_1X1 || !ww_conv2d_shape_takes_in_scale(&conv->shape)) return 0;
     int streaming;
-    return conv->algo == CONV_GEMM_1X1 && ww_conv2d_shape_takes_in_scale(&conv->shape) &&
-           (gemm_kc(conv, &streaming), !streaming);
+    gemm_kc(conv, &streaming);
+    return !streaming;
 }
 
 /* Scratch for that copy (at the start of the conv's scratch). */

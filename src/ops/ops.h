@@ -141,8 +141,9 @@ void ww_conv2d_run(const ww_conv2d *conv, const float *in, const float *residual
  * two output pixels (the GEMM path). */
 int ww_conv2d_shape_takes_in_scale(const ww_conv2d_shape *s);
 /* ww_conv2d_run on the input with channel c multiplied by in_scale[c]
- * (squeeze-and-excitation's per-channel multiply, applied as the conv
- * packs its input instead of as a pass of its own). The conv's shape must
+ * (squeeze-and-excitation's per-channel multiply, applied to a copy of
+ * the packed weights, or to the input as the conv packs it, instead of as
+ * a pass of its own). The conv's shape must
  * take it (above) and it must not be pooled; in_scale NULL is
  * ww_conv2d_run. */
 void ww_conv2d_run_scaled(const ww_conv2d *conv, const float *in, const float *in_scale,
