@@ -34,9 +34,10 @@ struct ww_winograd {
     int T, Tp;            /* tiles, and tiles rounded up to MR */
     int n_panels;         /* NR-column panels of K */
     float *u;        /* [points][n_panels][C][NR] transformed, packed weights; NULL when lazy */
-    float *g;        /* lazy: [n_panels][C][9][NR] raw weights, transformed per run */
+    float *g;        /* lazy: [n_panels][9 taps][C][NR] raw weights, transformed per run */
     int arena_owned; /* u / g belong to a weight arena, not to w */
-    void (*weights)(const float *g, int kc, int nr, size_t xi_stride, float *u);
+    void (*weights)(const float *g, size_t tap_stride, int kc, int nr, size_t slot_stride,
+                    float *u);
     /* residual and act: applied by F(4x4)'s output transform when it
      * fuses the epilogue (wg_output_fuses); NULL / WW_ACT_NONE otherwise */
     void (*output)(const struct ww_winograd *w, const float *m, size_t xi_stride, int tl, int t,
@@ -217,40 +218,64 @@ typedef int32_t wg_v16i __attribute__((vector_size(64)));
 
 /* ---- on-the-fly weight transform (per instruction set) -------------------- */
 
-/* U = G g G^T for kc input channels of one NR-lane panel: g is
- * [kc][9][nr], u gets [16][kc][nr] (point stride xi_stride). The same
- * operation order as wg_apply_g, in float: within ~1 ulp of the
- * double-precision transform at create. nr is a multiple of VL. */
+/* Lazy weights: where each F(2x2) point's U lives per run. Points inside
+ * the 4x4 grid's border rows/columns are transformed into slots 0-11 of a
+ * per-thread buffer (rows 1 and 2 of the grid are consecutive slots, so
+ * point 4i + j + 1 is one slot past 4i + j); the corners, -1, are raw taps
+ * wg_lazy_corner_tap of g. */
+static const signed char wg_lazy_slot[WG_POINTS] = {-1, 0, 1, -1, 2,  3,  4,  5,
+                                                    6,  7, 8, 9,  -1, 10, 11, -1};
+static const signed char wg_lazy_corner_tap[WG_POINTS] = {0,  -1, -1, 2,  -1, -1, -1, -1,
+                                                          -1, -1, -1, -1, 6,  -1, -1, 8};
+#define WG_LAZY_SLOTS 12
+
+/* U = G g G^T for kc input channels of one NR-lane panel, without the
+ * four corner points: g holds the 9 taps' [kc][nr] rows tap_stride floats
+ * apart, u gets the other 12 points in the slots of wg_lazy_slot
+ * ([12][kc][nr], slot stride slot_stride). The corners (points 0, 3, 12,
+ * 15) are taps 0, 2, 6 and 8 unchanged, which the GEMM reads from g in
+ * place: a quarter fewer stores, the transform's bound (its 16 store
+ * streams miss L1). The same operation order as wg_apply_g, in float:
+ * within ~1 ulp of the double-precision transform at create. nr is a
+ * multiple of VL. */
 /* Input channels the weight transform prefetches ahead (18 KiB at NR 32). */
 #define WG_WEIGHTS_AHEAD 16
 #define WG_WEIGHTS_FN(NAME, TARGET, VEC, VL)                                                       \
-    static TARGET void NAME(const float *g, int kc, int nr, size_t xi_stride, float *u)            \
+    static TARGET void NAME(const float *g, size_t tap_stride, int kc, int nr, size_t slot_stride, \
+                            float *u)                                                              \
     {                                                                                              \
         const VEC half = (VEC){0} + 0.5f;                                                          \
         for (int c = 0; c < kc; c++) {                                                             \
-            /* g streams from RAM beside 16 store streams: fetch ahead */                          \
+            /* g streams from RAM beside 12 store streams: fetch ahead */                          \
             if (c + WG_WEIGHTS_AHEAD < kc)                                                         \
-                for (int q = 0; q < 9 * nr; q += 16)                                               \
-                    __builtin_prefetch(g + (size_t)(c + WG_WEIGHTS_AHEAD) * 9 * nr + q);           \
+                for (int tap = 0; tap < 9; tap++)                                                  \
+                    for (int q = 0; q < nr; q += 16)                                               \
+                        __builtin_prefetch(g + tap * tap_stride +                                  \
+                                           (size_t)(c + WG_WEIGHTS_AHEAD) * nr + q);               \
             for (int l = 0; l < nr; l += (VL)) {                                                   \
-                const float *gc = g + (size_t)c * 9 * nr + l;                                      \
+                const float *gc = g + (size_t)c * nr + l;                                          \
                 VEC t[WG_IN][3];                                                                   \
-                for (int j = 0; j < 3; j++) {                                                      \
-                    VEC a = *(const VEC *)(gc + (size_t)j * nr);                                   \
-                    VEC b = *(const VEC *)(gc + (size_t)(3 + j) * nr);                             \
-                    VEC d = *(const VEC *)(gc + (size_t)(6 + j) * nr);                             \
+                _Pragma("GCC unroll 3") for (int j = 0; j < 3; j++)                                \
+                {                                                                                  \
+                    VEC a = *(const VEC *)(gc + j * tap_stride);                                   \
+                    VEC b = *(const VEC *)(gc + (3 + j) * tap_stride);                             \
+                    VEC d = *(const VEC *)(gc + (6 + j) * tap_stride);                             \
                     t[0][j] = a;                                                                   \
                     t[1][j] = half * ((a + b) + d);                                                \
                     t[2][j] = half * ((a - b) + d);                                                \
                     t[3][j] = d;                                                                   \
                 }                                                                                  \
                 float *uc = u + (size_t)c * nr + l;                                                \
-                for (int i = 0; i < WG_IN; i++) {                                                  \
+                _Pragma("GCC unroll 4") for (int i = 0; i < WG_IN; i++)                            \
+                {                                                                                  \
                     VEC a = t[i][0], b = t[i][1], d = t[i][2];                                     \
-                    *(VEC *)(uc + (size_t)(i * WG_IN + 0) * xi_stride) = a;                        \
-                    *(VEC *)(uc + (size_t)(i * WG_IN + 1) * xi_stride) = half * ((a + b) + d);     \
-                    *(VEC *)(uc + (size_t)(i * WG_IN + 2) * xi_stride) = half * ((a - b) + d);     \
-                    *(VEC *)(uc + (size_t)(i * WG_IN + 3) * xi_stride) = d;                        \
+                    float *row = uc + (size_t)wg_lazy_slot[i * WG_IN + 1] * slot_stride;           \
+                    *(VEC *)row = half * ((a + b) + d);                                            \
+                    *(VEC *)(row + slot_stride) = half * ((a - b) + d);                            \
+                    if (i == 1 || i == 2) { /* rows 0 and 3 end in corners */                      \
+                        *(VEC *)(uc + (size_t)wg_lazy_slot[i * WG_IN] * slot_stride) = a;          \
+                        *(VEC *)(row + 2 * slot_stride) = d;                                       \
+                    }                                                                              \
                 }                                                                                  \
             }                                                                                      \
         }                                                                                          \
@@ -424,7 +449,9 @@ ww_winograd *ww_winograd_create_tiled_in(const ww_conv2d_shape *s, const float *
     }
     int nr = kern->nr;
     if (lazy) {
-        /* Raw weights, each panel's lanes side by side: 9 floats per
+        /* Raw weights, each panel's lanes side by side and tap-major (a
+         * tap's rows of all channels are a packed KC x NR panel, so the
+         * corner points' GEMMs read them as they are): 9 floats per
          * weight instead of U's 16, transformed panel by panel per run. */
         size_t floats = (size_t)w->n_panels * w->C * 9 * nr;
         w->g = wg_alloc_weights(arena, floats);
@@ -432,18 +459,21 @@ ww_winograd *ww_winograd_create_tiled_in(const ww_conv2d_shape *s, const float *
             free(w);
             return NULL;
         }
-        /* A transpose per panel, 16 floats (a cache line) of each kernel
-         * row at a time so the destination lines stay in L1. */
-        size_t per_k = (size_t)w->C * 9;
+        /* A transpose per panel, WG_CHANNEL_BLOCK channels of every kernel
+         * at a time so the destination lines (9 taps x the block's rows)
+         * stay in L1. */
+        size_t per_k = (size_t)w->C * 9, tap_stride = (size_t)w->C * nr;
         for (int p = 0; p < w->n_panels; p++) {
             float *gp = w->g + (size_t)p * per_k * nr;
-            for (size_t i0 = 0; i0 < per_k; i0 += 16) {
-                size_t i1 = per_k - i0 < 16 ? per_k : i0 + 16;
+            for (int c0 = 0; c0 < w->C; c0 += WG_CHANNEL_BLOCK) {
+                int c1 = w->C - c0 < WG_CHANNEL_BLOCK ? w->C : c0 + WG_CHANNEL_BLOCK;
                 for (int lane = 0; lane < nr; lane++) {
                     int k = p * nr + lane;
                     const float *src = weight + (size_t)k * per_k;
-                    for (size_t i = i0; i < i1; i++)
-                        gp[i * nr + lane] = k < w->K ? src[i] : 0.0f;
+                    for (int c = c0; c < c1; c++)
+                        for (int tap = 0; tap < 9; tap++)
+                            gp[tap * tap_stride + (size_t)c * nr + lane] =
+                                k < w->K ? src[(size_t)c * 9 + tap] : 0.0f;
                 }
             }
         }
@@ -624,8 +654,8 @@ static size_t wg_m_floats(const ww_winograd *w, int bp)
     return w->points * wg_m_stride(w, bp) + 16;
 }
 
-/* Point stride of a lazily transformed U buffer: one cache line past KC
- * x NR so the 16 points' stores do not all fall in one L1 set. */
+/* Slot stride of a lazily transformed U buffer: one cache line past KC
+ * x NR so the 12 slots' stores do not all fall in one L1 set. */
 static size_t wg_u_stride(const ww_winograd *w)
 {
     return (size_t)WW_GEMM_KC * w->kern->nr + 16;
@@ -633,7 +663,7 @@ static size_t wg_u_stride(const ww_winograd *w)
 
 static size_t wg_u_floats(const ww_winograd *w)
 {
-    return WG_POINTS * wg_u_stride(w) + 16; /* +16: room to align to 64 bytes */
+    return WG_LAZY_SLOTS * wg_u_stride(w) + 16; /* +16: room to align to 64 bytes */
 }
 
 /* Lazy weights: point stride of one column panel's M (all tiles, NR
@@ -912,26 +942,34 @@ static void wg_lazy_panel(const wg_ctx *ctx, const float *v, float *u, float *mp
     int n0 = panel * nr_full;
     int nr = w->K - n0 < nr_full ? w->K - n0 : nr_full;
     size_t u_stride = wg_u_stride(w), m_stride = wg_panel_m_stride(w);
+    size_t tap_stride = (size_t)w->C * nr_full;
     const float *g = w->g + (size_t)panel * w->C * 9 * nr_full;
     for (int k0 = 0; k0 < w->C; k0 += WW_GEMM_KC) {
         int kc = w->C - k0 < WW_GEMM_KC ? w->C - k0 : WW_GEMM_KC;
-        const float *gk = g + (size_t)k0 * 9 * nr_full;
-        w->weights(gk, kc, nr_full, u_stride, u);
-        /* The next block's raw weights (this panel's, or the next panel's
-         * when `more`: contiguous in g) are fetched into L2 a sixteenth
-         * before each GEMM, so reading them from RAM overlaps the GEMMs. */
-        const char *next = (const char *)(gk + (size_t)kc * 9 * nr_full);
-        size_t next_bytes = 0;
-        if (k0 + kc < w->C || more) {
-            int next_kc = k0 + kc < w->C ? w->C - k0 - kc : w->C;
-            next_bytes =
-                (size_t)(next_kc < WW_GEMM_KC ? next_kc : WW_GEMM_KC) * 9 * nr_full * sizeof(float);
+        const float *gk = g + (size_t)k0 * nr_full;
+        w->weights(gk, tap_stride, kc, nr_full, u_stride, u);
+        /* The next block's raw weights (this panel's next KC rows of each
+         * tap, or the next panel's first when `more`) are fetched into L2
+         * a tap per point GEMM, so reading them from RAM overlaps the GEMMs. */
+        const float *next = NULL;
+        int next_kc = 0;
+        if (k0 + kc < w->C) {
+            next = gk + (size_t)kc * nr_full;
+            next_kc = w->C - k0 - kc;
+        } else if (more) {
+            next = g + (size_t)w->C * 9 * nr_full;
+            next_kc = w->C;
         }
-        size_t slice = (next_bytes / WG_POINTS + 63) / 64 * 64;
+        size_t next_bytes =
+            (size_t)(next_kc < WW_GEMM_KC ? next_kc : WW_GEMM_KC) * nr_full * sizeof(float);
         for (int xi = 0; xi < WG_POINTS; xi++) {
-            for (size_t b = xi * slice; b < (xi + 1) * slice && b < next_bytes; b += 64)
-                __builtin_prefetch(next + b, 0, 2);
-            wg_point_gemm(w, v + xi * wg_v_stride(w, bp), k0, kc, w->T, nr, u + xi * u_stride,
+            if (next && xi < 9)
+                for (size_t b = 0; b < next_bytes; b += 64)
+                    __builtin_prefetch((const char *)(next + xi * tap_stride) + b, 0, 2);
+            int tap = wg_lazy_corner_tap[xi];
+            const float *b_panel =
+                tap >= 0 ? gk + tap * tap_stride : u + wg_lazy_slot[xi] * u_stride;
+            wg_point_gemm(w, v + xi * wg_v_stride(w, bp), k0, kc, w->T, nr, b_panel,
                           mp + xi * m_stride, (size_t)nr);
         }
     }
