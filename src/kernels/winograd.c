@@ -218,20 +218,26 @@ typedef int32_t wg_v16i __attribute__((vector_size(64)));
 
 /* ---- on-the-fly weight transform (per instruction set) -------------------- */
 
-/* Lazy weights: where each F(2x2) point's U lives per run. Points inside
- * the 4x4 grid's border rows/columns are transformed into slots 0-11 of a
- * per-thread buffer (rows 1 and 2 of the grid are consecutive slots, so
- * point 4i + j + 1 is one slot past 4i + j); the corners, -1, are raw taps
- * wg_lazy_corner_tap of g. */
-static const signed char wg_lazy_slot[WG_POINTS] = {-1, 0, 1, -1, 2,  3,  4,  5,
-                                                    6,  7, 8, 9,  -1, 10, 11, -1};
-static const signed char wg_lazy_corner_tap[WG_POINTS] = {0,  -1, -1, 2,  -1, -1, -1, -1,
-                                                          -1, -1, -1, -1, 6,  -1, -1, 8};
-#define WG_LAZY_SLOTS 12
+/* Lazy weights: where each point's U lives per run (alpha: the input tile
+ * edge, 4 or 6). The four corners of the alpha x alpha grid are raw taps
+ * (0, 2, 6, 8) of g, read in place (-1: not a corner); the other points
+ * are transformed into slots 0 .. alpha^2 - 5 of a per-thread buffer, in
+ * point order, so neighbours in a grid row are neighbouring slots. */
+static inline int wg_lazy_corner_tap(int alpha, int xi)
+{
+    int i = xi / alpha, j = xi % alpha;
+    if ((i != 0 && i != alpha - 1) || (j != 0 && j != alpha - 1)) return -1;
+    return (i ? 6 : 0) + (j ? 2 : 0);
+}
+
+static inline int wg_lazy_slot(int alpha, int xi)
+{
+    return xi - (xi > 0) - (xi > alpha - 1) - (xi > alpha * (alpha - 1));
+}
 
 /* U = G g G^T for kc input channels of one NR-lane panel, without the
  * four corner points: g holds the 9 taps' [kc][nr] rows tap_stride floats
- * apart, u gets the other 12 points in the slots of wg_lazy_slot
+ * apart, u gets the other 12 points in their wg_lazy_slot
  * ([12][kc][nr], slot stride slot_stride). The corners (points 0, 3, 12,
  * 15) are taps 0, 2, 6 and 8 unchanged, which the GEMM reads from g in
  * place: a quarter fewer stores, the transform's bound (its 16 store
@@ -269,11 +275,11 @@ static const signed char wg_lazy_corner_tap[WG_POINTS] = {0,  -1, -1, 2,  -1, -1
                 _Pragma("GCC unroll 4") for (int i = 0; i < WG_IN; i++)                            \
                 {                                                                                  \
                     VEC a = t[i][0], b = t[i][1], d = t[i][2];                                     \
-                    float *row = uc + (size_t)wg_lazy_slot[i * WG_IN + 1] * slot_stride;           \
+                    float *row = uc + (size_t)wg_lazy_slot(WG_IN, i * WG_IN + 1) * slot_stride;    \
                     *(VEC *)row = half * ((a + b) + d);                                            \
                     *(VEC *)(row + slot_stride) = half * ((a - b) + d);                            \
                     if (i == 1 || i == 2) { /* rows 0 and 3 end in corners */                      \
-                        *(VEC *)(uc + (size_t)wg_lazy_slot[i * WG_IN] * slot_stride) = a;          \
+                        *(VEC *)(uc + (size_t)wg_lazy_slot(WG_IN, i * WG_IN) * slot_stride) = a;   \
                         *(VEC *)(row + 2 * slot_stride) = d;                                       \
                     }                                                                              \
                 }                                                                                  \
@@ -286,6 +292,66 @@ WG_WEIGHTS_FN(wg_weights_avx2, __attribute__((target("avx2,fma"))), wg_v8f, 8)
 WG_WEIGHTS_FN(wg_weights_avx512, __attribute__((target("avx512f"))), wg_v16f, 16)
 #endif
 #undef WG_WEIGHTS_FN
+
+/* The same for F(4x4): G of wg4_apply_g in float, the 32 points other
+ * than the corners into their wg_lazy_slot. */
+#define WG4_APPLY_G_VEC(VEC, a, b, d, o)                                                           \
+    do {                                                                                           \
+        VEC ac_ = (a) + (d);                                                                       \
+        (o)[0] = (a);                                                                              \
+        (o)[1] = ((ac_ + (b)) * third);                                                            \
+        (o)[2] = (((b)-ac_) * third);                                                              \
+        (o)[3] = ((sixteen * (a) + eight * (b)) + four * (d)) * minus_fifteenth;                   \
+        (o)[4] = (((a)-two * (b)) + four * (d)) * fifteenth;                                       \
+        (o)[5] = (d);                                                                              \
+    } while (0)
+#define WG4_WEIGHTS_FN(NAME, TARGET, VEC, VL)                                                      \
+    static TARGET void NAME(const float *g, size_t tap_stride, int kc, int nr, size_t slot_stride, \
+                            float *u)                                                              \
+    {                                                                                              \
+        const VEC third = (VEC){0} + (float)(1.0 / 3), fifteenth = (VEC){0} + (float)(1.0 / 15);   \
+        const VEC minus_fifteenth = (VEC){0} + (float)(-1.0 / 15), two = (VEC){0} + 2.0f;          \
+        const VEC four = (VEC){0} + 4.0f, eight = (VEC){0} + 8.0f, sixteen = (VEC){0} + 16.0f;     \
+        for (int c = 0; c < kc; c++) {                                                             \
+            if (c + WG_WEIGHTS_AHEAD < kc)                                                         \
+                for (int tap = 0; tap < 9; tap++)                                                  \
+                    for (int q = 0; q < nr; q += 16)                                               \
+                        __builtin_prefetch(g + tap * tap_stride +                                  \
+                                           (size_t)(c + WG_WEIGHTS_AHEAD) * nr + q);               \
+            for (int l = 0; l < nr; l += (VL)) {                                                   \
+                const float *gc = g + (size_t)c * nr + l;                                          \
+                VEC t[WG4_IN][3];                                                                  \
+                _Pragma("GCC unroll 3") for (int j = 0; j < 3; j++)                                \
+                {                                                                                  \
+                    VEC col[WG4_IN];                                                               \
+                    WG4_APPLY_G_VEC(VEC, *(const VEC *)(gc + j * tap_stride),                      \
+                                    *(const VEC *)(gc + (3 + j) * tap_stride),                     \
+                                    *(const VEC *)(gc + (6 + j) * tap_stride), col);               \
+                    _Pragma("GCC unroll 6") for (int i = 0; i < WG4_IN; i++) t[i][j] = col[i];     \
+                }                                                                                  \
+                float *uc = u + (size_t)c * nr + l;                                                \
+                _Pragma("GCC unroll 6") for (int i = 0; i < WG4_IN; i++)                           \
+                {                                                                                  \
+                    VEC row[WG4_IN];                                                               \
+                    WG4_APPLY_G_VEC(VEC, t[i][0], t[i][1], t[i][2], row);                          \
+                    _Pragma("GCC unroll 6") for (int j = 0; j < WG4_IN; j++)                       \
+                    {                                                                              \
+                        int xi = i * WG4_IN + j;                                                   \
+                        if (wg_lazy_corner_tap(WG4_IN, xi) < 0)                                    \
+                            *(VEC *)(uc + (size_t)wg_lazy_slot(WG4_IN, xi) * slot_stride) =        \
+                                row[j];                                                            \
+                    }                                                                              \
+                }                                                                                  \
+            }                                                                                      \
+        }                                                                                          \
+    }
+WG4_WEIGHTS_FN(wg4_weights_portable, , wg_v4f, 4)
+#if WW_HAVE_X86
+WG4_WEIGHTS_FN(wg4_weights_avx2, __attribute__((target("avx2,fma"))), wg_v8f, 8)
+WG4_WEIGHTS_FN(wg4_weights_avx512, __attribute__((target("avx512f"))), wg_v16f, 16)
+#endif
+#undef WG4_WEIGHTS_FN
+#undef WG4_APPLY_G_VEC
 
 /* ---- create ---------------------------------------------------------------- */
 
@@ -405,6 +471,20 @@ static void wg_set_tile(ww_winograd *w, int m)
  * and U would grow by 16 MB over layer3). */
 #define WG4_MIN_EDGE 20
 
+/* Lazy weights (w set up for F(2x2)): F(4x4) instead when its GEMM rows
+ * (tiles rounded up to MR, times 36 points) are at most 3/4 of F(2x2)'s
+ * (times 16): its transform writes 32 points per weight instead of 12,
+ * which the GEMM's saving must pay for. ResNet-18's 14x14 layer3: 16 x 36
+ * against 56 x 16 (49 tiles of F(2x2) round up to 56); its 7x7 layer4
+ * (4 tiles, half an MR panel) stays F(2x2). */
+static int wg4_lazy_pays(const ww_winograd *w)
+{
+    int mr = w->kern->mr;
+    int tiles = ((w->s.out_h + 3) / 4) * ((w->s.out_w + 3) / 4);
+    size_t rows4 = (size_t)(tiles + mr - 1) / mr * mr * WG4_POINTS;
+    return 4 * rows4 <= 3 * (size_t)w->Tp * WG_POINTS;
+}
+
 /* Packed weights: from the model's arena, else a block of their own. */
 static float *wg_alloc_weights(ww_arena *arena, size_t floats)
 {
@@ -425,26 +505,27 @@ ww_winograd *ww_winograd_create_tiled_in(const ww_conv2d_shape *s, const float *
     w->arena_owned = arena != NULL;
     w->n_panels = (w->K + kern->nr - 1) / kern->nr;
     wg_set_tile(w, WG_OUT);
-    int lazy = tile != 4 && wg_lazy_weights(w);
-    if (tile == 4 || (tile == 0 && !lazy && s->out_h >= WG4_MIN_EDGE && s->out_w >= WG4_MIN_EDGE))
+    int lazy = wg_lazy_weights(w);
+    if (tile == 4 || (tile == 0 && (lazy ? wg4_lazy_pays(w)
+                                         : s->out_h >= WG4_MIN_EDGE && s->out_w >= WG4_MIN_EDGE)))
         wg_set_tile(w, 4);
     switch (kern->isa) {
 #if WW_HAVE_X86
     case WW_ISA_AVX512:
         w->output = w->m == 4 ? wg4_output_avx512 : wg_output_avx512;
         w->input = w->m == 4 ? wg4_input_avx512 : wg_input_avx512;
-        w->weights = wg_weights_avx512;
+        w->weights = w->m == 4 ? wg4_weights_avx512 : wg_weights_avx512;
         break;
     case WW_ISA_AVX2:
         w->output = w->m == 4 ? wg4_output_avx2 : wg_output_avx2;
         w->input = w->m == 4 ? wg4_input_avx2 : wg_input_avx2;
-        w->weights = wg_weights_avx2;
+        w->weights = w->m == 4 ? wg4_weights_avx2 : wg_weights_avx2;
         break;
 #endif
     default:
         w->output = w->m == 4 ? wg4_output_portable : wg_output_portable;
         w->input = w->m == 4 ? wg4_input_portable : wg_input_portable;
-        w->weights = wg_weights_portable;
+        w->weights = w->m == 4 ? wg4_weights_portable : wg_weights_portable;
         break;
     }
     int nr = kern->nr;
@@ -608,7 +689,7 @@ static wg_plan wg_plan_for(const ww_winograd *w, int threads)
      * 0.62 ms in one of 3.7 MB; each point's V and M still fit in L2 and
      * stream in order. */
     int weight_bound = (size_t)w->C * w->K >= (size_t)w->T * (w->C + w->K);
-    if (weight_bound && w->m != 4) {
+    if (w->g || (weight_bound && w->m != 4)) { /* lazy weights (either tile), or unfused */
         p.fused = 0;
         p.block = w->Tp;
         p.block_panels = w->Tp / mr;
@@ -654,16 +735,28 @@ static size_t wg_m_floats(const ww_winograd *w, int bp)
     return w->points * wg_m_stride(w, bp) + 16;
 }
 
+/* Input channels per lazy weight transform: F(4x4)'s 32 transformed
+ * points of 256 channels would be 1 MiB at NR 32, all of L2; 64 keep U at
+ * 256 KiB beside V and the panel's M (the extra GEMM passes over M cost
+ * ~3%). */
+#define WG4_LAZY_KC 64
+
+static int wg_lazy_kc(const ww_winograd *w)
+{
+    return w->m == 4 ? WG4_LAZY_KC : WW_GEMM_KC;
+}
+
 /* Slot stride of a lazily transformed U buffer: one cache line past KC
- * x NR so the 12 slots' stores do not all fall in one L1 set. */
+ * x NR so the slots' stores do not all fall in one L1 set. */
 static size_t wg_u_stride(const ww_winograd *w)
 {
-    return (size_t)WW_GEMM_KC * w->kern->nr + 16;
+    return (size_t)wg_lazy_kc(w) * w->kern->nr + 16;
 }
 
 static size_t wg_u_floats(const ww_winograd *w)
 {
-    return WG_LAZY_SLOTS * wg_u_stride(w) + 16; /* +16: room to align to 64 bytes */
+    /* every point but the four corners; +16: room to align to 64 bytes */
+    return (size_t)(w->points - 4) * wg_u_stride(w) + 16;
 }
 
 /* Lazy weights: point stride of one column panel's M (all tiles, NR
@@ -678,7 +771,7 @@ static size_t wg_panel_m_stride(const ww_winograd *w)
 static size_t wg_lazy_slot_floats(const ww_winograd *w)
 {
     return wg_v_floats(w, w->Tp) + wg_input_work_floats(w, w->Tp) + wg_u_floats(w) +
-           WG_POINTS * wg_panel_m_stride(w) + 16;
+           w->points * wg_panel_m_stride(w) + 16;
 }
 
 static size_t wg_plan_floats(const ww_winograd *w, wg_plan p)
@@ -944,13 +1037,17 @@ static void wg_lazy_panel(const wg_ctx *ctx, const float *v, float *u, float *mp
     size_t u_stride = wg_u_stride(w), m_stride = wg_panel_m_stride(w);
     size_t tap_stride = (size_t)w->C * nr_full;
     const float *g = w->g + (size_t)panel * w->C * 9 * nr_full;
-    for (int k0 = 0; k0 < w->C; k0 += WW_GEMM_KC) {
-        int kc = w->C - k0 < WW_GEMM_KC ? w->C - k0 : WW_GEMM_KC;
+    int block = wg_lazy_kc(w);
+    for (int k0 = 0; k0 < w->C; k0 += block) {
+        int kc = w->C - k0 < block ? w->C - k0 : block;
         const float *gk = g + (size_t)k0 * nr_full;
         w->weights(gk, tap_stride, kc, nr_full, u_stride, u);
         /* The next block's raw weights (this panel's next KC rows of each
          * tap, or the next panel's first when `more`) are fetched into L2
-         * a tap per point GEMM, so reading them from RAM overlaps the GEMMs. */
+         * in equal slices before each point's GEMM, so reading them from
+         * RAM overlaps all the block's GEMMs (F(4x4)'s 64-channel blocks
+         * go by in a few microseconds: a tap per GEMM for the first nine
+         * left its layers waiting on RAM). */
         const float *next = NULL;
         int next_kc = 0;
         if (k0 + kc < w->C) {
@@ -960,15 +1057,19 @@ static void wg_lazy_panel(const wg_ctx *ctx, const float *v, float *u, float *mp
             next = g + (size_t)w->C * 9 * nr_full;
             next_kc = w->C;
         }
-        size_t next_bytes =
-            (size_t)(next_kc < WW_GEMM_KC ? next_kc : WW_GEMM_KC) * nr_full * sizeof(float);
-        for (int xi = 0; xi < WG_POINTS; xi++) {
-            if (next && xi < 9)
-                for (size_t b = 0; b < next_bytes; b += 64)
-                    __builtin_prefetch((const char *)(next + xi * tap_stride) + b, 0, 2);
-            int tap = wg_lazy_corner_tap[xi];
+        size_t tap_bytes = (size_t)(next_kc < block ? next_kc : block) * nr_full * sizeof(float);
+        size_t per_gemm = (9 * tap_bytes / 64 + w->points - 1) / w->points;
+        int fetch_tap = next ? 0 : 9;
+        size_t fetch_at = 0;
+        for (int xi = 0; xi < w->points; xi++) {
+            for (size_t n = 0; n < per_gemm && fetch_tap < 9; n++) {
+                __builtin_prefetch((const char *)(next + fetch_tap * tap_stride) + fetch_at, 0, 2);
+                fetch_at += 64;
+                if (fetch_at >= tap_bytes) fetch_tap++, fetch_at = 0;
+            }
+            int tap = wg_lazy_corner_tap(w->alpha, xi);
             const float *b_panel =
-                tap >= 0 ? gk + tap * tap_stride : u + wg_lazy_slot[xi] * u_stride;
+                tap >= 0 ? gk + tap * tap_stride : u + wg_lazy_slot(w->alpha, xi) * u_stride;
             wg_point_gemm(w, v + xi * wg_v_stride(w, bp), k0, kc, w->T, nr, b_panel,
                           mp + xi * m_stride, (size_t)nr);
         }

@@ -3,13 +3,17 @@
  * multiplications per 2x2 (4x4) output tile instead of 36 (144). F(4x4)
  * uses the points 0, +-1, 1/2, -2, inf, whose float error stays within
  * ~1e-5 of the output's scale on ResNet's layers (winograd.c); it is
- * chosen for maps of at least 20x20, where its 36/16 larger weights pay.
+ * chosen for maps of at least 20x20, where its 36/16 larger weights pay,
+ * and for weight-dominated layers whose tiles fill its GEMM rows (14x14).
  * Below, for F(2x2) (m = 2, alpha = 4 points per side; F(4x4): m = 4,
  * alpha = 6):
  *
  *   weights   U = G g G^T (alpha x alpha per output/input channel pair),
  *             computed once at create in double precision and packed as the
  *             B operand of the blocked GEMM: one C x K matrix per point xi;
+ *             weight-dominated layers instead keep the raw weights and
+ *             transform U per run, a column panel and block of channels at
+ *             a time (the four corner points are raw taps, read in place);
  *   input     V = B^T d B for every alpha x alpha input patch (stride m), written
  *             straight into packed-A layout: one T x C matrix per xi,
  *             tiles as rows;
@@ -42,7 +46,8 @@ ww_winograd *ww_winograd_create_in(const ww_conv2d_shape *s, const float *weight
                                    const ww_gemm_kernel *kern, ww_arena *arena);
 
 /* The same with the output tile edge forced: 2 (F(2x2, 3x3)), 4 (F(4x4,
- * 3x3), always with stored U) or 0 (chosen as ww_winograd_create does). */
+ * 3x3)) or 0 (chosen as ww_winograd_create does); either tile stores U or
+ * transforms it per run as ww_winograd_create would decide. */
 ww_winograd *ww_winograd_create_tiled(const ww_conv2d_shape *s, const float *weight,
                                       const ww_gemm_kernel *kern, int tile);
 
@@ -55,7 +60,8 @@ int ww_winograd_tile(const ww_winograd *w);
 void ww_winograd_free(ww_winograd *w);
 
 /* 1 when w keeps raw weights and transforms them on every run (the
- * weight-dominated layers: C * K >= 4 * T * (C + K)), 0 when it stores U. */
+ * weight-dominated layers: C * K >= 2 * T * (C + K) with F(2x2)'s tiles),
+ * 0 when it stores U. */
 int ww_winograd_transforms_weights_per_run(const ww_winograd *w);
 
 /* Floats of scratch a run with a pool of `threads` threads needs (grows
