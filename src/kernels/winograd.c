@@ -246,18 +246,24 @@ static inline int wg_lazy_slot(int alpha, int xi)
  * multiple of VL. */
 /* Input channels the weight transform prefetches ahead (18 KiB at NR 32). */
 #define WG_WEIGHTS_AHEAD 16
+
+/* g streams from RAM beside the transform's store streams: before channel
+ * c, each tap's row of channel c + WG_WEIGHTS_AHEAD is fetched. */
+static inline __attribute__((always_inline)) void
+wg_weights_fetch_ahead(const float *g, size_t tap_stride, int c, int kc, int nr)
+{
+    if (c + WG_WEIGHTS_AHEAD >= kc) return;
+    for (int tap = 0; tap < 9; tap++)
+        for (int q = 0; q < nr; q += 16)
+            __builtin_prefetch(g + tap * tap_stride + (size_t)(c + WG_WEIGHTS_AHEAD) * nr + q);
+}
 #define WG_WEIGHTS_FN(NAME, TARGET, VEC, VL)                                                       \
     static TARGET void NAME(const float *g, size_t tap_stride, int kc, int nr, size_t slot_stride, \
                             float *u)                                                              \
     {                                                                                              \
         const VEC half = (VEC){0} + 0.5f;                                                          \
         for (int c = 0; c < kc; c++) {                                                             \
-            /* g streams from RAM beside 12 store streams: fetch ahead */                          \
-            if (c + WG_WEIGHTS_AHEAD < kc)                                                         \
-                for (int tap = 0; tap < 9; tap++)                                                  \
-                    for (int q = 0; q < nr; q += 16)                                               \
-                        __builtin_prefetch(g + tap * tap_stride +                                  \
-                                           (size_t)(c + WG_WEIGHTS_AHEAD) * nr + q);               \
+            wg_weights_fetch_ahead(g, tap_stride, c, kc, nr);                                      \
             for (int l = 0; l < nr; l += (VL)) {                                                   \
                 const float *gc = g + (size_t)c * nr + l;                                          \
                 VEC t[WG_IN][3];                                                                   \
@@ -313,11 +319,7 @@ WG_WEIGHTS_FN(wg_weights_avx512, __attribute__((target("avx512f"))), wg_v16f, 16
         const VEC minus_fifteenth = (VEC){0} + (float)(-1.0 / 15), two = (VEC){0} + 2.0f;          \
         const VEC four = (VEC){0} + 4.0f, eight = (VEC){0} + 8.0f, sixteen = (VEC){0} + 16.0f;     \
         for (int c = 0; c < kc; c++) {                                                             \
-            if (c + WG_WEIGHTS_AHEAD < kc)                                                         \
-                for (int tap = 0; tap < 9; tap++)                                                  \
-                    for (int q = 0; q < nr; q += 16)                                               \
-                        __builtin_prefetch(g + tap * tap_stride +                                  \
-                                           (size_t)(c + WG_WEIGHTS_AHEAD) * nr + q);               \
+            wg_weights_fetch_ahead(g, tap_stride, c, kc, nr);                                      \
             for (int l = 0; l < nr; l += (VL)) {                                                   \
                 const float *gc = g + (size_t)c * nr + l;                                          \
                 VEC t[WG4_IN][3];                                                                  \
