@@ -125,6 +125,45 @@ typedef int32_t ww_v16i __attribute__((vector_size(64)));
 #define TILE_NV 1
 #define TILE_BSTRIDE 32
 #include "kernels/gemm_tile.inc"
+
+/* The first 1..7 rows of an 8-row panel of A: a last panel of few rows
+ * (Winograd's tiles as rows: 49 = 6 x 8 + 1 on a 28x28 map) costs its
+ * rows' FMAs instead of a whole tile's on a stack copy. */
+#define TILE_NAME gemm_tile_avx512_1x32
+#define TILE_MR 1
+#define TILE_NV 2
+#define TILE_ASTRIDE 8
+#include "kernels/gemm_tile.inc"
+#define TILE_NAME gemm_tile_avx512_2x32
+#define TILE_MR 2
+#define TILE_NV 2
+#define TILE_ASTRIDE 8
+#include "kernels/gemm_tile.inc"
+#define TILE_NAME gemm_tile_avx512_3x32
+#define TILE_MR 3
+#define TILE_NV 2
+#define TILE_ASTRIDE 8
+#include "kernels/gemm_tile.inc"
+#define TILE_NAME gemm_tile_avx512_4x32
+#define TILE_MR 4
+#define TILE_NV 2
+#define TILE_ASTRIDE 8
+#include "kernels/gemm_tile.inc"
+#define TILE_NAME gemm_tile_avx512_5x32
+#define TILE_MR 5
+#define TILE_NV 2
+#define TILE_ASTRIDE 8
+#include "kernels/gemm_tile.inc"
+#define TILE_NAME gemm_tile_avx512_6x32
+#define TILE_MR 6
+#define TILE_NV 2
+#define TILE_ASTRIDE 8
+#include "kernels/gemm_tile.inc"
+#define TILE_NAME gemm_tile_avx512_7x32
+#define TILE_MR 7
+#define TILE_NV 2
+#define TILE_ASTRIDE 8
+#include "kernels/gemm_tile.inc"
 #include "kernels/gemm_tile_isa_end.inc"
 
 /* Column kernel: one 256-bit vector holds a column's MR (6 or 8) rows, so
@@ -218,15 +257,19 @@ static const ww_gemm_kernel gemm_avx2 = {.isa = WW_ISA_AVX2,
                                          .cols = gemm_cols_avx2,
                                          .cols_max = 5};
 /* Column kernel up to 7 columns: at 8 it does as many FMAs as the 16-wide tile. */
-static const ww_gemm_kernel gemm_avx512 = {.isa = WW_ISA_AVX512,
-                                           .mr = 8,
-                                           .nr = 32,
-                                           .tile = gemm_tile_avx512_8x32,
-                                           .tile_prefetch = gemm_tile_avx512_8x32_prefetch,
-                                           .tile_strided = gemm_tile_avx512_8x32_strided,
-                                           .tile_half = gemm_tile_avx512_8x16,
-                                           .cols = gemm_cols_avx512,
-                                           .cols_max = 7};
+static const ww_gemm_kernel gemm_avx512 = {
+    .isa = WW_ISA_AVX512,
+    .mr = 8,
+    .nr = 32,
+    .tile = gemm_tile_avx512_8x32,
+    .tile_prefetch = gemm_tile_avx512_8x32_prefetch,
+    .tile_strided = gemm_tile_avx512_8x32_strided,
+    .tile_half = gemm_tile_avx512_8x16,
+    .tile_rows = {NULL, gemm_tile_avx512_1x32, gemm_tile_avx512_2x32, gemm_tile_avx512_3x32,
+                  gemm_tile_avx512_4x32, gemm_tile_avx512_5x32, gemm_tile_avx512_6x32,
+                  gemm_tile_avx512_7x32},
+    .cols = gemm_cols_avx512,
+    .cols_max = 7};
 #endif
 
 int ww_isa_supported(ww_isa isa)
@@ -498,6 +541,8 @@ void ww_gemm_panel(const ww_gemm_panel_args *g)
                 g->kc, a, g->b_panel, c, g->ldc, &ep);
         else if (rows == mr && kern->tile_half)
             gemm_narrow_panel(kern, g->kc, a, g->b_panel, g->nr, c, g->ldc, &ep);
+        else if (g->nr == kern->nr && kern->tile_rows[rows])
+            kern->tile_rows[rows](g->kc, a, g->b_panel, c, g->ldc, &ep);
         else
             gemm_edge_tile(kern->tile, kern->nr, g->kc, a, g->b_panel, rows, g->nr, c, g->ldc, &ep);
     }

@@ -61,6 +61,9 @@ typedef struct ww_gemm_kernel {
     /* MR x NR/2 tile reading the left half of an NR-wide B panel, for
      * panels with NR/2 or more but fewer than NR columns; NULL = none. */
     ww_gemm_tile_fn tile_half;
+    /* tile_rows[r]: the first r < MR rows of a panel, full NR columns,
+     * writing only those rows; NULL = none (a whole tile on a stack copy). */
+    ww_gemm_tile_fn tile_rows[WW_GEMM_MAX_MR];
     /* Column kernel for remainders of at most cols_max columns; NULL = none. */
     ww_gemm_cols_fn cols;
     int cols_max;
