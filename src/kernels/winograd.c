@@ -235,15 +235,6 @@ static inline int wg_lazy_slot(int alpha, int xi)
     return xi - (xi > 0) - (xi > alpha - 1) - (xi > alpha * (alpha - 1));
 }
 
-/* U = G g G^T for kc input channels of one NR-lane panel, without the
- * four corner points: g holds the 9 taps' [kc][nr] rows tap_stride floats
- * apart, u gets the other 12 points in their wg_lazy_slot
- * ([12][kc][nr], slot stride slot_stride). The corners (points 0, 3, 12,
- * 15) are taps 0, 2, 6 and 8 unchanged, which the GEMM reads from g in
- * place: a quarter fewer stores, the transform's bound (its 16 store
- * streams miss L1). The same operation order as wg_apply_g, in float:
- * within ~1 ulp of the double-precision transform at create. nr is a
- * multiple of VL. */
 /* Input channels the weight transform prefetches ahead (18 KiB at NR 32). */
 #define WG_WEIGHTS_AHEAD 16
 
@@ -257,6 +248,16 @@ wg_weights_fetch_ahead(const float *g, size_t tap_stride, int c, int kc, int nr)
         for (int q = 0; q < nr; q += 16)
             __builtin_prefetch(g + tap * tap_stride + (size_t)(c + WG_WEIGHTS_AHEAD) * nr + q);
 }
+
+/* U = G g G^T for kc input channels of one NR-lane panel, without the
+ * four corner points: g holds the 9 taps' [kc][nr] rows tap_stride floats
+ * apart, u gets the other 12 points in their wg_lazy_slot
+ * ([12][kc][nr], slot stride slot_stride). The corners (points 0, 3, 12,
+ * 15) are taps 0, 2, 6 and 8 unchanged, which the GEMM reads from g in
+ * place: a quarter fewer stores, the transform's bound (its 16 store
+ * streams miss L1). The same operation order as wg_apply_g, in float:
+ * within ~1 ulp of the double-precision transform at create. nr is a
+ * multiple of VL. */
 #define WG_WEIGHTS_FN(NAME, TARGET, VEC, VL)                                                       \
     static TARGET void NAME(const float *g, size_t tap_stride, int kc, int nr, size_t slot_stride, \
                             float *u)                                                              \
