@@ -13,7 +13,9 @@
  * clamped to [-87.3, 88.3] so 2^n stays a normal float: exp of very
  * negative x returns ~1e-38 instead of a denormal or 0, exp of very large x
  * returns ~2e38 instead of inf; both are harmless in 1 / (1 + exp(-x)).
- * Measured error against expf: see tests/ops/test_ops_activation.c. */
+ * The AVX-512 set computes the same with vrndscaleps and vscalefps (see
+ * ww_vm16_exp_signed). Measured error against expf: see
+ * tests/ops/test_ops_activation.c. */
 #ifndef WW_KERNELS_VMATH_H
 #define WW_KERNELS_VMATH_H
 
@@ -37,9 +39,10 @@ typedef int32_t ww_vm16i __attribute__((vector_size(64)));
 /* Vector ?: is C++ only: blend with a comparison mask (all ones = a). */
 #define WW_VM_SELECT(F, I, mask, a, b) ((F)(((I)(a) & (mask)) | ((I)(b) & ~(mask))))
 
-/* Defines PREFIX_exp, _sigmoid, _silu, _hardswish and _activate for vector
- * type F (int vector I) compiled with TARGET; FMA(a, b, c) is c + a * b. */
-#define WW_VM_DEFINE(PREFIX, F, I, TARGET, FMA)                                                    \
+/* Defines PREFIX_splat, PREFIX_exp and PREFIX_exp_neg (exp(-x)) for vector
+ * type F (int vector I) compiled with TARGET; FMA(a, b, c) is c + a * b.
+ * AVX-512 has its own (below). */
+#define WW_VM_DEFINE_EXP(PREFIX, F, I, TARGET, FMA)                                                \
     TARGET static inline __attribute__((always_inline, unused)) F PREFIX##_splat(float x)          \
     {                                                                                              \
         return (F){0} + x;                                                                         \
@@ -67,13 +70,21 @@ typedef int32_t ww_vm16i __attribute__((vector_size(64)));
         I scale = ((I)t - (I)PREFIX##_splat(12582912.0f) + 127) << 23;                             \
         return p * (F)scale;                                                                       \
     }                                                                                              \
+    TARGET static inline __attribute__((always_inline, unused)) F PREFIX##_exp_neg(F x)            \
+    {                                                                                              \
+        return PREFIX##_exp(-x);                                                                   \
+    }
+
+/* Defines PREFIX_sigmoid, _silu, _relu, _relu6, _hardswish and _activate
+ * on top of PREFIX_splat and PREFIX_exp_neg. */
+#define WW_VM_DEFINE_ACTIVATIONS(PREFIX, F, I, TARGET)                                             \
     TARGET static inline __attribute__((always_inline, unused)) F PREFIX##_sigmoid(F x)            \
     {                                                                                              \
-        return PREFIX##_splat(1.0f) / (PREFIX##_splat(1.0f) + PREFIX##_exp(-x));                   \
+        return PREFIX##_splat(1.0f) / (PREFIX##_splat(1.0f) + PREFIX##_exp_neg(x));                \
     }                                                                                              \
     TARGET static inline __attribute__((always_inline, unused)) F PREFIX##_silu(F x)               \
     {                                                                                              \
-        return x / (PREFIX##_splat(1.0f) + PREFIX##_exp(-x));                                      \
+        return x / (PREFIX##_splat(1.0f) + PREFIX##_exp_neg(x));                                   \
     }                                                                                              \
     TARGET static inline __attribute__((always_inline, unused)) F PREFIX##_relu(F x)               \
     {                                                                                              \
@@ -104,12 +115,61 @@ typedef int32_t ww_vm16i __attribute__((vector_size(64)));
     }
 
 #define WW_VM_FMA_PLAIN(a, b, c) ((c) + (a) * (b))
-WW_VM_DEFINE(ww_vm4, ww_vm4f, ww_vm4i, , WW_VM_FMA_PLAIN)
+WW_VM_DEFINE_EXP(ww_vm4, ww_vm4f, ww_vm4i, , WW_VM_FMA_PLAIN)
+WW_VM_DEFINE_ACTIVATIONS(ww_vm4, ww_vm4f, ww_vm4i, )
 #if defined(__x86_64__) || defined(__i386__)
 #define WW_VM_FMA_256(a, b, c) _mm256_fmadd_ps((a), (b), (c))
-#define WW_VM_FMA_512(a, b, c) _mm512_fmadd_ps((a), (b), (c))
-WW_VM_DEFINE(ww_vm8, ww_vm8f, ww_vm8i, __attribute__((target("avx2,fma"))), WW_VM_FMA_256)
-WW_VM_DEFINE(ww_vm16, ww_vm16f, ww_vm16i, __attribute__((target("avx512f"))), WW_VM_FMA_512)
+WW_VM_DEFINE_EXP(ww_vm8, ww_vm8f, ww_vm8i, __attribute__((target("avx2,fma"))), WW_VM_FMA_256)
+WW_VM_DEFINE_ACTIVATIONS(ww_vm8, ww_vm8f, ww_vm8i, __attribute__((target("avx2,fma"))))
+
+/* AVX-512: exp(s * x), s = +-1, as 2^(s * x * log2 e) = 2^f * 2^n with
+ * vrndscaleps for n and vscalefps for the scaling, which the generic code
+ * spells as compare/blend pairs and integer exponent arithmetic: SiLU
+ * ~2.9 -> ~2.4 ns per 16 floats on one Zen 5 core, where every
+ * multiply-add, min and max competes for the same two pipes. x is clamped
+ * so that s * x lies in [-87.3, 88.3], as in the generic code (finite
+ * results; NaN stays NaN: vmaxps/vminps return their second operand, x,
+ * when it is NaN). f = s * x * log2 e - n is formed by one FMA from the
+ * exact product, plus x times the low part of log2 e, so |f| <= 0.5 to
+ * within 1e-9 for |x| <= 88.3; 2^f is a degree-6 polynomial fitted for
+ * least maximal relative error on [-0.5, 0.5] (1.9e-9). */
+#define WW_VM16_TARGET __attribute__((target("avx512f")))
+WW_VM16_TARGET static inline __attribute__((always_inline, unused)) ww_vm16f ww_vm16_splat(float x)
+{
+    return (ww_vm16f){0} + x;
+}
+WW_VM16_TARGET static inline __attribute__((always_inline, unused)) ww_vm16f
+ww_vm16_exp_signed(ww_vm16f xv, float s)
+{
+    __m512 x = (__m512)xv;
+    /* s * x in [-87.3, 88.3] */
+    x = _mm512_max_ps(_mm512_set1_ps(s > 0 ? -87.3f : -88.3f), x);
+    x = _mm512_min_ps(_mm512_set1_ps(s > 0 ? 88.3f : 87.3f), x);
+    const __m512 log2e = _mm512_set1_ps(s * 1.44269504f);
+    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, log2e),
+                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 f = _mm512_fmsub_ps(x, log2e, n);
+    f = _mm512_fmadd_ps(x, _mm512_set1_ps(s * 1.925963e-8f), f); /* log2 e - (float)log2 e */
+    __m512 p = _mm512_set1_ps(1.534581243e-4f);
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.339993090e-3f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(9.618489072e-3f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(5.550328642e-2f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(2.402264625e-1f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(6.931471825e-1f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f));
+    return (ww_vm16f)_mm512_scalef_ps(p, n);
+}
+WW_VM16_TARGET static inline __attribute__((always_inline, unused)) ww_vm16f ww_vm16_exp(ww_vm16f x)
+{
+    return ww_vm16_exp_signed(x, 1.0f);
+}
+WW_VM16_TARGET static inline __attribute__((always_inline, unused)) ww_vm16f
+ww_vm16_exp_neg(ww_vm16f x)
+{
+    return ww_vm16_exp_signed(x, -1.0f);
+}
+WW_VM_DEFINE_ACTIVATIONS(ww_vm16, ww_vm16f, ww_vm16i, WW_VM16_TARGET)
+#undef WW_VM16_TARGET
 #endif
 
 #endif
