@@ -323,6 +323,9 @@ static void depthwise_pad_channel(const ww_conv2d_shape *s, const float *plane, 
     copy_rows_portable(dst, (size_t)cols, plane, (size_t)s->in_w, y_end - y_begin, n);
 }
 
+/* Floats per pass of a deferred depthwise activation: 16 KiB, in L1. */
+#define DW_ACTIVATE_RUN 4096
+
 typedef struct depthwise_ctx {
     const ww_conv2d *conv;
     const float *in, *residual;
@@ -348,6 +351,15 @@ static void depthwise_slots_run(void *p, int begin, int end)
         /* a slot here is one unit: a channel or a pair, of one band (ww_conv2d_run) */
         int step = conv->depthwise_direct_pair ? 2 : 1;
         int per_band = ctx->slots / ctx->bands;
+        /* Whole planes (one band): consecutive units' outputs are one run
+         * of memory, so SiLU and the other exp-based activations go over
+         * runs of up to DW_ACTIVATE_RUN floats rather than plane by plane:
+         * a 7x7 plane is 3 vectors and a masked one, too few to keep the
+         * exp's long dependency chains busy (EfficientNet-B0's 1152
+         * channels at 7x7, 3x3 with SiLU: 0.058 -> 0.043 ms). */
+        int defer = ctx->bands == 1 && !dwd_activates_in_block(conv->act);
+        float *run = ctx->out;
+        size_t run_n = 0;
         for (int unit = begin; unit < end; unit++) {
             /* Odd bands walk the channels backwards: the cache line where
              * two bands of a channel meet is then written by the two
@@ -355,7 +367,7 @@ static void depthwise_slots_run(void *p, int begin, int end)
              * 14x14 maps, in step cost 2-4x the time of the layer). */
             int index = unit % per_band, band = unit / per_band;
             int oc = (band % 2 ? per_band - 1 - index : index) * step;
-            dwd_channel c = {.shape = s, .act = conv->act};
+            dwd_channel c = {.shape = s, .act = conv->act, .defer_act = defer};
             dwd_band_rows(s, band, ctx->bands, &c.oy_begin, &c.oy_end);
             int n = s->out_c - oc < step ? s->out_c - oc : step;
             for (int i = 0; i < n; i++) {
@@ -369,7 +381,17 @@ static void depthwise_slots_run(void *p, int begin, int end)
                 conv->depthwise_direct_pair(&c);
             else
                 conv->depthwise_direct(&c);
+            if (!defer) continue;
+            /* one band: units [begin, end) are consecutive channels, whose
+             * planes follow one another */
+            if (!run_n) run = c.out[0];
+            run_n += (size_t)n * out_plane;
+            if (run_n >= DW_ACTIVATE_RUN) {
+                dwd_activate_plane(run, run_n, conv->act);
+                run_n = 0;
+            }
         }
+        if (run_n) dwd_activate_plane(run, run_n, conv->act);
         return;
     }
 #endif
