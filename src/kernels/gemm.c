@@ -76,6 +76,12 @@ typedef int32_t ww_v8i __attribute__((vector_size(32)));
 #define TILE_PREFETCH_A WW_GEMM_PREFETCH_A
 #include "kernels/gemm_tile.inc"
 
+#define TILE_NAME gemm_tile_avx2_6x16_fetch
+#define TILE_MR 6
+#define TILE_NV 2
+#define TILE_FETCH
+#include "kernels/gemm_tile.inc"
+
 /* AVX2's half tile: 6 rows, 8 columns of a 16-wide panel. */
 #define TILE_NAME gemm_tile_avx2_6x8
 #define TILE_MR 6
@@ -116,6 +122,14 @@ typedef int32_t ww_v16i __attribute__((vector_size(64)));
 #define TILE_MR 8
 #define TILE_NV 2
 #define TILE_PREFETCH_A WW_GEMM_PREFETCH_A
+#include "kernels/gemm_tile.inc"
+
+/* The same tile fetching a side stream into L2 (lazy Winograd: the next
+ * block's raw weights, see winograd.c). */
+#define TILE_NAME gemm_tile_avx512_8x32_fetch
+#define TILE_MR 8
+#define TILE_NV 2
+#define TILE_FETCH
 #include "kernels/gemm_tile.inc"
 
 /* The same 8 rows, 16 columns, over a 32-wide panel: a panel of 16..31
@@ -252,6 +266,7 @@ static const ww_gemm_kernel gemm_avx2 = {.isa = WW_ISA_AVX2,
                                          .nr = 16,
                                          .tile = gemm_tile_avx2_6x16,
                                          .tile_prefetch = gemm_tile_avx2_6x16_prefetch,
+                                         .tile_fetch = gemm_tile_avx2_6x16_fetch,
                                          .tile_strided = gemm_tile_avx2_6x16_strided,
                                          .tile_half = gemm_tile_avx2_6x8,
                                          .cols = gemm_cols_avx2,
@@ -263,6 +278,7 @@ static const ww_gemm_kernel gemm_avx512 = {
     .nr = 32,
     .tile = gemm_tile_avx512_8x32,
     .tile_prefetch = gemm_tile_avx512_8x32_prefetch,
+    .tile_fetch = gemm_tile_avx512_8x32_fetch,
     .tile_strided = gemm_tile_avx512_8x32_strided,
     .tile_half = gemm_tile_avx512_8x16,
     .tile_rows = {NULL, gemm_tile_avx512_1x32, gemm_tile_avx512_2x32, gemm_tile_avx512_3x32,
@@ -525,12 +541,25 @@ void ww_gemm_panel(const ww_gemm_panel_args *g)
     const ww_gemm_kernel *kern = g->kern;
     int mr = kern->mr;
     ww_gemm_epilogue ep = {.accumulate = g->k0 > 0, .final = g->k0 + g->kc >= g->k, .act = g->act};
+    const char *fetch = g->prefetch;
+    int fetch_left = fetch ? g->prefetch_lines : 0;
     for (int m0 = g->m_begin; m0 < g->m_end; m0 += mr) {
         int rows = g->m_end - m0 < mr ? g->m_end - m0 : mr;
         const float *a = g->a_packed + (size_t)(m0 / mr) * mr * g->k + (size_t)g->k0 * mr;
         float *c = g->c + (size_t)m0 * g->ldc;
         ep.bias = g->bias ? g->bias + m0 : NULL;
         ep.residual = g->residual ? g->residual + (size_t)m0 * g->ldc : NULL;
+        if (fetch_left > 0 && !g->ldb && rows == mr && g->nr == kern->nr && kern->tile_fetch) {
+            /* this tile's even share of the side stream's remaining lines */
+            int tiles_left = (g->m_end - m0 + mr - 1) / mr;
+            int share = (fetch_left + tiles_left - 1) / tiles_left;
+            ep.prefetch = fetch;
+            ep.prefetch_lines = share < g->kc ? share : g->kc;
+            kern->tile_fetch(g->kc, a, g->b_panel, c, g->ldc, &ep);
+            fetch += (size_t)ep.prefetch_lines * 64;
+            fetch_left -= ep.prefetch_lines;
+            continue;
+        }
         if (g->ldb && rows == mr) /* rows of B in place: full-width panels only */
             kern->tile_strided(g->kc, a, g->b_panel, g->ldb, c, g->ldc, &ep);
         else if (g->ldb)
@@ -546,6 +575,9 @@ void ww_gemm_panel(const ww_gemm_panel_args *g)
         else
             gemm_edge_tile(kern->tile, kern->nr, g->kc, a, g->b_panel, rows, g->nr, c, g->ldc, &ep);
     }
+    /* what no tile could spread (edge tiles, or more lines than k steps) */
+    for (; fetch_left > 0; fetch_left--, fetch += 64)
+        __builtin_prefetch(fetch, 0, 2);
 }
 
 size_t ww_sgemm_scratch_floats(const ww_gemm_kernel *kern)

@@ -31,6 +31,10 @@ typedef struct ww_gemm_epilogue {
     const float *bias;     /* bias of the tile's first row; NULL = none */
     const float *residual; /* residual tile with the same stride as C; NULL = none */
     ww_activation act;
+    /* tile_fetch only: prefetch_lines (<= kc) cache lines from prefetch
+     * into L2, one per k step, spread over the tile's work */
+    const char *prefetch;
+    int prefetch_lines;
 } ww_gemm_epilogue;
 
 /* Computes one full MR x NR tile: acc = A_panel (kc x MR) * B_panel (kc x NR),
@@ -55,6 +59,10 @@ typedef struct ww_gemm_kernel {
     /* `tile` prefetching packed A WW_GEMM_PREFETCH_A floats ahead, for A
      * streamed once from memory in one sequential pass; NULL = none. */
     ww_gemm_tile_fn tile_prefetch;
+    /* `tile` also fetching the epilogue's side stream into L2 (data the
+     * caller reads next from memory, fetched while the tile computes
+     * rather than in a burst that stalls on the miss buffers); NULL = none. */
+    ww_gemm_tile_fn tile_fetch;
     /* `tile` reading unpacked rows of B (1x1 convolutions read their
      * input in place when its rows stay in cache; see conv2d.c). */
     ww_gemm_tile_strided_fn tile_strided;
@@ -107,6 +115,11 @@ typedef struct ww_gemm_panel_args {
     const float *residual;
     ww_activation act;
     int prefetch_a; /* full tiles prefetch A ahead (kern->tile_prefetch) */
+    /* A side stream of prefetch_lines cache lines to fetch into L2 while
+     * the panel computes: spread over its full tiles (kern->tile_fetch),
+     * the rest fetched at once; NULL = none. */
+    const char *prefetch;
+    int prefetch_lines;
 } ww_gemm_panel_args;
 void ww_gemm_panel(const ww_gemm_panel_args *args);
 

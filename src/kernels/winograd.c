@@ -488,6 +488,29 @@ static int wg4_lazy_pays(const ww_winograd *w)
     return 4 * rows4 <= 3 * (size_t)w->Tp * WG_POINTS;
 }
 
+/* Input channels per lazy weight transform: F(4x4)'s 32 transformed
+ * points of 256 channels would be 1 MiB at NR 32, all of L2; 64 keep U at
+ * 256 KiB beside V and the panel's M (the extra GEMM passes over M cost
+ * ~3%). */
+#define WG4_LAZY_KC 64
+
+static int wg_lazy_kc(const ww_winograd *w)
+{
+    return w->m == 4 ? WG4_LAZY_KC : WW_GEMM_KC;
+}
+
+/* Where the block of lazy raw weights starting at input channel k0 (a
+ * multiple of wg_lazy_kc) lies in its panel: its 9 taps' [kc][NR] panels,
+ * tap_stride floats apart, from the returned offset (the blocks before it
+ * are full: 9 * k0 * NR floats). */
+static size_t wg_lazy_block_at(const ww_winograd *w, int k0, size_t *tap_stride)
+{
+    int block = wg_lazy_kc(w);
+    int kc = w->C - k0 < block ? w->C - k0 : block;
+    *tap_stride = (size_t)kc * w->kern->nr;
+    return (size_t)9 * k0 * w->kern->nr;
+}
+
 /* Packed weights: from the model's arena, else a block of their own. */
 static float *wg_alloc_weights(ww_arena *arena, size_t floats)
 {
@@ -533,10 +556,13 @@ ww_winograd *ww_winograd_create_tiled_in(const ww_conv2d_shape *s, const float *
     }
     int nr = kern->nr;
     if (lazy) {
-        /* Raw weights, each panel's lanes side by side and tap-major (a
-         * tap's rows of all channels are a packed KC x NR panel, so the
-         * corner points' GEMMs read them as they are): 9 floats per
-         * weight instead of U's 16, transformed panel by panel per run. */
+        /* Raw weights, each panel's lanes side by side, in the K blocks
+         * the run transforms (wg_lazy_kc input channels), each block tap
+         * major (a tap's rows of the block's channels are a packed KC x NR
+         * panel, so the corner points' GEMMs read them as they are): 9
+         * floats per weight instead of U's 16, transformed panel by panel
+         * per run. A block is one contiguous range, which the GEMMs of the
+         * block before fetch from memory while they compute. */
         size_t floats = (size_t)w->n_panels * w->C * 9 * nr;
         w->g = wg_alloc_weights(arena, floats);
         if (!w->g) {
@@ -546,7 +572,8 @@ ww_winograd *ww_winograd_create_tiled_in(const ww_conv2d_shape *s, const float *
         /* A transpose per panel, WG_CHANNEL_BLOCK channels of every kernel
          * at a time so the destination lines (9 taps x the block's rows)
          * stay in L1. */
-        size_t per_k = (size_t)w->C * 9, tap_stride = (size_t)w->C * nr;
+        size_t per_k = (size_t)w->C * 9;
+        int block = wg_lazy_kc(w);
         for (int p = 0; p < w->n_panels; p++) {
             float *gp = w->g + (size_t)p * per_k * nr;
             for (int c0 = 0; c0 < w->C; c0 += WG_CHANNEL_BLOCK) {
@@ -554,10 +581,13 @@ ww_winograd *ww_winograd_create_tiled_in(const ww_conv2d_shape *s, const float *
                 for (int lane = 0; lane < nr; lane++) {
                     int k = p * nr + lane;
                     const float *src = weight + (size_t)k * per_k;
-                    for (int c = c0; c < c1; c++)
+                    for (int c = c0; c < c1; c++) {
+                        size_t tap_stride;
+                        float *gb = gp + wg_lazy_block_at(w, c / block * block, &tap_stride);
                         for (int tap = 0; tap < 9; tap++)
-                            gp[tap * tap_stride + (size_t)c * nr + lane] =
+                            gb[tap * tap_stride + (size_t)(c % block) * nr + lane] =
                                 k < w->K ? src[(size_t)c * 9 + tap] : 0.0f;
+                    }
                 }
             }
         }
@@ -738,17 +768,6 @@ static size_t wg_m_floats(const ww_winograd *w, int bp)
     return w->points * wg_m_stride(w, bp) + 16;
 }
 
-/* Input channels per lazy weight transform: F(4x4)'s 32 transformed
- * points of 256 channels would be 1 MiB at NR 32, all of L2; 64 keep U at
- * 256 KiB beside V and the panel's M (the extra GEMM passes over M cost
- * ~3%). */
-#define WG4_LAZY_KC 64
-
-static int wg_lazy_kc(const ww_winograd *w)
-{
-    return w->m == 4 ? WG4_LAZY_KC : WW_GEMM_KC;
-}
-
 /* Slot stride of a lazily transformed U buffer: one cache line past KC
  * x NR so the slots' stores do not all fall in one L1 set. */
 static size_t wg_u_stride(const ww_winograd *w)
@@ -884,9 +903,12 @@ static void wg_finish(const wg_ctx *ctx, int t0, int nt, int k_begin, int k_end)
 }
 
 /* One point's GEMM: rows [0, rows) of V's point block (packed A, K block
- * [k0, k0 + kc) of C) times a KC x NR panel of U into c (row stride ldc). */
+ * [k0, k0 + kc) of C) times a KC x NR panel of U into c (row stride ldc),
+ * fetching fetch_lines cache lines from fetch into L2 as it goes (none
+ * when fetch_lines is 0). */
 static void wg_point_gemm(const ww_winograd *w, const float *v_point, int k0, int kc, int rows,
-                          int nr, const float *u_panel, float *c, size_t ldc)
+                          int nr, const float *u_panel, float *c, size_t ldc, const float *fetch,
+                          int fetch_lines)
 {
     ww_gemm_panel_args args = {.kern = w->kern,
                                .a_packed = v_point,
@@ -901,7 +923,9 @@ static void wg_point_gemm(const ww_winograd *w, const float *v_point, int k0, in
                                .ldc = ldc,
                                .bias = NULL,
                                .residual = NULL,
-                               .act = WW_ACT_NONE};
+                               .act = WW_ACT_NONE,
+                               .prefetch = (const char *)fetch,
+                               .prefetch_lines = fetch_lines};
     ww_gemm_panel(&args);
 }
 
@@ -920,7 +944,7 @@ static void wg_gemm_jobs(const ww_winograd *w, const float *v, float *m, int bp,
         for (int k0 = 0; k0 < w->C; k0 += WW_GEMM_KC) {
             int kc = w->C - k0 < WW_GEMM_KC ? w->C - k0 : WW_GEMM_KC;
             wg_point_gemm(w, v + xi * wg_v_stride(w, bp), k0, kc, nt, nr, u + (size_t)k0 * nr_full,
-                          m + xi * wg_m_stride(w, bp) + n0, (size_t)w->K);
+                          m + xi * wg_m_stride(w, bp) + n0, (size_t)w->K, NULL, 0);
         }
     }
 }
@@ -1038,43 +1062,40 @@ static void wg_lazy_panel(const wg_ctx *ctx, const float *v, float *u, float *mp
     int n0 = panel * nr_full;
     int nr = w->K - n0 < nr_full ? w->K - n0 : nr_full;
     size_t u_stride = wg_u_stride(w), m_stride = wg_panel_m_stride(w);
-    size_t tap_stride = (size_t)w->C * nr_full;
     const float *g = w->g + (size_t)panel * w->C * 9 * nr_full;
     int block = wg_lazy_kc(w);
     for (int k0 = 0; k0 < w->C; k0 += block) {
         int kc = w->C - k0 < block ? w->C - k0 : block;
-        const float *gk = g + (size_t)k0 * nr_full;
+        size_t tap_stride;
+        const float *gk = g + wg_lazy_block_at(w, k0, &tap_stride);
         w->weights(gk, tap_stride, kc, nr_full, u_stride, u);
-        /* The next block's raw weights (this panel's next KC rows of each
-         * tap, or the next panel's first when `more`) are fetched into L2
-         * in equal slices before each point's GEMM, so reading them from
-         * RAM overlaps all the block's GEMMs (F(4x4)'s 64-channel blocks
-         * go by in a few microseconds: a tap per GEMM for the first nine
-         * left its layers waiting on RAM). */
+        /* The next block's raw weights (this panel's next block, or the
+         * next panel's first when `more`: one contiguous range) are
+         * fetched into L2 by this block's GEMMs, a slice per point, a line
+         * per k step of their tiles, so reading them from RAM overlaps the
+         * GEMMs. (Fetched in a burst before each GEMM, the prefetches
+         * stalled on the miss buffers: ~6 % of ResNet-18's time.) */
         const float *next = NULL;
-        int next_kc = 0;
+        size_t next_floats = 0;
         if (k0 + kc < w->C) {
-            next = gk + (size_t)kc * nr_full;
-            next_kc = w->C - k0 - kc;
+            int next_kc = w->C - k0 - kc < block ? w->C - k0 - kc : block;
+            next = gk + 9 * tap_stride;
+            next_floats = (size_t)9 * next_kc * nr_full;
         } else if (more) {
             next = g + (size_t)w->C * 9 * nr_full;
-            next_kc = w->C;
+            next_floats = (size_t)9 * (w->C < block ? w->C : block) * nr_full;
         }
-        size_t tap_bytes = (size_t)(next_kc < block ? next_kc : block) * nr_full * sizeof(float);
-        size_t per_gemm = (9 * tap_bytes / 64 + w->points - 1) / w->points;
-        int fetch_tap = next ? 0 : 9;
-        size_t fetch_at = 0;
+        int next_lines = (int)((next_floats * sizeof(float) + 63) / 64);
+        int per_point = (next_lines + w->points - 1) / w->points;
         for (int xi = 0; xi < w->points; xi++) {
-            for (size_t n = 0; n < per_gemm && fetch_tap < 9; n++) {
-                __builtin_prefetch((const char *)(next + fetch_tap * tap_stride) + fetch_at, 0, 2);
-                fetch_at += 64;
-                if (fetch_at >= tap_bytes) fetch_tap++, fetch_at = 0;
-            }
+            int first = xi * per_point;
+            int lines = next_lines - first < per_point ? next_lines - first : per_point;
             int tap = wg_lazy_corner_tap(w->alpha, xi);
             const float *b_panel =
                 tap >= 0 ? gk + tap * tap_stride : u + wg_lazy_slot(w->alpha, xi) * u_stride;
             wg_point_gemm(w, v + xi * wg_v_stride(w, bp), k0, kc, w->T, nr, b_panel,
-                          mp + xi * m_stride, (size_t)nr);
+                          mp + xi * m_stride, (size_t)nr,
+                          lines > 0 ? next + (size_t)first * 16 : NULL, lines > 0 ? lines : 0);
         }
     }
     /* The output transform reads w->K channels per tile row of M: a copy
