@@ -157,11 +157,13 @@ size_t ww_conv_direct_pooled_scratch_floats(const ww_conv_direct *d, const ww_po
  * channels, over nc input channels (cs apart in base, wcs in w), nky
  * kernel rows (rs, wrs) and nkx kernel columns (NB * 16 floats apart in
  * w): the taps inside the input. The sums start at the bias (init) or at
- * tmp[p][b][16] (NULL) and end in tmp. */
+ * tmp[p][b][16] (NULL) and end in tmp. Fetches fetch_lines (at most nc *
+ * nky) cache lines from `fetch` into L2, one per kernel row, spread over
+ * the work (the next channel block's weights; see direct_unit). */
 static inline __attribute__((always_inline, target("avx512f"))) void
 direct_tile_body(const float *w, const float *init, const float *base, size_t cs, size_t rs, int sx,
-                 int nc, int nky, int nkx, size_t wcs, size_t wrs, float *tmp, const int P,
-                 const int NB)
+                 int nc, int nky, int nkx, size_t wcs, size_t wrs, float *tmp, const char *fetch,
+                 int fetch_lines, const int P, const int NB)
 {
     __m512 acc[DIRECT_P][DIRECT_OB];
 #pragma GCC unroll 4
@@ -171,8 +173,10 @@ direct_tile_body(const float *w, const float *init, const float *base, size_t cs
             acc[p][b] = init ? _mm512_loadu_ps(init + b * DIRECT_LANES)
                              : _mm512_load_ps(tmp + ((size_t)p * DIRECT_OB + b) * DIRECT_LANES);
     }
+    int fetched = 0;
     for (int c = 0; c < nc; c++)
         for (int ky = 0; ky < nky; ky++) {
+            if (fetched < fetch_lines) __builtin_prefetch(fetch + (size_t)fetched++ * 64, 0, 2);
             const float *x = base + (size_t)c * cs + (size_t)ky * rs;
             const float *wp = w + (size_t)c * wcs + (size_t)ky * wrs;
             for (int kx = 0; kx < nkx; kx++, x++, wp += NB * DIRECT_LANES) {
@@ -198,14 +202,16 @@ direct_tile_body(const float *w, const float *init, const float *base, size_t cs
 
 typedef void (*direct_tile_fn)(const float *w, const float *init, const float *base, size_t cs,
                                size_t rs, int sx, int nc, int nky, int nkx, size_t wcs, size_t wrs,
-                               float *tmp);
+                               float *tmp, const char *fetch, int fetch_lines);
 
 #define DIRECT_TILE(P, NB)                                                                         \
     static __attribute__((target("avx512f"))) void direct_tile_##P##_##NB(                         \
         const float *w, const float *init, const float *base, size_t cs, size_t rs, int sx,        \
-        int nc, int nky, int nkx, size_t wcs, size_t wrs, float *tmp)                              \
+        int nc, int nky, int nkx, size_t wcs, size_t wrs, float *tmp, const char *fetch,           \
+        int fetch_lines)                                                                           \
     {                                                                                              \
-        direct_tile_body(w, init, base, cs, rs, sx, nc, nky, nkx, wcs, wrs, tmp, P, NB);           \
+        direct_tile_body(w, init, base, cs, rs, sx, nc, nky, nkx, wcs, wrs, tmp, fetch,            \
+                         fetch_lines, P, NB);                                                      \
     }
 #define DIRECT_TILES(P) DIRECT_TILE(P, 1) DIRECT_TILE(P, 2) DIRECT_TILE(P, 3) DIRECT_TILE(P, 4)
 DIRECT_TILES(1)
@@ -280,11 +286,12 @@ direct_transpose16(__m512 r[16])
 /* Adds input channels [c0, c0 + nc) of conv row y, group g, to row_sums
  * ([x][block][16]; starting from `init`, the bias, when not NULL): pixels
  * whose taps all lie inside the row in tiles of DIRECT_P, the border
- * pixels one at a time over the taps inside the input (no padded copy). */
-static __attribute__((target("avx512f"))) void direct_conv_row(const ww_conv_direct *d,
-                                                               const float *in, int g, int y,
-                                                               int c0, int nc, const float *init,
-                                                               float *row_sums)
+ * pixels one at a time over the taps inside the input (no padded copy).
+ * The whole-window tiles also fetch fetch_lines cache lines from `fetch`
+ * into L2 between them (the rest at the end). */
+static __attribute__((target("avx512f"))) void
+direct_conv_row(const ww_conv_direct *d, const float *in, int g, int y, int c0, int nc,
+                const float *init, float *row_sums, const char *fetch, int fetch_lines)
 {
     const ww_conv2d_shape *s = &d->s;
     int b0 = g * DIRECT_OB;
@@ -307,13 +314,19 @@ static __attribute__((target("avx512f"))) void direct_conv_row(const ww_conv_dir
     const float *wc = wg + (size_t)c0 * wcs + (size_t)ky0 * wrs;
     const float *in_c0 =
         ky1 > ky0 ? in + (size_t)c0 * in_plane + (size_t)(iy0 + ky0) * s->in_w : in;
+    int tiles_left = (xi1 - xi0 + DIRECT_P - 1) / DIRECT_P;
     for (int x = 0; x < s->out_w;) {
         int ix0 = x * sx - s->pad_left;
         if (x >= xi0 && x < xi1) { /* a tile of whole windows */
             int P = xi1 - x < DIRECT_P ? xi1 - x : DIRECT_P;
+            int share = fetch_lines > 0 ? (fetch_lines + tiles_left - 1) / tiles_left : 0;
+            if (share > nc * (ky1 - ky0)) share = nc * (ky1 - ky0);
             direct_tiles[P - 1][nb - 1](wc, init, in_c0 + ix0, in_plane, (size_t)s->in_w, sx, nc,
                                         ky1 - ky0, s->kernel_w, wcs, wrs,
-                                        row_sums + (size_t)x * px_floats);
+                                        row_sums + (size_t)x * px_floats, fetch, share);
+            if (share) fetch += (size_t)share * 64;
+            fetch_lines -= share;
+            tiles_left--;
             x += P;
             continue;
         }
@@ -323,9 +336,11 @@ static __attribute__((target("avx512f"))) void direct_conv_row(const ww_conv_dir
         direct_tiles[0][nb - 1](wc + (size_t)kx0 * nb * DIRECT_LANES, init,
                                 kx1 > kx0 ? in_c0 + ix0 + kx0 : in, in_plane, (size_t)s->in_w, sx,
                                 nc, ky1 - ky0, kx1 - kx0, wcs, wrs,
-                                row_sums + (size_t)x * px_floats);
+                                row_sums + (size_t)x * px_floats, NULL, 0);
         x++;
     }
+    for (; fetch_lines > 0; fetch_lines--, fetch += 64)
+        __builtin_prefetch(fetch, 0, 2);
 }
 
 /* Stores row y of a map of `width` columns (plane floats per channel) from
@@ -385,8 +400,10 @@ static __attribute__((target("avx512f"))) void direct_unit(const direct_ctx *ctx
     for (int c0 = 0; c0 < s->in_c; c0 += cb) {
         int nc = s->in_c - c0 < cb ? s->in_c - c0 : cb;
         /* The next block's weights (contiguous after this one's) are
-         * fetched into L2 a share per row, so reading them from memory
-         * overlaps this block's work. */
+         * fetched into L2 a share per row, spread over the row's tiles, so
+         * reading them from memory overlaps this block's work (fetched in
+         * a burst before each row, the prefetches stalled on the miss
+         * buffers). */
         const char *next = (const char *)(wg + (size_t)(c0 + nc) * wcs);
         size_t next_bytes =
             c0 + nc < s->in_c
@@ -395,10 +412,12 @@ static __attribute__((target("avx512f"))) void direct_unit(const direct_ctx *ctx
         size_t share = (next_bytes / (size_t)(y_end - y_begin) + 63) / 64 * 64;
         for (int y = y_begin; y < y_end; y++) {
             size_t ahead = (size_t)(y - y_begin) * share;
-            for (size_t o = ahead; o < ahead + share && o < next_bytes; o += 64)
-                __builtin_prefetch(next + o, 0, 2);
+            size_t bytes = ahead >= next_bytes          ? 0
+                           : next_bytes - ahead < share ? next_bytes - ahead
+                                                        : share;
             direct_conv_row(d, ctx->in, g, y, c0, nc, c0 == 0 ? bias : NULL,
-                            sums + (size_t)(y - y_begin) * row_floats);
+                            sums + (size_t)(y - y_begin) * row_floats, next + ahead,
+                            (int)((bytes + 63) / 64));
         }
     }
     ww_activation act = ctx->act;
@@ -483,7 +502,7 @@ static __attribute__((target("avx512f"))) void direct_unit_pooled(direct_ctx *ct
             py++;
         }
         if (py >= py1 || r >= r1) break;
-        direct_conv_row(d, ctx->in, g, r, 0, s->in_c, bias, row_sums);
+        direct_conv_row(d, ctx->in, g, r, 0, s->in_c, bias, row_sums, NULL, 0);
         float *h = ring + (size_t)(r % p->kernel_h) * ring_row;
         for (int px = 0; px < p->out_w; px++) {
             int x0 = px * p->stride_w - p->pad_left;
