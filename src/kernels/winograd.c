@@ -936,6 +936,7 @@ static void wg_gemm_jobs(const ww_winograd *w, const float *v, float *m, int bp,
 {
     const ww_gemm_kernel *kern = w->kern;
     int nr_full = kern->nr;
+    const float *u_end = w->u + (size_t)w->points * w->n_panels * w->C * nr_full;
     for (int job = begin; job < end; job++) {
         int xi = job / w->n_panels, panel = job % w->n_panels;
         int n0 = panel * nr_full;
@@ -943,8 +944,16 @@ static void wg_gemm_jobs(const ww_winograd *w, const float *v, float *m, int bp,
         const float *u = w->u + ((size_t)xi * w->n_panels + panel) * w->C * nr_full;
         for (int k0 = 0; k0 < w->C; k0 += WW_GEMM_KC) {
             int kc = w->C - k0 < WW_GEMM_KC ? w->C - k0 : WW_GEMM_KC;
-            wg_point_gemm(w, v + xi * wg_v_stride(w, bp), k0, kc, nt, nr, u + (size_t)k0 * nr_full,
-                          m + xi * wg_m_stride(w, bp) + n0, (size_t)w->K, NULL, 0);
+            /* U is read in order, job after job (and from L3 or RAM:
+             * ResNet-18's layer2 U is 2.4 MB per conv, read by each
+             * thread): each GEMM fetches the panel after its own into L2
+             * as it goes, so the next GEMM does not start on misses. */
+            const float *b = u + (size_t)k0 * nr_full, *next = b + (size_t)kc * nr_full;
+            size_t ahead = next < u_end ? (size_t)(u_end - next) : 0;
+            if (ahead > (size_t)kc * nr_full) ahead = (size_t)kc * nr_full;
+            wg_point_gemm(w, v + xi * wg_v_stride(w, bp), k0, kc, nt, nr, b,
+                          m + xi * wg_m_stride(w, bp) + n0, (size_t)w->K, ahead ? next : NULL,
+                          (int)(ahead * sizeof(float) / 64));
         }
     }
 }
