@@ -229,8 +229,36 @@ gemm_cols_n(int kc, const float *a, const float *b, const int mr, const int nr, 
     }
 }
 
+/* The epilogue of a column kernel's sums (out[j * mr + r], j < cols) into
+ * C, a row at a time: the row's sums gathered into one vector, then the
+ * accumulate, bias, residual and activation as vector operations and a
+ * masked store (in scalar code, with a branch per value on the activation
+ * and the data, it cost as much as the columns' FMAs). */
+__attribute__((target("avx2,fma"))) static void gemm_cols_store(const float *out, int mr, int cols,
+                                                                float *c, size_t ldc,
+                                                                const ww_gemm_epilogue *ep)
+{
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256i in_row = _mm256_cmpgt_epi32(_mm256_set1_epi32(cols), lane);
+    const __m256i index = _mm256_mullo_epi32(lane, _mm256_set1_epi32(mr));
+    for (int r = 0; r < mr; r++) {
+        __m256 v = _mm256_mask_i32gather_ps(_mm256_setzero_ps(), out + r, index,
+                                            _mm256_castsi256_ps(in_row), 4);
+        float *crow = c + (size_t)r * ldc;
+        if (ep->accumulate) v = _mm256_add_ps(v, _mm256_maskload_ps(crow, in_row));
+        if (ep->final) {
+            if (ep->bias) v = _mm256_add_ps(v, _mm256_set1_ps(ep->bias[r]));
+            if (ep->residual)
+                v = _mm256_add_ps(v, _mm256_maskload_ps(ep->residual + (size_t)r * ldc, in_row));
+            v = (__m256)ww_vm8_activate((ww_vm8f)v, ep->act);
+        }
+        _mm256_maskstore_ps(crow, in_row, v);
+    }
+}
+
 /* Unrolling keeps about 8 accumulators in flight (two FMA pipes, latency 4). */
 #define GEMM_COLS_DISPATCH(mr, nr)                                                                 \
+    float out[(mr)*WW_GEMM_MAX_COLS];                                                              \
     switch (cols) {                                                                                \
     case 1: gemm_cols_n(kc, a, b, mr, nr, 1, 8, out); break;                                       \
     case 2: gemm_cols_n(kc, a, b, mr, nr, 2, 4, out); break;                                       \
@@ -239,16 +267,21 @@ gemm_cols_n(int kc, const float *a, const float *b, const int mr, const int nr, 
     case 5: gemm_cols_n(kc, a, b, mr, nr, 5, 2, out); break;                                       \
     case 6: gemm_cols_n(kc, a, b, mr, nr, 6, 2, out); break;                                       \
     default: gemm_cols_n(kc, a, b, mr, nr, 7, 2, out); break;                                      \
-    }
+    }                                                                                              \
+    gemm_cols_store(out, mr, cols, c, ldc, ep);
 
 __attribute__((target("avx2,fma"))) static void gemm_cols_avx2(int kc, const float *a,
-                                                               const float *b, int cols, float *out)
+                                                               const float *b, int cols, float *c,
+                                                               size_t ldc,
+                                                               const ww_gemm_epilogue *ep)
 {
     GEMM_COLS_DISPATCH(6, 16)
 }
 
-__attribute__((target("avx512f,avx2,fma"))) static void
-gemm_cols_avx512(int kc, const float *a, const float *b, int cols, float *out)
+__attribute__((target("avx512f,avx2,fma"))) static void gemm_cols_avx512(int kc, const float *a,
+                                                                         const float *b, int cols,
+                                                                         float *c, size_t ldc,
+                                                                         const ww_gemm_epilogue *ep)
 {
     GEMM_COLS_DISPATCH(8, 32)
 }
@@ -487,28 +520,6 @@ static void gemm_edge_tile(ww_gemm_tile_fn tile_fn, int width, int kc, const flo
     gemm_edge_tile_any(tile_fn, NULL, 0, width, kc, a, b, rows, cols, c, ldc, ep);
 }
 
-/* The last `cols` columns of a full-row panel through the column kernel,
- * epilogue in scalar code (at most MR x cols_max values). */
-static void gemm_edge_cols(const ww_gemm_kernel *kern, int kc, const float *a, const float *b,
-                           int cols, float *c, size_t ldc, const ww_gemm_epilogue *ep)
-{
-    float out[WW_GEMM_MAX_MR * WW_GEMM_MAX_COLS];
-    int mr = kern->mr;
-    kern->cols(kc, a, b, cols, out);
-    for (int r = 0; r < mr; r++)
-        for (int j = 0; j < cols; j++) {
-            float v = out[j * mr + r];
-            float *dst = c + (size_t)r * ldc + j;
-            if (ep->accumulate) v += *dst;
-            if (ep->final) {
-                if (ep->bias) v += ep->bias[r];
-                if (ep->residual) v += ep->residual[(size_t)r * ldc + j];
-                v = ww_activate(v, ep->act);
-            }
-            *dst = v;
-        }
-}
-
 /* A full-row tile of fewer than NR columns: the half-width tile for the
  * first NR/2 columns when there are that many, then the rest through the
  * column kernel when few enough, else the half-width tile on a stack copy. */
@@ -525,13 +536,13 @@ static void gemm_narrow_panel(const ww_gemm_kernel *kern, int kc, const float *a
         if (rest.residual) rest.residual += half;
         if (cols == 0) return;
         if (kern->cols && cols <= kern->cols_max)
-            gemm_edge_cols(kern, kc, a, b, cols, c, ldc, &rest);
+            kern->cols(kc, a, b, cols, c, ldc, &rest);
         else
             gemm_edge_tile(kern->tile_half, half, kc, a, b, kern->mr, cols, c, ldc, &rest);
         return;
     }
     if (kern->cols && cols <= kern->cols_max)
-        gemm_edge_cols(kern, kc, a, b, cols, c, ldc, ep);
+        kern->cols(kc, a, b, cols, c, ldc, ep);
     else
         gemm_edge_tile(kern->tile_half, half, kc, a, b, kern->mr, cols, c, ldc, ep);
 }

@@ -46,11 +46,13 @@ typedef void (*ww_gemm_tile_fn)(int kc, const float *a, const float *b, float *c
 typedef void (*ww_gemm_tile_strided_fn)(int kc, const float *a, const float *b, size_t ldb,
                                         float *c, size_t ldc, const ww_gemm_epilogue *ep);
 
-/* The last few columns of a panel, one vector of MR rows per column:
- * out[j * MR + r] = sum_k a[k * MR + r] * b[k * NR + j] for j < cols (no
- * epilogue). Cheaper than a tile when few columns remain: its FMAs scale
- * with the columns instead of the tile width. */
-typedef void (*ww_gemm_cols_fn)(int kc, const float *a, const float *b, int cols, float *out);
+/* The last few columns of a full-row panel, one vector of MR rows per
+ * column: C[r][j] = epilogue(sum_k a[k * MR + r] * b[k * NR + j] [+ C])
+ * for j < cols, c with row stride ldc. Cheaper than a tile when few
+ * columns remain: its FMAs scale with the columns instead of the tile
+ * width. */
+typedef void (*ww_gemm_cols_fn)(int kc, const float *a, const float *b, int cols, float *c,
+                                size_t ldc, const ww_gemm_epilogue *ep);
 
 typedef struct ww_gemm_kernel {
     ww_isa isa;
