@@ -646,6 +646,11 @@ static void gemv_panel_portable(int k, const float *panel, const float *x, float
 #if WW_HAVE_X86
 /* AVX2: MR = 6 rows per panel, loaded as 8 lanes under a mask (the two
  * extra lanes would belong to the next column, or lie past the end). */
+/* Squeeze-and-excitation's fc convs read their weights once per run, from
+ * L3 or RAM, as one sequential stream (the panels follow one another):
+ * fetched this far ahead (8 KB), as ww_linear does. */
+#define GEMV_PREFETCH_FLOATS 2048
+
 __attribute__((target("avx2,fma"))) static void gemv_panel_avx2(int k, const float *panel,
                                                                 const float *x, float *y8)
 {
@@ -653,11 +658,14 @@ __attribute__((target("avx2,fma"))) static void gemv_panel_avx2(int k, const flo
     __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
                      _mm256_setzero_ps()};
     int kk = 0;
-    for (; kk + 4 <= k; kk += 4)
+    for (; kk + 4 <= k; kk += 4) {
+        /* 96 bytes per step: a line ahead in the stream, most steps */
+        __builtin_prefetch(panel + (size_t)kk * 6 + GEMV_PREFETCH_FLOATS, 0, 3);
 #pragma GCC unroll 4
         for (int u = 0; u < 4; u++)
             acc[u] = _mm256_fmadd_ps(_mm256_maskload_ps(panel + (size_t)(kk + u) * 6, mask),
                                      _mm256_set1_ps(x[kk + u]), acc[u]);
+    }
     for (; kk < k; kk++)
         acc[0] = _mm256_fmadd_ps(_mm256_maskload_ps(panel + (size_t)kk * 6, mask),
                                  _mm256_set1_ps(x[kk]), acc[0]);
@@ -674,11 +682,15 @@ __attribute__((target("avx512f"))) static void gemv_panel_avx512(int k, const fl
     __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(),
                      _mm512_setzero_ps()};
     int kk = 0;
-    for (; kk + 4 <= k; kk += 4)
+    for (; kk + 4 <= k; kk += 4) {
+        /* the 128 bytes of these 4 steps, GEMV_PREFETCH_FLOATS ahead */
+        __builtin_prefetch(panel + (size_t)kk * 8 + GEMV_PREFETCH_FLOATS, 0, 3);
+        __builtin_prefetch(panel + (size_t)kk * 8 + GEMV_PREFETCH_FLOATS + 16, 0, 3);
 #pragma GCC unroll 4
         for (int u = 0; u < 4; u++)
             acc[u] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(low, panel + (size_t)(kk + u) * 8),
                                      _mm512_set1_ps(x[kk + u]), acc[u]);
+    }
     for (; kk < k; kk++)
         acc[0] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(low, panel + (size_t)kk * 8),
                                  _mm512_set1_ps(x[kk]), acc[0]);
