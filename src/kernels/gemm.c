@@ -644,13 +644,13 @@ static void gemv_panel_portable(int k, const float *panel, const float *x, float
 }
 
 #if WW_HAVE_X86
-/* AVX2: MR = 6 rows per panel, loaded as 8 lanes under a mask (the two
- * extra lanes would belong to the next column, or lie past the end). */
 /* Squeeze-and-excitation's fc convs read their weights once per run, from
  * L3 or RAM, as one sequential stream (the panels follow one another):
  * fetched this far ahead (8 KB), as ww_linear does. */
 #define GEMV_PREFETCH_FLOATS 2048
 
+/* AVX2: MR = 6 rows per panel, loaded as 8 lanes under a mask (the two
+ * extra lanes would belong to the next column, or lie past the end). */
 __attribute__((target("avx2,fma"))) static void gemv_panel_avx2(int k, const float *panel,
                                                                 const float *x, float *y8)
 {

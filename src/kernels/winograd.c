@@ -1085,16 +1085,12 @@ static void wg_lazy_panel(const wg_ctx *ctx, const float *v, float *u, float *mp
          * GEMMs. (Fetched in a burst before each GEMM, the prefetches
          * stalled on the miss buffers: ~6 % of ResNet-18's time.) */
         const float *next = NULL;
-        size_t next_floats = 0;
-        if (k0 + kc < w->C) {
-            int next_kc = w->C - k0 - kc < block ? w->C - k0 - kc : block;
-            next = gk + 9 * tap_stride;
-            next_floats = (size_t)9 * next_kc * nr_full;
-        } else if (more) {
-            next = g + (size_t)w->C * 9 * nr_full;
-            next_floats = (size_t)9 * (w->C < block ? w->C : block) * nr_full;
-        }
-        int next_lines = (int)((next_floats * sizeof(float) + 63) / 64);
+        size_t next_tap_stride = 0;
+        if (k0 + kc < w->C)
+            next = g + wg_lazy_block_at(w, k0 + kc, &next_tap_stride);
+        else if (more)
+            next = g + (size_t)w->C * 9 * nr_full + wg_lazy_block_at(w, 0, &next_tap_stride);
+        int next_lines = (int)((9 * next_tap_stride * sizeof(float) + 63) / 64);
         int per_point = (next_lines + w->points - 1) / w->points;
         for (int xi = 0; xi < w->points; xi++) {
             int first = xi * per_point;
