@@ -255,7 +255,7 @@ wg_weights_fetch_ahead(const float *g, size_t tap_stride, int c, int kc, int nr)
  * ([12][kc][nr], slot stride slot_stride). The corners (points 0, 3, 12,
  * 15) are taps 0, 2, 6 and 8 unchanged, which the GEMM reads from g in
  * place: a quarter fewer stores, the transform's bound (its 16 store
- * streams miss L1). The same operation order as wg_apply_g, in float:
+ * streams miss L1). The same operation order as WG_APPLY_G, in float:
  * within ~1 ulp of the double-precision transform at create. nr is a
  * multiple of VL. */
 #define WG_WEIGHTS_FN(NAME, TARGET, VEC, VL)                                                       \
@@ -300,7 +300,7 @@ WG_WEIGHTS_FN(wg_weights_avx512, __attribute__((target("avx512f"))), wg_v16f, 16
 #endif
 #undef WG_WEIGHTS_FN
 
-/* The same for F(4x4): G of wg4_apply_g in float, the 32 points other
+/* The same for F(4x4): G of WG4_APPLY_G in float, the 32 points other
  * than the corners into their wg_lazy_slot. */
 #define WG4_APPLY_G_VEC(VEC, a, b, d, o)                                                           \
     do {                                                                                           \
@@ -363,35 +363,18 @@ WG4_WEIGHTS_FN(wg4_weights_avx512, __attribute__((target("avx512f"))), wg_v16f, 
  * values: the zeros and halves are written out so the transform costs a
  * few additions instead of a 4x3 product, with the same double-precision
  * results (scaling by 1/2 is exact). */
-static void wg_apply_g(double a, double b, double c, double out[WG_IN])
-{
-    out[0] = a;
-    out[1] = 0.5 * ((a + b) + c);
-    out[2] = 0.5 * ((a - b) + c);
-    out[3] = c;
-}
-
-/* Input channels whose transformed weights are gathered before being
- * copied out (16 points x 16 channels x NR lanes: 32 KiB at NR 32). */
-#define WG_CHANNEL_BLOCK 16
-
-/* U = G g G^T for one 3x3 kernel g, rounded once to float. */
-static void wg_transform_kernel(const float *g, float u[WG_POINTS])
-{
-    double tmp[WG_IN][3]; /* G g: G applied to each column of g */
-    for (int j = 0; j < 3; j++) {
-        double col[WG_IN];
-        wg_apply_g(g[j], g[3 + j], g[6 + j], col);
-        for (int i = 0; i < WG_IN; i++)
-            tmp[i][j] = col[i];
-    }
-    for (int i = 0; i < WG_IN; i++) { /* (G g) G^T: G applied to each row */
-        double row[WG_IN];
-        wg_apply_g(tmp[i][0], tmp[i][1], tmp[i][2], row);
-        for (int j = 0; j < WG_IN; j++)
-            u[i * WG_IN + j] = (float)row[j];
-    }
-}
+/* G g G^T of F(2x2) and F(4x4) in double, rounded once to float, for
+ * VL kernels at a time (one per vector lane). The G products are macros
+ * so that every instruction set, and any lane count, evaluates the same
+ * double-precision expressions in the same order (ISO C: no contraction
+ * into FMAs), giving bit-identical weights. */
+#define WG_APPLY_G(a, b, c, out)                                                                   \
+    do {                                                                                           \
+        (out)[0] = (a);                                                                            \
+        (out)[1] = 0.5 * (((a) + (b)) + (c));                                                      \
+        (out)[2] = 0.5 * (((a) - (b)) + (c));                                                      \
+        (out)[3] = (c);                                                                            \
+    } while (0)
 
 /* G (6x3) of F(4x4, 3x3) with interpolation points 0, 1, -1, 1/2, -2 and
  * inf (row i: [1, p, p^2] / prod_{j != i} (p - p_j)). Mixing a point and
@@ -402,41 +385,107 @@ static void wg_transform_kernel(const float *g, float u[WG_POINTS])
  * rms(output) 0.5-1e-5 against 1.5-2.6e-5 for 0, +-1, +-2, inf and 0,
  * +-1, +-1/2, inf; this kernel measures 0.65-1.1e-5 (F(2x2): 1.2-2.4e-6),
  * and ResNet-18's probabilities stay within 6e-6 of PyTorch's. B^T and A^T for the same
- * points are written out in winograd_in4.inc and winograd_out4.inc. */
-static inline __attribute__((always_inline)) void wg4_apply_g(double a, double b, double c,
-                                                              double out[WG4_IN])
+ * points are written out in winograd_in4.inc and winograd_out4.inc.
+ * Rows {1,0,0}, {1,1,1}/3, {-1,1,-1}/3, {-16,-8,-4}/15, {1,-2,4}/15, {0,0,1}. */
+#define WG4_APPLY_G(a, b, c, out)                                                                  \
+    do {                                                                                           \
+        __typeof__(a) ac_ = (a) + (c);                                                             \
+        (out)[0] = (a);                                                                            \
+        (out)[1] = (ac_ + (b)) * (1.0 / 3);                                                        \
+        (out)[2] = ((b)-ac_) * (1.0 / 3);                                                          \
+        (out)[3] = (16.0 * (a) + 8.0 * (b) + 4.0 * (c)) * (-1.0 / 15);                             \
+        (out)[4] = ((a)-2.0 * (b) + 4.0 * (c)) * (1.0 / 15);                                       \
+        (out)[5] = (c);                                                                            \
+    } while (0)
+
+/* Input channels whose taps are gathered at a time at create (9 taps x
+ * 16 channels x NR lanes: 18 KiB at NR 32, in L1). */
+#define WG_CHANNEL_BLOCK 16
+
+/* Taps of kernels [k0, k0 + nr) (lanes past K zero) and input channels
+ * [c0, c0 + cn): tap t of channel c0 + ci, lane l to dst[t * tap_stride +
+ * ci * nr + l]. Lanes innermost: each destination line is written whole,
+ * the nr kernels' rows (cn * 9 floats each) are read from L1. */
+static void wg_gather_taps(const float *weight, int C, int K, int k0, int nr, int c0, int cn,
+                           float *dst, size_t tap_stride)
 {
-    /* rows {1,0,0}, {1,1,1}/3, {-1,1,-1}/3, {-16,-8,-4}/15, {1,-2,4}/15, {0,0,1} */
-    double ac = a + c;
-    out[0] = a;
-    out[1] = (ac + b) * (1.0 / 3);
-    out[2] = (b - ac) * (1.0 / 3);
-    out[3] = (16.0 * a + 8.0 * b + 4.0 * c) * (-1.0 / 15);
-    out[4] = (a - 2.0 * b + 4.0 * c) * (1.0 / 15);
-    out[5] = c;
+    int live = K - k0 < nr ? K - k0 : nr;
+    const float *src = weight + ((size_t)k0 * C + c0) * 9;
+    size_t kernel_stride = (size_t)C * 9;
+    /* The weights come from RAM, nr rows at once, too many streams for the
+     * hardware prefetcher: the next block's lines of every row are fetched
+     * a line per row per channel. */
+    int next_lines = c0 + cn < C ? (cn * 9 * (int)sizeof(float) + 63) / 64 : 0;
+    for (int ci = 0; ci < cn; ci++) {
+        if (ci < next_lines)
+            for (int l = 0; l < live; l++)
+                __builtin_prefetch(src + l * kernel_stride + cn * 9 + ci * 16);
+        for (int t = 0; t < 9; t++) {
+            float *d = dst + t * tap_stride + (size_t)ci * nr;
+            const float *sc = src + ci * 9 + t;
+            int l = 0;
+            for (; l < live; l++)
+                d[l] = sc[l * kernel_stride];
+            for (; l < nr; l++)
+                d[l] = 0.0f;
+        }
+    }
 }
 
-/* F(4x4, 3x3): U = G g G^T for one 3x3 kernel g in double, rounded once. */
-static void wg4_transform_kernel(const float *g, float u[WG4_POINTS])
-{
-    double tmp[WG4_IN][3]; /* G g: G applied to each column of g */
-#pragma GCC unroll 3
-    for (int j = 0; j < 3; j++) {
-        double col[WG4_IN];
-        wg4_apply_g(g[j], g[3 + j], g[6 + j], col);
-#pragma GCC unroll 6
-        for (int i = 0; i < WG4_IN; i++)
-            tmp[i][j] = col[i];
+/* U = G g G^T of gathered taps (see wg_gather_taps: [9][cn][nr], tap
+ * stride tap_stride) into u: point xi of channel ci at u + xi *
+ * point_stride + ci * nr. m is the output tile edge (2 or 4); nr a
+ * multiple of 8. */
+typedef float wg_c8f __attribute__((vector_size(32), aligned(4)));
+typedef double wg_c8d __attribute__((vector_size(64)));
+#define WG_CREATE_U_FN(NAME, TARGET)                                                               \
+    static TARGET void NAME(const float *taps, size_t tap_stride, int cn, int nr, int m, float *u, \
+                            size_t point_stride)                                                   \
+    {                                                                                              \
+        for (int ci = 0; ci < cn; ci++)                                                            \
+            for (int l = 0; l < nr; l += 8) {                                                      \
+                const float *t0 = taps + (size_t)ci * nr + l;                                      \
+                wg_c8d g[9];                                                                       \
+                for (int t = 0; t < 9; t++)                                                        \
+                    g[t] =                                                                         \
+                        __builtin_convertvector(*(const wg_c8f *)(t0 + t * tap_stride), wg_c8d);   \
+                float *uc = u + (size_t)ci * nr + l;                                               \
+                if (m == 4) {                                                                      \
+                    wg_c8d tmp[WG4_IN][3], row[WG4_IN];                                            \
+                    for (int j = 0; j < 3; j++) {                                                  \
+                        wg_c8d col[WG4_IN];                                                        \
+                        WG4_APPLY_G(g[j], g[3 + j], g[6 + j], col);                                \
+                        for (int i = 0; i < WG4_IN; i++)                                           \
+                            tmp[i][j] = col[i];                                                    \
+                    }                                                                              \
+                    for (int i = 0; i < WG4_IN; i++) {                                             \
+                        WG4_APPLY_G(tmp[i][0], tmp[i][1], tmp[i][2], row);                         \
+                        for (int j = 0; j < WG4_IN; j++)                                           \
+                            *(wg_c8f *)(uc + (size_t)(i * WG4_IN + j) * point_stride) =            \
+                                __builtin_convertvector(row[j], wg_c8f);                           \
+                    }                                                                              \
+                } else {                                                                           \
+                    wg_c8d tmp[WG_IN][3], row[WG_IN];                                              \
+                    for (int j = 0; j < 3; j++) {                                                  \
+                        wg_c8d col[WG_IN];                                                         \
+                        WG_APPLY_G(g[j], g[3 + j], g[6 + j], col);                                 \
+                        for (int i = 0; i < WG_IN; i++)                                            \
+                            tmp[i][j] = col[i];                                                    \
+                    }                                                                              \
+                    for (int i = 0; i < WG_IN; i++) {                                              \
+                        WG_APPLY_G(tmp[i][0], tmp[i][1], tmp[i][2], row);                          \
+                        for (int j = 0; j < WG_IN; j++)                                            \
+                            *(wg_c8f *)(uc + (size_t)(i * WG_IN + j) * point_stride) =             \
+                                __builtin_convertvector(row[j], wg_c8f);                           \
+                    }                                                                              \
+                }                                                                                  \
+            }                                                                                      \
     }
-#pragma GCC unroll 6
-    for (int i = 0; i < WG4_IN; i++) { /* (G g) G^T: G applied to each row */
-        double row[WG4_IN];
-        wg4_apply_g(tmp[i][0], tmp[i][1], tmp[i][2], row);
-#pragma GCC unroll 6
-        for (int j = 0; j < WG4_IN; j++)
-            u[i * WG4_IN + j] = (float)row[j];
-    }
-}
+WG_CREATE_U_FN(wg_create_u_portable, )
+#if WW_HAVE_X86
+WG_CREATE_U_FN(wg_create_u_avx512, __attribute__((target("avx512f"))))
+#endif
+#undef WG_CREATE_U_FN
 
 /* Weight-dominated layers (few tiles, many channels: ResNet-18's 7x7
  * layer4 with C = K = 512 has 16 tiles) keep their raw weights and
@@ -569,26 +618,17 @@ ww_winograd *ww_winograd_create_tiled_in(const ww_conv2d_shape *s, const float *
             free(w);
             return NULL;
         }
-        /* A transpose per panel, WG_CHANNEL_BLOCK channels of every kernel
-         * at a time so the destination lines (9 taps x the block's rows)
-         * stay in L1. */
-        size_t per_k = (size_t)w->C * 9;
+        /* Per panel, WG_CHANNEL_BLOCK channels at a time (blocks never
+         * straddle a K block: WG_CHANNEL_BLOCK divides wg_lazy_kc). */
         int block = wg_lazy_kc(w);
         for (int p = 0; p < w->n_panels; p++) {
-            float *gp = w->g + (size_t)p * per_k * nr;
+            float *gp = w->g + (size_t)p * w->C * 9 * nr;
             for (int c0 = 0; c0 < w->C; c0 += WG_CHANNEL_BLOCK) {
-                int c1 = w->C - c0 < WG_CHANNEL_BLOCK ? w->C : c0 + WG_CHANNEL_BLOCK;
-                for (int lane = 0; lane < nr; lane++) {
-                    int k = p * nr + lane;
-                    const float *src = weight + (size_t)k * per_k;
-                    for (int c = c0; c < c1; c++) {
-                        size_t tap_stride;
-                        float *gb = gp + wg_lazy_block_at(w, c / block * block, &tap_stride);
-                        for (int tap = 0; tap < 9; tap++)
-                            gb[tap * tap_stride + (size_t)(c % block) * nr + lane] =
-                                k < w->K ? src[(size_t)c * 9 + tap] : 0.0f;
-                    }
-                }
+                int cn = w->C - c0 < WG_CHANNEL_BLOCK ? w->C - c0 : WG_CHANNEL_BLOCK;
+                size_t tap_stride;
+                float *gb = gp + wg_lazy_block_at(w, c0 / block * block, &tap_stride) +
+                            (size_t)(c0 % block) * nr;
+                wg_gather_taps(weight, w->C, w->K, p * nr, nr, c0, cn, gb, tap_stride);
             }
         }
         return w;
@@ -599,46 +639,29 @@ ww_winograd *ww_winograd_create_tiled_in(const ww_conv2d_shape *s, const float *
         free(w);
         return NULL;
     }
-    /* u holds, per point, NR-lane rows for every (panel, input channel):
-     * written directly, the 16 points are 16 write streams a whole
-     * matrix apart and the lanes read 16 kernels C*9 floats apart, which
-     * made this the slowest part of loading ResNet-18. So a block of
-     * WG_CHANNEL_BLOCK channels is transformed into a small buffer (each
-     * kernel's channels read in a row) and copied out as 16 contiguous
-     * runs. Lanes past K are zero; every float of u is written once (the
-     * buffer is freshly faulted, so no separate zero fill). */
-    float *block = malloc((size_t)w->points * WG_CHANNEL_BLOCK * nr * sizeof *block);
+    /* u holds, per point, NR-lane rows for every (panel, input channel).
+     * Per panel and WG_CHANNEL_BLOCK channels: the kernels' taps are
+     * gathered lane by lane into a small buffer, then transformed 8 lanes
+     * at a time straight into each point's rows. Lanes past K are zero;
+     * every float of u is written once (the buffer is freshly faulted, so
+     * no separate zero fill). */
+    size_t block_tap_stride = (size_t)WG_CHANNEL_BLOCK * nr;
+    float *block = malloc(9 * block_tap_stride * sizeof *block);
     if (!block) {
         ww_winograd_free(w);
         return NULL;
     }
+    void (*create_u)(const float *, size_t, int, int, int, float *, size_t) = wg_create_u_portable;
+#if WW_HAVE_X86
+    if (kern->isa == WW_ISA_AVX512) create_u = wg_create_u_avx512;
+#endif
+    size_t point_stride = (size_t)w->n_panels * w->C * nr;
     for (int p = 0; p < w->n_panels; p++) {
         for (int c0 = 0; c0 < w->C; c0 += WG_CHANNEL_BLOCK) {
             int cn = w->C - c0 < WG_CHANNEL_BLOCK ? w->C - c0 : WG_CHANNEL_BLOCK;
-            size_t run = (size_t)cn * nr; /* floats per point in this block */
-            for (int lane = 0; lane < nr; lane++) {
-                int k = p * nr + lane;
-                for (int ci = 0; ci < cn; ci++) {
-                    const float *g = weight + ((size_t)k * w->C + c0 + ci) * 9;
-                    float *dst = block + (size_t)ci * nr + lane;
-                    /* constant point counts: the copies unroll */
-                    if (w->m == 4) {
-                        float u[WG4_POINTS] = {0};
-                        if (k < w->K) wg4_transform_kernel(g, u);
-#pragma GCC unroll 36
-                        for (int xi = 0; xi < WG4_POINTS; xi++)
-                            dst[xi * run] = u[xi];
-                    } else {
-                        float u[WG_POINTS] = {0};
-                        if (k < w->K) wg_transform_kernel(g, u);
-                        for (int xi = 0; xi < WG_POINTS; xi++)
-                            dst[xi * run] = u[xi];
-                    }
-                }
-            }
-            for (int xi = 0; xi < w->points; xi++)
-                memcpy(w->u + (((size_t)xi * w->n_panels + p) * w->C + c0) * nr, block + xi * run,
-                       run * sizeof *block);
+            wg_gather_taps(weight, w->C, w->K, p * nr, nr, c0, cn, block, block_tap_stride);
+            create_u(block, block_tap_stride, cn, nr, w->m, w->u + ((size_t)p * w->C + c0) * nr,
+                     point_stride);
         }
     }
     free(block);
