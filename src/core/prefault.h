@@ -21,8 +21,13 @@ void ww_prefault(void *p, size_t bytes);
  * back it), pre-faulted. Contents are undefined; NULL when out of memory. */
 void *ww_alloc_prefaulted(size_t bytes);
 
-/* The same block without the faulting, for a caller that faults parts of
- * it itself (ww_prefault), e.g. from several threads. */
+/* The same block, advised for huge pages but not faulted in, for a caller
+ * that faults parts of it itself (ww_populate), e.g. from several threads. */
 void *ww_alloc_unfaulted(size_t bytes);
+
+/* ww_prefault without the huge-page advice (which takes the address-space
+ * lock for writing): threads populating parts of one ww_alloc_unfaulted
+ * block fault side by side. */
+void ww_populate(void *p, size_t bytes);
 
 #endif

@@ -1063,7 +1063,7 @@ typedef struct file_part {
 static void *read_file_part(void *arg)
 {
     file_part *p = arg;
-    ww_prefault(p->buf, p->fault_len);
+    ww_populate(p->buf, p->fault_len);
     while (p->got < p->len) {
         ssize_t n = pread(p->fd, p->buf + p->got, p->len - p->got, p->off + (off_t)p->got);
         if (n < 0 && errno == EINTR) continue;
