@@ -438,6 +438,23 @@ static void wg_gather_taps(const float *weight, int C, int K, int k0, int nr, in
  * multiple of 8. */
 typedef float wg_c8f __attribute__((vector_size(32), aligned(4)));
 typedef double wg_c8d __attribute__((vector_size(64)));
+/* The points of one (channel, 8 lanes) for tile edge EDGE with G of APPLY. */
+#define WG_CREATE_U_POINTS(EDGE, APPLY)                                                            \
+    do {                                                                                           \
+        wg_c8d tmp[EDGE][3], row[EDGE];                                                            \
+        for (int j = 0; j < 3; j++) {                                                              \
+            wg_c8d col[EDGE];                                                                      \
+            APPLY(g[j], g[3 + j], g[6 + j], col);                                                  \
+            for (int i = 0; i < (EDGE); i++)                                                       \
+                tmp[i][j] = col[i];                                                                \
+        }                                                                                          \
+        for (int i = 0; i < (EDGE); i++) {                                                         \
+            APPLY(tmp[i][0], tmp[i][1], tmp[i][2], row);                                           \
+            for (int j = 0; j < (EDGE); j++)                                                       \
+                *(wg_c8f *)(uc + (size_t)(i * (EDGE) + j) * point_stride) =                        \
+                    __builtin_convertvector(row[j], wg_c8f);                                       \
+        }                                                                                          \
+    } while (0)
 #define WG_CREATE_U_FN(NAME, TARGET)                                                               \
     static TARGET void NAME(const float *taps, size_t tap_stride, int cn, int nr, int m, float *u, \
                             size_t point_stride)                                                   \
@@ -450,35 +467,10 @@ typedef double wg_c8d __attribute__((vector_size(64)));
                     g[t] =                                                                         \
                         __builtin_convertvector(*(const wg_c8f *)(t0 + t * tap_stride), wg_c8d);   \
                 float *uc = u + (size_t)ci * nr + l;                                               \
-                if (m == 4) {                                                                      \
-                    wg_c8d tmp[WG4_IN][3], row[WG4_IN];                                            \
-                    for (int j = 0; j < 3; j++) {                                                  \
-                        wg_c8d col[WG4_IN];                                                        \
-                        WG4_APPLY_G(g[j], g[3 + j], g[6 + j], col);                                \
-                        for (int i = 0; i < WG4_IN; i++)                                           \
-                            tmp[i][j] = col[i];                                                    \
-                    }                                                                              \
-                    for (int i = 0; i < WG4_IN; i++) {                                             \
-                        WG4_APPLY_G(tmp[i][0], tmp[i][1], tmp[i][2], row);                         \
-                        for (int j = 0; j < WG4_IN; j++)                                           \
-                            *(wg_c8f *)(uc + (size_t)(i * WG4_IN + j) * point_stride) =            \
-                                __builtin_convertvector(row[j], wg_c8f);                           \
-                    }                                                                              \
-                } else {                                                                           \
-                    wg_c8d tmp[WG_IN][3], row[WG_IN];                                              \
-                    for (int j = 0; j < 3; j++) {                                                  \
-                        wg_c8d col[WG_IN];                                                         \
-                        WG_APPLY_G(g[j], g[3 + j], g[6 + j], col);                                 \
-                        for (int i = 0; i < WG_IN; i++)                                            \
-                            tmp[i][j] = col[i];                                                    \
-                    }                                                                              \
-                    for (int i = 0; i < WG_IN; i++) {                                              \
-                        WG_APPLY_G(tmp[i][0], tmp[i][1], tmp[i][2], row);                          \
-                        for (int j = 0; j < WG_IN; j++)                                            \
-                            *(wg_c8f *)(uc + (size_t)(i * WG_IN + j) * point_stride) =             \
-                                __builtin_convertvector(row[j], wg_c8f);                           \
-                    }                                                                              \
-                }                                                                                  \
+                if (m == 4)                                                                        \
+                    WG_CREATE_U_POINTS(WG4_IN, WG4_APPLY_G);                                       \
+                else                                                                               \
+                    WG_CREATE_U_POINTS(WG_IN, WG_APPLY_G);                                         \
             }                                                                                      \
     }
 WG_CREATE_U_FN(wg_create_u_portable, )
@@ -486,6 +478,7 @@ WG_CREATE_U_FN(wg_create_u_portable, )
 WG_CREATE_U_FN(wg_create_u_avx512, __attribute__((target("avx512f"))))
 #endif
 #undef WG_CREATE_U_FN
+#undef WG_CREATE_U_POINTS
 
 /* Weight-dominated layers (few tiles, many channels: ResNet-18's 7x7
  * layer4 with C = K = 512 has 16 tiles) keep their raw weights and
