@@ -74,7 +74,7 @@ void ww_populate(void *p, size_t bytes)
 
 void ww_prefault(void *p, size_t bytes)
 {
-    if (!p || bytes < 4 * (size_t)4096) return;
+    if (!p) return;
     advise_huge(p, bytes);
     ww_populate(p, bytes);
 }
