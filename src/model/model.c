@@ -159,6 +159,13 @@ static void release_borrowed(const wanwu_model *m, borrowed_tensors *bt, const f
     }
 }
 
+/* Floats of a conv node's weight tensor. */
+static size_t conv_weight_count(const ww_node *n)
+{
+    const ww_conv2d_shape *s = &n->conv;
+    return (size_t)s->out_c * (s->in_c / (s->groups ? s->groups : 1)) * s->kernel_h * s->kernel_w;
+}
+
 static wanwu_status prepare_kernels(wanwu_model *m, borrowed_tensors *bt, wanwu_error *err)
 {
     ww_graph *g = &m->graph;
@@ -166,13 +173,34 @@ static wanwu_status prepare_kernels(wanwu_model *m, borrowed_tensors *bt, wanwu_
     m->weight_arena = ww_arena_create();
     if (!m->convs || !m->weight_arena)
         return ww_error_set(err, WANWU_ERR_NO_MEMORY, "out of memory for kernels");
-    for (int i = 0; i < g->num_nodes; i++) {
+    /* Largest weights first: the arena's first allocations are fresh
+     * memory (~2 ms/MB to fault on VMs, core/prefault.h) until the file's
+     * pages start being released, and in graph order the early convs
+     * (small weights, F(4x4) Winograd growing them 4x) took ~20 MB of it
+     * before the first release. The biggest conv first needs only its own
+     * size fresh; every later one reuses the pages freed before it. */
+    int *order = malloc((size_t)(g->num_nodes ? g->num_nodes : 1) * sizeof *order);
+    if (!order) return ww_error_set(err, WANWU_ERR_NO_MEMORY, "out of memory for kernels");
+    int convs = 0;
+    for (int i = 0; i < g->num_nodes; i++)
+        if (!g->nodes[i].removed && g->nodes[i].op == WW_OP_CONV2D) order[convs++] = i;
+    for (int a = 1; a < convs; a++) { /* insertion sort by weight count, descending, stable */
+        int v = order[a], b = a;
+        size_t wv = conv_weight_count(&g->nodes[v]);
+        for (; b > 0 && conv_weight_count(&g->nodes[order[b - 1]]) < wv; b--)
+            order[b] = order[b - 1];
+        order[b] = v;
+    }
+    for (int o = 0; o < convs; o++) {
+        int i = order[o];
         ww_node *n = &g->nodes[i];
-        if (n->removed || n->op != WW_OP_CONV2D) continue;
         wanwu_status st = ww_conv2d_create_pooled(&n->conv, n->weight, n->bias, n->act, WW_ISA_AUTO,
                                                   m->weight_arena, n->pooled ? &n->pool : NULL,
                                                   &m->convs[i], err);
-        if (st != WANWU_OK) return ww_error_prefix(err, "preparing conv '%s': ", n->name);
+        if (st != WANWU_OK) {
+            free(order);
+            return ww_error_prefix(err, "preparing conv '%s': ", n->name);
+        }
         /* the kernel keeps its own packed copy */
         float *weight = n->weight;
         ww_graph_free_floats(g, n->weight);
@@ -180,6 +208,7 @@ static wanwu_status prepare_kernels(wanwu_model *m, borrowed_tensors *bt, wanwu_
         n->weight = n->bias = NULL;
         release_borrowed(m, bt, weight);
     }
+    free(order);
     return WANWU_OK;
 }
 
