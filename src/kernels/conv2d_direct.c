@@ -162,8 +162,8 @@ size_t ww_conv_direct_pooled_scratch_floats(const ww_conv_direct *d, const ww_po
  * the work (the next channel block's weights; see direct_unit). */
 static inline __attribute__((always_inline, target("avx512f"))) void
 direct_tile_body(const float *w, const float *init, const float *base, size_t cs, size_t rs, int sx,
-                 int nc, int nky, int nkx, size_t wcs, size_t wrs, float *tmp, const char *fetch,
-                 int fetch_lines, const int P, const int NB)
+                 int nc, int nky, int nkx, size_t wcs, size_t wrs, float *tmp, size_t tps,
+                 const char *fetch, int fetch_lines, const int P, const int NB)
 {
     __m512 acc[DIRECT_P][DIRECT_OB];
 #pragma GCC unroll 4
@@ -171,7 +171,7 @@ direct_tile_body(const float *w, const float *init, const float *base, size_t cs
 #pragma GCC unroll 6
         for (int p = 0; p < P; p++)
             acc[p][b] = init ? _mm512_loadu_ps(init + b * DIRECT_LANES)
-                             : _mm512_load_ps(tmp + ((size_t)p * DIRECT_OB + b) * DIRECT_LANES);
+                             : _mm512_load_ps(tmp + (size_t)p * tps + (size_t)b * DIRECT_LANES);
     }
     int fetched = 0;
     for (int c = 0; c < nc; c++)
@@ -197,20 +197,20 @@ direct_tile_body(const float *w, const float *init, const float *base, size_t cs
     for (int p = 0; p < P; p++)
 #pragma GCC unroll 4
         for (int b = 0; b < NB; b++)
-            _mm512_store_ps(tmp + ((size_t)p * DIRECT_OB + b) * DIRECT_LANES, acc[p][b]);
+            _mm512_store_ps(tmp + (size_t)p * tps + (size_t)b * DIRECT_LANES, acc[p][b]);
 }
 
 typedef void (*direct_tile_fn)(const float *w, const float *init, const float *base, size_t cs,
                                size_t rs, int sx, int nc, int nky, int nkx, size_t wcs, size_t wrs,
-                               float *tmp, const char *fetch, int fetch_lines);
+                               float *tmp, size_t tps, const char *fetch, int fetch_lines);
 
 #define DIRECT_TILE(P, NB)                                                                         \
     static __attribute__((target("avx512f"))) void direct_tile_##P##_##NB(                         \
         const float *w, const float *init, const float *base, size_t cs, size_t rs, int sx,        \
-        int nc, int nky, int nkx, size_t wcs, size_t wrs, float *tmp, const char *fetch,           \
-        int fetch_lines)                                                                           \
+        int nc, int nky, int nkx, size_t wcs, size_t wrs, float *tmp, size_t tps,                  \
+        const char *fetch, int fetch_lines)                                                        \
     {                                                                                              \
-        direct_tile_body(w, init, base, cs, rs, sx, nc, nky, nkx, wcs, wrs, tmp, fetch,            \
+        direct_tile_body(w, init, base, cs, rs, sx, nc, nky, nkx, wcs, wrs, tmp, tps, fetch,       \
                          fetch_lines, P, NB);                                                      \
     }
 #define DIRECT_TILES(P) DIRECT_TILE(P, 1) DIRECT_TILE(P, 2) DIRECT_TILE(P, 3) DIRECT_TILE(P, 4)
@@ -283,15 +283,42 @@ direct_transpose16(__m512 r[16])
     }
 }
 
+/* Output pixels [*xi0, *xi1) of a row have every kernel column inside the
+ * input row; the others are its left and right border pixels. */
+static void direct_inner_columns(const ww_conv2d_shape *s, int *xi0, int *xi1)
+{
+    int sx = s->stride_w;
+    *xi0 = s->pad_left > 0 ? (s->pad_left + sx - 1) / sx : 0;
+    *xi1 = s->in_w - s->kernel_w + s->pad_left >= 0 ? (s->in_w - s->kernel_w + s->pad_left) / sx + 1
+                                                    : 0;
+    if (*xi1 > s->out_w) *xi1 = s->out_w;
+    if (*xi0 > *xi1) *xi0 = *xi1;
+}
+
+/* Output rows [*y0, *y1) have every kernel row inside the input. */
+static void direct_inner_rows(const ww_conv2d_shape *s, int *y0, int *y1)
+{
+    int sy = s->stride_h;
+    *y0 = s->pad_top > 0 ? (s->pad_top + sy - 1) / sy : 0;
+    *y1 =
+        s->in_h - s->kernel_h + s->pad_top >= 0 ? (s->in_h - s->kernel_h + s->pad_top) / sy + 1 : 0;
+    if (*y1 > s->out_h) *y1 = s->out_h;
+    if (*y0 > *y1) *y0 = *y1;
+}
+
 /* Adds input channels [c0, c0 + nc) of conv row y, group g, to row_sums
  * ([x][block][16]; starting from `init`, the bias, when not NULL): pixels
- * whose taps all lie inside the row in tiles of DIRECT_P, the border
- * pixels one at a time over the taps inside the input (no padded copy).
- * The whole-window tiles also fetch fetch_lines cache lines from `fetch`
- * into L2 between them (the rest at the end). */
-static __attribute__((target("avx512f"))) void
-direct_conv_row(const ww_conv_direct *d, const float *in, int g, int y, int c0, int nc,
-                const float *init, float *row_sums, const char *fetch, int fetch_lines)
+ * whose taps all lie inside the row in tiles of up to DIRECT_P, the
+ * border pixels one at a time over the taps inside the input (no padded
+ * copy), or, with `skip_border` on a row whose kernel rows all lie inside
+ * the input, not at all (direct_border_columns does them). The
+ * whole-window tiles also fetch fetch_lines cache lines from `fetch` into
+ * L2 between them (the rest at the end). */
+static __attribute__((target("avx512f"))) void direct_conv_row(const ww_conv_direct *d,
+                                                               const float *in, int g, int y,
+                                                               int c0, int nc, const float *init,
+                                                               float *row_sums, int skip_border,
+                                                               const char *fetch, int fetch_lines)
 {
     const ww_conv2d_shape *s = &d->s;
     int b0 = g * DIRECT_OB;
@@ -301,16 +328,12 @@ direct_conv_row(const ww_conv_direct *d, const float *in, int g, int y, int c0, 
     size_t in_plane = (size_t)s->in_h * s->in_w;
     size_t wrs = (size_t)s->kernel_w * nb * DIRECT_LANES, wcs = (size_t)s->kernel_h * wrs;
     size_t px_floats = (size_t)DIRECT_OB * DIRECT_LANES;
-    /* pixels [xi0, xi1) have every kernel column inside the row */
-    int xi0 = s->pad_left > 0 ? (s->pad_left + sx - 1) / sx : 0;
-    int xi1 = s->in_w - s->kernel_w + s->pad_left >= 0
-                  ? (s->in_w - s->kernel_w + s->pad_left) / sx + 1
-                  : 0;
-    if (xi1 > s->out_w) xi1 = s->out_w;
-    if (xi0 > xi1) xi0 = xi1;
+    int xi0, xi1;
+    direct_inner_columns(s, &xi0, &xi1);
     int iy0 = y * s->stride_h - s->pad_top, ky0, ky1;
     direct_taps(iy0, s->kernel_h, s->in_h, &ky0, &ky1);
     if (ky1 == ky0) ky0 = ky1 = 0; /* a row all in padding: the bias alone */
+    if (ky0 > 0 || ky1 < s->kernel_h) skip_border = 0;
     const float *wc = wg + (size_t)c0 * wcs + (size_t)ky0 * wrs;
     const float *in_c0 =
         ky1 > ky0 ? in + (size_t)c0 * in_plane + (size_t)(iy0 + ky0) * s->in_w : in;
@@ -318,16 +341,31 @@ direct_conv_row(const ww_conv_direct *d, const float *in, int g, int y, int c0, 
     for (int x = 0; x < s->out_w;) {
         int ix0 = x * sx - s->pad_left;
         if (x >= xi0 && x < xi1) { /* a tile of whole windows */
-            int P = xi1 - x < DIRECT_P ? xi1 - x : DIRECT_P;
+            /* Whole tiles of DIRECT_P, but a last tile of 1 or 2 pixels
+             * (too few accumulators to hide the FMA latency) spread into
+             * the others: 13 pixels as 5, 4, 4 rather than 6, 6, 1
+             * (128 -> 256 at 28x28: 0.63 -> 0.60 ms). Not when the last
+             * is 3 or more: 27 as 6, 6, 5, 5, 5 gained 4 % on one thread
+             * but lost 12 % on two (64 -> 128 at 56x56); nor for 1x1
+             * kernels, one tap per channel: 7 as 4, 3 took 0.104 ms, as
+             * 6, 1 0.093 (ResNet's 256 -> 512 downsample). */
+            int inner = xi1 - xi0;
+            int P = s->kernel_w > 1 && inner % DIRECT_P != 0 && inner % DIRECT_P < 3
+                        ? (xi1 - x + tiles_left - 1) / tiles_left
+                        : (xi1 - x < DIRECT_P ? xi1 - x : DIRECT_P);
             int share = fetch_lines > 0 ? (fetch_lines + tiles_left - 1) / tiles_left : 0;
             if (share > nc * (ky1 - ky0)) share = nc * (ky1 - ky0);
             direct_tiles[P - 1][nb - 1](wc, init, in_c0 + ix0, in_plane, (size_t)s->in_w, sx, nc,
                                         ky1 - ky0, s->kernel_w, wcs, wrs,
-                                        row_sums + (size_t)x * px_floats, fetch, share);
+                                        row_sums + (size_t)x * px_floats, px_floats, fetch, share);
             if (share) fetch += (size_t)share * 64;
             fetch_lines -= share;
             tiles_left--;
             x += P;
+            continue;
+        }
+        if (skip_border) {
+            x++;
             continue;
         }
         int kx0, kx1;
@@ -336,11 +374,61 @@ direct_conv_row(const ww_conv_direct *d, const float *in, int g, int y, int c0, 
         direct_tiles[0][nb - 1](wc + (size_t)kx0 * nb * DIRECT_LANES, init,
                                 kx1 > kx0 ? in_c0 + ix0 + kx0 : in, in_plane, (size_t)s->in_w, sx,
                                 nc, ky1 - ky0, kx1 - kx0, wcs, wrs,
-                                row_sums + (size_t)x * px_floats, NULL, 0);
+                                row_sums + (size_t)x * px_floats, px_floats, NULL, 0);
         x++;
     }
     for (; fetch_lines > 0; fetch_lines--, fetch += 64)
         __builtin_prefetch(fetch, 0, 2);
+}
+
+/* The border pixels direct_conv_row skipped (skip_border) in the band's
+ * rows [y_begin, y_end) (sums[y - y_begin] of row_floats each): each
+ * border column's pixels of the rows whose kernel rows all lie inside the
+ * input, in tiles of up to DIRECT_P pixels one input row stride apart. A
+ * lone border pixel has too few accumulators to hide the FMA latency
+ * (4 x 16 output channels: half the FMA rate); a column of them does not
+ * (ResNet's 7x7 stride-2 layer: one pixel in 7 is a left border one). */
+static __attribute__((target("avx512f"))) void
+direct_border_columns(const ww_conv_direct *d, const float *in, int g, int y_begin, int y_end,
+                      int c0, int nc, const float *init, float *sums, size_t row_floats)
+{
+    const ww_conv2d_shape *s = &d->s;
+    int b0 = g * DIRECT_OB;
+    int nb = d->blocks - b0 < DIRECT_OB ? d->blocks - b0 : DIRECT_OB;
+    const float *wg = d->w + (size_t)b0 * DIRECT_LANES * d->k;
+    size_t in_plane = (size_t)s->in_h * s->in_w;
+    size_t wrs = (size_t)s->kernel_w * nb * DIRECT_LANES, wcs = (size_t)s->kernel_h * wrs;
+    size_t px_floats = (size_t)DIRECT_OB * DIRECT_LANES;
+    int xi0, xi1, y0, y1;
+    direct_inner_columns(s, &xi0, &xi1);
+    direct_inner_rows(s, &y0, &y1);
+    if (y0 < y_begin) y0 = y_begin;
+    if (y1 > y_end) y1 = y_end;
+    int rows = y1 - y0;
+    if (rows <= 0) return;
+    int pixel_stride = s->stride_h * s->in_w;
+    const float *wc = wg + (size_t)c0 * wcs;
+    for (int x = 0; x < s->out_w; x++) {
+        if (x == xi0 && xi1 > xi0) x = xi1;
+        if (x >= s->out_w) break;
+        int ix0 = x * s->stride_w - s->pad_left, kx0, kx1;
+        direct_taps(ix0, s->kernel_w, s->in_w, &kx0, &kx1);
+        int all_padding = kx1 == kx0;
+        int tiles = (rows + DIRECT_P - 1) / DIRECT_P;
+        for (int y = y0; tiles > 0; tiles--) {
+            int P = (y1 - y + tiles - 1) / tiles;
+            const float *base = all_padding ? in
+                                            : in + (size_t)c0 * in_plane +
+                                                  (size_t)(y * s->stride_h - s->pad_top) * s->in_w +
+                                                  ix0 + kx0;
+            direct_tiles[P - 1][nb - 1](
+                wc + (size_t)kx0 * nb * DIRECT_LANES, init, base, in_plane, (size_t)s->in_w,
+                pixel_stride, nc, s->kernel_h, kx1 - kx0, wcs, wrs,
+                sums + (size_t)(y - y_begin) * row_floats + (size_t)x * px_floats, row_floats, NULL,
+                0);
+            y += P;
+        }
+    }
 }
 
 /* Stores row y of a map of `width` columns (plane floats per channel) from
@@ -416,9 +504,11 @@ static __attribute__((target("avx512f"))) void direct_unit(const direct_ctx *ctx
                            : next_bytes - ahead < share ? next_bytes - ahead
                                                         : share;
             direct_conv_row(d, ctx->in, g, y, c0, nc, c0 == 0 ? bias : NULL,
-                            sums + (size_t)(y - y_begin) * row_floats, next + ahead,
+                            sums + (size_t)(y - y_begin) * row_floats, 1, next + ahead,
                             (int)((bytes + 63) / 64));
         }
+        direct_border_columns(d, ctx->in, g, y_begin, y_end, c0, nc, c0 == 0 ? bias : NULL, sums,
+                              row_floats);
     }
     ww_activation act = ctx->act;
     for (int y = y_begin; y < y_end; y++)
@@ -502,7 +592,7 @@ static __attribute__((target("avx512f"))) void direct_unit_pooled(direct_ctx *ct
             py++;
         }
         if (py >= py1 || r >= r1) break;
-        direct_conv_row(d, ctx->in, g, r, 0, s->in_c, bias, row_sums, NULL, 0);
+        direct_conv_row(d, ctx->in, g, r, 0, s->in_c, bias, row_sums, 0, NULL, 0);
         float *h = ring + (size_t)(r % p->kernel_h) * ring_row;
         for (int px = 0; px < p->out_w; px++) {
             int x0 = px * p->stride_w - p->pad_left;
@@ -511,12 +601,13 @@ static __attribute__((target("avx512f"))) void direct_unit_pooled(direct_ctx *ct
                 for (int kx = 0; kx < p->kernel_w; kx++) {
                     int x = x0 + kx;
                     if (x < 0 || x >= s->out_w) continue;
-                    __m512 v =
-                        _mm512_load_ps(row_sums + (size_t)x * px_floats + (size_t)b * DIRECT_LANES);
-                    if (ctx->act == WW_ACT_RELU) v = _mm512_max_ps(v, zero);
-                    if (ctx->act == WW_ACT_RELU6) v = _mm512_min_ps(_mm512_max_ps(v, zero), six);
-                    best = _mm512_max_ps(v, best);
+                    best = _mm512_max_ps(
+                        _mm512_load_ps(row_sums + (size_t)x * px_floats + (size_t)b * DIRECT_LANES),
+                        best);
                 }
+                /* the activations here are monotonic: once, on the maximum */
+                if (ctx->act == WW_ACT_RELU) best = _mm512_max_ps(best, zero);
+                if (ctx->act == WW_ACT_RELU6) best = _mm512_min_ps(_mm512_max_ps(best, zero), six);
                 _mm512_store_ps(h + (size_t)px * px_floats + (size_t)b * DIRECT_LANES, best);
             }
         }

@@ -398,6 +398,7 @@ static void test_direct_shapes(void **state)
     cases[n++] = plain(300, 9, 9, 1, 1, 3, 0);     /* one output channel */
     cases[n++] = plain(11, 23, 19, 70, 5, 2, 2);   /* 5x5 */
     cases[n++] = plain(6, 31, 29, 33, 7, 2, 3);    /* 7x7, stem-like */
+    cases[n++] = plain(27, 41, 7, 40, 5, 2, 2);    /* tall: border columns of 4 tiles, both sides */
     cases[n++] = plain(40, 8, 8, 20, 3, 3, 0);     /* stride 3, no padding */
     cases[n++] = plain(40, 2, 3, 20, 3, 2, 1);     /* maps smaller than the kernel */
     cases[n++] = plain(30, 1, 1, 65, 3, 2, 1);     /* 1x1 map: all padding but the centre */
