@@ -283,27 +283,15 @@ direct_transpose16(__m512 r[16])
     }
 }
 
-/* Output pixels [*xi0, *xi1) of a row have every kernel column inside the
- * input row; the others are its left and right border pixels. */
-static void direct_inner_columns(const ww_conv2d_shape *s, int *xi0, int *xi1)
+/* Outputs [*lo, *hi) along one axis (input n, kernel k, padding before
+ * it pad, stride st, out outputs) have every tap inside the input: the
+ * inner columns of a row, or the inner rows of a map. */
+static void direct_inner_range(int n, int k, int pad, int st, int out, int *lo, int *hi)
 {
-    int sx = s->stride_w;
-    *xi0 = s->pad_left > 0 ? (s->pad_left + sx - 1) / sx : 0;
-    *xi1 = s->in_w - s->kernel_w + s->pad_left >= 0 ? (s->in_w - s->kernel_w + s->pad_left) / sx + 1
-                                                    : 0;
-    if (*xi1 > s->out_w) *xi1 = s->out_w;
-    if (*xi0 > *xi1) *xi0 = *xi1;
-}
-
-/* Output rows [*y0, *y1) have every kernel row inside the input. */
-static void direct_inner_rows(const ww_conv2d_shape *s, int *y0, int *y1)
-{
-    int sy = s->stride_h;
-    *y0 = s->pad_top > 0 ? (s->pad_top + sy - 1) / sy : 0;
-    *y1 =
-        s->in_h - s->kernel_h + s->pad_top >= 0 ? (s->in_h - s->kernel_h + s->pad_top) / sy + 1 : 0;
-    if (*y1 > s->out_h) *y1 = s->out_h;
-    if (*y0 > *y1) *y0 = *y1;
+    *lo = pad > 0 ? (pad + st - 1) / st : 0;
+    *hi = n - k + pad >= 0 ? (n - k + pad) / st + 1 : 0;
+    if (*hi > out) *hi = out;
+    if (*lo > *hi) *lo = *hi;
 }
 
 /* Adds input channels [c0, c0 + nc) of conv row y, group g, to row_sums
@@ -329,7 +317,7 @@ static __attribute__((target("avx512f"))) void direct_conv_row(const ww_conv_dir
     size_t wrs = (size_t)s->kernel_w * nb * DIRECT_LANES, wcs = (size_t)s->kernel_h * wrs;
     size_t px_floats = (size_t)DIRECT_OB * DIRECT_LANES;
     int xi0, xi1;
-    direct_inner_columns(s, &xi0, &xi1);
+    direct_inner_range(s->in_w, s->kernel_w, s->pad_left, sx, s->out_w, &xi0, &xi1);
     int iy0 = y * s->stride_h - s->pad_top, ky0, ky1;
     direct_taps(iy0, s->kernel_h, s->in_h, &ky0, &ky1);
     if (ky1 == ky0) ky0 = ky1 = 0; /* a row all in padding: the bias alone */
@@ -400,8 +388,8 @@ direct_border_columns(const ww_conv_direct *d, const float *in, int g, int y_beg
     size_t wrs = (size_t)s->kernel_w * nb * DIRECT_LANES, wcs = (size_t)s->kernel_h * wrs;
     size_t px_floats = (size_t)DIRECT_OB * DIRECT_LANES;
     int xi0, xi1, y0, y1;
-    direct_inner_columns(s, &xi0, &xi1);
-    direct_inner_rows(s, &y0, &y1);
+    direct_inner_range(s->in_w, s->kernel_w, s->pad_left, s->stride_w, s->out_w, &xi0, &xi1);
+    direct_inner_range(s->in_h, s->kernel_h, s->pad_top, s->stride_h, s->out_h, &y0, &y1);
     if (y0 < y_begin) y0 = y_begin;
     if (y1 > y_end) y1 = y_end;
     int rows = y1 - y0;
