@@ -110,6 +110,18 @@ static int direct_band_rows(const ww_conv2d_shape *s)
     return rows < (size_t)s->out_h ? (int)rows : s->out_h;
 }
 
+/* Weights up to this size are split by output rows between threads:
+ * each thread reads all of them, but only its own rows of the input,
+ * which the layer before wrote on the same core (Winograd's tiles, the
+ * pooled stem's rows), and it writes the rows the next layer reads
+ * there. Split by groups instead, half of every input row is read from
+ * the other core (~240 ns per cache line between this VM's vCPUs). At 2
+ * threads, alone: 128 -> 256 @28 0.385 -> 0.300 ms, 64 -> 128 @56
+ * unchanged; ResNet-18 A/B 0.979-0.986. Above it (256 -> 512 @14, 4.7
+ * MB) both threads would stream every weight from memory: ResNet-18
+ * 1.000-1.014 with no limit. */
+#define DIRECT_ROW_SPLIT_MAX_WEIGHT_BYTES ((size_t)2 << 20)
+
 /* Floats of one unit's sums, pixel-major: [row][x][block][16]. */
 static size_t direct_band_floats(const ww_conv2d_shape *s)
 {
@@ -242,6 +254,10 @@ typedef struct direct_ctx {
     ww_activation act;
     float *out, *scratch;
     int slots, units;
+    int band_rows, bands; /* output rows per unit; units per group */
+    /* Units numbered band by band (each band all groups), so that a
+     * slot's share is whole rows; else group by group. */
+    int rows_split;
     ww_shares shares; /* the units, a contiguous share per slot */
     direct_carry carry[WW_SHARES_MAX];
 } direct_ctx;
@@ -462,8 +478,9 @@ static __attribute__((target("avx512f"))) void direct_unit(const direct_ctx *ctx
 {
     const ww_conv_direct *d = ctx->d;
     const ww_conv2d_shape *s = &d->s;
-    int band = direct_band_rows(s), bands = (s->out_h + band - 1) / band;
-    int g = unit / bands, y_begin = unit % bands * band;
+    int band = ctx->band_rows, bands = ctx->bands;
+    int g = ctx->rows_split ? unit % d->n_groups : unit / bands;
+    int y_begin = (ctx->rows_split ? unit / d->n_groups : unit % bands) * band;
     int y_end = y_begin + band < s->out_h ? y_begin + band : s->out_h;
     int b0 = g * DIRECT_OB;
     int nb = d->blocks - b0 < DIRECT_OB ? d->blocks - b0 : DIRECT_OB;
@@ -605,9 +622,9 @@ static __attribute__((target("avx512f"))) void direct_unit_pooled(direct_ctx *ct
 }
 #endif
 
-/* Slot i owns a contiguous share of the units (group-major, so a thread
- * keeps to its own output channels' weights), then takes unclaimed units
- * of the other shares. */
+/* Slot i owns a contiguous share of the units (whole rows, or whole
+ * groups: see DIRECT_ROW_SPLIT_MAX_WEIGHT_BYTES), then takes unclaimed
+ * units of the other shares. */
 static void direct_slots(void *p, int begin, int end)
 {
     direct_ctx *ctx = p;
@@ -645,8 +662,22 @@ void ww_conv_direct_run(const ww_conv_direct *d, const float *in, const float *r
 {
     direct_ctx ctx = {
         .d = d, .in = in, .residual = residual, .act = act, .out = out, .scratch = scratch};
-    int band = direct_band_rows(&d->s);
-    ctx.units = d->n_groups * ((d->s.out_h + band - 1) / band);
+    const ww_conv2d_shape *s = &d->s;
+    int threads = ww_threadpool_size(pool);
+    int band = direct_band_rows(s), bands = (s->out_h + band - 1) / band;
+    size_t weight_bytes = (size_t)d->blocks * DIRECT_LANES * d->k * sizeof(float);
+    if (threads > 1 && s->out_h >= 2 * threads &&
+        weight_bytes <= DIRECT_ROW_SPLIT_MAX_WEIGHT_BYTES) {
+        /* bands a multiple of the threads (as near as the rows allow), no
+         * taller than the scratch's */
+        bands = (bands + threads - 1) / threads * threads;
+        band = (s->out_h + bands - 1) / bands;
+        bands = (s->out_h + band - 1) / band;
+        ctx.rows_split = 1;
+    }
+    ctx.band_rows = band;
+    ctx.bands = bands;
+    ctx.units = d->n_groups * bands;
     direct_launch(&ctx, pool);
 }
 

@@ -377,7 +377,8 @@ static void test_weight_streaming(void **state)
  * fill 1..4 blocks of 16 or leave lanes over, output widths 1..15 (every
  * tile tail and border case), kernels 1/3/5/7, strides 2 and 3, padding
  * asymmetric, wider than the kernel reaches or none, row bands (wide
- * maps), residual and every activation. Each case must also have picked
+ * maps; at 2-3 threads also rows split between threads), residual and
+ * every activation. Each case must also have picked
  * the direct kernel where the CPU has AVX-512. */
 static void test_direct_shapes(void **state)
 {
@@ -394,6 +395,7 @@ static void test_direct_shapes(void **state)
     }
     cases[n++] = plain(256, 14, 14, 512, 3, 2, 1); /* ResNet layer4.0.conv1 */
     cases[n++] = plain(64, 56, 56, 128, 3, 2, 1);  /* layer2.0.conv1: several row bands */
+    cases[n++] = plain(80, 19, 19, 144, 3, 2, 1);  /* 3 groups, 10 rows split 4/4/2 at 3 threads */
     cases[n++] = plain(300, 9, 9, 16, 1, 2, 0);    /* 1x1 stride 2, one full block */
     cases[n++] = plain(300, 9, 9, 1, 1, 3, 0);     /* one output channel */
     cases[n++] = plain(11, 23, 19, 70, 5, 2, 2);   /* 5x5 */
