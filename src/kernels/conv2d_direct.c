@@ -116,10 +116,11 @@ static int direct_band_rows(const ww_conv2d_shape *s)
  * pooled stem's rows), and it writes the rows the next layer reads
  * there. Split by groups instead, half of every input row is read from
  * the other core (~240 ns per cache line between this VM's vCPUs). At 2
- * threads, alone: 128 -> 256 @28 0.385 -> 0.300 ms, 64 -> 128 @56
- * unchanged; ResNet-18 A/B 0.979-0.986. Above it (256 -> 512 @14, 4.7
- * MB) both threads would stream every weight from memory: ResNet-18
- * 1.000-1.014 with no limit. */
+ * threads, alone (input written by neither thread, so not that effect
+ * alone): 128 -> 256 @28 0.385 -> 0.300 ms, 64 -> 128 @56 unchanged;
+ * ResNet-18 A/B 0.979-0.986. Above it (256 -> 512 @14, 4.7 MB) both
+ * threads would stream every weight from memory: ResNet-18 1.000-1.014
+ * with no limit. */
 #define DIRECT_ROW_SPLIT_MAX_WEIGHT_BYTES ((size_t)2 << 20)
 
 /* Floats of one unit's sums, pixel-major: [row][x][block][16]. */
