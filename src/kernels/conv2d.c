@@ -570,7 +570,8 @@ typedef struct phased_ctx {
     phased_layout layout;
     const float *in;
     float *phased;
-    int avx512; /* stride-2 rows through phased_row_stride2_avx512 */
+    int avx512;             /* stride-2 rows through phased_row_stride2_avx512 */
+    int row_begin, row_end; /* padded rows to copy (of every channel) */
 } phased_ctx;
 
 #if WW_HAVE_X86
@@ -620,7 +621,7 @@ static void phased_channels(void *p, int begin, int end)
     int sw = s->stride_w;
     for (int c = begin; c < end; c++) {
         const float *plane = ctx->in + (size_t)c * s->in_h * s->in_w;
-        for (int r = 0; r < l->rows; r++) {
+        for (int r = ctx->row_begin; r < ctx->row_end; r++) {
             float *dst = ctx->phased + (size_t)c * l->plane + (size_t)r * l->pitch;
             int iy = r - s->pad_top;
             if (iy < 0 || iy >= s->in_h) {
@@ -999,15 +1000,60 @@ static void conv_gemm_slots(void *p, int begin, int end)
         int cursor = 0, job;
         while ((job = ww_shares_claim(&ctx->jobs, slot, &cursor, NULL)) >= 0) {
             if (!phased && ctx->phased_slots) {
-                phased_ctx ph = {
-                    &ctx->conv->shape, phased_layout_of(&ctx->conv->shape), ctx->in,
-                    ww_align64(ctx->phased_slots + (size_t)slot * phased_floats(ctx->conv)),
-                    ctx->conv->kern->isa == WW_ISA_AVX512};
+                phased_layout l = phased_layout_of(&ctx->conv->shape);
+                phased_ctx ph = {.shape = &ctx->conv->shape,
+                                 .layout = l,
+                                 .in = ctx->in,
+                                 .phased = ww_align64(ctx->phased_slots +
+                                                      (size_t)slot * phased_floats(ctx->conv)),
+                                 .avx512 = ctx->conv->kern->isa == WW_ISA_AVX512,
+                                 .row_end = l.rows};
                 phased_channels(&ph, 0, ctx->conv->shape.in_c);
                 phased = ph.phased;
             }
             conv_gemm_run_job(ctx, phased, panels, job);
         }
+    }
+}
+
+/* The phase-split copy split by rows, for a column-split GEMM (one group,
+ * one row chunk): slot t copies, of every channel, the padded rows from the
+ * first one its own share of jobs reads up to the next slot's first, so
+ * its panels read rows written on the same core (the halo rows aside).
+ * Split by channels instead, the stem's 3 channels went 2 and 1 to the
+ * threads and each thread's panels read the other's channel across cores
+ * (~240 ns per line here): stem 3 -> 32 @224, 2 threads ~= 1 thread. */
+typedef struct phased_rows_ctx {
+    phased_ctx ph;
+    int bounds[WW_SHARES_MAX + 1]; /* slot t: padded rows [bounds[t], bounds[t + 1]) */
+} phased_rows_ctx;
+
+static void phased_row_bounds(const ww_conv2d *conv, const gemm_plan *plan, int *bounds)
+{
+    const ww_conv2d_shape *s = &conv->shape;
+    int rows = phased_layout_of(s).rows;
+    bounds[0] = 0;
+    for (int t = 1; t < plan->slots; t++) {
+        /* first job of share t (ww_shares: contiguous shares); with one
+         * group and one row chunk a job is a block of column panels */
+        int block = (int)((long long)plan->jobs * t / plan->slots);
+        int panel = (int)((long long)plan->n_panels * block / plan->n_blocks);
+        long long oy = (long long)panel * conv->kern->nr / s->out_w;
+        long long row = oy * s->stride_h;
+        if (row > rows) row = rows;
+        bounds[t] = row < bounds[t - 1] ? bounds[t - 1] : (int)row;
+    }
+    bounds[plan->slots] = rows;
+}
+
+static void phased_row_slots(void *p, int begin, int end)
+{
+    const phased_rows_ctx *pr = p;
+    for (int slot = begin; slot < end; slot++) {
+        phased_ctx ph = pr->ph;
+        ph.row_begin = pr->bounds[slot];
+        ph.row_end = pr->bounds[slot + 1];
+        phased_channels(&ph, 0, ph.shape->in_c);
     }
 }
 
@@ -1371,9 +1417,20 @@ static void conv_run(const ww_conv2d *conv, const float *in, const float *in_sca
         ctx.phased_slots = scratch;
         ctx.scratch = scratch + (size_t)ctx.plan.slots * phased_floats(conv);
     } else if (im2col_phased(conv)) {
-        phased_ctx ph = {&conv->shape, phased_layout_of(&conv->shape), in, ww_align64(scratch),
-                         conv->kern->isa == WW_ISA_AVX512};
-        ww_parallel_for(pool, conv->shape.in_c, phased_channels, &ph);
+        phased_layout l = phased_layout_of(&conv->shape);
+        phased_ctx ph = {.shape = &conv->shape,
+                         .layout = l,
+                         .in = in,
+                         .phased = ww_align64(scratch),
+                         .avx512 = conv->kern->isa == WW_ISA_AVX512,
+                         .row_end = l.rows};
+        if (ctx.plan.slots > 1 && conv->shape.groups == 1) {
+            phased_rows_ctx pr = {.ph = ph};
+            phased_row_bounds(conv, &ctx.plan, pr.bounds);
+            ww_parallel_for(pool, ctx.plan.slots, phased_row_slots, &pr);
+        } else {
+            ww_parallel_for(pool, conv->shape.in_c, phased_channels, &ph);
+        }
         ctx.phased = ph.phased;
         ctx.scratch = scratch + phased_floats(conv);
     }
