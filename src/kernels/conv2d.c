@@ -1,4 +1,4 @@
-/* Optimized convolution: weights packed at create time, five algorithms
+/* Optimized convolution: weights packed at create time, six algorithms
  * chosen by shape:
  *   depthwise  one input channel per group: AVX-512 3x3/5x5 (stride 1/2)
  *              read the channel in place with masked loads at the borders
@@ -14,6 +14,11 @@
  *   direct     strided convolutions with at least 256 multiply-adds per
  *              output on AVX-512: output channels in the vector lanes,
  *              nothing packed per run (conv2d_direct.h);
+ *   stem       spatial kernels with at most 64 multiply-adds per output
+ *              and rows of 32 or more outputs on AVX-512 (the mobile nets'
+ *              3-channel stems): output pixels in the vector lanes, the
+ *              rows a band reads copied split by stride phase
+ *              (conv2d_stem.h);
  *   im2col     everything else: the input is copied once per run into a
  *              zero-padded, stride-phase-split layout, and each KC x NR
  *              panel of the im2col matrix is gathered from it into
@@ -23,6 +28,7 @@
 #include "core/error.h"
 #include "core/prefault.h"
 #include "kernels/conv2d_direct.h"
+#include "kernels/conv2d_stem.h"
 #include "kernels/gemm.h"
 #include "kernels/vec.h"
 #include "kernels/vmath.h"
@@ -46,7 +52,8 @@ typedef enum conv_algo {
     CONV_GEMM_1X1,
     CONV_IM2COL,
     CONV_WINOGRAD,
-    CONV_DIRECT
+    CONV_DIRECT,
+    CONV_STEM
 } conv_algo;
 
 typedef struct depthwise_channel_args {
@@ -86,6 +93,7 @@ struct ww_conv2d {
     float *bias;            /* copy, or NULL */
     ww_winograd *winograd;  /* CONV_WINOGRAD: transformed weights */
     ww_conv_direct *direct; /* CONV_DIRECT: packed weights */
+    ww_conv_stem *stem;     /* CONV_STEM: packed weights */
     /* Max pool fused after the activation (ww_conv2d_create_pooled):
      * POOL_DIRECT in the direct kernel, POOL_AFTER as a second pass from
      * scratch (any other algorithm or instruction set). */
@@ -1201,6 +1209,10 @@ wanwu_status ww_conv2d_create_pooled(const ww_conv2d_shape *s, const float *weig
         conv->algo = CONV_DIRECT;
         conv->direct = ww_conv_direct_create(s, weight, bias, arena);
         conv->weight = conv->direct ? alloc_weight_floats(arena, 1) : NULL; /* placeholder */
+    } else if (!depthwise && !winograd && ww_conv_stem_suits(s, isa)) {
+        conv->algo = CONV_STEM;
+        conv->stem = ww_conv_stem_create(s, weight, bias, arena);
+        conv->weight = conv->stem ? alloc_weight_floats(arena, 1) : NULL; /* placeholder */
     } else if (depthwise) {
         conv->algo = CONV_DEPTHWISE;
         conv->depthwise = depthwise_for(isa, &conv->depthwise_lanes);
@@ -1258,6 +1270,7 @@ void ww_conv2d_free(ww_conv2d *conv)
     if (!conv) return;
     ww_winograd_free(conv->winograd);
     ww_conv_direct_free(conv->direct);
+    ww_conv_stem_free(conv->stem);
     if (!conv->arena_owned) free(conv->weight);
     free(conv->bias);
     free(conv);
@@ -1276,6 +1289,7 @@ const char *ww_conv2d_algorithm(const ww_conv2d *conv)
     case CONV_IM2COL: return "im2col";
     case CONV_WINOGRAD: return "winograd";
     case CONV_DIRECT: return "direct";
+    case CONV_STEM: return "stem";
     }
     return "?";
 }
@@ -1343,6 +1357,7 @@ static size_t conv_scratch_floats(const ww_conv2d *conv, int threads)
     if (conv->algo == CONV_DEPTHWISE) return slots * depthwise_slot_floats(conv);
     if (conv->algo == CONV_WINOGRAD) return ww_winograd_scratch_floats(conv->winograd, threads);
     if (conv->algo == CONV_DIRECT) return ww_conv_direct_scratch_floats(conv->direct, threads);
+    if (conv->algo == CONV_STEM) return ww_conv_stem_scratch_floats(conv->stem, threads);
     /* a phase-split copy per slot when rows are split (ww_conv2d_run) */
     return slots * (phased_floats(conv) + gemm_slot_floats(conv)) + scaled_a_floats(conv);
 }
@@ -1414,6 +1429,10 @@ static void conv_run(const ww_conv2d *conv, const float *in, const float *in_sca
     }
     if (conv->algo == CONV_DIRECT) {
         ww_conv_direct_run(conv->direct, in, residual, conv->act, out, scratch, pool);
+        return;
+    }
+    if (conv->algo == CONV_STEM) {
+        ww_conv_stem_run(conv->stem, in, residual, conv->act, out, scratch, pool);
         return;
     }
     if (conv->algo == CONV_GEMM_1X1 && conv->n == 1) {

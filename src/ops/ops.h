@@ -126,7 +126,7 @@ wanwu_status ww_conv2d_create_pooled(const ww_conv2d_shape *s, const float *weig
 void ww_conv2d_free(ww_conv2d *conv);
 const ww_conv2d_shape *ww_conv2d_get_shape(const ww_conv2d *conv);
 /* The algorithm create chose: "depthwise", "gemm_1x1", "im2col",
- * "winograd" or "direct" (kernels/conv2d.c). */
+ * "winograd", "direct" or "stem" (kernels/conv2d.c). */
 const char *ww_conv2d_algorithm(const ww_conv2d *conv);
 /* Floats of scratch memory ww_conv2d_run needs (may be 0) when run with a
  * pool of `threads` threads. Callers allocate it once and reuse it; it must

@@ -270,7 +270,8 @@ static void test_edge_shapes(void **state)
 }
 
 /* Strided kernels over every column count 1..70 (output widths 1..70 on
- * one row, then on several): panels cut anywhere in a row. */
+ * one row, then on several): panels cut anywhere in a row. From 32 columns
+ * on, AVX-512 takes 3 channels to the stem kernel: 8 keep im2col there. */
 static void test_im2col_columns(void **state)
 {
     (void)state;
@@ -279,6 +280,11 @@ static void test_im2col_columns(void **state)
         wide.act = (ww_activation)(out_w % (WW_ACT_HARDSWISH + 1));
         wide.has_residual = out_w % 2;
         check_case(&wide, 6000 + (uint64_t)out_w);
+        if (out_w >=
+            32) { /* the stem kernel takes 3 channels on AVX-512; 8 (72 taps) it does not */
+            wide.in_c = 8;
+            check_case(&wide, 6200 + (uint64_t)out_w);
+        }
         conv_case tall = plain(5, 2 * ((out_w + 6) / 7), 13, 8, 5, 2, 2);
         tall.in_w = 2 * (out_w % 9 + 1);
         check_case(&tall, 6100 + (uint64_t)out_w);
@@ -380,6 +386,25 @@ static void test_weight_streaming(void **state)
  * maps; at 2-3 threads also rows split between threads), residual and
  * every activation. Each case must also have picked
  * the direct kernel where the CPU has AVX-512. */
+/* Where the CPU has AVX-512, `c` must take kernel `algo` there. */
+static void expect_avx512_algorithm(const conv_case *c, const char *algo)
+{
+    if (!ww_isa_supported(WW_ISA_AVX512)) return;
+    ww_conv2d_shape s = shape_of(c);
+    float *w = calloc((size_t)s.out_c * (s.in_c / s.groups) * s.kernel_h * s.kernel_w, sizeof *w);
+    ww_conv2d *conv = NULL;
+    wanwu_error err = {0};
+    assert_non_null(w);
+    assert_int_equal(ww_conv2d_create_isa(&s, w, NULL, c->act, WW_ISA_AVX512, &conv, &err),
+                     WANWU_OK);
+    char what[256];
+    describe(c, what, sizeof what);
+    if (strcmp(ww_conv2d_algorithm(conv), algo) != 0)
+        fail_msg("%s: took %s, not the %s kernel", what, ww_conv2d_algorithm(conv), algo);
+    ww_conv2d_free(conv);
+    free(w);
+}
+
 static void test_direct_shapes(void **state)
 {
     (void)state;
@@ -411,24 +436,53 @@ static void test_direct_shapes(void **state)
     cases[n++] = (conv_case){32, 9, 10, 20, 3, 3, 1, 2, 2, 1, 2, 0, 1, 1, 1, 0, 1, WW_ACT_NONE};
     for (int i = 0; i < n; i++) {
         check_case(&cases[i], 8000 + (uint64_t)i);
-        if (!ww_isa_supported(WW_ISA_AVX512)) continue;
-        ww_conv2d_shape s = shape_of(&cases[i]);
-        float *w = calloc((size_t)s.out_c * s.in_c * s.kernel_h * s.kernel_w, sizeof *w);
-        ww_conv2d *conv = NULL;
-        wanwu_error err = {0};
-        assert_non_null(w);
-        assert_int_equal(
-            ww_conv2d_create_isa(&s, w, NULL, cases[i].act, WW_ISA_AVX512, &conv, &err), WANWU_OK);
-        char what[256];
-        describe(&cases[i], what, sizeof what);
-        if (strcmp(ww_conv2d_algorithm(conv), "direct") != 0)
-            fail_msg("%s: took %s, not the direct kernel", what, ww_conv2d_algorithm(conv));
-        ww_conv2d_free(conv);
-        free(w);
+        expect_avx512_algorithm(&cases[i], "direct");
     }
     if (!ww_isa_supported(WW_ISA_AVX512))
         print_message(
             "[  NOTE    ] no AVX-512 here: the direct kernel's cases ran the other paths only\n");
+}
+
+/* The stem kernel (AVX-512, output pixels in the lanes): every tail width
+ * from 32 to 50 columns, rows of 4 (2 + 2 tiles), 5, 7 and 8 vectors,
+ * output channels not a multiple of its 8, stride 1, stride 3 by 2,
+ * padding past the kernel's reach (output rows of bias alone), taps at its
+ * limit (7 channels 3x3, 1 channel 8x8), kernels 1x5 and 2x2, input
+ * columns no output reads, one output row, tall maps in many bands, every
+ * activation, residual, no bias; MobileNetV2's stem at full size. */
+static void test_stem_shapes(void **state)
+{
+    (void)state;
+    conv_case cases[64];
+    int n = 0;
+    for (int out_w = 32; out_w <= 50; out_w++) {
+        conv_case c = plain(3, 5 + out_w % 4, 2 * out_w - out_w % 2, 5 + out_w * 3 % 29, 3, 2, 1);
+        c.act = (ww_activation)(out_w % (WW_ACT_HARDSWISH + 1));
+        c.has_residual = out_w % 2;
+        c.has_bias = out_w % 3 != 0;
+        cases[n++] = c;
+    }
+    cases[n++] = plain(3, 6, 128, 9, 3, 2, 1);    /* 4 vectors: 2 + 2 */
+    cases[n++] = plain(3, 5, 160, 16, 3, 2, 1);   /* 5 vectors: 3 + 2 */
+    cases[n++] = plain(3, 4, 224, 24, 3, 2, 1);   /* 7 vectors: 3 + 2 + 2 */
+    cases[n++] = plain(2, 4, 256, 8, 3, 2, 1);    /* 8 vectors: 3 + 3 + 2 */
+    cases[n++] = plain(7, 9, 40, 13, 3, 1, 1);    /* stride 1, 63 taps */
+    cases[n++] = plain(5, 7, 40, 1, 3, 1, 1);     /* one output channel */
+    cases[n++] = plain(3, 3, 100, 8, 3, 1, 0);    /* one output row */
+    cases[n++] = plain(3, 150, 64, 16, 3, 2, 1);  /* 75 rows: many bands */
+    cases[n++] = plain(3, 224, 224, 32, 3, 2, 1); /* MobileNetV2, EfficientNet-B0 */
+    cases[n++] = (conv_case){1, 12, 45, 6, 8, 8, 1, 1, 3, 4, 4, 3, 1, 1, 1, 1, 1, WW_ACT_RELU6};
+    cases[n++] = (conv_case){4, 6, 80, 10, 1, 5, 1, 2, 0, 2, 0, 2, 1, 1, 1, 1, 0, WW_ACT_SILU};
+    cases[n++] = (conv_case){2, 20, 70, 17, 3, 3, 3, 2, 2, 0, 1, 3, 1, 1, 1, 1, 1, WW_ACT_SIGMOID};
+    cases[n++] = (conv_case){3, 5, 64, 8, 3, 3, 1, 2, 3, 4, 3, 5, 1, 1, 1, 1, 1, WW_ACT_NONE};
+    cases[n++] = (conv_case){3, 9, 71, 5, 2, 2, 2, 2, 0, 0, 0, 0, 1, 1, 1, 0, 1, WW_ACT_RELU};
+    for (int i = 0; i < n; i++) {
+        check_case(&cases[i], 8500 + (uint64_t)i);
+        expect_avx512_algorithm(&cases[i], "stem");
+    }
+    if (!ww_isa_supported(WW_ISA_AVX512))
+        print_message(
+            "[  NOTE    ] no AVX-512 here: the stem kernel's cases ran the other paths only\n");
 }
 
 /* 1x1 stride-1 convolutions read full column panels of their input in
@@ -705,6 +759,7 @@ int main(void)
         cmocka_unit_test(test_pointwise_in_place),
         cmocka_unit_test(test_pointwise_in_scale),
         cmocka_unit_test(test_direct_shapes),
+        cmocka_unit_test(test_stem_shapes),
         cmocka_unit_test(test_pooled),
         cmocka_unit_test(test_im2col_columns),
         cmocka_unit_test(test_create_copies_weights),
