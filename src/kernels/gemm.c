@@ -118,6 +118,12 @@ typedef int32_t ww_v16i __attribute__((vector_size(64)));
 
 /* The same tile prefetching packed A ahead: for weights streamed from
  * memory, where A is read once in one sequential pass. */
+#define TILE_NAME gemm_tile_avx512_8x32_strided_prefetch
+#define TILE_MR 8
+#define TILE_NV 2
+#define TILE_STRIDED
+#define TILE_PREFETCH_A WW_GEMM_PREFETCH_A
+#include "kernels/gemm_tile.inc"
 #define TILE_NAME gemm_tile_avx512_8x32_prefetch
 #define TILE_MR 8
 #define TILE_NV 2
@@ -313,6 +319,7 @@ static const ww_gemm_kernel gemm_avx512 = {
     .tile_prefetch = gemm_tile_avx512_8x32_prefetch,
     .tile_fetch = gemm_tile_avx512_8x32_fetch,
     .tile_strided = gemm_tile_avx512_8x32_strided,
+    .tile_strided_prefetch = gemm_tile_avx512_8x32_strided_prefetch,
     .tile_half = gemm_tile_avx512_8x16,
     .tile_rows = {NULL, gemm_tile_avx512_1x32, gemm_tile_avx512_2x32, gemm_tile_avx512_3x32,
                   gemm_tile_avx512_4x32, gemm_tile_avx512_5x32, gemm_tile_avx512_6x32,
@@ -572,7 +579,9 @@ void ww_gemm_panel(const ww_gemm_panel_args *g)
             continue;
         }
         if (g->ldb && rows == mr) /* rows of B in place: full-width panels only */
-            kern->tile_strided(g->kc, a, g->b_panel, g->ldb, c, g->ldc, &ep);
+            (g->prefetch_a && kern->tile_strided_prefetch
+                 ? kern->tile_strided_prefetch
+                 : kern->tile_strided)(g->kc, a, g->b_panel, g->ldb, c, g->ldc, &ep);
         else if (g->ldb)
             gemm_edge_tile_any(NULL, kern->tile_strided, g->ldb, kern->nr, g->kc, a, g->b_panel,
                                rows, g->nr, c, g->ldc, &ep);

@@ -68,6 +68,8 @@ typedef struct ww_gemm_kernel {
     /* `tile` reading unpacked rows of B (1x1 convolutions read their
      * input in place when its rows stay in cache; see conv2d.c). */
     ww_gemm_tile_strided_fn tile_strided;
+    /* `tile_strided` prefetching packed A as tile_prefetch does; NULL = none. */
+    ww_gemm_tile_strided_fn tile_strided_prefetch;
     /* MR x NR/2 tile reading the left half of an NR-wide B panel, for
      * panels with NR/2 or more but fewer than NR columns; NULL = none. */
     ww_gemm_tile_fn tile_half;
@@ -116,7 +118,7 @@ typedef struct ww_gemm_panel_args {
     const float *bias;
     const float *residual;
     ww_activation act;
-    int prefetch_a; /* full tiles prefetch A ahead (kern->tile_prefetch) */
+    int prefetch_a; /* full tiles prefetch A ahead (tile_prefetch, tile_strided_prefetch) */
     /* A side stream of prefetch_lines cache lines to fetch into L2 while
      * the panel computes: spread over its full tiles (kern->tile_fetch),
      * the rest fetched at once; NULL = none. */
