@@ -73,6 +73,10 @@ typedef int32_t ww_vm16i __attribute__((vector_size(64)));
     TARGET static inline __attribute__((always_inline, unused)) F PREFIX##_exp_neg(F x)            \
     {                                                                                              \
         return PREFIX##_exp(-x);                                                                   \
+    }                                                                                              \
+    TARGET static inline __attribute__((always_inline, unused)) F PREFIX##_exp_neg_silu(F x)       \
+    {                                                                                              \
+        return PREFIX##_exp(-x);                                                                   \
     }
 
 /* Defines PREFIX_sigmoid, _silu, _relu, _relu6, _hardswish and _activate
@@ -84,7 +88,7 @@ typedef int32_t ww_vm16i __attribute__((vector_size(64)));
     }                                                                                              \
     TARGET static inline __attribute__((always_inline, unused)) F PREFIX##_silu(F x)               \
     {                                                                                              \
-        return x / (PREFIX##_splat(1.0f) + PREFIX##_exp_neg(x));                                   \
+        return x / (PREFIX##_splat(1.0f) + PREFIX##_exp_neg_silu(x));                              \
     }                                                                                              \
     TARGET static inline __attribute__((always_inline, unused)) F PREFIX##_relu(F x)               \
     {                                                                                              \
@@ -130,7 +134,11 @@ WW_VM_DEFINE_ACTIVATIONS(ww_vm4, ww_vm4f, ww_vm4i, )
  * product, plus x times the low part of log2 e, so |f| <= 0.5 to within
  * 1e-9 for |x| <= 88.3; 2^f is a degree-6 polynomial fitted for least
  * maximal relative error on [-0.5, 0.5] (1.9e-9). SCALE(p, n) is p * 2^n.
- * Defines PREFIX_splat, PREFIX_exp and PREFIX_exp_neg. */
+ * SiLU's exp(-x) takes degree 5 (9e-8, 1.5 ulp; SiLU 2.05 -> 2.88 ulp at
+ * most): one multiply-add less, SiLU per 16 floats ~2.35 -> ~2.05 ns on
+ * AVX-512, EfficientNet-B0 0.985x the time at 1 thread (SiLU runs on
+ * ~6 M values per image there).
+ * Defines PREFIX_splat, PREFIX_exp, PREFIX_exp_neg and PREFIX_exp_neg_silu. */
 #define WW_VM_DEFINE_EXP_X86(PREFIX, F, V, TARGET, SET1, MAX, MIN, MUL, ROUND, FMSUB, FMADD,       \
                              SCALE)                                                                \
     TARGET static inline __attribute__((always_inline, unused)) F PREFIX##_splat(float x)          \
@@ -138,7 +146,7 @@ WW_VM_DEFINE_ACTIVATIONS(ww_vm4, ww_vm4f, ww_vm4i, )
         return (F){0} + x;                                                                         \
     }                                                                                              \
     TARGET static inline __attribute__((always_inline, unused))                                    \
-    F PREFIX##_exp_signed(F xv, float s)                                                           \
+    F PREFIX##_exp_signed(F xv, float s, int degree)                                               \
     {                                                                                              \
         V x = (V)xv;                                                                               \
         x = MAX(SET1(s > 0 ? -87.3f : -88.3f), x);                                                 \
@@ -147,21 +155,31 @@ WW_VM_DEFINE_ACTIVATIONS(ww_vm4, ww_vm4f, ww_vm4i, )
         V n = ROUND(MUL(x, log2e));                                                                \
         V f = FMSUB(x, log2e, n);                                                                  \
         f = FMADD(x, SET1(s * 1.925963e-8f), f); /* log2 e - (float)log2 e */                      \
-        V p = FMADD(SET1(1.534581243e-4f), f, SET1(1.339993090e-3f));                              \
-        p = FMADD(p, f, SET1(9.618489072e-3f));                                                    \
-        p = FMADD(p, f, SET1(5.550328642e-2f));                                                    \
-        p = FMADD(p, f, SET1(2.402264625e-1f));                                                    \
-        p = FMADD(p, f, SET1(6.931471825e-1f));                                                    \
+        V p;                                                                                       \
+        if (degree == 6) {                                                                         \
+            p = FMADD(SET1(1.534581243e-4f), f, SET1(1.339993090e-3f));                            \
+            p = FMADD(p, f, SET1(9.618489072e-3f));                                                \
+            p = FMADD(p, f, SET1(5.550328642e-2f));                                                \
+        } else {                                                                                   \
+            p = FMADD(SET1(1.326471916e-3f), f, SET1(9.671513923e-3f));                            \
+            p = FMADD(p, f, SET1(5.550733954e-2f));                                                \
+        }                                                                                          \
+        p = FMADD(p, f, SET1(degree == 6 ? 2.402264625e-1f : 2.402224243e-1f));                    \
+        p = FMADD(p, f, SET1(degree == 6 ? 6.931471825e-1f : 6.931470037e-1f));                    \
         p = FMADD(p, f, SET1(1.0f));                                                               \
         return (F)SCALE(p, n);                                                                     \
     }                                                                                              \
     TARGET static inline __attribute__((always_inline, unused)) F PREFIX##_exp(F x)                \
     {                                                                                              \
-        return PREFIX##_exp_signed(x, 1.0f);                                                       \
+        return PREFIX##_exp_signed(x, 1.0f, 6);                                                    \
     }                                                                                              \
     TARGET static inline __attribute__((always_inline, unused)) F PREFIX##_exp_neg(F x)            \
     {                                                                                              \
-        return PREFIX##_exp_signed(x, -1.0f);                                                      \
+        return PREFIX##_exp_signed(x, -1.0f, 6);                                                   \
+    }                                                                                              \
+    TARGET static inline __attribute__((always_inline, unused)) F PREFIX##_exp_neg_silu(F x)       \
+    {                                                                                              \
+        return PREFIX##_exp_signed(x, -1.0f, 5);                                                   \
     }
 
 #define WW_VM8_TARGET __attribute__((target("avx2,fma")))
