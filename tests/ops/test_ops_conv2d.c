@@ -405,6 +405,19 @@ static void expect_avx512_algorithm(const conv_case *c, const char *algo)
     free(w);
 }
 
+/* Checks cases[0..n) against the reference (seeds from seed0); each must
+ * take kernel `algo` where the CPU has AVX-512. */
+static void check_kernel_cases(const conv_case *cases, int n, uint64_t seed0, const char *algo)
+{
+    for (int i = 0; i < n; i++) {
+        check_case(&cases[i], seed0 + (uint64_t)i);
+        expect_avx512_algorithm(&cases[i], algo);
+    }
+    if (!ww_isa_supported(WW_ISA_AVX512))
+        print_message(
+            "[  NOTE    ] no AVX-512 here: the %s kernel's cases ran the other paths only\n", algo);
+}
+
 static void test_direct_shapes(void **state)
 {
     (void)state;
@@ -434,13 +447,7 @@ static void test_direct_shapes(void **state)
     cases[n++] = (conv_case){32, 9, 10, 48, 3, 3, 2, 2, 4, 0, 1, 5, 1, 1, 1, 1, 1, WW_ACT_RELU6};
     cases[n++] = (conv_case){32, 9, 10, 20, 3, 3, 2, 1, 1, 1, 0, 2, 1, 1, 1, 1, 0, WW_ACT_SILU};
     cases[n++] = (conv_case){32, 9, 10, 20, 3, 3, 1, 2, 2, 1, 2, 0, 1, 1, 1, 0, 1, WW_ACT_NONE};
-    for (int i = 0; i < n; i++) {
-        check_case(&cases[i], 8000 + (uint64_t)i);
-        expect_avx512_algorithm(&cases[i], "direct");
-    }
-    if (!ww_isa_supported(WW_ISA_AVX512))
-        print_message(
-            "[  NOTE    ] no AVX-512 here: the direct kernel's cases ran the other paths only\n");
+    check_kernel_cases(cases, n, 8000, "direct");
 }
 
 /* The stem kernel (AVX-512, output pixels in the lanes): every tail width
@@ -476,13 +483,7 @@ static void test_stem_shapes(void **state)
     cases[n++] = (conv_case){2, 20, 70, 17, 3, 3, 3, 2, 2, 0, 1, 3, 1, 1, 1, 1, 1, WW_ACT_SIGMOID};
     cases[n++] = (conv_case){3, 5, 64, 8, 3, 3, 1, 2, 3, 4, 3, 5, 1, 1, 1, 1, 1, WW_ACT_NONE};
     cases[n++] = (conv_case){3, 9, 71, 5, 2, 2, 2, 2, 0, 0, 0, 0, 1, 1, 1, 0, 1, WW_ACT_RELU};
-    for (int i = 0; i < n; i++) {
-        check_case(&cases[i], 8500 + (uint64_t)i);
-        expect_avx512_algorithm(&cases[i], "stem");
-    }
-    if (!ww_isa_supported(WW_ISA_AVX512))
-        print_message(
-            "[  NOTE    ] no AVX-512 here: the stem kernel's cases ran the other paths only\n");
+    check_kernel_cases(cases, n, 8500, "stem");
 }
 
 /* 1x1 stride-1 convolutions read full column panels of their input in
