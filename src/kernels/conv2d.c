@@ -355,6 +355,17 @@ static inline void dw_prefetch_plane(const float *p, size_t bytes)
 #endif
 
 #if WW_HAVE_X86
+/* The first output channel of unit `unit` of the direct kernel (a channel
+ * or a pair of `step`, in band unit / per_band). Odd bands walk the
+ * channels backwards: the cache line where two bands of a channel meet is
+ * then written by the two threads at different times, not both at once
+ * (with bands on 14x14 maps, in step cost 2-4x the time of the layer). */
+static inline int dw_unit_channel(int unit, int step, int per_band)
+{
+    int index = unit % per_band, band = unit / per_band;
+    return (band % 2 ? per_band - 1 - index : index) * step;
+}
+
 /* The input rows unit `unit` of the direct kernel reads: its first
  * channel's rows of its band (the pair's second channel follows only for
  * whole planes). Large planes (a 112x112 plane is 49 KB, read in several
@@ -365,10 +376,9 @@ static void dw_unit_input(const depthwise_ctx *ctx, int unit, int step, int per_
                           const char **at, size_t *bytes)
 {
     const ww_conv2d_shape *s = &ctx->conv->shape;
-    int index = unit % per_band, band = unit / per_band;
-    int oc = (band % 2 ? per_band - 1 - index : index) * step;
+    int oc = dw_unit_channel(unit, step, per_band);
     int oy_begin, oy_end;
-    dwd_band_rows(s, band, ctx->bands, &oy_begin, &oy_end);
+    dwd_band_rows(s, unit / per_band, ctx->bands, &oy_begin, &oy_end);
     int y0 = oy_begin * s->stride_h - s->pad_top;
     int y1 = (oy_end - 1) * s->stride_h - s->pad_top + s->kernel_h;
     if (y0 < 0) y0 = 0;
@@ -425,14 +435,9 @@ static void depthwise_slots_run(void *p, int begin, int end)
                                in_plane * sizeof(float);
                 dw_prefetch_plane(ctx->in + (size_t)(oc_ahead / multiplier) * in_plane, bytes);
             }
-            /* Odd bands walk the channels backwards: the cache line where
-             * two bands of a channel meet is then written by the two
-             * threads at different times, not both at once (with bands on
-             * 14x14 maps, in step cost 2-4x the time of the layer). */
-            int index = unit % per_band, band = unit / per_band;
-            int oc = (band % 2 ? per_band - 1 - index : index) * step;
+            int oc = dw_unit_channel(unit, step, per_band);
             dwd_channel c = {.shape = s, .act = conv->act, .defer_act = defer};
-            dwd_band_rows(s, band, ctx->bands, &c.oy_begin, &c.oy_end);
+            dwd_band_rows(s, unit / per_band, ctx->bands, &c.oy_begin, &c.oy_end);
             if (!ahead && unit + 1 < end)
                 dw_unit_input(ctx, unit + 1, step, per_band, &c.fetch, &c.fetch_bytes);
             int n = s->out_c - oc < step ? s->out_c - oc : step;

@@ -116,17 +116,19 @@ typedef int32_t ww_v16i __attribute__((vector_size(64)));
 #define TILE_STRIDED
 #include "kernels/gemm_tile.inc"
 
-/* The same tile prefetching packed A ahead: for weights streamed from
- * memory, where A is read once in one sequential pass. */
+/* The same tile prefetching packed A ahead: for the first pass over
+ * weights that come from memory (the other layers evicted them). */
+#define TILE_NAME gemm_tile_avx512_8x32_prefetch
+#define TILE_MR 8
+#define TILE_NV 2
+#define TILE_PREFETCH_A WW_GEMM_PREFETCH_A
+#include "kernels/gemm_tile.inc"
+
+/* The same reading B in place (1x1 convolutions). */
 #define TILE_NAME gemm_tile_avx512_8x32_strided_prefetch
 #define TILE_MR 8
 #define TILE_NV 2
 #define TILE_STRIDED
-#define TILE_PREFETCH_A WW_GEMM_PREFETCH_A
-#include "kernels/gemm_tile.inc"
-#define TILE_NAME gemm_tile_avx512_8x32_prefetch
-#define TILE_MR 8
-#define TILE_NV 2
 #define TILE_PREFETCH_A WW_GEMM_PREFETCH_A
 #include "kernels/gemm_tile.inc"
 
