@@ -856,6 +856,21 @@ static int gemm_kc(const ww_conv2d *conv, int *streaming)
     return (int)(((size_t)conv->k + blocks - 1) / blocks);
 }
 
+/* Columns a 1x1 convolution's last full column panel carries past NR (see
+ * ww_gemm_tile_spill_fn): the few left over a multiple of NR (196 = 6 x 32
+ * + 4 pixels) ride with the panel before them rather than stream the
+ * weights once more through the column kernel (576 -> 96 @14: 0.158 ->
+ * 0.145 ms). 0 = none; only where every row panel is full. */
+static int gemm_spill_cols(const ww_conv2d *conv)
+{
+    const ww_gemm_kernel *kern = conv->kern;
+    int rest = conv->n % kern->nr;
+    if (conv->algo != CONV_GEMM_1X1 || !kern->tile_spill || conv->n < kern->nr || rest == 0 ||
+        rest > kern->spill_max || conv->m % kern->mr != 0)
+        return 0;
+    return rest;
+}
+
 /* One thread's packed panels. Independent of the thread count, so scratch
  * sized for more threads always suffices for fewer. */
 static size_t gemm_slot_floats(const ww_conv2d *conv)
@@ -864,7 +879,8 @@ static size_t gemm_slot_floats(const ww_conv2d *conv)
     int panels = n_panels < PANELS_PER_BLOCK ? n_panels : PANELS_PER_BLOCK;
     int streaming;
     int kc = gemm_kc(conv, &streaming);
-    return (size_t)kc * conv->kern->nr * panels + 16; /* +16: room to align to 64 bytes */
+    size_t spill = gemm_spill_cols(conv) ? (size_t)kc * WW_GEMM_SPILL_STRIDE : 0;
+    return (size_t)kc * conv->kern->nr * panels + spill + 16; /* +16: room to align to 64 bytes */
 }
 
 static gemm_plan plan_gemm(const ww_conv2d *conv, int threads)
@@ -872,7 +888,8 @@ static gemm_plan plan_gemm(const ww_conv2d *conv, int threads)
     const ww_conv2d_shape *s = &conv->shape;
     gemm_plan p;
     if (threads < 1) threads = 1;
-    p.n_panels = (conv->n + conv->kern->nr - 1) / conv->kern->nr;
+    p.n_panels = gemm_spill_cols(conv) ? conv->n / conv->kern->nr
+                                       : (conv->n + conv->kern->nr - 1) / conv->kern->nr;
     int blocks = (p.n_panels + PANELS_PER_BLOCK - 1) / PANELS_PER_BLOCK;
     /* Weights that stay in cache: split only the columns (pixels), in
      * smaller blocks if need be. Splitting the rows instead would have
@@ -926,13 +943,15 @@ typedef struct gemm_ctx {
  * read in place by the tiles instead of being copied into a packed panel
  * first. Its KC rows of NR floats (KC x 128 bytes on AVX-512, the size of
  * the packed panel) stay in L1 while the weight rows stream past, as the
- * packed panel would. Not for weight-streaming layers, whose jobs sweep the
- * weights in row blocks and revisit each panel once per block. */
+ * packed panel would. Weight-streaming layers too: their deep K blocks
+ * outgrow L1 either way and come from L2, and with the rows split between
+ * threads every thread packed every panel (960 -> 160 @7, 2 threads: 0.065
+ * -> 0.057 ms; 672 -> 112 @14: 0.103 -> 0.076 ms). */
 static int gemm_reads_in_place(const gemm_ctx *ctx, int p)
 {
     const ww_conv2d *conv = ctx->conv;
-    return conv->algo == CONV_GEMM_1X1 && !ctx->plan.streaming && !ctx->in_scale &&
-           conv->kern->tile_strided && (p + 1) * conv->kern->nr <= conv->n;
+    return conv->algo == CONV_GEMM_1X1 && !ctx->in_scale && conv->kern->tile_strided &&
+           (p + 1) * conv->kern->nr <= conv->n;
 }
 
 /* Packs rows [k0, k0 + kc) of column panel p of `group`'s B matrix. */
@@ -973,9 +992,22 @@ static void conv_pack_panel(const gemm_ctx *ctx, const float *phased_in, int gro
     im2col_pack_panel(s, in_group, k0, kc, runs, run_count, nr, kern->nr, panel);
 }
 
-/* Rows [m0, m1) of `group` times packed column panel p (K rows [k0, k0 + kc)). */
+/* Rows [k0, k0 + kc) of the spilled columns of `group`'s B matrix. */
+static void conv_pack_spill(const gemm_ctx *ctx, int group, int k0, int kc, float *panel)
+{
+    const ww_conv2d *conv = ctx->conv;
+    int in_per_group = conv->shape.in_c / conv->shape.groups;
+    int n0 = conv->n - gemm_spill_cols(conv);
+    const float *rows = ctx->in + ((size_t)group * in_per_group + (size_t)k0) * conv->n + n0;
+    const float *scale = ctx->in_scale ? ctx->in_scale + (size_t)group * in_per_group + k0 : NULL;
+    ww_gemm_pack_spill(kc, gemm_spill_cols(conv), rows, (size_t)conv->n, scale, panel);
+}
+
+/* Rows [m0, m1) of `group` times packed column panel p (K rows [k0, k0 + kc));
+ * the last panel with the spilled columns, packed at spill_panel unless
+ * the panel reads its rows in place. */
 static void conv_panel_product(const gemm_ctx *ctx, int group, int p, int k0, int kc, int m0,
-                               int m1, const float *panel, int prefetch_a)
+                               int m1, const float *panel, const float *spill_panel, int prefetch_a)
 {
     const ww_conv2d *conv = ctx->conv;
     int nr_full = conv->kern->nr;
@@ -1003,6 +1035,11 @@ static void conv_panel_product(const gemm_ctx *ctx, int group, int p, int k0, in
                                .residual = ctx->residual ? ctx->residual + offset : NULL,
                                .act = conv->act,
                                .prefetch_a = prefetch_a};
+    if (p == ctx->plan.n_panels - 1 && gemm_spill_cols(conv)) {
+        args.spill = gemm_spill_cols(conv);
+        args.b_spill = ldb ? panel + nr_full : spill_panel;
+        args.ld_spill = ldb ? ldb : WW_GEMM_SPILL_STRIDE;
+    }
     ww_gemm_panel(&args);
 }
 
@@ -1027,6 +1064,10 @@ static void conv_gemm_job(const gemm_ctx *ctx, const float *phased, float *panel
             if (!gemm_reads_in_place(ctx, p))
                 conv_pack_panel(ctx, phased, group, p, k0, kc,
                                 panels + (size_t)(p - p_begin) * panel_floats);
+        float *spill_panel = panels + (size_t)(p_end - p_begin) * panel_floats;
+        if (p_end == ctx->plan.n_panels && gemm_spill_cols(conv) &&
+            !gemm_reads_in_place(ctx, p_end - 1))
+            conv_pack_spill(ctx, group, k0, kc, spill_panel);
         /* The first panel of each row block reads its weights first: it
          * prefetches them ahead, as the other layers evicted them since
          * the last run (cached layers too: MobileNetV2's 576 -> 96 @14
@@ -1036,7 +1077,8 @@ static void conv_gemm_job(const gemm_ctx *ctx, const float *phased, float *panel
             int m1 = m_end - m0 < row_step ? m_end : m0 + row_step;
             for (int p = p_begin; p < p_end; p++)
                 conv_panel_product(ctx, group, p, k0, kc, m0, m1,
-                                   panels + (size_t)(p - p_begin) * panel_floats, p == p_begin);
+                                   panels + (size_t)(p - p_begin) * panel_floats, spill_panel,
+                                   p == p_begin);
         }
     }
 }

@@ -90,6 +90,12 @@ typedef int32_t ww_v8i __attribute__((vector_size(32)));
 #include "kernels/gemm_tile.inc"
 #include "kernels/gemm_tile_isa_end.inc"
 
+/* The spill tiles' epilogue for their extra columns (defined with the
+ * column kernel below). */
+__attribute__((target("avx2,fma"))) static void gemm_cols_store(const float *out, int mr, int cols,
+                                                                float *c, size_t ldc,
+                                                                const ww_gemm_epilogue *ep);
+
 /* AVX-512: 8 x 32 tile = 16 zmm accumulators; 8 matches the channel counts
  * of the supported networks, so no rows are wasted. */
 typedef float ww_v16f __attribute__((vector_size(64)));
@@ -186,6 +192,51 @@ typedef int32_t ww_v16i __attribute__((vector_size(64)));
 #define TILE_NV 2
 #define TILE_ASTRIDE 8
 #include "kernels/gemm_tile.inc"
+
+/* Spill tiles (gemm.h): the extra columns' accumulators hold the 8 rows
+ * in the low half of a vector (AVX-512F alone does not promise FMA on
+ * 256-bit vectors; a half-empty 512-bit FMA costs the same on Zen 5). */
+#define TILE_SPILL_LOAD_A(p) _mm512_maskz_loadu_ps(0x00ff, (p))
+#define TILE_SPILL_STORE(p, v) _mm512_mask_storeu_ps((p), 0x00ff, (v))
+#define TILE_NAME gemm_tile_avx512_8x32_spill_n
+#define TILE_MR 8
+#define TILE_NV 2
+#define TILE_SPILL
+#include "kernels/gemm_tile.inc"
+#define TILE_NAME gemm_tile_avx512_8x16_spill_n
+#define TILE_MR 8
+#define TILE_NV 1
+#define TILE_SPILL
+#include "kernels/gemm_tile.inc"
+#undef TILE_SPILL_LOAD_A
+#undef TILE_SPILL_STORE
+
+/* One copy of the spill tile per count of extra columns, so that the
+ * extra accumulators unroll into registers. */
+#define GEMM_SPILL_DISPATCH(tile_n)                                                                \
+    switch (extra) {                                                                               \
+    case 1: tile_n(kc, a, b, ldb, b_extra, ld_extra, 1, c, ldc, ep); break;                        \
+    case 2: tile_n(kc, a, b, ldb, b_extra, ld_extra, 2, c, ldc, ep); break;                        \
+    case 3: tile_n(kc, a, b, ldb, b_extra, ld_extra, 3, c, ldc, ep); break;                        \
+    case 4: tile_n(kc, a, b, ldb, b_extra, ld_extra, 4, c, ldc, ep); break;                        \
+    case 5: tile_n(kc, a, b, ldb, b_extra, ld_extra, 5, c, ldc, ep); break;                        \
+    case 6: tile_n(kc, a, b, ldb, b_extra, ld_extra, 6, c, ldc, ep); break;                        \
+    default: tile_n(kc, a, b, ldb, b_extra, ld_extra, 7, c, ldc, ep); break;                       \
+    }
+
+TILE_TARGET static void gemm_tile_avx512_8x32_spill(int kc, const float *a, const float *b,
+                                                    size_t ldb, const float *b_extra,
+                                                    size_t ld_extra, int extra, float *c,
+                                                    size_t ldc, const ww_gemm_epilogue *ep){
+    GEMM_SPILL_DISPATCH(gemm_tile_avx512_8x32_spill_n)}
+
+TILE_TARGET
+    static void gemm_tile_avx512_8x16_spill(int kc, const float *a, const float *b, size_t ldb,
+                                            const float *b_extra, size_t ld_extra, int extra,
+                                            float *c, size_t ldc, const ww_gemm_epilogue *ep)
+{
+    GEMM_SPILL_DISPATCH(gemm_tile_avx512_8x16_spill_n)
+}
 #include "kernels/gemm_tile_isa_end.inc"
 
 /* Column kernel: one 256-bit vector holds a column's MR (6 or 8) rows, so
@@ -327,7 +378,10 @@ static const ww_gemm_kernel gemm_avx512 = {
                   gemm_tile_avx512_4x32, gemm_tile_avx512_5x32, gemm_tile_avx512_6x32,
                   gemm_tile_avx512_7x32},
     .cols = gemm_cols_avx512,
-    .cols_max = 7};
+    .cols_max = 7,
+    .tile_spill = gemm_tile_avx512_8x32_spill,
+    .tile_half_spill = gemm_tile_avx512_8x16_spill,
+    .spill_max = WW_GEMM_MAX_SPILL};
 #endif
 
 int ww_isa_supported(ww_isa isa)
@@ -494,6 +548,18 @@ void ww_gemm_pack_b_panel_scaled(const ww_gemm_kernel *kern, int kc, int nr, con
     }
 }
 
+void ww_gemm_pack_spill(int kc, int cols, const float *b, size_t ldb, const float *scale,
+                        float *panel)
+{
+    for (int kk = 0; kk < kc; kk++) {
+        const float *src = b + (size_t)kk * ldb;
+        float *dst = panel + (size_t)kk * WW_GEMM_SPILL_STRIDE;
+        float sc = scale ? scale[kk] : 1.0f;
+        for (int j = 0; j < cols; j++)
+            dst[j] = src[j] * sc;
+    }
+}
+
 /* A tile cut by the edge of C: run a tile kernel `width` columns wide on a
  * stack copy. B is a packed panel for `tile_fn`, or rows `ldb` apart for
  * `strided_fn` when that is given. */
@@ -536,6 +602,11 @@ static void gemm_narrow_panel(const ww_gemm_kernel *kern, int kc, const float *a
                               int cols, float *c, size_t ldc, const ww_gemm_epilogue *ep)
 {
     int half = kern->nr / 2;
+    if (cols > half && cols - half <= kern->spill_max) {
+        kern->tile_half_spill(kc, a, b, (size_t)kern->nr, b + half, (size_t)kern->nr, cols - half,
+                              c, ldc, ep);
+        return;
+    }
     if (cols >= half) {
         kern->tile_half(kc, a, b, c, ldc, ep);
         cols -= half;
@@ -569,7 +640,8 @@ void ww_gemm_panel(const ww_gemm_panel_args *g)
         float *c = g->c + (size_t)m0 * g->ldc;
         ep.bias = g->bias ? g->bias + m0 : NULL;
         ep.residual = g->residual ? g->residual + (size_t)m0 * g->ldc : NULL;
-        if (fetch_left > 0 && !g->ldb && rows == mr && g->nr == kern->nr && kern->tile_fetch) {
+        if (fetch_left > 0 && !g->ldb && !g->spill && rows == mr && g->nr == kern->nr &&
+            kern->tile_fetch) {
             /* this tile's even share of the side stream's remaining lines */
             int tiles_left = (g->m_end - m0 + mr - 1) / mr;
             int share = (fetch_left + tiles_left - 1) / tiles_left;
@@ -580,7 +652,10 @@ void ww_gemm_panel(const ww_gemm_panel_args *g)
             fetch_left -= ep.prefetch_lines;
             continue;
         }
-        if (g->ldb && rows == mr) /* rows of B in place: full-width panels only */
+        if (g->spill) /* full rows (see ww_gemm_panel_args) */
+            kern->tile_spill(g->kc, a, g->b_panel, g->ldb ? g->ldb : (size_t)kern->nr, g->b_spill,
+                             g->ld_spill, g->spill, c, g->ldc, &ep);
+        else if (g->ldb && rows == mr) /* rows of B in place: full-width panels only */
             (g->prefetch_a && kern->tile_strided_prefetch
                  ? kern->tile_strided_prefetch
                  : kern->tile_strided)(g->kc, a, g->b_panel, g->ldb, c, g->ldc, &ep);

@@ -24,6 +24,10 @@
 #define WW_GEMM_PREFETCH_A 1024
 /* Most columns any column kernel handles (sizes its output buffer). */
 #define WW_GEMM_MAX_COLS 7
+/* Most extra columns a spill tile carries (at most WW_GEMM_MAX_COLS). */
+#define WW_GEMM_MAX_SPILL 7
+/* Row stride of a packed panel of spilled columns (ww_gemm_pack_spill). */
+#define WW_GEMM_SPILL_STRIDE 8
 
 typedef struct ww_gemm_epilogue {
     int accumulate;        /* add the tile's current contents of C */
@@ -54,6 +58,17 @@ typedef void (*ww_gemm_tile_strided_fn)(int kc, const float *a, const float *b, 
 typedef void (*ww_gemm_cols_fn)(int kc, const float *a, const float *b, int cols, float *c,
                                 size_t ldc, const ww_gemm_epilogue *ep);
 
+/* A full-row tile (NR or NR/2 columns, B rows `ldb` floats apart) plus
+ * `extra` (1..spill_max) columns right of it, whose rows are `ld_extra`
+ * floats apart at b_extra, in one pass over A. A matrix whose width
+ * leaves a few columns over a multiple of the tile (196 = 6 x 32 + 4
+ * pixels, 49 = 32 + 16 + 1) otherwise streams A once more for them through
+ * the column kernel; here they cost one FMA per column per k step with
+ * the A loads the tile makes anyway. Full MR-row panels only. */
+typedef void (*ww_gemm_tile_spill_fn)(int kc, const float *a, const float *b, size_t ldb,
+                                      const float *b_extra, size_t ld_extra, int extra, float *c,
+                                      size_t ldc, const ww_gemm_epilogue *ep);
+
 typedef struct ww_gemm_kernel {
     ww_isa isa;
     int mr, nr;
@@ -79,6 +94,9 @@ typedef struct ww_gemm_kernel {
     /* Column kernel for remainders of at most cols_max columns; NULL = none. */
     ww_gemm_cols_fn cols;
     int cols_max;
+    /* Spill tiles NR + extra and NR/2 + extra wide; NULL = none. */
+    ww_gemm_tile_spill_fn tile_spill, tile_half_spill;
+    int spill_max;
 } ww_gemm_kernel;
 
 /* The micro-kernel for `isa` (AUTO = best); NULL if the CPU cannot run it. */
@@ -98,6 +116,12 @@ void ww_gemm_pack_b_panel(const ww_gemm_kernel *kern, int kc, int nr, const floa
  * of a 1x1 convolution's input: squeeze-and-excitation). */
 void ww_gemm_pack_b_panel_scaled(const ww_gemm_kernel *kern, int kc, int nr, const float *b,
                                  size_t ldb, const float *scale, float *panel);
+/* Copies kc rows of `cols` (<= WW_GEMM_SPILL_STRIDE) columns of B (row
+ * stride ldb, b at the first) into a panel of rows
+ * WW_GEMM_SPILL_STRIDE floats apart, row kk multiplied by scale[kk] when
+ * scale is not NULL: the spilled columns of a packed panel. */
+void ww_gemm_pack_spill(int kc, int cols, const float *b, size_t ldb, const float *scale,
+                        float *panel);
 
 /* One packed B panel times a range of A's rows: C[m_begin:m_end, 0:nr] =
  * epilogue(A[m_begin:m_end, k0:k0+kc] * panel [+ C]). m_begin is a
@@ -124,6 +148,12 @@ typedef struct ww_gemm_panel_args {
      * the rest fetched at once; NULL = none. */
     const char *prefetch;
     int prefetch_lines;
+    /* 1..kern->spill_max columns right of a full NR-column panel, computed
+     * with it by kern->tile_spill: rows ld_spill floats apart at b_spill.
+     * Only with full MR-row panels (m_begin, m_end multiples of MR). 0 = none. */
+    int spill;
+    const float *b_spill;
+    size_t ld_spill;
 } ww_gemm_panel_args;
 void ww_gemm_panel(const ww_gemm_panel_args *args);
 

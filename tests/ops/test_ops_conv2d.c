@@ -493,7 +493,7 @@ static void test_stem_shapes(void **state)
 static void test_pointwise_in_place(void **state)
 {
     (void)state;
-    conv_case cases[8];
+    conv_case cases[12];
     int n = 0;
     cases[n++] = plain(8, 4, 8, 16, 1, 1, 0);    /* 32 pixels: one full panel on AVX-512 */
     cases[n++] = plain(24, 12, 12, 13, 1, 1, 0); /* 144 = 4 x 32 + 16, 13 rows */
@@ -501,6 +501,13 @@ static void test_pointwise_in_place(void **state)
     cases[n++] = plain(16, 32, 32, 24, 1, 1, 0); /* 1024 pixels, many jobs per thread */
     cases[n++] = plain(5, 3, 3, 7, 1, 1, 0);     /* narrower than any panel */
     cases[n++] = (conv_case){32, 10, 10, 48, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 2, 1, 1, WW_ACT_RELU6};
+    /* pixels a few past a multiple of 32, spilled onto the last full panel */
+    cases[n++] = plain(96, 14, 14, 64, 1, 1, 0); /* 196 = 6 x 32 + 4 */
+    cases[n++] = plain(16, 3, 13, 8, 1, 1, 0);   /* 39 = 32 + 7 */
+    cases[n++] = plain(480, 6, 6, 160, 1, 1, 0); /* 36 = 32 + 4, weight streaming */
+    cases[n++] = plain(40, 5, 13, 20, 1, 1, 0);  /* 65 = 2 x 32 + 1, rows not a multiple of 8 */
+    cases[7].has_residual = 1;
+    cases[8].act = WW_ACT_SILU;
     cases[1].has_residual = 1;
     cases[1].act = WW_ACT_NONE;
     cases[2].act = WW_ACT_SILU;
@@ -527,7 +534,7 @@ static void test_pointwise_in_place(void **state)
 static void test_pointwise_in_scale(void **state)
 {
     (void)state;
-    conv_case cases[9];
+    conv_case cases[11];
     int n = 0;
     cases[n++] = plain(8, 4, 8, 16, 1, 1, 0);      /* one full panel */
     cases[n++] = plain(24, 12, 12, 13, 1, 1, 0);   /* 4 full panels + a half one, 13 rows */
@@ -537,6 +544,10 @@ static void test_pointwise_in_scale(void **state)
     cases[n++] = plain(1152, 3, 5, 99, 1, 1, 0);   /* streaming, one narrow panel */
     cases[n++] = plain(144, 28, 28, 24, 1, 1, 0);  /* many panels per thread */
     cases[n++] = plain(1152, 16, 15, 64, 1, 1, 0); /* streaming in 3 K blocks, a narrow panel */
+    /* pixels spilled onto the last full panel: scaled as packed, and in place */
+    cases[n++] = plain(672, 14, 14, 112, 1, 1, 0); /* streaming, 196 = 6 x 32 + 4 */
+    cases[n++] = plain(96, 6, 6, 64, 1, 1, 0);     /* cached weights, 36 = 32 + 4 */
+    cases[8].has_residual = 1;
     cases[1].has_residual = 1;
     cases[4].has_residual = 1;
     cases[2].act = WW_ACT_SILU;

@@ -129,7 +129,12 @@ static void test_gemm_random(void **state)
 /* How check_panel hands B to ww_gemm_panel. */
 typedef enum panel_mode {
     PANEL_PREFETCH, /* packed panels, prefetch_a (the weight-streaming tiles) */
-    PANEL_IN_PLACE  /* full-width panels as B's own rows (ldb), the last narrow one packed */
+    PANEL_IN_PLACE, /* full-width panels as B's own rows (ldb), the last narrow one packed */
+    /* The columns past the last multiple of NR spilled onto the panel
+     * before them (kern->tile_spill), read in place with it, or packed
+     * (ww_gemm_pack_spill) with the panel packed too. */
+    PANEL_SPILL_IN_PLACE,
+    PANEL_SPILL_PACKED
 } panel_mode;
 
 /* ww_gemm_panel against the naive product: M x N in panels of NR columns,
@@ -146,23 +151,31 @@ static void check_panel(ww_isa isa, int m, int n, int k, int kc_block, ww_activa
     float *a = malloc((size_t)m * k * sizeof *a);
     float *b = malloc((size_t)k * n * sizeof *b);
     float *bias = malloc((size_t)m * sizeof *bias);
-    float *residual = mode == PANEL_IN_PLACE ? malloc((size_t)m * n * sizeof *residual) : NULL;
+    float *residual = mode != PANEL_PREFETCH ? malloc((size_t)m * n * sizeof *residual) : NULL;
     float *want = malloc((size_t)m * n * sizeof *want);
     float *got = malloc((size_t)m * n * sizeof *got);
     float *packed = malloc(ww_gemm_packed_a_floats(kern, m, k) * sizeof *packed);
     float *panel = malloc((size_t)kc_block * kern->nr * sizeof *panel);
+    float *spill_panel = malloc((size_t)kc_block * WW_GEMM_SPILL_STRIDE * sizeof *spill_panel);
+    /* columns spilled onto the last full panel (only with full row panels) */
+    int spill = 0;
+    if ((mode == PANEL_SPILL_IN_PLACE || mode == PANEL_SPILL_PACKED) && m % kern->mr == 0 &&
+        n > kern->nr && n % kern->nr <= kern->spill_max)
+        spill = n % kern->nr;
     ww_rng_fill(&rng, a, (size_t)m * k, -1, 1);
     ww_rng_fill(&rng, b, (size_t)k * n, -1, 1);
     ww_rng_fill(&rng, bias, (size_t)m, -1, 1);
     if (residual) ww_rng_fill(&rng, residual, (size_t)m * n, -1, 1);
     naive_gemm(m, n, k, a, b, (size_t)n, bias, residual, act, want, (size_t)n);
     ww_gemm_pack_a(kern, m, k, a, (size_t)k, packed);
-    for (int n0 = 0; n0 < n; n0 += kern->nr) {
+    for (int n0 = 0; n0 < n - spill; n0 += kern->nr) {
         int nr = n - n0 < kern->nr ? n - n0 : kern->nr;
+        int last = n0 + kern->nr == n - spill;
         for (int k0 = 0; k0 < k; k0 += kc_block) {
             int kc = k - k0 < kc_block ? k - k0 : kc_block;
             const float *rows = b + (size_t)k0 * n + n0;
-            int in_place = mode == PANEL_IN_PLACE && nr == kern->nr;
+            int in_place =
+                (mode == PANEL_IN_PLACE || mode == PANEL_SPILL_IN_PLACE) && nr == kern->nr;
             if (!in_place) ww_gemm_pack_b_panel(kern, kc, nr, rows, (size_t)n, panel);
             ww_gemm_panel_args args = {.kern = kern,
                                        .a_packed = packed,
@@ -180,14 +193,24 @@ static void check_panel(ww_isa isa, int m, int n, int k, int kc_block, ww_activa
                                        .residual = residual ? residual + n0 : NULL,
                                        .act = act,
                                        .prefetch_a = mode == PANEL_PREFETCH};
+            if (spill && last) {
+                args.spill = spill;
+                if (in_place) {
+                    args.b_spill = rows + kern->nr;
+                    args.ld_spill = (size_t)n;
+                } else {
+                    ww_gemm_pack_spill(kc, spill, rows + kern->nr, (size_t)n, NULL, spill_panel);
+                    args.b_spill = spill_panel;
+                    args.ld_spill = WW_GEMM_SPILL_STRIDE;
+                }
+            }
             ww_gemm_panel(&args);
         }
     }
     double diff = ww_max_rel_diff(got, want, (size_t)m * n);
     if (!(diff <= 1e-4))
-        fail_msg("%s %s m %d n %d k %d kc %d act %d: diff %g",
-                 mode == PANEL_IN_PLACE ? "in place" : "prefetch", ww_isa_name(isa), m, n, k,
-                 kc_block, (int)act, diff);
+        fail_msg("mode %d %s m %d n %d k %d kc %d act %d spill %d: diff %g", (int)mode,
+                 ww_isa_name(isa), m, n, k, kc_block, (int)act, spill, diff);
     free(a);
     free(b);
     free(bias);
@@ -196,6 +219,7 @@ static void check_panel(ww_isa isa, int m, int n, int k, int kc_block, ww_activa
     free(got);
     free(packed);
     free(panel);
+    free(spill_panel);
 }
 
 static void test_gemm_panel_prefetch(void **state)
@@ -228,6 +252,28 @@ static void test_gemm_panel_in_place(void **state)
     }
 }
 
+/* Spilled columns (kern->tile_spill): 1..7 past one or more full panels,
+ * read in place or packed, K blocks (the spill accumulates across them),
+ * every activation, residual. On AVX-512 the spill tile must be there. */
+static void test_gemm_panel_spill(void **state)
+{
+    (void)state;
+    static const int sizes[][4] = {{8, 33, 5, 5},     {16, 36, 300, 256}, {24, 71, 40, 40},
+                                   {8, 196, 96, 96},  {32, 39, 600, 256}, {8, 98, 1, 1},
+                                   {64, 37, 520, 520}};
+    if (ww_isa_supported(WW_ISA_AVX512))
+        assert_true(ww_gemm_kernel_for(WW_ISA_AVX512)->tile_spill &&
+                    ww_gemm_kernel_for(WW_ISA_AVX512)->spill_max == WW_GEMM_MAX_SPILL);
+    for (ww_isa isa = WW_ISA_PORTABLE; isa <= WW_ISA_AVX512; isa++) {
+        if (!ww_isa_supported(isa)) continue;
+        for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
+            for (panel_mode mode = PANEL_SPILL_IN_PLACE; mode <= PANEL_SPILL_PACKED; mode++)
+                check_panel(isa, sizes[i][0], sizes[i][1], sizes[i][2], sizes[i][3],
+                            (ww_activation)((i + mode) % (WW_ACT_HARDSWISH + 1)), mode,
+                            3200 + 2 * i + mode);
+    }
+}
+
 static void test_kernel_lookup(void **state)
 {
     (void)state;
@@ -247,6 +293,7 @@ int main(void)
         cmocka_unit_test(test_kernel_lookup),       cmocka_unit_test(test_gemm_edges),
         cmocka_unit_test(test_gemm_narrow_panels),  cmocka_unit_test(test_gemm_random),
         cmocka_unit_test(test_gemm_panel_prefetch), cmocka_unit_test(test_gemm_panel_in_place),
+        cmocka_unit_test(test_gemm_panel_spill),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
