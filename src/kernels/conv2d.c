@@ -1389,7 +1389,8 @@ size_t ww_conv2d_scratch_floats(const ww_conv2d *conv, int threads)
  * weights stay in cache: the scale goes into a copy of the packed weights
  * (M x K multiplies) rather than into every packed column panel (K x N),
  * and the tiles still read the input in place. Weight-streaming layers
- * (M x K large, N small) scale their panels as they pack them. */
+ * (M x K large, N small) scale their panels as they pack them: a scaled
+ * copy of their weights per run cost EfficientNet-B0 2-3 %. */
 static int scales_weights(const ww_conv2d *conv)
 {
     if (conv->algo != CONV_GEMM_1X1 || !ww_conv2d_shape_takes_in_scale(&conv->shape)) return 0;
@@ -1410,6 +1411,26 @@ typedef struct scale_a_ctx {
     float *scaled;
 } scale_a_ctx;
 
+#if WW_HAVE_X86
+/* One 8-row panel (AVX-512's MR): two k steps per vector, the low half
+ * scaled by the first one's scale, the high half by the second's. */
+__attribute__((target("avx512f"))) static void
+scale_a_panel8_avx512(const float *src, const float *scale, int k, float *dst)
+{
+    int kk = 0;
+    for (; kk + 2 <= k; kk += 2) {
+        __m512 sc =
+            _mm512_mask_blend_ps(0xff00, _mm512_set1_ps(scale[kk]), _mm512_set1_ps(scale[kk + 1]));
+        _mm512_storeu_ps(dst + (size_t)kk * 8,
+                         _mm512_mul_ps(_mm512_loadu_ps(src + (size_t)kk * 8), sc));
+    }
+    if (kk < k)
+        _mm512_mask_storeu_ps(dst + (size_t)kk * 8, 0x00ff,
+                              _mm512_mul_ps(_mm512_maskz_loadu_ps(0x00ff, src + (size_t)kk * 8),
+                                            _mm512_set1_ps(scale[kk])));
+}
+#endif
+
 /* MR-row panels [begin, end) of the packed weights times the scale of
  * their K column (panels hold MR rows k-major: kk * MR + r). */
 static void scale_a_panels(void *p, int begin, int end)
@@ -1420,6 +1441,12 @@ static void scale_a_panels(void *p, int begin, int end)
         size_t base = (size_t)panel * mr * k;
         const float *src = ctx->conv->weight + base;
         float *dst = ctx->scaled + base;
+#if WW_HAVE_X86
+        if (ctx->conv->kern->isa == WW_ISA_AVX512 && mr == 8) {
+            scale_a_panel8_avx512(src, ctx->in_scale, k, dst);
+            continue;
+        }
+#endif
         for (int kk = 0; kk < k; kk++) {
             float sc = ctx->in_scale[kk];
             for (int r = 0; r < mr; r++)
