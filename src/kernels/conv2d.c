@@ -883,7 +883,8 @@ static size_t gemm_slot_floats(const ww_conv2d *conv)
     return (size_t)kc * conv->kern->nr * panels + spill + 16; /* +16: room to align to 64 bytes */
 }
 
-static gemm_plan plan_gemm(const ww_conv2d *conv, int threads)
+/* `packs`: the run packs its column panels (not read in place). */
+static gemm_plan plan_gemm(const ww_conv2d *conv, int threads, int packs)
 {
     const ww_conv2d_shape *s = &conv->shape;
     gemm_plan p;
@@ -915,6 +916,11 @@ static gemm_plan plan_gemm(const ww_conv2d *conv, int threads)
     p.m_chunks = 1;
     if (threads > 1 && column_jobs < (cached_weights ? (long long)threads : 4LL * threads)) {
         long long want = (4LL * threads + column_jobs - 1) / column_jobs;
+        /* Each job packs its column panels: with one row chunk per
+         * thread each thread packs every panel once, not twice
+         * (squeeze-and-excitation's scaled 672 -> 112 @14, 2 threads:
+         * 0.094 -> 0.089 ms; 1152 -> 192 @7: 0.070 -> 0.064). */
+        if (packs && !cached_weights) want = threads;
         p.m_chunks = want < m_panels ? (int)want : m_panels;
     }
     p.jobs = (int)(column_jobs * p.m_chunks);
@@ -1556,7 +1562,8 @@ static void conv_run(const ww_conv2d *conv, const float *in, const float *in_sca
                     .out = out,
                     .scratch = scratch,
                     .weight = conv->weight};
-    ctx.plan = plan_gemm(conv, ww_threadpool_size(pool));
+    ctx.plan = plan_gemm(conv, ww_threadpool_size(pool),
+                         conv->algo != CONV_GEMM_1X1 || (in_scale && !scales_weights(conv)));
     if (in_scale && scales_weights(conv)) {
         scale_a_ctx sa = {conv, in_scale, ww_align64(scratch)};
         ww_parallel_for(pool, (conv->m + conv->kern->mr - 1) / conv->kern->mr, scale_a_panels, &sa);
