@@ -65,6 +65,9 @@ typedef struct ww_node {
     int pooled;           /* CONV2D: a max pool over its output fused in (fuse_maxpool) */
     int in_scale;         /* CONV2D: its input scaled per channel first, by the last input
                            * (C x 1 x 1; fuse_channel_scale); see ww_conv_in_scale */
+    int means_value;      /* CONV2D: 1 + the value that gets its output's channel means
+                           * (the global average pool after it; fuse_channel_means); 0 = none */
+    int means_fused;      /* GLOBAL_AVGPOOL: its output comes from the conv before it */
     int in_features, out_features;
     int channel_begin, channel_end;                     /* SLICE_CHANNELS, CHANNEL_SHUFFLE */
     int groups;                                         /* CHANNEL_SHUFFLE */

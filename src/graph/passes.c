@@ -486,6 +486,38 @@ int ww_pass_fuse_channel_scale(ww_graph *g)
     return rewrites;
 }
 
+/* A global average pool of a depthwise conv's output (squeeze-and-
+ * excitation) computed by the conv (ww_conv2d_run_means: each channel
+ * summed as it is finished, not in a pass over the whole map after). The
+ * pool node stays, a no-op, so that the memory plan places its output;
+ * the conv writes it when it is done reading its inputs. That is safe
+ * only when the pool is the next node to run: its output may reuse the
+ * memory of a value that dies at the conv, but no node between them may
+ * write there. */
+int ww_pass_fuse_channel_means(ww_graph *g)
+{
+    int rewrites = 0;
+    for (int i = 0; i < g->num_nodes; i++) {
+        ww_node *pool = &g->nodes[i];
+        if (pool->removed || pool->op != WW_OP_GLOBAL_AVGPOOL || pool->means_fused) continue;
+        int p = g->values[pool->inputs[0]].producer;
+        if (p < 0 || p >= i) continue;
+        ww_node *conv = &g->nodes[p];
+        const ww_conv2d_shape *s = &conv->conv;
+        if (conv->removed || conv->op != WW_OP_CONV2D || conv->pooled || conv->in_scale ||
+            conv->means_value || s->groups < 2 || s->groups != s->in_c)
+            continue;
+        int next = p + 1;
+        while (next < i && g->nodes[next].removed)
+            next++;
+        if (next != i) continue;
+        conv->means_value = pool->output + 1;
+        pool->means_fused = 1;
+        rewrites++;
+    }
+    return rewrites;
+}
+
 int ww_pass_remove_dead_nodes(ww_graph *g)
 {
     int rewrites = 0;
@@ -511,6 +543,7 @@ void ww_graph_optimize(ww_graph *g)
     ww_pass_fuse_maxpool(g);
     ww_pass_fuse_channel_scale(g);
     ww_pass_remove_dead_nodes(g);
+    ww_pass_fuse_channel_means(g); /* last: it needs the final node order */
 }
 
 /* ---- memory planning ---------------------------------------------------- */

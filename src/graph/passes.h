@@ -38,6 +38,7 @@ int ww_pass_fuse_activation(ww_graph *g);
 int ww_pass_fuse_channel_shuffle(ww_graph *g);
 int ww_pass_fuse_maxpool(ww_graph *g);
 int ww_pass_fuse_channel_scale(ww_graph *g);
+int ww_pass_fuse_channel_means(ww_graph *g);
 int ww_pass_remove_dead_nodes(ww_graph *g);
 void ww_graph_optimize(ww_graph *g);
 

@@ -340,6 +340,9 @@ typedef struct depthwise_ctx {
     float *out, *scratch;
     int slots;
     int bands; /* direct kernel: row bands (dwd_bands), each all channels */
+    /* direct kernel, ww_conv2d_run_means: the sum of each band's
+     * activated outputs of channel oc at sums[band * out_c + oc]; or NULL */
+    float *sums;
 } depthwise_ctx;
 
 #if WW_HAVE_X86
@@ -392,6 +395,19 @@ static void dw_unit_input(const depthwise_ctx *ctx, int unit, int step, int per_
 
 /* Slot i pads and convolves a contiguous share of the input channels
  * (each feeding out_c / groups output channels). */
+#if WW_HAVE_X86
+/* The deferred activation of a run of whole output planes from channel
+ * oc (one band), then their sums while they are in L1. */
+static void dw_finish_run(const depthwise_ctx *ctx, float *run, size_t n, int oc)
+{
+    dwd_activate_plane(run, n, ctx->conv->act);
+    if (ctx->sums) {
+        size_t plane = (size_t)ctx->conv->shape.out_h * ctx->conv->shape.out_w;
+        dwd_sum_planes(run, (int)(n / plane), plane, ctx->sums + oc);
+    }
+}
+#endif
+
 static void depthwise_slots_run(void *p, int begin, int end)
 {
     const depthwise_ctx *ctx = p;
@@ -416,6 +432,7 @@ static void depthwise_slots_run(void *p, int begin, int end)
         int defer = ctx->bands == 1 && !dwd_activates_in_block(conv->act);
         float *run = ctx->out;
         size_t run_n = 0;
+        int run_oc = 0; /* the run's first channel */
         /* Channels split (one band): the 1x1 GEMM before split its pixels,
          * so half of each input plane was written on the other core. A
          * plane of a small map is a few cache lines, too short a stream
@@ -442,6 +459,8 @@ static void depthwise_slots_run(void *p, int begin, int end)
                 dw_unit_input(ctx, unit + 1, step, per_band, &c.fetch, &c.fetch_bytes);
             int n = s->out_c - oc < step ? s->out_c - oc : step;
             for (int i = 0; i < n; i++) {
+                if (ctx->sums && !defer)
+                    c.sum[i] = ctx->sums + (size_t)(unit / per_band) * s->out_c + oc + i;
                 c.in[i] = ctx->in + (size_t)((oc + i) / multiplier) * in_plane;
                 c.residual[i] = ctx->residual ? ctx->residual + (size_t)(oc + i) * out_plane : NULL;
                 c.out[i] = ctx->out + (size_t)(oc + i) * out_plane;
@@ -455,14 +474,17 @@ static void depthwise_slots_run(void *p, int begin, int end)
             if (!defer) continue;
             /* one band: units [begin, end) are consecutive channels, whose
              * planes follow one another */
-            if (!run_n) run = c.out[0];
+            if (!run_n) {
+                run = c.out[0];
+                run_oc = oc;
+            }
             run_n += (size_t)n * out_plane;
             if (run_n >= DW_ACTIVATE_RUN) {
-                dwd_activate_plane(run, run_n, conv->act);
+                dw_finish_run(ctx, run, run_n, run_oc);
                 run_n = 0;
             }
         }
-        if (run_n) dwd_activate_plane(run, run_n, conv->act);
+        if (run_n) dw_finish_run(ctx, run, run_n, run_oc);
         return;
     }
 #endif
@@ -1466,7 +1488,9 @@ static size_t conv_scratch_floats(const ww_conv2d *conv, int threads)
     /* One slot per thread (runs use at most that many), so the size only
      * grows with the thread count. */
     size_t slots = (size_t)(threads > 1 ? threads : 1);
-    if (conv->algo == CONV_DEPTHWISE) return slots * depthwise_slot_floats(conv);
+    if (conv->algo == CONV_DEPTHWISE) /* + the sums of ww_conv2d_run_means */
+        return slots * depthwise_slot_floats(conv) +
+               (conv->depthwise_direct ? slots * (size_t)conv->shape.out_c + 16 : 0);
     if (conv->algo == CONV_WINOGRAD) return ww_winograd_scratch_floats(conv->winograd, threads);
     if (conv->algo == CONV_DIRECT) return ww_conv_direct_scratch_floats(conv->direct, threads);
     if (conv->algo == CONV_STEM) return ww_conv_stem_scratch_floats(conv->stem, threads);
@@ -1512,27 +1536,66 @@ void ww_conv2d_run_scaled(const ww_conv2d *conv, const float *in, const float *i
     conv_run(conv, in, in_scale, residual, out, scratch, pool);
 }
 
+/* A depthwise conv. With `sums` (direct kernel only; scratch the depthwise
+ * path does not use), also the sums of each band's activated outputs per
+ * channel (depthwise_ctx.sums); returns the bands, or 0 when it did not
+ * sum. */
+static int depthwise_run(const ww_conv2d *conv, const float *in, const float *residual, float *out,
+                         float *scratch, float *sums, ww_threadpool *pool)
+{
+    depthwise_ctx ctx = {conv, in, residual, out, scratch, 0, 1, NULL};
+#if WW_HAVE_X86
+    if (conv->depthwise_direct) {
+        /* No per-thread scratch: every channel (or pair) of a band is a
+         * unit the pool hands out in chunks as threads come free, so a
+         * slower or descheduled core (this VM's second vCPU runs ~30 %
+         * slower) does not hold the layer back by a whole equal share.
+         * Bands outermost: thread t's share is band t. */
+        int step = conv->depthwise_direct_pair ? 2 : 1;
+        ctx.bands = dwd_bands(&conv->shape, ww_threadpool_size(pool));
+        ctx.slots = (conv->shape.out_c + step - 1) / step * ctx.bands;
+        ctx.sums = sums;
+        ww_parallel_for(pool, ctx.slots, depthwise_slots_run, &ctx);
+        return sums ? ctx.bands : 0;
+    }
+#endif
+    (void)sums;
+    ctx.slots = depthwise_slots(conv, ww_threadpool_size(pool));
+    ww_parallel_for(pool, ctx.slots, depthwise_slots_run, &ctx);
+    return 0;
+}
+
+void ww_conv2d_run_means(const ww_conv2d *conv, const float *in, const float *residual, float *out,
+                         float *means, float *scratch, ww_threadpool *pool)
+{
+    assert(conv->pooled == POOL_NONE);
+    int channels = conv->shape.out_c;
+    size_t plane = (size_t)conv->shape.out_h * conv->shape.out_w;
+    if (conv->algo == CONV_DEPTHWISE && conv->depthwise_direct) {
+        /* the sums sit past what the depthwise path uses of the scratch */
+        float *sums =
+            ww_align64(scratch + (size_t)ww_threadpool_size(pool) * depthwise_slot_floats(conv));
+        int bands = depthwise_run(conv, in, residual, out, scratch, sums, pool);
+        if (bands > 0) {
+            for (int c = 0; c < channels; c++) {
+                float total = 0.0f;
+                for (int b = 0; b < bands; b++)
+                    total += sums[(size_t)b * channels + c];
+                means[c] = total / (float)plane;
+            }
+            return;
+        }
+    } else {
+        conv_run(conv, in, NULL, residual, out, scratch, pool);
+    }
+    ww_global_avgpool(channels, (int)plane, out, means, pool);
+}
+
 static void conv_run(const ww_conv2d *conv, const float *in, const float *in_scale,
                      const float *residual, float *out, float *scratch, ww_threadpool *pool)
 {
     if (conv->algo == CONV_DEPTHWISE) {
-        depthwise_ctx ctx = {conv, in, residual, out, scratch, 0, 1};
-#if WW_HAVE_X86
-        if (conv->depthwise_direct) {
-            /* No per-thread scratch: every channel (or pair) of a band is a
-             * unit the pool hands out in chunks as threads come free, so a
-             * slower or descheduled core (this VM's second vCPU runs ~30 %
-             * slower) does not hold the layer back by a whole equal share.
-             * Bands outermost: thread t's share is band t. */
-            int step = conv->depthwise_direct_pair ? 2 : 1;
-            ctx.bands = dwd_bands(&conv->shape, ww_threadpool_size(pool));
-            ctx.slots = (conv->shape.out_c + step - 1) / step * ctx.bands;
-            ww_parallel_for(pool, ctx.slots, depthwise_slots_run, &ctx);
-            return;
-        }
-#endif
-        ctx.slots = depthwise_slots(conv, ww_threadpool_size(pool));
-        ww_parallel_for(pool, ctx.slots, depthwise_slots_run, &ctx);
+        depthwise_run(conv, in, residual, out, scratch, NULL, pool);
         return;
     }
     if (conv->algo == CONV_WINOGRAD) {

@@ -122,9 +122,13 @@ void ww_graph_exec_nodes(const ww_graph_exec *s, int first, int end)
         switch (n->op) {
         case WW_OP_CONV2D: {
             int residual = ww_conv_residual(n), in_scale = ww_conv_in_scale(n);
-            ww_conv2d_run_scaled(s->convs[i], x, in_scale >= 0 ? value_ptr(s, in_scale) : NULL,
-                                 residual >= 0 ? value_ptr(s, residual) : NULL, y, s->scratch,
-                                 s->pool);
+            if (n->means_value) /* and the global average pool after it */
+                ww_conv2d_run_means(s->convs[i], x, residual >= 0 ? value_ptr(s, residual) : NULL,
+                                    y, value_ptr(s, n->means_value - 1), s->scratch, s->pool);
+            else
+                ww_conv2d_run_scaled(s->convs[i], x, in_scale >= 0 ? value_ptr(s, in_scale) : NULL,
+                                     residual >= 0 ? value_ptr(s, residual) : NULL, y, s->scratch,
+                                     s->pool);
             break;
         }
         case WW_OP_BATCHNORM:
@@ -136,7 +140,9 @@ void ww_graph_exec_nodes(const ww_graph_exec *s, int first, int end)
             ww_add(ww_value_size(in), x, value_ptr(s, n->inputs[1]), n->act, y, s->pool);
             break;
         case WW_OP_MAXPOOL2D: ww_maxpool2d(&n->pool, x, y, s->pool); break;
-        case WW_OP_GLOBAL_AVGPOOL: ww_global_avgpool(in->c, in->h * in->w, x, y, s->pool); break;
+        case WW_OP_GLOBAL_AVGPOOL:
+            if (!n->means_fused) ww_global_avgpool(in->c, in->h * in->w, x, y, s->pool);
+            break;
         case WW_OP_FLATTEN:
         case WW_OP_DROPOUT: memcpy(y, x, ww_value_size(in) * sizeof *y); break;
         case WW_OP_LINEAR:
@@ -230,6 +236,7 @@ int wanwu_session_profile(const wanwu_session *s, wanwu_layer_time *out, int max
             t->op = n->op != WW_OP_CONV2D ? ww_op_name(n->op)
                     : n->pooled           ? "Conv2d+MaxPool2d"
                     : n->in_scale         ? "MulChannel+Conv2d"
+                    : n->means_value      ? "Conv2d+Mean"
                                           : ww_op_name(n->op);
             t->out_channels = v->c;
             t->out_height = v->h;

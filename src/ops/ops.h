@@ -148,6 +148,13 @@ int ww_conv2d_shape_takes_in_scale(const ww_conv2d_shape *s);
  * ww_conv2d_run. */
 void ww_conv2d_run_scaled(const ww_conv2d *conv, const float *in, const float *in_scale,
                           const float *residual, float *out, float *scratch, ww_threadpool *pool);
+/* ww_conv2d_run, then means[c] = the mean of output channel c (a global
+ * average pool of `out`: squeeze-and-excitation's after a depthwise
+ * conv). The AVX-512 depthwise kernel sums each channel as it finishes it,
+ * while it is in cache, instead of a pass over the whole output after.
+ * The conv must not be pooled; means must not overlap the other buffers. */
+void ww_conv2d_run_means(const ww_conv2d *conv, const float *in, const float *residual, float *out,
+                         float *means, float *scratch, ww_threadpool *pool);
 
 void ww_maxpool2d_ref(const ww_pool2d_shape *s, const float *in, float *out);
 void ww_maxpool2d(const ww_pool2d_shape *s, const float *in, float *out, ww_threadpool *pool);

@@ -55,6 +55,9 @@ static void eval_node(const ww_graph *g, const ww_node *n, buffer_fn buf, void *
         }
         ww_conv2d_ref(&n->conv, x, n->weight, n->bias,
                       ww_conv_residual(n) >= 0 ? buf(ctx, ww_conv_residual(n)) : NULL, n->act, y);
+        if (n->means_value) /* the global average pool fused into it */
+            ww_global_avgpool_ref(n->conv.out_c, n->conv.out_h * n->conv.out_w, y,
+                                  buf(ctx, n->means_value - 1));
         break;
     case WW_OP_BATCHNORM:
         ww_batchnorm_ref(in->c, in->h * in->w, x, n->bn_gamma, n->bn_beta, n->bn_mean, n->bn_var,
@@ -63,7 +66,9 @@ static void eval_node(const ww_graph *g, const ww_node *n, buffer_fn buf, void *
     case WW_OP_ACTIVATION: ww_activation_ref(count, x, n->act, y); break;
     case WW_OP_ADD: ww_add_ref(count, x, buf(ctx, n->inputs[1]), n->act, y); break;
     case WW_OP_MAXPOOL2D: ww_maxpool2d_ref(&n->pool, x, y); break;
-    case WW_OP_GLOBAL_AVGPOOL: ww_global_avgpool_ref(in->c, in->h * in->w, x, y); break;
+    case WW_OP_GLOBAL_AVGPOOL:
+        if (!n->means_fused) ww_global_avgpool_ref(in->c, in->h * in->w, x, y);
+        break;
     case WW_OP_FLATTEN:
     case WW_OP_DROPOUT: memcpy(y, x, count * sizeof *y); break;
     case WW_OP_LINEAR:
@@ -788,6 +793,53 @@ static void test_shared_value_is_not_fused(void **state)
     ww_graph_free(&g);
 }
 
+/* A global average pool right after the depthwise conv it reads becomes
+ * part of that conv's run (the conv writes the pool's output, which stays
+ * in the memory plan); not after a regular conv, nor with a node between
+ * them, nor when the pool's input comes from no conv. The results, run
+ * through the memory plan, are unchanged. */
+static void test_fuse_channel_means(void **state)
+{
+    (void)state;
+    for (int variant = 0; variant < 4; variant++) {
+        ww_rng rng;
+        ww_rng_seed(&rng, 120 + (uint64_t)variant);
+        ww_graph g;
+        wanwu_error err;
+        ww_graph_init(&g);
+        int x = ww_graph_add_input(&g, 6, 9, 7, &err);
+        /* variant 2: a regular conv; otherwise depthwise */
+        int h = conv_bn(&g, &rng, x, 6, 3, 1, variant == 2 ? 1 : 6, WW_ACT_SILU);
+        /* variant 1: another conv runs between the depthwise one and the pool */
+        int other = variant == 1 ? conv_bn(&g, &rng, h, 6, 1, 1, 1, WW_ACT_NONE) : -1;
+        int s = ww_graph_add_global_avgpool(&g, "se.pool", variant == 3 ? x : h, &err);
+        s = conv_bn(&g, &rng, s, 6, 1, 1, 1, WW_ACT_SIGMOID);
+        int y = ww_graph_add_mul_channel(&g, "se", h, s, &err);
+        /* read twice, so that no fusion moves that conv past the pool */
+        if (other >= 0)
+            y = ww_graph_add_add(&g, "other2", ww_graph_add_add(&g, "other", y, other, &err), other,
+                                 &err);
+        assert_true(y >= 0);
+        float *input = random_floats(&rng, ww_value_size(&g.values[x]), -2, 2);
+        assert_true(optimized_difference(&g, input) < 1e-5);
+        int convs = 0, pools = 0;
+        for (int i = 0; i < g.num_nodes; i++) {
+            const ww_node *n = &g.nodes[i];
+            if (n->removed) continue;
+            if (n->op == WW_OP_CONV2D && n->means_value) {
+                convs++;
+                assert_int_equal(g.values[n->means_value - 1].c, 6);
+                assert_int_equal(g.values[n->means_value - 1].h, 1);
+            }
+            if (n->op == WW_OP_GLOBAL_AVGPOOL && n->means_fused) pools++;
+        }
+        if (convs != (variant == 0 ? 1 : 0)) fail_msg("variant %d: %d fused", variant, convs);
+        assert_int_equal(pools, convs);
+        free(input);
+        ww_graph_free(&g);
+    }
+}
+
 static void test_builder_rejects_bad_shapes(void **state)
 {
     (void)state;
@@ -820,6 +872,7 @@ int main(void)
         cmocka_unit_test(test_fuse_channel_shuffle),
         cmocka_unit_test(test_fuse_maxpool),
         cmocka_unit_test(test_fuse_channel_scale),
+        cmocka_unit_test(test_fuse_channel_means),
         cmocka_unit_test(test_builder_rejects_bad_shapes),
         cmocka_unit_test(test_fold_constant_operands),
         cmocka_unit_test(test_fold_constant_concat_gather),

@@ -570,6 +570,90 @@ static void test_pointwise_in_scale(void **state)
     assert_false(ww_conv2d_shape_takes_in_scale(&gs));
 }
 
+/* ww_conv2d_run_means (a conv with the global average pool of its output)
+ * against the reference conv and pool, every ISA and 1-3 threads. */
+static void check_means(const conv_case *c, uint64_t seed)
+{
+    ww_conv2d_shape s = shape_of(c);
+    char what[256];
+    describe(c, what, sizeof what);
+    size_t in_n = (size_t)s.in_c * s.in_h * s.in_w, plane = (size_t)s.out_h * s.out_w;
+    size_t out_n = (size_t)s.out_c * plane;
+    size_t w_n = (size_t)s.out_c * (s.in_c / s.groups) * s.kernel_h * s.kernel_w;
+    ww_rng rng;
+    ww_rng_seed(&rng, seed);
+    float *in = malloc(in_n * sizeof *in), *weight = malloc(w_n * sizeof *weight);
+    float *bias = malloc((size_t)s.out_c * sizeof *bias);
+    float *residual = c->has_residual ? malloc(out_n * sizeof *residual) : NULL;
+    float *expect = malloc(out_n * sizeof *expect), *got = malloc(out_n * sizeof *got);
+    float *expect_means = malloc((size_t)s.out_c * sizeof(float));
+    float *means = malloc((size_t)s.out_c * sizeof(float));
+    assert_true(in && weight && bias && expect && got && expect_means && means);
+    ww_rng_fill(&rng, in, in_n, -1.0f, 1.0f);
+    ww_rng_fill(&rng, weight, w_n, -1.0f, 1.0f);
+    ww_rng_fill(&rng, bias, (size_t)s.out_c, -1.0f, 1.0f);
+    if (residual) ww_rng_fill(&rng, residual, out_n, -2.0f, 2.0f);
+    ww_conv2d_ref(&s, in, weight, bias, residual, c->act, expect);
+    ww_global_avgpool_ref(s.out_c, (int)plane, expect, expect_means);
+    for (ww_isa isa = WW_ISA_PORTABLE; isa <= WW_ISA_AVX512; isa++) {
+        if (!ww_isa_supported(isa)) continue;
+        ww_conv2d *conv = NULL;
+        wanwu_error err = {0};
+        if (ww_conv2d_create_isa(&s, weight, bias, c->act, isa, &conv, &err) != WANWU_OK)
+            fail_msg("%s [%s]: %s", what, ww_isa_name(isa), err.message);
+        for (int threads = 1; threads <= 3; threads++) {
+            size_t scratch_n = ww_conv2d_scratch_floats(conv, threads);
+            float *scratch = scratch_n ? malloc(scratch_n * sizeof *scratch) : NULL;
+            for (size_t i = 0; i < out_n; i++)
+                got[i] = NAN;
+            for (int i = 0; i < s.out_c; i++)
+                means[i] = NAN;
+            ww_conv2d_run_means(conv, in, residual, got, means, scratch, ww_test_pools[threads]);
+            double diff = ww_max_rel_diff(got, expect, out_n);
+            double mean_diff = ww_max_rel_diff(means, expect_means, (size_t)s.out_c);
+            if (!(diff <= TOLERANCE) || !(mean_diff <= TOLERANCE))
+                fail_msg("%s [%s, %d threads]: output diff %g, means diff %g", what,
+                         ww_isa_name(isa), threads, diff, mean_diff);
+            free(scratch);
+        }
+        ww_conv2d_free(conv);
+    }
+    free(in);
+    free(weight);
+    free(bias);
+    free(residual);
+    free(expect);
+    free(got);
+    free(expect_means);
+    free(means);
+}
+
+/* Depthwise 3x3 and 5x5, strides 1 and 2: 7x7 maps (two channels per
+ * vector, an odd channel count leaves one alone), 14x14, maps of 56 and
+ * 112 rows (split in row bands at 2 and 3 threads), the exp-based
+ * activations (summed after the deferred activation pass) and the others
+ * (summed per channel), residual, channel multiplier 2; and a plain conv
+ * (the pool after it). */
+static void test_run_means(void **state)
+{
+    (void)state;
+    conv_case cases[] = {
+        {7, 7, 7, 7, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 7, 1, 0, WW_ACT_SILU},
+        {9, 14, 14, 9, 5, 5, 2, 2, 2, 2, 2, 2, 1, 1, 9, 1, 0, WW_ACT_SILU},
+        {12, 14, 14, 12, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 12, 1, 1, WW_ACT_RELU6},
+        {6, 56, 56, 6, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 6, 1, 0, WW_ACT_SILU},
+        {5, 112, 112, 5, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 5, 1, 0, WW_ACT_RELU6},
+        {3, 112, 112, 3, 5, 5, 1, 1, 2, 2, 2, 2, 1, 1, 3, 1, 1, WW_ACT_SIGMOID},
+        {8, 28, 28, 8, 5, 5, 1, 1, 2, 2, 2, 2, 1, 1, 8, 1, 0, WW_ACT_NONE},
+        {4, 14, 14, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 4, 1, 0, WW_ACT_SILU},
+        {11, 7, 7, 11, 5, 5, 1, 1, 2, 2, 2, 2, 1, 1, 11, 1, 1, WW_ACT_RELU6},
+        {6, 14, 14, 6, 5, 5, 2, 2, 2, 2, 2, 2, 1, 1, 6, 1, 0, WW_ACT_NONE},
+        {6, 10, 11, 5, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, WW_ACT_RELU},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        check_means(&cases[i], 9100 + (uint64_t)i);
+}
+
 /* ww_conv2d_create_pooled against the reference conv followed by the
  * reference max pool, every ISA and 1-3 threads: the direct kernel's
  * pooled path (AVX-512; activation none/ReLU/ReLU6, K <= 256) and the
@@ -773,6 +857,7 @@ int main(void)
         cmocka_unit_test(test_direct_shapes),
         cmocka_unit_test(test_stem_shapes),
         cmocka_unit_test(test_pooled),
+        cmocka_unit_test(test_run_means),
         cmocka_unit_test(test_im2col_columns),
         cmocka_unit_test(test_create_copies_weights),
         cmocka_unit_test(test_create_rejects_bad_shape),
