@@ -62,42 +62,57 @@ static void describe(const conv_case *c, char *buf, size_t size)
 /* Runs `conv` with 1, 2 and 3 threads against `expect` (out_n floats;
  * `got` is their buffer, set to NaN first so unwritten outputs fail);
  * returns the number of runs. */
+/* With expect_means (one per output channel), the runs are
+ * ww_conv2d_run_means and their means are checked too. */
 static int check_runs_scaled(const ww_conv2d *conv, const float *in, const float *in_scale,
-                             const float *residual, const float *expect, float *got, size_t out_n,
-                             const char *what, ww_isa isa)
+                             const float *residual, const float *expect, const float *expect_means,
+                             float *got, size_t out_n, const char *what, ww_isa isa)
 {
     int runs = 0;
+    int channels = ww_conv2d_get_shape(conv)->out_c;
+    float *means = expect_means ? malloc((size_t)channels * sizeof *means) : NULL;
     for (int threads = 1; threads <= 3; threads++) {
         size_t scratch_n = ww_conv2d_scratch_floats(conv, threads);
         float *scratch = scratch_n ? malloc(scratch_n * sizeof *scratch) : NULL;
         for (size_t i = 0; i < out_n; i++)
             got[i] = NAN;
-        if (in_scale)
+        double mean_diff = 0;
+        if (means) {
+            for (int i = 0; i < channels; i++)
+                means[i] = NAN;
+            ww_conv2d_run_means(conv, in, residual, got, means, scratch, ww_test_pools[threads]);
+            mean_diff = ww_max_rel_diff(means, expect_means, (size_t)channels);
+        } else if (in_scale) {
             ww_conv2d_run_scaled(conv, in, in_scale, residual, got, scratch,
                                  ww_test_pools[threads]);
-        else
+        } else {
             ww_conv2d_run(conv, in, residual, got, scratch, ww_test_pools[threads]);
+        }
         double diff = ww_max_rel_diff(got, expect, out_n);
-        if (!(diff <= TOLERANCE))
-            fail_msg("%s [%s, %d threads]: max rel diff %g", what, ww_isa_name(isa), threads, diff);
+        if (!(diff <= TOLERANCE) || !(mean_diff <= TOLERANCE))
+            fail_msg("%s [%s, %d threads]: max rel diff %g, of the means %g", what,
+                     ww_isa_name(isa), threads, diff, mean_diff);
         free(scratch);
         runs++;
     }
+    free(means);
     return runs;
 }
 
 static int check_runs(const ww_conv2d *conv, const float *in, const float *residual,
                       const float *expect, float *got, size_t out_n, const char *what, ww_isa isa)
 {
-    return check_runs_scaled(conv, in, NULL, residual, expect, got, out_n, what, isa);
+    return check_runs_scaled(conv, in, NULL, residual, expect, NULL, got, out_n, what, isa);
 }
 
 /* Runs one case through every ISA x thread count; returns the number of
  * optimized runs compared. Buffers are allocated to the exact size so that
  * the sanitizer build catches any read or write past them. With
  * `in_scale`, the conv scales its input per channel (ww_conv2d_run_scaled)
- * by values in [0, 1] (a sigmoid's), the reference scales it first. */
-static int check_case_scaled(const conv_case *c, int in_scale, uint64_t seed)
+ * by values in [0, 1] (a sigmoid's), the reference scales it first. With
+ * `means`, the runs also compute the output's channel means
+ * (ww_conv2d_run_means), checked against the reference's. */
+static int check_case_with(const conv_case *c, int in_scale, int means, uint64_t seed)
 {
     ww_conv2d_shape s = shape_of(c);
     char what[256];
@@ -133,6 +148,8 @@ static int check_case_scaled(const conv_case *c, int in_scale, uint64_t seed)
         ww_mul_channel_ref(s.in_c, s.in_h * s.in_w, in, scale, scaled_in);
     }
     ww_conv2d_ref(&s, in_scale ? scaled_in : in, weight, bias, residual, c->act, expect);
+    float *expect_means = means ? malloc((size_t)s.out_c * sizeof *expect_means) : NULL;
+    if (expect_means) ww_global_avgpool_ref(s.out_c, s.out_h * s.out_w, expect, expect_means);
 
     int runs = 0;
     for (ww_isa isa = WW_ISA_PORTABLE; isa <= WW_ISA_AVX512; isa++) {
@@ -140,9 +157,11 @@ static int check_case_scaled(const conv_case *c, int in_scale, uint64_t seed)
         ww_conv2d *conv = NULL;
         if (ww_conv2d_create_isa(&s, weight, bias, c->act, isa, &conv, &err) != WANWU_OK)
             fail_msg("%s [%s]: %s", what, ww_isa_name(isa), err.message);
-        runs += check_runs_scaled(conv, in, scale, residual, expect, got, out_n, what, isa);
+        runs += check_runs_scaled(conv, in, scale, residual, expect, expect_means, got, out_n, what,
+                                  isa);
         ww_conv2d_free(conv);
     }
+    free(expect_means);
     free(scale);
     free(scaled_in);
     free(in);
@@ -154,9 +173,14 @@ static int check_case_scaled(const conv_case *c, int in_scale, uint64_t seed)
     return runs;
 }
 
+static int check_case_scaled(const conv_case *c, int in_scale, uint64_t seed)
+{
+    return check_case_with(c, in_scale, 0, seed);
+}
+
 static int check_case(const conv_case *c, uint64_t seed)
 {
-    return check_case_scaled(c, 0, seed);
+    return check_case_with(c, 0, 0, seed);
 }
 
 static conv_case plain(int in_c, int in_h, int in_w, int out_c, int k, int stride, int pad)
@@ -570,65 +594,9 @@ static void test_pointwise_in_scale(void **state)
     assert_false(ww_conv2d_shape_takes_in_scale(&gs));
 }
 
-/* ww_conv2d_run_means (a conv with the global average pool of its output)
- * against the reference conv and pool, every ISA and 1-3 threads. */
-static void check_means(const conv_case *c, uint64_t seed)
-{
-    ww_conv2d_shape s = shape_of(c);
-    char what[256];
-    describe(c, what, sizeof what);
-    size_t in_n = (size_t)s.in_c * s.in_h * s.in_w, plane = (size_t)s.out_h * s.out_w;
-    size_t out_n = (size_t)s.out_c * plane;
-    size_t w_n = (size_t)s.out_c * (s.in_c / s.groups) * s.kernel_h * s.kernel_w;
-    ww_rng rng;
-    ww_rng_seed(&rng, seed);
-    float *in = malloc(in_n * sizeof *in), *weight = malloc(w_n * sizeof *weight);
-    float *bias = malloc((size_t)s.out_c * sizeof *bias);
-    float *residual = c->has_residual ? malloc(out_n * sizeof *residual) : NULL;
-    float *expect = malloc(out_n * sizeof *expect), *got = malloc(out_n * sizeof *got);
-    float *expect_means = malloc((size_t)s.out_c * sizeof(float));
-    float *means = malloc((size_t)s.out_c * sizeof(float));
-    assert_true(in && weight && bias && expect && got && expect_means && means);
-    ww_rng_fill(&rng, in, in_n, -1.0f, 1.0f);
-    ww_rng_fill(&rng, weight, w_n, -1.0f, 1.0f);
-    ww_rng_fill(&rng, bias, (size_t)s.out_c, -1.0f, 1.0f);
-    if (residual) ww_rng_fill(&rng, residual, out_n, -2.0f, 2.0f);
-    ww_conv2d_ref(&s, in, weight, bias, residual, c->act, expect);
-    ww_global_avgpool_ref(s.out_c, (int)plane, expect, expect_means);
-    for (ww_isa isa = WW_ISA_PORTABLE; isa <= WW_ISA_AVX512; isa++) {
-        if (!ww_isa_supported(isa)) continue;
-        ww_conv2d *conv = NULL;
-        wanwu_error err = {0};
-        if (ww_conv2d_create_isa(&s, weight, bias, c->act, isa, &conv, &err) != WANWU_OK)
-            fail_msg("%s [%s]: %s", what, ww_isa_name(isa), err.message);
-        for (int threads = 1; threads <= 3; threads++) {
-            size_t scratch_n = ww_conv2d_scratch_floats(conv, threads);
-            float *scratch = scratch_n ? malloc(scratch_n * sizeof *scratch) : NULL;
-            for (size_t i = 0; i < out_n; i++)
-                got[i] = NAN;
-            for (int i = 0; i < s.out_c; i++)
-                means[i] = NAN;
-            ww_conv2d_run_means(conv, in, residual, got, means, scratch, ww_test_pools[threads]);
-            double diff = ww_max_rel_diff(got, expect, out_n);
-            double mean_diff = ww_max_rel_diff(means, expect_means, (size_t)s.out_c);
-            if (!(diff <= TOLERANCE) || !(mean_diff <= TOLERANCE))
-                fail_msg("%s [%s, %d threads]: output diff %g, means diff %g", what,
-                         ww_isa_name(isa), threads, diff, mean_diff);
-            free(scratch);
-        }
-        ww_conv2d_free(conv);
-    }
-    free(in);
-    free(weight);
-    free(bias);
-    free(residual);
-    free(expect);
-    free(got);
-    free(expect_means);
-    free(means);
-}
-
-/* Depthwise 3x3 and 5x5, strides 1 and 2: 7x7 maps (two channels per
+/* ww_conv2d_run_means (the conv and the global average pool of its
+ * output) against the reference conv and pool, every ISA, 1-3 threads.
+ * Depthwise 3x3 and 5x5, strides 1 and 2: 7x7 maps (two channels per
  * vector, an odd channel count leaves one alone), 14x14, maps of 56 and
  * 112 rows (split in row bands at 2 and 3 threads), the exp-based
  * activations (summed after the deferred activation pass) and the others
@@ -651,7 +619,7 @@ static void test_run_means(void **state)
         {6, 10, 11, 5, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, WW_ACT_RELU},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-        check_means(&cases[i], 9100 + (uint64_t)i);
+        check_case_with(&cases[i], 0, 1, 9100 + (uint64_t)i);
 }
 
 /* ww_conv2d_create_pooled against the reference conv followed by the
