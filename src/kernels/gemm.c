@@ -138,6 +138,22 @@ typedef int32_t ww_v16i __attribute__((vector_size(64)));
 #define TILE_PREFETCH_A WW_GEMM_PREFETCH_A
 #include "kernels/gemm_tile.inc"
 
+/* The in-place tiles fetching the next panel's rows of B as they read
+ * this one's (see ww_gemm_panel_args.fetch_next). */
+#define TILE_NAME gemm_tile_avx512_8x32_strided_next
+#define TILE_MR 8
+#define TILE_NV 2
+#define TILE_STRIDED
+#define TILE_FETCH_NEXT
+#include "kernels/gemm_tile.inc"
+#define TILE_NAME gemm_tile_avx512_8x32_strided_prefetch_next
+#define TILE_MR 8
+#define TILE_NV 2
+#define TILE_STRIDED
+#define TILE_PREFETCH_A WW_GEMM_PREFETCH_A
+#define TILE_FETCH_NEXT
+#include "kernels/gemm_tile.inc"
+
 /* The same tile fetching a side stream into L2 (lazy Winograd: the next
  * block's raw weights, see winograd.c). */
 #define TILE_NAME gemm_tile_avx512_8x32_fetch
@@ -373,6 +389,8 @@ static const ww_gemm_kernel gemm_avx512 = {
     .tile_fetch = gemm_tile_avx512_8x32_fetch,
     .tile_strided = gemm_tile_avx512_8x32_strided,
     .tile_strided_prefetch = gemm_tile_avx512_8x32_strided_prefetch,
+    .tile_strided_next = gemm_tile_avx512_8x32_strided_next,
+    .tile_strided_prefetch_next = gemm_tile_avx512_8x32_strided_prefetch_next,
     .tile_half = gemm_tile_avx512_8x16,
     .tile_rows = {NULL, gemm_tile_avx512_1x32, gemm_tile_avx512_2x32, gemm_tile_avx512_3x32,
                   gemm_tile_avx512_4x32, gemm_tile_avx512_5x32, gemm_tile_avx512_6x32,
@@ -655,11 +673,14 @@ void ww_gemm_panel(const ww_gemm_panel_args *g)
         if (g->spill) /* full rows (see ww_gemm_panel_args) */
             kern->tile_spill(g->kc, a, g->b_panel, g->ldb ? g->ldb : (size_t)kern->nr, g->b_spill,
                              g->ld_spill, g->spill, c, g->ldc, &ep);
-        else if (g->ldb && rows == mr) /* rows of B in place: full-width panels only */
-            (g->prefetch_a && kern->tile_strided_prefetch
-                 ? kern->tile_strided_prefetch
-                 : kern->tile_strided)(g->kc, a, g->b_panel, g->ldb, c, g->ldc, &ep);
-        else if (g->ldb)
+        else if (g->ldb && rows == mr) { /* rows of B in place: full-width panels only */
+            ww_gemm_tile_strided_fn fn = g->prefetch_a && kern->tile_strided_prefetch
+                                             ? kern->tile_strided_prefetch
+                                             : kern->tile_strided;
+            if (g->fetch_next && m0 == g->m_begin && kern->tile_strided_next)
+                fn = g->prefetch_a ? kern->tile_strided_prefetch_next : kern->tile_strided_next;
+            fn(g->kc, a, g->b_panel, g->ldb, c, g->ldc, &ep);
+        } else if (g->ldb)
             gemm_edge_tile_any(NULL, kern->tile_strided, g->ldb, kern->nr, g->kc, a, g->b_panel,
                                rows, g->nr, c, g->ldc, &ep);
         else if (rows == mr && g->nr == kern->nr)

@@ -85,6 +85,9 @@ typedef struct ww_gemm_kernel {
     ww_gemm_tile_strided_fn tile_strided;
     /* `tile_strided` prefetching packed A as tile_prefetch does; NULL = none. */
     ww_gemm_tile_strided_fn tile_strided_prefetch;
+    /* Those two also fetching the next panel's rows (NR floats right of
+     * each row they read) into cache; NULL = none. */
+    ww_gemm_tile_strided_fn tile_strided_next, tile_strided_prefetch_next;
     /* MR x NR/2 tile reading the left half of an NR-wide B panel, for
      * panels with NR/2 or more but fewer than NR columns; NULL = none. */
     ww_gemm_tile_fn tile_half;
@@ -154,6 +157,10 @@ typedef struct ww_gemm_panel_args {
     int spill;
     const float *b_spill;
     size_t ld_spill;
+    /* B in place (ldb): the first row tile also fetches the next panel's
+     * rows (the NR floats right of each row it reads), which the hardware
+     * prefetcher follows poorly, one stream per row. */
+    int fetch_next;
 } ww_gemm_panel_args;
 void ww_gemm_panel(const ww_gemm_panel_args *args);
 

@@ -192,7 +192,10 @@ static void check_panel(ww_isa isa, int m, int n, int k, int kc_block, ww_activa
                                        .bias = bias,
                                        .residual = residual ? residual + n0 : NULL,
                                        .act = act,
-                                       .prefetch_a = mode == PANEL_PREFETCH};
+                                       .prefetch_a =
+                                           mode == PANEL_PREFETCH || mode == PANEL_SPILL_IN_PLACE,
+                                       /* the next panel is read in place too */
+                                       .fetch_next = in_place && n0 + 2 * kern->nr <= n};
             if (spill && last) {
                 args.spill = spill;
                 if (in_place) {
