@@ -393,8 +393,6 @@ static void dw_unit_input(const depthwise_ctx *ctx, int unit, int step, int per_
 }
 #endif
 
-/* Slot i pads and convolves a contiguous share of the input channels
- * (each feeding out_c / groups output channels). */
 #if WW_HAVE_X86
 /* The deferred activation of a run of whole output planes from channel
  * oc (one band), then their sums while they are in L1. */
@@ -408,6 +406,8 @@ static void dw_finish_run(const depthwise_ctx *ctx, float *run, size_t n, int oc
 }
 #endif
 
+/* Slot i pads and convolves a contiguous share of the input channels
+ * (each feeding out_c / groups output channels). */
 static void depthwise_slots_run(void *p, int begin, int end)
 {
     const depthwise_ctx *ctx = p;

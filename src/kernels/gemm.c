@@ -243,15 +243,17 @@ typedef int32_t ww_v16i __attribute__((vector_size(64)));
 TILE_TARGET static void gemm_tile_avx512_8x32_spill(int kc, const float *a, const float *b,
                                                     size_t ldb, const float *b_extra,
                                                     size_t ld_extra, int extra, float *c,
-                                                    size_t ldc, const ww_gemm_epilogue *ep){
-    GEMM_SPILL_DISPATCH(gemm_tile_avx512_8x32_spill_n)}
-
-TILE_TARGET
-    static void gemm_tile_avx512_8x16_spill(int kc, const float *a, const float *b, size_t ldb,
-                                            const float *b_extra, size_t ld_extra, int extra,
-                                            float *c, size_t ldc, const ww_gemm_epilogue *ep)
+                                                    size_t ldc, const ww_gemm_epilogue *ep)
 {
-    GEMM_SPILL_DISPATCH(gemm_tile_avx512_8x16_spill_n)
+    GEMM_SPILL_DISPATCH(gemm_tile_avx512_8x32_spill_n);
+}
+
+TILE_TARGET static void gemm_tile_avx512_8x16_spill(int kc, const float *a, const float *b,
+                                                    size_t ldb, const float *b_extra,
+                                                    size_t ld_extra, int extra, float *c,
+                                                    size_t ldc, const ww_gemm_epilogue *ep)
+{
+    GEMM_SPILL_DISPATCH(gemm_tile_avx512_8x16_spill_n);
 }
 #include "kernels/gemm_tile_isa_end.inc"
 
