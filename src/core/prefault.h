@@ -2,8 +2,12 @@
  * first touch of a 4 KiB page costs ~10-20 us; faulting a range in one
  * madvise(MADV_POPULATE_WRITE) costs a fraction of that, and 2 MiB
  * transparent huge pages (MADV_HUGEPAGE) cut it by another order of
- * magnitude. Load-time buffers (weights, activation arenas) go through
- * here so the first inference does not pay for page faults either. */
+ * magnitude when the host still backs the memory (~0.05 ms/MB). Memory the
+ * guest has handed back to the host costs ~1.8 ms/MB either way, and 4 KiB
+ * pages then cost as much again at their first access from user code
+ * (shadow page tables; README, "Load time"), so huge pages are kept.
+ * Load-time buffers (weights, activation arenas) go through here so the
+ * first inference does not pay for page faults either. */
 #ifndef WW_CORE_PREFAULT_H
 #define WW_CORE_PREFAULT_H
 
