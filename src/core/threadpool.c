@@ -49,6 +49,14 @@
 #define WW_CHUNKS_PER_THREAD 4 /* steal granularity: a quarter of a share */
 #define WW_GEN_SHIFT 32        /* job word: generation << 32 | n */
 #define WW_END_SHIFT 16        /* share word: generation << 32 | end << 16 | next */
+#define WW_SPEED_ONE 1000      /* speed_milli of a thread as fast as the mean */
+/* Speed estimates stay within 1/4 and 4 times the mean: one descheduled
+ * slot measured as nearly stopped must not starve that thread for long. */
+#define WW_SPEED_MIN 250
+#define WW_SPEED_MAX 4000
+
+/* The pool index of the calling thread: a worker's share, 0 for callers. */
+static _Thread_local int current_thread_index;
 
 enum { CLAIM_NONE_LEFT = -1, CLAIM_NEWER_JOB = -2 };
 
@@ -79,6 +87,9 @@ typedef struct ww_threadpool {
     int threads;                 /* including the caller */
     ww_share *shares;            /* one per thread */
     ww_worker *workers;          /* [1, threads) are started */
+    /* Each thread's speed on static splits relative to the others', in
+     * thousandths (ww_threadpool_note_speeds); written by callers only. */
+    atomic_int *speed_milli;
     /* Rarely written. */
     alignas(64) atomic_int sleepers; /* workers blocked on wake (or about to) */
     atomic_int stopping;
@@ -265,6 +276,7 @@ static void *worker_main(void *p)
 {
     ww_worker *self = p;
     ww_threadpool *pool = self->pool;
+    current_thread_index = self->index;
     /* Generation 0 is the pool's state before its first job, so a worker
      * that starts running only after that job was published still sees it. */
     uint32_t seen = 0;
@@ -300,14 +312,18 @@ wanwu_status ww_threadpool_create(int threads, ww_threadpool **out, wanwu_error 
     pool->threads = threads;
     pool->shares = aligned_alloc(64, (size_t)threads * sizeof *pool->shares);
     pool->workers = calloc((size_t)threads, sizeof *pool->workers);
-    if (!pool->shares || !pool->workers) {
+    pool->speed_milli = calloc((size_t)threads, sizeof *pool->speed_milli);
+    if (!pool->shares || !pool->workers || !pool->speed_milli) {
         free(pool->shares);
         free(pool->workers);
+        free(pool->speed_milli);
         free(pool);
         return ww_error_set(err, WANWU_ERR_NO_MEMORY, "out of memory for thread pool");
     }
-    for (int i = 0; i < threads; i++)
+    for (int i = 0; i < threads; i++) {
         atomic_init(&pool->shares[i].word, 0); /* generation 0: no job yet */
+        atomic_init(&pool->speed_milli[i], WW_SPEED_ONE);
+    }
     pthread_mutex_init(&pool->mutex, NULL);
     pthread_cond_init(&pool->wake, NULL);
     pthread_cond_init(&pool->finished, NULL);
@@ -342,6 +358,7 @@ void ww_threadpool_free(ww_threadpool *pool)
     pthread_cond_destroy(&pool->finished);
     free(pool->shares);
     free(pool->workers);
+    free(pool->speed_milli);
     free(pool);
 }
 
@@ -405,6 +422,83 @@ void ww_parallel_for(ww_threadpool *pool, int n, ww_range_fn fn, void *ctx)
     }
     pool->worker_chunks_seen = target;
     atomic_store_explicit(&pool->busy, 0, memory_order_release);
+}
+
+/* ---- static splits weighted by measured speed ---------------------------- */
+
+int ww_threadpool_thread_index(void)
+{
+    return current_thread_index;
+}
+
+int ww_static_split_max(int items, int slots)
+{
+    if (slots <= 1) return items;
+    long long equal = ((long long)items + slots - 1) / slots;
+    long long most = (equal * WW_STATIC_SPLIT_MAX_PERCENT + 99) / 100;
+    return most < items ? (int)most : items;
+}
+
+void ww_threadpool_static_split(const ww_threadpool *pool, int slots, int items, int *first)
+{
+    int cap = ww_static_split_max(items, slots);
+    int count[WW_SHARES_MAX];
+    double speed[WW_SHARES_MAX], total = 0.0;
+    if (slots > WW_SHARES_MAX) slots = WW_SHARES_MAX;
+    for (int t = 0; t < slots; t++) {
+        int milli = pool && t < pool->threads
+                        ? atomic_load_explicit(&pool->speed_milli[t], memory_order_relaxed)
+                        : WW_SPEED_ONE;
+        speed[t] = milli;
+        total += milli;
+    }
+    int given = 0;
+    for (int t = 0; t < slots; t++) {
+        long long c = (long long)((double)items * speed[t] / total);
+        count[t] = c < cap ? (int)c : cap;
+        given += count[t];
+    }
+    /* What the rounding down left, one item at a time to the fastest slots
+     * under the cap (cap * slots >= items, so it all finds room). */
+    while (given < items) {
+        int best = -1;
+        for (int t = 0; t < slots; t++)
+            if (count[t] < cap &&
+                (best < 0 || speed[t] * (count[best] + 1) > speed[best] * (count[t] + 1)))
+                best = t;
+        if (best < 0) break; /* slots out of range: nothing sensible to give */
+        count[best]++;
+        given++;
+    }
+    first[0] = 0;
+    for (int t = 0; t < slots; t++)
+        first[t + 1] = first[t] + count[t];
+}
+
+void ww_threadpool_note_speeds(ww_threadpool *pool, int slots, const int *thread, const int *items,
+                               const double *seconds)
+{
+    if (!pool || slots < 2 || slots > pool->threads) return;
+    double rate[WW_SHARES_MAX], mean = 0.0;
+    int seen = 0;
+    for (int t = 0; t < slots; t++) {
+        /* Only splits where every slot ran on its own thread, with work
+         * and a measurable time, say how the threads compare. */
+        if (thread[t] != t || items[t] <= 0 || !(seconds[t] > 0.0)) return;
+        rate[t] = items[t] / seconds[t];
+        mean += rate[t];
+        seen++;
+    }
+    mean /= seen;
+    for (int t = 0; t < slots; t++) {
+        int old = atomic_load_explicit(&pool->speed_milli[t], memory_order_relaxed);
+        double measured = WW_SPEED_ONE * rate[t] / mean;
+        /* moving average over the last few splits */
+        double next = old + (measured - old) / 4.0;
+        if (next < WW_SPEED_MIN) next = WW_SPEED_MIN;
+        if (next > WW_SPEED_MAX) next = WW_SPEED_MAX;
+        atomic_store_explicit(&pool->speed_milli[t], (int)next, memory_order_relaxed);
+    }
 }
 
 /* ---- shares of work items (ww_shares) ------------------------------------ */

@@ -45,4 +45,35 @@ void ww_shares_init(ww_shares *q, int items, int slots);
  * end of the share the item came from. */
 int ww_shares_claim(ww_shares *q, int slot, int *cursor, int *share_end);
 
+/* Static splits weighted by speed. Some kernels give each thread one
+ * contiguous part of the work up front (Winograd's fused tile ranges: a
+ * thread that steals part of another's range re-reads all the weights,
+ * and its next layer reads those rows across cores), so a thread the
+ * host runs slower, as this VM's second vCPU often is by 10-70 %, holds
+ * the others up. The pool keeps each thread's speed relative to the
+ * others as measured on such splits, and sizes the parts by it. */
+
+/* The calling thread's index in the pool it works for (its share in
+ * ww_parallel_for); 0 for any thread that is not a pool worker. */
+int ww_threadpool_thread_index(void);
+
+/* Most items a slot is given by a static split of `items` over `slots`:
+ * WW_STATIC_SPLIT_MAX_PERCENT of an equal part, so that scratch sized for
+ * that much covers every split. */
+#define WW_STATIC_SPLIT_MAX_PERCENT 130
+int ww_static_split_max(int items, int slots);
+
+/* Splits [0, items) into `slots` contiguous parts, part t = [first[t],
+ * first[t + 1]) for thread t, sized by the threads' measured speeds (equal
+ * for a NULL pool or before any measurement) and at most
+ * ww_static_split_max(items, slots) each. first has slots + 1 entries;
+ * slots in [1, WW_SHARES_MAX]. */
+void ww_threadpool_static_split(const ww_threadpool *pool, int slots, int items, int *first);
+
+/* Reports one static split: slot t, of items[t] items, ran on thread
+ * thread[t] (ww_threadpool_thread_index) in seconds[t]. Updates the speed
+ * estimates only when every slot ran on the thread it was meant for. */
+void ww_threadpool_note_speeds(ww_threadpool *pool, int slots, const int *thread, const int *items,
+                               const double *seconds);
+
 #endif

@@ -445,6 +445,139 @@ static void test_shares_concurrent(void **state)
     }
 }
 
+/* Checks that first[] tiles [0, items) into `slots` parts of at most
+ * ww_static_split_max(items, slots) each; returns the largest part. */
+static int check_static_split(const int *first, int slots, int items)
+{
+    int most = 0;
+    assert_int_equal(first[0], 0);
+    for (int t = 0; t < slots; t++) {
+        int part = first[t + 1] - first[t];
+        assert_true(part >= 0);
+        assert_true(part <= ww_static_split_max(items, slots));
+        if (part > most) most = part;
+    }
+    assert_int_equal(first[slots], items);
+    return most;
+}
+
+/* Before any measurement (and with no pool) a static split is as equal as
+ * whole items allow, for every size. */
+static void test_static_split_equal_at_start(void **state)
+{
+    (void)state;
+    int first[WW_SHARES_MAX + 1];
+    for (int threads = 1; threads <= 4; threads++) {
+        ww_threadpool *pool = NULL;
+        wanwu_error err;
+        assert_int_equal(ww_threadpool_create(threads, &pool, &err), WANWU_OK);
+        for (int items = 0; items <= 40; items++)
+            for (int slots = 1; slots <= threads; slots++) {
+                ww_threadpool_static_split(pool, slots, items, first);
+                int most = check_static_split(first, slots, items);
+                assert_int_equal(most, (items + slots - 1) / slots);
+                ww_threadpool_static_split(NULL, slots, items, first);
+                assert_int_equal(check_static_split(first, slots, items), most);
+            }
+        ww_threadpool_free(pool);
+    }
+}
+
+/* Measured speeds move the split towards the faster thread, up to the cap,
+ * and back when the other thread becomes the faster one; reports that do
+ * not say how the threads compare change nothing. */
+static void test_static_split_follows_speeds(void **state)
+{
+    (void)state;
+    ww_threadpool *pool = NULL;
+    wanwu_error err;
+    assert_int_equal(ww_threadpool_create(2, &pool, &err), WANWU_OK);
+    int first[3], thread[2] = {0, 1}, items[2] = {10, 10};
+    double slow_second[2] = {1.0, 1.3}, slow_first[2] = {1.3, 1.0};
+    ww_threadpool_note_speeds(pool, 2, thread, items, slow_second);
+    ww_threadpool_static_split(pool, 2, 100, first);
+    check_static_split(first, 2, 100);
+    assert_true(first[1] > 50); /* one report already shifts it */
+    for (int i = 0; i < 10; i++)
+        ww_threadpool_note_speeds(pool, 2, thread, items, slow_second);
+    ww_threadpool_static_split(pool, 2, 100, first);
+    /* 1.3x slower: 56.5 of 100 would balance */
+    assert_in_range(first[1], 55, 58);
+    /* a thread measured as all but stopped: capped, not starved */
+    double stalled[2] = {1.0, 1000.0};
+    for (int i = 0; i < 20; i++)
+        ww_threadpool_note_speeds(pool, 2, thread, items, stalled);
+    ww_threadpool_static_split(pool, 2, 100, first);
+    assert_int_equal(first[1], ww_static_split_max(100, 2));
+    int before = first[1];
+    /* the caller ran both slots; a slot without items or time */
+    int caller_only[2] = {0, 0}, no_items[2] = {10, 0};
+    double no_time[2] = {1.0, 0.0};
+    ww_threadpool_note_speeds(pool, 2, caller_only, items, slow_first);
+    ww_threadpool_note_speeds(pool, 2, thread, no_items, slow_first);
+    ww_threadpool_note_speeds(pool, 2, thread, items, no_time);
+    ww_threadpool_static_split(pool, 2, 100, first);
+    assert_int_equal(first[1], before);
+    for (int i = 0; i < 40; i++)
+        ww_threadpool_note_speeds(pool, 2, thread, items, slow_first);
+    ww_threadpool_static_split(pool, 2, 100, first);
+    assert_in_range(first[1], 42, 45);
+    ww_threadpool_free(pool);
+}
+
+typedef struct index_log {
+    atomic_int started;
+    int threads;
+    int index[8];
+    int all_started; /* every iteration saw all of them running */
+} index_log;
+
+static void record_index(void *ctx, int begin, int end)
+{
+    index_log *log = ctx;
+    atomic_fetch_add(&log->started, 1);
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    /* wait (up to 2 s) until every iteration runs, each on its own thread */
+    for (;;) {
+        if (atomic_load(&log->started) >= log->threads) break;
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        if ((t.tv_sec - t0.tv_sec) * 1000000000LL + (t.tv_nsec - t0.tv_nsec) > 2000000000LL) {
+            log->all_started = 0;
+            break;
+        }
+    }
+    for (int i = begin; i < end; i++)
+        log->index[i] = ww_threadpool_thread_index();
+}
+
+/* Iteration t of a job of `threads` iterations, all running at once, runs
+ * on thread t (the share it belongs to), which reports index t; the
+ * caller is 0 outside jobs too. */
+static void test_thread_index(void **state)
+{
+    (void)state;
+    assert_int_equal(ww_threadpool_thread_index(), 0);
+    for (int threads = 2; threads <= 4; threads++) {
+        ww_threadpool *pool = NULL;
+        wanwu_error err;
+        assert_int_equal(ww_threadpool_create(threads, &pool, &err), WANWU_OK);
+        int checked = 0;
+        for (int rep = 0; rep < 5 && !checked; rep++) {
+            index_log log = {.threads = threads, .all_started = 1};
+            atomic_init(&log.started, 0);
+            ww_parallel_for(pool, threads, record_index, &log);
+            if (!log.all_started) continue; /* a descheduled worker: try again */
+            for (int t = 0; t < threads; t++)
+                assert_int_equal(log.index[t], t);
+            checked = 1;
+        }
+        assert_true(checked);
+        assert_int_equal(ww_threadpool_thread_index(), 0);
+        ww_threadpool_free(pool);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -459,6 +592,9 @@ int main(void)
         cmocka_unit_test(test_rejects_absurd_size),
         cmocka_unit_test(test_shares_order),
         cmocka_unit_test(test_shares_concurrent),
+        cmocka_unit_test(test_static_split_equal_at_start),
+        cmocka_unit_test(test_static_split_follows_speeds),
+        cmocka_unit_test(test_thread_index),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
