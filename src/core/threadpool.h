@@ -25,33 +25,15 @@ int ww_threadpool_size(const ww_threadpool *pool); /* 1 for NULL */
  * consecutive calls keep the same part of an index space on the same core. */
 void ww_parallel_for(ww_threadpool *pool, int n, ww_range_fn fn, void *ctx);
 
-/* Work items [0, items) in `slots` contiguous shares, claimed through
- * atomic counters: slot s takes its own share from the front, then what is
- * left of the others (s + 1, s + 2, ...). For kernels whose parallel
- * iterations are slots with their own scratch (ww_parallel_for over the
- * slot count), so that a worker that wakes late or is descheduled has its
- * share split rather than run after everyone else's. Every item is claimed
- * exactly once; which slot runs it must not change the result. */
 #define WW_SHARES_MAX 256 /* the thread pool's limit */
-typedef struct ww_shares {
-    int items, slots;
-    atomic_int next[WW_SHARES_MAX];
-} ww_shares;
-
-/* slots in [1, WW_SHARES_MAX]. */
-void ww_shares_init(ww_shares *q, int items, int slots);
-/* The next item for slot `slot`, or -1 when none is left. *cursor is 0
- * before a slot's first claim (it walks the shares). With share_end, the
- * end of the share the item came from. */
-int ww_shares_claim(ww_shares *q, int slot, int *cursor, int *share_end);
 
 /* Static splits weighted by speed. Some kernels give each thread one
  * contiguous part of the work up front (Winograd's fused tile ranges: a
- * thread that steals part of another's range re-reads all the weights,
- * and its next layer reads those rows across cores), so a thread the
- * host runs slower, as this VM's second vCPU often is by 10-70 %, holds
- * the others up. The pool keeps each thread's speed relative to the
- * others as measured on such splits, and sizes the parts by it. */
+ * thread that took part of another's range would re-read all the
+ * weights), so a thread the host runs slower, as this VM's second vCPU
+ * often is by 10-70 %, holds the others up. The pool keeps each thread's
+ * speed relative to the others as measured on such splits, and sizes the
+ * parts by it once they differ by more than 30 %. */
 
 /* The calling thread's index in the pool it works for (its share in
  * ww_parallel_for); 0 for any thread that is not a pool worker. */
@@ -75,5 +57,24 @@ void ww_threadpool_static_split(const ww_threadpool *pool, int slots, int items,
  * estimates only when every slot ran on the thread it was meant for. */
 void ww_threadpool_note_speeds(ww_threadpool *pool, int slots, const int *thread, const int *items,
                                const double *seconds);
+
+/* Work items [0, items) in `slots` contiguous shares, claimed through
+ * atomic counters: slot s takes its own share from the front, then what is
+ * left of the others (s + 1, s + 2, ...). For kernels whose parallel
+ * iterations are slots with their own scratch (ww_parallel_for over the
+ * slot count), so that a worker that wakes late or is descheduled has its
+ * share split rather than run after everyone else's. Every item is claimed
+ * exactly once; which slot runs it must not change the result. */
+typedef struct ww_shares {
+    int items, slots;
+    atomic_int next[WW_SHARES_MAX];
+} ww_shares;
+
+/* slots in [1, WW_SHARES_MAX]. */
+void ww_shares_init(ww_shares *q, int items, int slots);
+/* The next item for slot `slot`, or -1 when none is left. *cursor is 0
+ * before a slot's first claim (it walks the shares). With share_end, the
+ * end of the share the item came from. */
+int ww_shares_claim(ww_shares *q, int slot, int *cursor, int *share_end);
 
 #endif

@@ -476,6 +476,8 @@ static void test_static_split_equal_at_start(void **state)
                 ww_threadpool_static_split(pool, slots, items, first);
                 int most = check_static_split(first, slots, items);
                 assert_int_equal(most, (items + slots - 1) / slots);
+                for (int t = 0; t <= slots; t++) /* ww_shares' equal bounds */
+                    assert_int_equal(first[t], items * t / slots);
                 ww_threadpool_static_split(NULL, slots, items, first);
                 assert_int_equal(check_static_split(first, slots, items), most);
             }
@@ -483,9 +485,10 @@ static void test_static_split_equal_at_start(void **state)
     }
 }
 
-/* Measured speeds move the split towards the faster thread, up to the cap,
- * and back when the other thread becomes the faster one; reports that do
- * not say how the threads compare change nothing. */
+/* Measured speeds move the split towards the faster thread once they
+ * differ by more than 30 %, up to the cap, and back when the other thread
+ * becomes the faster one; reports that do not say how the threads compare
+ * change nothing. */
 static void test_static_split_follows_speeds(void **state)
 {
     (void)state;
@@ -493,19 +496,19 @@ static void test_static_split_follows_speeds(void **state)
     wanwu_error err;
     assert_int_equal(ww_threadpool_create(2, &pool, &err), WANWU_OK);
     int first[3], thread[2] = {0, 1}, items[2] = {10, 10};
-    double slow_second[2] = {1.0, 1.3}, slow_first[2] = {1.3, 1.0};
-    ww_threadpool_note_speeds(pool, 2, thread, items, slow_second);
+    double close[2] = {1.0, 1.2}, second_slow[2] = {1.0, 1.5}, first_slow[2] = {1.5, 1.0};
+    for (int i = 0; i < 60; i++)
+        ww_threadpool_note_speeds(pool, 2, thread, items, close);
+    ww_threadpool_static_split(pool, 2, 100, first);
+    assert_int_equal(first[1], 50); /* within 30 %: equal */
+    for (int i = 0; i < 60; i++)
+        ww_threadpool_note_speeds(pool, 2, thread, items, second_slow);
     ww_threadpool_static_split(pool, 2, 100, first);
     check_static_split(first, 2, 100);
-    assert_true(first[1] > 50); /* one report already shifts it */
-    for (int i = 0; i < 10; i++)
-        ww_threadpool_note_speeds(pool, 2, thread, items, slow_second);
-    ww_threadpool_static_split(pool, 2, 100, first);
-    /* 1.3x slower: 56.5 of 100 would balance */
-    assert_in_range(first[1], 55, 58);
+    assert_in_range(first[1], 59, 60); /* 1.5x slower: 60 of 100 balance */
     /* a thread measured as all but stopped: capped, not starved */
     double stalled[2] = {1.0, 1000.0};
-    for (int i = 0; i < 20; i++)
+    for (int i = 0; i < 60; i++)
         ww_threadpool_note_speeds(pool, 2, thread, items, stalled);
     ww_threadpool_static_split(pool, 2, 100, first);
     assert_int_equal(first[1], ww_static_split_max(100, 2));
@@ -513,15 +516,30 @@ static void test_static_split_follows_speeds(void **state)
     /* the caller ran both slots; a slot without items or time */
     int caller_only[2] = {0, 0}, no_items[2] = {10, 0};
     double no_time[2] = {1.0, 0.0};
-    ww_threadpool_note_speeds(pool, 2, caller_only, items, slow_first);
-    ww_threadpool_note_speeds(pool, 2, thread, no_items, slow_first);
+    ww_threadpool_note_speeds(pool, 2, caller_only, items, first_slow);
+    ww_threadpool_note_speeds(pool, 2, thread, no_items, first_slow);
     ww_threadpool_note_speeds(pool, 2, thread, items, no_time);
     ww_threadpool_static_split(pool, 2, 100, first);
     assert_int_equal(first[1], before);
-    for (int i = 0; i < 40; i++)
-        ww_threadpool_note_speeds(pool, 2, thread, items, slow_first);
+    for (int i = 0; i < 100; i++)
+        ww_threadpool_note_speeds(pool, 2, thread, items, first_slow);
     ww_threadpool_static_split(pool, 2, 100, first);
-    assert_in_range(first[1], 42, 45);
+    assert_in_range(first[1], 40, 41);
+    ww_threadpool_free(pool);
+
+    /* four threads, the first 3x as fast: its part is capped, the excess
+     * spread over the others, every size tiled */
+    assert_int_equal(ww_threadpool_create(4, &pool, &err), WANWU_OK);
+    int four[4] = {0, 1, 2, 3}, four_items[4] = {3, 1, 1, 1};
+    double four_seconds[4] = {1.0, 1.0, 1.0, 1.0};
+    for (int i = 0; i < 60; i++)
+        ww_threadpool_note_speeds(pool, 4, four, four_items, four_seconds);
+    int first4[5];
+    for (int n = 0; n <= 60; n++) {
+        ww_threadpool_static_split(pool, 4, n, first4);
+        check_static_split(first4, 4, n);
+        if (n >= 8) assert_int_equal(first4[1], ww_static_split_max(n, 4));
+    }
     ww_threadpool_free(pool);
 }
 
