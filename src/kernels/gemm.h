@@ -24,6 +24,8 @@
 #define WW_GEMM_PREFETCH_A 1024
 /* Most columns any column kernel handles (sizes its output buffer). */
 #define WW_GEMM_MAX_COLS 7
+/* Most spill columns of the wide tile (kernel tile_wide). */
+#define WW_GEMM_WIDE_SPILL_MAX 2
 /* Most extra columns a spill tile carries (at most WW_GEMM_MAX_COLS). */
 #define WW_GEMM_MAX_SPILL 7
 /* Row stride of a packed panel of spilled columns (ww_gemm_pack_spill). */
@@ -100,6 +102,14 @@ typedef struct ww_gemm_kernel {
     /* Spill tiles NR + extra and NR/2 + extra wide; NULL = none. */
     ww_gemm_tile_spill_fn tile_spill, tile_half_spill;
     int spill_max;
+    /* Wide tile: MR x wide_nr columns of B read in place (rows ldb apart)
+     * plus 0..WW_GEMM_WIDE_SPILL_MAX spill columns, for matrices just
+     * that wide (7x7 maps: 49 = 48 + 1 pixels), which otherwise take a
+     * full tile, a half tile and a spill column: 3 B vectors per k step
+     * for 8 broadcasts of A keep the FMAs busy where the half tile's 1 did
+     * not. NULL = none. */
+    ww_gemm_tile_spill_fn tile_wide; /* prefetching packed A as tile_prefetch does */
+    int wide_nr;
 } ww_gemm_kernel;
 
 /* The micro-kernel for `isa` (AUTO = best); NULL if the CPU cannot run it. */
@@ -161,6 +171,9 @@ typedef struct ww_gemm_panel_args {
      * rows (the NR floats right of each row it reads), which the hardware
      * prefetcher follows poorly, one stream per row. */
     int fetch_next;
+    /* All kern->wide_nr + spill columns in one pass by kern->tile_wide: B
+     * in place (ldb), full MR-row panels, spill columns at b_spill. */
+    int wide;
 } ww_gemm_panel_args;
 void ww_gemm_panel(const ww_gemm_panel_args *args);
 

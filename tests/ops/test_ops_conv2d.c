@@ -549,6 +549,36 @@ static void test_pointwise_in_place(void **state)
     }
 }
 
+/* 1x1 convolutions whose pixels are the AVX-512 wide tile's 48 plus 0..2
+ * (7x7 maps: 49) run in one pass of it over the input in place; 3 past 48,
+ * or rows not a multiple of 8, take the other tiles. Every ISA, 1-3
+ * threads (rows split), weight streaming, K blocks, residual, epilogues,
+ * an input scale folded into the weights. */
+static void test_pointwise_wide(void **state)
+{
+    (void)state;
+    conv_case cases[8];
+    int n = 0;
+    cases[n++] = plain(960, 7, 7, 160, 1, 1, 0); /* 49: streaming weights, 4 K blocks */
+    cases[n++] = plain(24, 6, 8, 16, 1, 1, 0);   /* 48: no spill column */
+    cases[n++] = plain(40, 5, 10, 24, 1, 1, 0);  /* 50: two spill columns */
+    cases[n++] = plain(160, 7, 7, 960, 1, 1, 0); /* expand, many row tiles */
+    cases[n++] = plain(16, 7, 7, 20, 1, 1, 0);   /* 20 rows: not wide */
+    cases[n++] = plain(33, 3, 17, 8, 1, 1, 0);   /* 51: not wide */
+    cases[0].has_residual = 1;
+    cases[0].act = WW_ACT_RELU6;
+    cases[1].act = WW_ACT_NONE;
+    cases[1].has_bias = 0;
+    cases[2].act = WW_ACT_SILU;
+    cases[2].has_residual = 1;
+    for (int i = 0; i < n; i++)
+        assert_true(check_case(&cases[i], 8600 + (uint64_t)i) > 0);
+    /* cached weights scaled per input channel, then read in place */
+    conv_case scaled = plain(96, 7, 7, 64, 1, 1, 0);
+    scaled.has_residual = 1;
+    assert_true(check_case_scaled(&scaled, 1, 8610) > 0);
+}
+
 /* ww_conv2d_run_scaled (squeeze-and-excitation's multiply folded into the
  * projection after it): layers whose weights stay in cache scale a copy of
  * the packed weights and read the input in place; weight-streaming ones
@@ -821,6 +851,7 @@ int main(void)
         cmocka_unit_test(test_resnet_layer),
         cmocka_unit_test(test_weight_streaming),
         cmocka_unit_test(test_pointwise_in_place),
+        cmocka_unit_test(test_pointwise_wide),
         cmocka_unit_test(test_pointwise_in_scale),
         cmocka_unit_test(test_direct_shapes),
         cmocka_unit_test(test_stem_shapes),
