@@ -49,15 +49,6 @@
 #define WW_CHUNKS_PER_THREAD 4 /* steal granularity: a quarter of a share */
 #define WW_GEN_SHIFT 32        /* job word: generation << 32 | n */
 #define WW_END_SHIFT 16        /* share word: generation << 32 | end << 16 | next */
-#define WW_SPEED_ONE 1000      /* speed_milli of a thread as fast as the mean */
-/* Speed estimates stay within 1/4 and 4 times the mean: one descheduled
- * slot measured as nearly stopped must not starve that thread for long. */
-#define WW_SPEED_MIN 250
-#define WW_SPEED_MAX 4000
-#define WW_SPEED_EVEN_PERCENT 130 /* fastest / slowest up to this: equal split */
-
-/* The pool index of the calling thread: a worker's share, 0 for callers. */
-static _Thread_local int current_thread_index;
 
 enum { CLAIM_NONE_LEFT = -1, CLAIM_NEWER_JOB = -2 };
 
@@ -88,9 +79,6 @@ typedef struct ww_threadpool {
     int threads;                 /* including the caller */
     ww_share *shares;            /* one per thread */
     ww_worker *workers;          /* [1, threads) are started */
-    /* Each thread's speed on static splits relative to the others', in
-     * thousandths (ww_threadpool_note_speeds); written by callers only. */
-    atomic_int *speed_milli;
     /* Rarely written. */
     alignas(64) atomic_int sleepers; /* workers blocked on wake (or about to) */
     atomic_int stopping;
@@ -277,7 +265,6 @@ static void *worker_main(void *p)
 {
     ww_worker *self = p;
     ww_threadpool *pool = self->pool;
-    current_thread_index = self->index;
     /* Generation 0 is the pool's state before its first job, so a worker
      * that starts running only after that job was published still sees it. */
     uint32_t seen = 0;
@@ -313,18 +300,14 @@ wanwu_status ww_threadpool_create(int threads, ww_threadpool **out, wanwu_error 
     pool->threads = threads;
     pool->shares = aligned_alloc(64, (size_t)threads * sizeof *pool->shares);
     pool->workers = calloc((size_t)threads, sizeof *pool->workers);
-    pool->speed_milli = calloc((size_t)threads, sizeof *pool->speed_milli);
-    if (!pool->shares || !pool->workers || !pool->speed_milli) {
+    if (!pool->shares || !pool->workers) {
         free(pool->shares);
         free(pool->workers);
-        free(pool->speed_milli);
         free(pool);
         return ww_error_set(err, WANWU_ERR_NO_MEMORY, "out of memory for thread pool");
     }
-    for (int i = 0; i < threads; i++) {
+    for (int i = 0; i < threads; i++)
         atomic_init(&pool->shares[i].word, 0); /* generation 0: no job yet */
-        atomic_init(&pool->speed_milli[i], WW_SPEED_ONE);
-    }
     pthread_mutex_init(&pool->mutex, NULL);
     pthread_cond_init(&pool->wake, NULL);
     pthread_cond_init(&pool->finished, NULL);
@@ -359,7 +342,6 @@ void ww_threadpool_free(ww_threadpool *pool)
     pthread_cond_destroy(&pool->finished);
     free(pool->shares);
     free(pool->workers);
-    free(pool->speed_milli);
     free(pool);
 }
 
@@ -423,93 +405,6 @@ void ww_parallel_for(ww_threadpool *pool, int n, ww_range_fn fn, void *ctx)
     }
     pool->worker_chunks_seen = target;
     atomic_store_explicit(&pool->busy, 0, memory_order_release);
-}
-
-/* ---- static splits weighted by measured speed ---------------------------- */
-
-int ww_threadpool_thread_index(void)
-{
-    return current_thread_index;
-}
-
-int ww_static_split_max(int items, int slots)
-{
-    if (slots <= 1) return items;
-    long long equal = ((long long)items + slots - 1) / slots;
-    long long most = (equal * WW_STATIC_SPLIT_MAX_PERCENT + 99) / 100;
-    return most < items ? (int)most : items;
-}
-
-void ww_threadpool_static_split(const ww_threadpool *pool, int slots, int items, int *first)
-{
-    first[0] = 0;
-    if (slots < 1) return; /* outside the contract: no parts */
-    if (slots > WW_SHARES_MAX) slots = WW_SHARES_MAX;
-    int cap = ww_static_split_max(items, slots);
-    long long speed[WW_SHARES_MAX], total = 0;
-    for (int t = 0; t < slots; t++) {
-        speed[t] = pool && t < pool->threads
-                       ? atomic_load_explicit(&pool->speed_milli[t], memory_order_relaxed)
-                       : WW_SPEED_ONE;
-        total += speed[t];
-    }
-    /* Speeds within WW_SPEED_EVEN_PERCENT of each other split equally:
-     * moving a range's edge off the middle costs the layers before and
-     * after, whose splits stay equal, the rows that changed cores, which
-     * outweighed balancing threads this close (ResNet-18 at 2 threads, A/B
-     * in a quiet hour: 1.020 with the split following every difference). */
-    long long slowest = speed[0], fastest = speed[0];
-    for (int t = 1; t < slots; t++) {
-        if (speed[t] < slowest) slowest = speed[t];
-        if (speed[t] > fastest) fastest = speed[t];
-    }
-    if (fastest * 100 <= slowest * WW_SPEED_EVEN_PERCENT) {
-        for (int t = 0; t < slots; t++)
-            speed[t] = WW_SPEED_ONE;
-        total = (long long)slots * WW_SPEED_ONE;
-    }
-    /* Part t ends where the speeds up to t's share of the items does, in
-     * integers, so that equal speeds give the equal split
-     * items * t / slots. */
-    first[0] = 0;
-    long long upto = 0;
-    for (int t = 0; t < slots; t++) {
-        upto += speed[t];
-        first[t + 1] = t + 1 == slots ? items : (int)((long long)items * upto / total);
-    }
-    /* At most `cap` each (cap * slots >= items): the excess of a part goes
-     * to the next ones, then what the last part still has too much of back
-     * to the ones before it. */
-    for (int t = 0; t + 1 < slots; t++)
-        if (first[t + 1] - first[t] > cap) first[t + 1] = first[t] + cap;
-    for (int t = slots - 1; t > 0; t--)
-        if (first[t + 1] - first[t] > cap) first[t] = first[t + 1] - cap;
-}
-
-void ww_threadpool_note_speeds(ww_threadpool *pool, int slots, const int *thread, const int *items,
-                               const double *seconds)
-{
-    if (!pool || slots < 2 || slots > pool->threads) return;
-    double rate[WW_SHARES_MAX], mean = 0.0;
-    int seen = 0;
-    for (int t = 0; t < slots; t++) {
-        /* Only splits where every slot ran on its own thread, with work
-         * and a measurable time, say how the threads compare. */
-        if (thread[t] != t || items[t] <= 0 || !(seconds[t] > 0.0)) return;
-        rate[t] = items[t] / seconds[t];
-        mean += rate[t];
-        seen++;
-    }
-    mean /= seen;
-    for (int t = 0; t < slots; t++) {
-        int old = atomic_load_explicit(&pool->speed_milli[t], memory_order_relaxed);
-        double measured = WW_SPEED_ONE * rate[t] / mean;
-        /* moving average over the last ~8 splits */
-        double next = old + (measured - old) / 8.0;
-        if (next < WW_SPEED_MIN) next = WW_SPEED_MIN;
-        if (next > WW_SPEED_MAX) next = WW_SPEED_MAX;
-        atomic_store_explicit(&pool->speed_milli[t], (int)next, memory_order_relaxed);
-    }
 }
 
 /* ---- shares of work items (ww_shares) ------------------------------------ */

@@ -25,39 +25,6 @@ int ww_threadpool_size(const ww_threadpool *pool); /* 1 for NULL */
  * consecutive calls keep the same part of an index space on the same core. */
 void ww_parallel_for(ww_threadpool *pool, int n, ww_range_fn fn, void *ctx);
 
-#define WW_SHARES_MAX 256 /* the thread pool's limit */
-
-/* Static splits weighted by speed. Some kernels give each thread one
- * contiguous part of the work up front (Winograd's fused tile ranges: a
- * thread that took part of another's range would re-read all the
- * weights), so a thread the host runs slower, as this VM's second vCPU
- * often is by 10-70 %, holds the others up. The pool keeps each thread's
- * speed relative to the others as measured on such splits, and sizes the
- * parts by it once they differ by more than 30 %. */
-
-/* The calling thread's index in the pool it works for (its share in
- * ww_parallel_for); 0 for any thread that is not a pool worker. */
-int ww_threadpool_thread_index(void);
-
-/* Most items a slot is given by a static split of `items` over `slots`:
- * WW_STATIC_SPLIT_MAX_PERCENT of an equal part, so that scratch sized for
- * that much covers every split. */
-#define WW_STATIC_SPLIT_MAX_PERCENT 130
-int ww_static_split_max(int items, int slots);
-
-/* Splits [0, items) into `slots` contiguous parts, part t = [first[t],
- * first[t + 1]) for thread t, sized by the threads' measured speeds (equal
- * for a NULL pool or before any measurement) and at most
- * ww_static_split_max(items, slots) each. first has slots + 1 entries;
- * slots in [1, WW_SHARES_MAX]. */
-void ww_threadpool_static_split(const ww_threadpool *pool, int slots, int items, int *first);
-
-/* Reports one static split: slot t, of items[t] items, ran on thread
- * thread[t] (ww_threadpool_thread_index) in seconds[t]. Updates the speed
- * estimates only when every slot ran on the thread it was meant for. */
-void ww_threadpool_note_speeds(ww_threadpool *pool, int slots, const int *thread, const int *items,
-                               const double *seconds);
-
 /* Work items [0, items) in `slots` contiguous shares, claimed through
  * atomic counters: slot s takes its own share from the front, then what is
  * left of the others (s + 1, s + 2, ...). For kernels whose parallel
@@ -65,6 +32,7 @@ void ww_threadpool_note_speeds(ww_threadpool *pool, int slots, const int *thread
  * slot count), so that a worker that wakes late or is descheduled has its
  * share split rather than run after everyone else's. Every item is claimed
  * exactly once; which slot runs it must not change the result. */
+#define WW_SHARES_MAX 256 /* the thread pool's limit */
 typedef struct ww_shares {
     int items, slots;
     atomic_int next[WW_SHARES_MAX];

@@ -11,7 +11,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #if defined(__x86_64__) || defined(__i386__)
 #define WW_HAVE_X86 1
@@ -759,8 +758,7 @@ static wg_plan wg_plan_for(const ww_winograd *w, int threads)
     size_t block_bytes = w->m == 4 ? WG4_BLOCK_BYTES : WG_BLOCK_BYTES;
     int cap = (int)(block_bytes / (w->points * sizeof(float) * (size_t)(w->C + w->K)) / mr);
     if (cap < 1) cap = 1;
-    /* the largest range a slot can get (ww_threadpool_static_split) */
-    int per_slot = ww_static_split_max(panels, p.slots);
+    int per_slot = (panels + p.slots - 1) / p.slots;
     p.block_panels = cap < per_slot ? cap : per_slot;
     p.block = p.block_panels * mr;
     return p;
@@ -849,11 +847,6 @@ typedef struct wg_ctx {
     const float *out_residual;
     ww_activation out_act;
     ww_shares panels; /* lazy weights: the column panels, a share per slot */
-    /* fused: slot i's MR panels [first_panel[i], first_panel[i + 1]), and
-     * the thread that ran it and how long it took, for the pool's speeds */
-    int first_panel[WW_SHARES_MAX + 1];
-    int slot_thread[WW_SHARES_MAX];
-    double slot_seconds[WW_SHARES_MAX];
 } wg_ctx;
 
 /* o = act(o + r) for n floats; r may be NULL. One loop per case so the
@@ -1025,30 +1018,23 @@ static void wg_transform(const ww_winograd *w, const float *in, int c_begin, int
     if (prev_nc) wg_pack(w, stage[(k - 1) & 1], prev_c, prev_nc, nt, bp, v);
 }
 
-static double wg_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 /* Fused: slot i runs its share of the tiles block by block. */
 static void wg_fused_slots(void *p, int begin, int end)
 {
-    wg_ctx *ctx = p;
+    const wg_ctx *ctx = p;
     const ww_winograd *w = ctx->w;
-    int bp = ctx->plan.block;
+    int bp = ctx->plan.block, slots = ctx->plan.slots;
     size_t slot_floats = wg_v_floats(w, bp) + wg_m_floats(w, bp) + wg_input_work_floats(w, bp);
     for (int slot = begin; slot < end; slot++) {
         float *base = ctx->scratch + (size_t)slot * slot_floats;
         float *v = ww_align64(base);
         float *m = ww_align64(base + wg_v_floats(w, bp));
         float *work = ww_align64(base + wg_v_floats(w, bp) + wg_m_floats(w, bp));
-        double start = wg_seconds();
         memset(work, 0, (wg_input_work_floats(w, bp) - 16) * sizeof *work);
         /* whole MR panels per slot, spread evenly over the fewest blocks */
-        int first = ctx->first_panel[slot];
-        int count = ctx->first_panel[slot + 1] - first;
+        int panels = w->Tp / w->kern->mr;
+        int first = (int)((long long)panels * slot / slots);
+        int count = (int)((long long)panels * (slot + 1) / slots) - first;
         int blocks = (count + ctx->plan.block_panels - 1) / ctx->plan.block_panels;
         for (int b = 0; b < blocks; b++) {
             int t0 = (first + (int)((long long)count * b / blocks)) * w->kern->mr;
@@ -1061,8 +1047,6 @@ static void wg_fused_slots(void *p, int begin, int end)
                           ctx->out_act, ctx->out);
             if (!ctx->out_fused) wg_finish(ctx, t0, nt, 0, w->K);
         }
-        ctx->slot_thread[slot] = ww_threadpool_thread_index();
-        ctx->slot_seconds[slot] = wg_seconds() - start;
     }
 }
 
@@ -1207,18 +1191,7 @@ void ww_winograd_run(const ww_winograd *w, const float *in, const float *bias,
     ctx.plan = wg_plan_for(w, ww_threadpool_size(pool));
     ctx.scratch = scratch;
     if (ctx.plan.fused) {
-        /* Each slot's tiles are one contiguous range (the next layer's slot
-         * reads the rows this one wrote, on the same core), so a slower
-         * thread cannot hand part of its range over cheaply: stolen blocks
-         * would re-read all of U. The ranges are sized by the threads'
-         * measured speeds instead. */
-        int slots = ctx.plan.slots, panels = w->Tp / w->kern->mr;
-        ww_threadpool_static_split(pool, slots, panels, ctx.first_panel);
-        ww_parallel_for(pool, slots, wg_fused_slots, &ctx);
-        int counts[WW_SHARES_MAX];
-        for (int i = 0; i < slots; i++)
-            counts[i] = ctx.first_panel[i + 1] - ctx.first_panel[i];
-        ww_threadpool_note_speeds(pool, slots, ctx.slot_thread, counts, ctx.slot_seconds);
+        ww_parallel_for(pool, ctx.plan.slots, wg_fused_slots, &ctx);
         return;
     }
     if (ctx.plan.lazy) {

@@ -12,7 +12,6 @@
 #include <stdint.h>
 #include <cmocka.h>
 /* clang-format on */
-#include "core/threadpool.h"
 #include "kernels/winograd.h"
 #include "ops/ops.h"
 #include "test_support.h"
@@ -303,76 +302,6 @@ static void test_scratch_for_more_threads(void **state)
     }
 }
 
-/* Fused runs give each thread a contiguous range of tiles sized by the
- * pool's measured thread speeds: with the speeds skewed either way (up to
- * the cap of ww_static_split_max), the output is the one-thread output
- * bit for bit, and exact-size scratch for two threads covers the larger
- * range. */
-static void test_split_by_speed(void **state)
-{
-    (void)state;
-    static const int shapes[][5] = {/* in_c, h, w, out_c, tile */
-                                    {8, 70, 70, 8, 4},
-                                    {37, 58, 60, 19, 4},
-                                    {64, 56, 56, 64, 4},
-                                    {128, 28, 28, 128, 4},
-                                    {16, 20, 20, 24, 2}};
-    ww_threadpool *pool = NULL;
-    wanwu_error err;
-    assert_int_equal(ww_threadpool_create(2, &pool, &err), WANWU_OK);
-    int thread[2] = {0, 1}, items[2] = {10, 10}, first[3];
-    double second_slow[2] = {1.0, 3.0}, first_slow[2] = {3.0, 1.0};
-    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
-        ww_conv2d_shape s =
-            ww_test_conv3x3_same(shapes[i][0], shapes[i][1], shapes[i][2], shapes[i][3], 1);
-        size_t in_n = (size_t)s.in_c * s.in_h * s.in_w, out_n = (size_t)s.out_c * s.out_h * s.out_w;
-        size_t w_n = (size_t)s.out_c * s.in_c * 9;
-        float *in = malloc(in_n * sizeof *in), *weight = malloc(w_n * sizeof *weight);
-        float *bias = malloc((size_t)s.out_c * sizeof *bias), *residual = malloc(out_n * 4);
-        float *one = malloc(out_n * sizeof *one), *got = malloc(out_n * sizeof *got);
-        assert_true(in && weight && bias && residual && one && got);
-        ww_rng rng;
-        ww_rng_seed(&rng, 120 + i);
-        ww_rng_fill(&rng, in, in_n, -1.0f, 1.0f);
-        ww_rng_fill(&rng, weight, w_n, -1.0f, 1.0f);
-        ww_rng_fill(&rng, bias, (size_t)s.out_c, -1.0f, 1.0f);
-        ww_rng_fill(&rng, residual, out_n, -1.0f, 1.0f);
-        for (ww_isa isa = WW_ISA_PORTABLE; isa <= WW_ISA_AVX512; isa++) {
-            if (!ww_isa_supported(isa)) continue;
-            ww_winograd *w =
-                ww_winograd_create_tiled(&s, weight, ww_gemm_kernel_for(isa), shapes[i][4]);
-            assert_non_null(w);
-            assert_false(ww_winograd_transforms_weights_per_run(w));
-            float *scratch = malloc(ww_winograd_scratch_floats(w, 2) * sizeof *scratch);
-            assert_non_null(scratch);
-            ww_winograd_run(w, in, bias, residual, WW_ACT_RELU, one, scratch, NULL);
-            for (int skew = 0; skew < 2; skew++) {
-                for (int k = 0; k < 30; k++)
-                    ww_threadpool_note_speeds(pool, 2, thread, items,
-                                              skew ? first_slow : second_slow);
-                ww_threadpool_static_split(pool, 2, 100, first);
-                assert_int_equal(skew ? 100 - first[1] : first[1], ww_static_split_max(100, 2));
-                for (size_t j = 0; j < out_n; j++)
-                    got[j] = 12345.0f;
-                ww_winograd_run(w, in, bias, residual, WW_ACT_RELU, got, scratch, pool);
-                for (size_t j = 0; j < out_n; j++)
-                    if (got[j] != one[j])
-                        fail_msg("shape %zu [%s, skew %d]: output %zu is %g, one thread %g", i,
-                                 ww_isa_name(isa), skew, j, (double)got[j], (double)one[j]);
-            }
-            free(scratch);
-            ww_winograd_free(w);
-        }
-        free(in);
-        free(weight);
-        free(bias);
-        free(residual);
-        free(one);
-        free(got);
-    }
-    ww_threadpool_free(pool);
-}
-
 /* ResNet-18's 3x3 stride-1 layers go through Winograd inside ww_conv2d and
  * agree with the reference (residual + ReLU as in a basic block). */
 static void test_resnet_layers_via_conv2d(void **state)
@@ -440,7 +369,6 @@ int main(void)
         cmocka_unit_test(test_blocks),
         cmocka_unit_test(test_lazy_weights),
         cmocka_unit_test(test_scratch_for_more_threads),
-        cmocka_unit_test(test_split_by_speed),
         cmocka_unit_test(test_resnet_layers_via_conv2d),
     };
     return cmocka_run_group_tests(tests, ww_test_setup_pools, ww_test_teardown_pools);
