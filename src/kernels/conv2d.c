@@ -1088,8 +1088,7 @@ static void conv_panel_product(const gemm_ctx *ctx, int group, int p, int k0, in
     args.fetch_next = ldb && gemm_reads_in_place(ctx, p + 1) &&
                       (size_t)conv->k * conv->n * sizeof(float) >= FETCH_NEXT_MIN_BYTES;
     if (ctx->plan.wide) {
-        args.wide = 1;
-        args.fetch_next = 0;
+        args.wide = 1; /* no next panel to fetch: fetch_next is 0 */
         args.spill = conv->n - conv->kern->wide_nr;
         args.b_spill = panel + conv->kern->wide_nr;
         args.ld_spill = ldb;
