@@ -147,6 +147,13 @@ static void test_edge_shapes(void **state)
     check_shape(16, 9, 7, 19, 1, 1, 1, 1, 1, 1, WW_ACT_SILU, 13);
     check_shape(17, 6, 5, 33, 1, 1, 1, 1, 1, 0, WW_ACT_SIGMOID, 14);
     check_shape(16, 5, 8, 16, 1, 1, 1, 1, 0, 1, WW_ACT_HARDSWISH, 15);
+    /* K a multiple of 16 with whole 4-wide tiles: AVX-512's F(4x4) output
+     * transform for them (rows cut at the bottom, every fused epilogue;
+     * the 11-wide map also has cut tiles at the right) */
+    check_shape(24, 12, 16, 32, 1, 1, 1, 1, 1, 1, WW_ACT_RELU6, 16);
+    check_shape(20, 9, 11, 48, 1, 1, 1, 1, 1, 0, WW_ACT_RELU6, 17);
+    check_shape(8, 10, 12, 16, 1, 1, 1, 1, 0, 1, WW_ACT_RELU, 18);
+    check_shape(12, 7, 8, 64, 0, 1, 1, 1, 1, 1, WW_ACT_NONE, 19);
 }
 
 /* Every map from 1x1 to 9x9 (F(4x4) tiles cut at every offset), odd and
