@@ -335,29 +335,42 @@ gemm_cols_n(int kc, const float *a, const float *b, const int mr, const int nr, 
 }
 
 /* The epilogue of a column kernel's sums (out[j * mr + r], j < cols) into
- * C, a row at a time: the row's sums gathered into one vector, then the
- * accumulate, bias, residual and activation as vector operations and a
- * masked store (in scalar code, with a branch per value on the activation
- * and the data, it cost as much as the columns' FMAs). */
+ * C, a column at a time: the column's mr sums are one vector, so the
+ * accumulate, bias, residual and activation run as vector operations once
+ * per column (row by row, with the columns gathered into a vector, the
+ * exp-based activations ran once per row on 1-4 live lanes: EfficientNet's
+ * 7x7 layers have one spill column per 8-row tile), and C's column is
+ * read and written float by float (in scalar code, with a branch per value
+ * on the activation and the data, the epilogue cost as much as the
+ * columns' FMAs). */
 __attribute__((target("avx2,fma"))) static void gemm_cols_store(const float *out, int mr, int cols,
                                                                 float *c, size_t ldc,
                                                                 const ww_gemm_epilogue *ep)
 {
-    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    const __m256i in_row = _mm256_cmpgt_epi32(_mm256_set1_epi32(cols), lane);
-    const __m256i index = _mm256_mullo_epi32(lane, _mm256_set1_epi32(mr));
-    for (int r = 0; r < mr; r++) {
-        __m256 v = _mm256_mask_i32gather_ps(_mm256_setzero_ps(), out + r, index,
-                                            _mm256_castsi256_ps(in_row), 4);
-        float *crow = c + (size_t)r * ldc;
-        if (ep->accumulate) v = _mm256_add_ps(v, _mm256_maskload_ps(crow, in_row));
+    const __m256i rows =
+        _mm256_cmpgt_epi32(_mm256_set1_epi32(mr), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    __m256 bias = _mm256_setzero_ps();
+    if (ep->final && ep->bias) bias = _mm256_maskload_ps(ep->bias, rows);
+    float col[8];
+    for (int j = 0; j < cols; j++) {
+        __m256 v = _mm256_maskload_ps(out + (size_t)j * mr, rows);
+        if (ep->accumulate) {
+            for (int r = 0; r < mr; r++)
+                col[r] = c[(size_t)r * ldc + j];
+            v = _mm256_add_ps(v, _mm256_maskload_ps(col, rows));
+        }
         if (ep->final) {
-            if (ep->bias) v = _mm256_add_ps(v, _mm256_set1_ps(ep->bias[r]));
-            if (ep->residual)
-                v = _mm256_add_ps(v, _mm256_maskload_ps(ep->residual + (size_t)r * ldc, in_row));
+            if (ep->bias) v = _mm256_add_ps(v, bias);
+            if (ep->residual) {
+                for (int r = 0; r < mr; r++)
+                    col[r] = ep->residual[(size_t)r * ldc + j];
+                v = _mm256_add_ps(v, _mm256_maskload_ps(col, rows));
+            }
             v = (__m256)ww_vm8_activate((ww_vm8f)v, ep->act);
         }
-        _mm256_maskstore_ps(crow, in_row, v);
+        _mm256_maskstore_ps(col, rows, v);
+        for (int r = 0; r < mr; r++)
+            c[(size_t)r * ldc + j] = col[r];
     }
 }
 
