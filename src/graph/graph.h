@@ -219,6 +219,10 @@ typedef struct ww_graph_exec {
     float *scratch;      /* ww_conv2d_scratch_floats of the largest conv */
     ww_threadpool *pool; /* NULL runs serially */
     double *node_ms;     /* when set: each node's wall time is added to its entry (ms) */
+    /* when set: the graph input's data, read in place of its arena slot
+     * (wanwu_run's caller's buffer, not copied; no node writes a graph
+     * input) */
+    const float *input;
 } ww_graph_exec;
 
 /* Runs the live nodes first..end-1 (INPUT nodes are skipped). */

@@ -93,7 +93,8 @@ static int fold_node(ww_graph *g, int i)
             memcpy(arena + offsets[n->inputs[k]], c->weight,
                    ww_value_size(&g->values[n->inputs[k]]) * sizeof *arena);
         }
-        ww_graph_exec e = {g, convs, offsets, arena, scratch, NULL, NULL};
+        ww_graph_exec e = {
+            .graph = g, .convs = convs, .offsets = offsets, .arena = arena, .scratch = scratch};
         ww_graph_exec_nodes(&e, i, i + 1);
         memcpy(data, arena, out_n * sizeof *data);
         become_constant(g, n, data);

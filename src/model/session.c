@@ -99,6 +99,7 @@ static double now_ms(void)
 
 static float *value_ptr(const ww_graph_exec *s, int value)
 {
+    if (s->input && value == s->graph->input) return (float *)s->input; /* read only */
     return s->arena + s->offsets[value];
 }
 
@@ -255,10 +256,12 @@ wanwu_status wanwu_run(wanwu_session *s, const float *input_chw, float *logits, 
         return ww_error_set(err, WANWU_ERR_INVALID_ARGUMENT,
                             "session, input and logits are required");
     const ww_graph *g = &s->model->graph;
-    memcpy(value_ptr(&s->exec, g->input), input_chw,
-           ww_value_size(&g->values[g->input]) * sizeof(float));
+    /* The nodes read the caller's input where it is: copying it into the
+     * arena cost ~0.02 ms per run (602 KB), 1 % of ShuffleNetV2's. */
+    s->exec.input = input_chw;
     run_graph(s);
     memcpy(logits, value_ptr(&s->exec, g->output), (size_t)s->model->num_classes * sizeof(float));
+    s->exec.input = NULL;
     return WANWU_OK;
 }
 

@@ -707,7 +707,7 @@ static void test_fold_constant_output(void **state)
     for (size_t i = 0; i < plan.arena_floats; i++)
         arena[i] = 1e30f;
     ww_conv2d **convs = calloc((size_t)g.num_nodes, sizeof *convs);
-    ww_graph_exec e = {&g, convs, plan.offsets, arena, NULL, NULL, NULL};
+    ww_graph_exec e = {.graph = &g, .convs = convs, .offsets = plan.offsets, .arena = arena};
     ww_graph_exec_nodes(&e, 0, g.num_nodes);
     const float *out = arena + plan.offsets[g.output];
     assert_memory_equal(out, g.nodes[g.values[g.output].producer].weight, 2 * sizeof(float));
