@@ -133,6 +133,19 @@ static void test_resnet18_detected_and_runs_same_with_threads(void **state)
     assert_true(spread > 1e-3); /* not a constant output */
     assert_true(ww_max_rel_diff(logits2, logits1, 1000) < 1e-4);
     assert_memory_equal(again, logits1, sizeof again); /* deterministic */
+    /* The nodes read the input where the caller keeps it: at any
+     * alignment, and a new input is read afresh. */
+    float *shifted = malloc((n + 1) * sizeof *shifted);
+    assert_non_null(shifted);
+    memcpy(shifted + 1, input, n * sizeof *input);
+    float unaligned[1000], other[1000];
+    assert_int_equal(wanwu_run(s3, shifted + 1, unaligned, &err), WANWU_OK);
+    assert_memory_equal(unaligned, logits2, sizeof unaligned);
+    for (size_t i = 1; i <= n; i++)
+        shifted[i] *= 0.5f;
+    assert_int_equal(wanwu_run(s1, shifted + 1, other, &err), WANWU_OK);
+    assert_true(ww_max_rel_diff(other, logits1, 1000) > 1e-3);
+    free(shifted);
     wanwu_session_free(s1);
     wanwu_session_free(s3);
     wanwu_model_free(model);
