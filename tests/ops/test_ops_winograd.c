@@ -100,6 +100,10 @@ static double check_shape(int in_c, int in_h, int in_w, int out_c, int pt, int p
                 size_t scratch_n = ww_winograd_scratch_floats(w, threads);
                 float *scratch = malloc(scratch_n * sizeof *scratch);
                 assert_non_null(scratch);
+                /* NaN everywhere: a run that read scratch it had not
+                 * written would carry it into the output */
+                for (size_t i = 0; i < scratch_n; i++)
+                    scratch[i] = NAN;
                 for (size_t i = 0; i < out_n; i++)
                     got[i] = 12345.0f; /* every output must be written */
                 ww_winograd_run(w, in, bias, residual, act, got, scratch, ww_test_pools[threads]);
