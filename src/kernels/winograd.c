@@ -185,7 +185,7 @@ typedef int32_t wg_v8i __attribute__((vector_size(32)));
  * scalar head or tail, and nothing outside the row is touched) and two
  * rounds of even/odd permutes. ResNet-18's rows (56 + 1 padding column)
  * take one round; the 4-float wg4_split took three rounds and three
- * scalar groups, ~12 % of a 56x56 layer's time. Writes all n groups
+ * scalar groups (its 56x56 layers ran 3-4 % longer). Writes all n groups
  * (columns past the row as zeros). */
 __attribute__((target("avx512f"))) static void wg4_split_avx512(const float *row, int in_w, int pad,
                                                                 int n, float *ph, int len)
