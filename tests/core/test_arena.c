@@ -95,12 +95,85 @@ static void test_null_and_impossible(void **state)
     ww_arena_free(a);
 }
 
+/* An arena's log and contents, replayed: the same calls get the same
+ * offsets into the replayed bytes (so the same contents); any other size,
+ * or one call too many, spoils the replay for good. */
+static void test_replay(void **state)
+{
+    (void)state;
+    ww_arena *a = ww_arena_create();
+    assert_non_null(a);
+    assert_false(ww_arena_prefilled(a));
+    size_t sizes[] = {1, 64, 65, 4096, 12345, 0};
+    enum { N = sizeof sizes / sizeof sizes[0] };
+    unsigned char *blocks[N];
+    for (int i = 0; i < N; i++) {
+        blocks[i] = ww_arena_alloc(a, sizes[i]);
+        assert_non_null(blocks[i]);
+        memset(blocks[i], 'a' + i, sizes[i]);
+    }
+    size_t count = 0, bytes = 0;
+    const unsigned long long *log = ww_arena_log(a, &count);
+    const unsigned char *contents = ww_arena_contents(a, &bytes);
+    assert_non_null(log);
+    assert_int_equal(count, N);
+    assert_ptr_equal(contents, blocks[0]);
+    size_t sum = 0;
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(log[i] % 64, 0);
+        assert_true(log[i] >= sizes[i] && log[i] < sizes[i] + 64 + (sizes[i] == 0) * 64);
+        assert_ptr_equal(blocks[i], contents + sum);
+        sum += log[i];
+    }
+    assert_int_equal(bytes, sum);
+
+    unsigned char *copy = aligned_alloc(64, bytes);
+    assert_non_null(copy);
+    memcpy(copy, contents, bytes);
+    /* the right calls: each block at its offset, holding what was written */
+    ww_arena *r = ww_arena_create_replay(NULL, 0, copy, bytes, log, count);
+    assert_non_null(r);
+    assert_true(ww_arena_prefilled(r));
+    size_t replay_bytes = 1;
+    assert_null(ww_arena_contents(r, &replay_bytes)); /* nothing to store again */
+    assert_int_equal(replay_bytes, 0);
+    for (int i = 0; i < N; i++) {
+        assert_false(ww_arena_replay_complete(r));
+        unsigned char *p = ww_arena_alloc(r, sizes[i]);
+        assert_ptr_equal(p, copy + (blocks[i] - blocks[0]));
+        for (size_t j = 0; j < sizes[i]; j++)
+            assert_int_equal(p[j], 'a' + i);
+    }
+    assert_true(ww_arena_replay_complete(r));
+    assert_null(ww_arena_alloc(r, 1)); /* one too many */
+    assert_false(ww_arena_replay_complete(r));
+    ww_arena_free(r);
+
+    /* a different size (even one rounding to another 64) spoils it */
+    r = ww_arena_create_replay(NULL, 0, copy, bytes, log, count);
+    assert_non_null(ww_arena_alloc(r, sizes[0]));
+    assert_null(ww_arena_alloc(r, sizes[1] + 1));
+    assert_null(ww_arena_alloc(r, sizes[2])); /* the right one, too late */
+    assert_false(ww_arena_replay_complete(r));
+    ww_arena_free(r);
+
+    /* stopping short is not complete */
+    r = ww_arena_create_replay(NULL, 0, copy, bytes, log, count);
+    for (int i = 0; i < N - 1; i++)
+        assert_non_null(ww_arena_alloc(r, sizes[i]));
+    assert_false(ww_arena_replay_complete(r));
+    ww_arena_free(r);
+    free(copy);
+    ww_arena_free(a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_blocks_aligned_and_disjoint),
         cmocka_unit_test(test_small_blocks_pack_tightly),
         cmocka_unit_test(test_null_and_impossible),
+        cmocka_unit_test(test_replay),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
