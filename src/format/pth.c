@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zip.h>
@@ -979,9 +980,13 @@ void ww_state_dict_free(ww_state_dict *sd)
     free(sd->tensors);
     sd->tensors = NULL;
     sd->count = 0;
-    free(sd->file_buffer);
+    if (sd->file_buffer_mapped)
+        munmap(sd->file_buffer, sd->file_buffer_size);
+    else
+        free(sd->file_buffer);
     sd->file_buffer = NULL;
     sd->file_buffer_size = 0;
+    sd->file_buffer_mapped = 0;
 }
 
 const ww_named_tensor *ww_state_dict_find(const ww_state_dict *sd, const char *name)
@@ -1015,6 +1020,7 @@ static wanwu_status load_buffer(const uint8_t *data, size_t size, const char *na
     out->count = 0;
     out->file_buffer = NULL;
     out->file_buffer_size = 0;
+    out->file_buffer_mapped = 0;
     ww_error_clear(err);
     if (!data && size > 0)
         return ww_error_set(err, WANWU_ERR_INVALID_ARGUMENT, "%s: no data", label);
@@ -1106,16 +1112,11 @@ static int read_file_parts(int fd, uint8_t *buf, size_t size, file_part parts[2]
     return 2;
 }
 
-wanwu_status ww_pth_load_file(const char *path, ww_state_dict *out, wanwu_error *err)
+/* Opens `path` for reading and checks it is a regular file of a size
+ * that fits in memory; on success *fd and *size are set. */
+static wanwu_status open_weight_file(const char *path, int *fd_out, size_t *size_out,
+                                     wanwu_error *err)
 {
-    if (out) {
-        out->tensors = NULL;
-        out->count = 0;
-        out->file_buffer = NULL;
-        out->file_buffer_size = 0;
-    }
-    if (!path || !out)
-        return ww_error_set(err, WANWU_ERR_INVALID_ARGUMENT, "ww_pth_load_file: missing argument");
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         int e = errno;
@@ -1131,7 +1132,58 @@ wanwu_status ww_pth_load_file(const char *path, ww_state_dict *out, wanwu_error 
         close(fd);
         return ww_error_set(err, WANWU_ERR_LIMIT, "%s: file too large", path);
     }
-    size_t size = (size_t)st_buf.st_size;
+    *fd_out = fd;
+    *size_out = (size_t)st_buf.st_size;
+    return WANWU_OK;
+}
+
+static void clear_state_dict(ww_state_dict *out)
+{
+    if (!out) return;
+    out->tensors = NULL;
+    out->count = 0;
+    out->file_buffer = NULL;
+    out->file_buffer_size = 0;
+    out->file_buffer_mapped = 0;
+}
+
+wanwu_status ww_pth_map_file(const char *path, ww_state_dict *out, wanwu_error *err)
+{
+    clear_state_dict(out);
+    if (!path || !out)
+        return ww_error_set(err, WANWU_ERR_INVALID_ARGUMENT, "ww_pth_map_file: missing argument");
+    int fd;
+    size_t size;
+    wanwu_status status = open_weight_file(path, &fd, &size, err);
+    if (status != WANWU_OK) return status;
+    if (size == 0) { /* mmap cannot map nothing: load_buffer reports the empty file */
+        close(fd);
+        return load_buffer(NULL, 0, path, 1, out, err);
+    }
+    void *map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+    int e = errno;
+    close(fd);
+    if (map == MAP_FAILED)
+        return ww_error_set(err, WANWU_ERR_IO, "%s: cannot map: %s", path, strerror(e));
+    status = load_buffer(map, size, path, 1, out, err);
+    if (status == WANWU_OK) {
+        out->file_buffer = map;
+        out->file_buffer_size = size;
+        out->file_buffer_mapped = 1;
+    } else
+        munmap(map, size);
+    return status;
+}
+
+wanwu_status ww_pth_load_file(const char *path, ww_state_dict *out, wanwu_error *err)
+{
+    clear_state_dict(out);
+    if (!path || !out)
+        return ww_error_set(err, WANWU_ERR_INVALID_ARGUMENT, "ww_pth_load_file: missing argument");
+    int fd;
+    size_t size;
+    wanwu_status open_status = open_weight_file(path, &fd, &size, err);
+    if (open_status != WANWU_OK) return open_status;
     /* Read into memory pre-faulted with huge pages: on VMs the first touch
      * of each 4 KiB page of a plain malloc costs ~10 us, ~100 ms for
      * ResNet-18's weights. A mapping of the file costs less (~2 us per

@@ -40,6 +40,7 @@ typedef struct ww_state_dict {
      * ww_state_dict_free. NULL for ww_pth_load_memory. */
     void *file_buffer;
     size_t file_buffer_size;
+    int file_buffer_mapped; /* ww_pth_map_file: a private mapping of the file, not malloc'd */
 } ww_state_dict;
 
 /* Loads a state dict from a file / from memory. `name` is used in error
@@ -48,6 +49,12 @@ wanwu_status ww_pth_load_file(const char *path, ww_state_dict *out, wanwu_error 
 wanwu_status ww_pth_load_memory(const uint8_t *data, size_t size, const char *name,
                                 ww_state_dict *out, wanwu_error *err);
 void ww_state_dict_free(ww_state_dict *sd);
+
+/* As ww_pth_load_file, but the file is mapped (private, copy on write)
+ * instead of read: only the pages the parser and the caller touch are
+ * read in. For a load whose packed weights come from the weight cache,
+ * which reads the pickle, the shapes and the small tensors only. */
+wanwu_status ww_pth_map_file(const char *path, ww_state_dict *out, wanwu_error *err);
 const ww_named_tensor *ww_state_dict_find(const ww_state_dict *sd, const char *name);
 
 #endif

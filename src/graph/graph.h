@@ -99,6 +99,10 @@ typedef struct ww_graph {
      * the graph (the model loader lends the weight file's buffer this way,
      * saving a copy of every weight). Empty by default. */
     const void *borrow_begin, *borrow_end;
+    /* The convolutions' packed weights come ready from a weight cache
+     * (model/weight_cache.h): the values of conv weight arrays are never
+     * read, so passes skip computing them (biases are still computed). */
+    int conv_weights_prepacked;
 } ww_graph;
 
 void ww_graph_init(ww_graph *g);

@@ -344,7 +344,8 @@ int ww_pass_fold_batchnorm(ww_graph *g)
         for (int o = 0; o < s->out_c; o++) {
             /* double precision so folding adds no error beyond the final rounding */
             double scale = (double)bn->bn_gamma[o] / sqrt((double)bn->bn_var[o] + bn->bn_eps);
-            ww_scale_f64(per_out, conv->weight + (size_t)o * per_out, scale);
+            if (!g->conv_weights_prepacked)
+                ww_scale_f64(per_out, conv->weight + (size_t)o * per_out, scale);
             bias[o] = (float)(((double)bias[o] - bn->bn_mean[o]) * scale + bn->bn_beta[o]);
         }
         merge_into_consumer(g, conv, bn);

@@ -1361,7 +1361,8 @@ wanwu_status ww_conv2d_create_pooled(const ww_conv2d_shape *s, const float *weig
         }
 #endif
         conv->weight = alloc_weight_floats(arena, weight_floats);
-        if (conv->weight) memcpy(conv->weight, weight, weight_floats * sizeof(float));
+        if (conv->weight && !ww_arena_prefilled(arena))
+            memcpy(conv->weight, weight, weight_floats * sizeof(float));
     } else if (winograd) {
         conv->algo = CONV_WINOGRAD;
         conv->kern = ww_gemm_kernel_for(isa);
@@ -1376,7 +1377,7 @@ wanwu_status ww_conv2d_create_pooled(const ww_conv2d_shape *s, const float *weig
         conv->kern = ww_gemm_kernel_for(isa);
         conv->packed_group_floats = ww_gemm_packed_a_floats(conv->kern, conv->m, conv->k);
         conv->weight = alloc_weight_floats(arena, conv->packed_group_floats * (size_t)s->groups);
-        if (conv->weight)
+        if (conv->weight && !ww_arena_prefilled(arena))
             for (int g = 0; g < s->groups; g++)
                 ww_gemm_pack_a(conv->kern, conv->m, conv->k, weight + (size_t)g * conv->m * conv->k,
                                (size_t)conv->k,

@@ -2,6 +2,7 @@
  * conv2d_direct.h. */
 #include "kernels/conv2d_direct.h"
 
+#include "core/arena.h"
 #include "core/prefault.h"
 #include "kernels/gemm.h"
 
@@ -62,6 +63,7 @@ ww_conv_direct *ww_conv_direct_create(const ww_conv2d_shape *s, const float *wei
         return NULL;
     }
     if (bias) memcpy(d->bias, bias, (size_t)s->out_c * sizeof(float));
+    if (ww_arena_prefilled(arena)) return d; /* packed by an earlier load */
     for (int g = 0; g < d->n_groups; g++) {
         int b0 = g * DIRECT_OB;
         int nb = d->blocks - b0 < DIRECT_OB ? d->blocks - b0 : DIRECT_OB;

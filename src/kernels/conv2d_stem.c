@@ -1,6 +1,7 @@
 /* Stem convolution with pixels in the vector lanes; see conv2d_stem.h. */
 #include "kernels/conv2d_stem.h"
 
+#include "core/arena.h"
 #include "core/prefault.h"
 #include "kernels/gemm.h"
 #include "kernels/vmath.h"
@@ -75,6 +76,7 @@ ww_conv_stem *ww_conv_stem_create(const ww_conv2d_shape *s, const float *weight,
         return NULL;
     }
     if (bias) memcpy(d->bias, bias, (size_t)s->out_c * sizeof(float));
+    if (ww_arena_prefilled(arena)) return d; /* packed by an earlier load */
     for (int g = 0; g < d->groups8; g++)
         for (int t = 0; t < d->taps; t++)
             for (int j = 0; j < STEM_JC; j++) {

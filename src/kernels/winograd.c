@@ -5,6 +5,7 @@
  * tiles (wg_plan): each block's V and M stay in L2 between the three steps. */
 #include "kernels/winograd.h"
 
+#include "core/arena.h"
 #include "core/prefault.h"
 #include "kernels/vec.h"
 
@@ -742,6 +743,7 @@ ww_winograd *ww_winograd_create_tiled_in(const ww_conv2d_shape *s, const float *
             free(w);
             return NULL;
         }
+        if (ww_arena_prefilled(arena)) return w; /* packed by an earlier load */
         /* Per panel, WG_CHANNEL_BLOCK channels at a time (blocks never
          * straddle a K block: WG_CHANNEL_BLOCK divides wg_lazy_kc). */
         int block = wg_lazy_kc(w);
@@ -763,6 +765,7 @@ ww_winograd *ww_winograd_create_tiled_in(const ww_conv2d_shape *s, const float *
         free(w);
         return NULL;
     }
+    if (ww_arena_prefilled(arena)) return w; /* transformed by an earlier load */
     /* u holds, per point, NR-lane rows for every (panel, input channel).
      * Per panel and WG_CHANNEL_BLOCK channels: the kernels' taps are
      * gathered lane by lane into a small buffer, then transformed 8 lanes
