@@ -61,6 +61,15 @@ typedef struct wanwu_model_options {
     int resize;                /* Resize: shorter side to this many pixels */
     int crop;                  /* CenterCrop size; also the network's input size */
     const char *interpolation; /* "bilinear" or "bicubic" */
+    /* Weight cache directory: a .pth model's packed weights are saved
+     * there after a load that packed them, and the next load of the same
+     * file (same path, size, times; same program build, instruction set,
+     * input size and forced architecture) maps them instead, which skips
+     * most of a load's work and fresh memory. NULL uses $WANWU_CACHE_DIR
+     * (no cache when it is unset); "" or "off" means no cache. Failing to
+     * read or write the cache never fails a load. ONNX models are not
+     * cached. */
+    const char *cache_dir;
 } wanwu_model_options;
 
 /* Loads a torchvision state dict (.pth, zip or legacy format) or an ONNX
@@ -73,6 +82,11 @@ WANWU_API void wanwu_model_free(wanwu_model *model);
 
 /* Architecture name, e.g. "resnet18". */
 WANWU_API const char *wanwu_model_arch(const wanwu_model *model);
+/* How the load used the weight cache (wanwu_model_options.cache_dir):
+ * "hit" (packed weights mapped from the cache), "stored" (packed, then
+ * saved for the next load), "not stored" (packed; the entry could not be
+ * written) or "off" (no cache, or an ONNX model). */
+WANWU_API const char *wanwu_model_weight_cache(const wanwu_model *model);
 /* Number of output classes (1000 for ImageNet models). */
 WANWU_API int wanwu_model_num_classes(const wanwu_model *model);
 /* Number of learned parameters after loading. */

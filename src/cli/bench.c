@@ -338,9 +338,9 @@ int ww_cmd_bench(int argc, char **argv)
         ww_json_write_string(stdout, name);
         printf(",\"threads\":%d,\"batch\":%d,\"runs\":%d,\"median_ms\":%.4f,\"p90_ms\":%.4f,"
                "\"p99_ms\":%.4f,\"min_ms\":%.4f,\"mean_ms\":%.4f,\"load_ms\":%.3f,"
-               "\"peak_rss_mb\":%.1f,\"isa\":\"%s\"",
+               "\"peak_rss_mb\":%.1f,\"isa\":\"%s\",\"weight_cache\":\"%s\"",
                threads, batch, runs, median, p90, p99, times[0], mean, load_ms, peak_rss_mb,
-               wanwu_kernel_isa());
+               wanwu_kernel_isa(), wanwu_model_weight_cache(model));
         if (profile) print_layers_json(layers, n_layers);
         fputs("}\n", stdout);
     } else {
@@ -348,8 +348,8 @@ int ww_cmd_bench(int argc, char **argv)
                threads == 1 ? "" : "s", batch, runs, warmup);
         printf("  median %.3f ms  p90 %.3f  p99 %.3f  min %.3f  mean %.3f  (%.1f images/s)\n",
                median, p90, p99, times[0], mean, 1000.0 / median);
-        printf("  model load %.1f ms, peak RSS %.1f MB, %s kernels\n", load_ms, peak_rss_mb,
-               wanwu_kernel_isa());
+        printf("  model load %.1f ms (weight cache: %s), peak RSS %.1f MB, %s kernels\n", load_ms,
+               wanwu_model_weight_cache(model), peak_rss_mb, wanwu_kernel_isa());
         if (profile) print_layers_table(layers, n_layers, profiled_runs);
     }
     status = 0;

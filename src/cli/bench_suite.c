@@ -91,7 +91,9 @@ static void measure_model(const ww_bench_config *cfg, const char *spec, ww_bench
     struct stat st;
     if (stat(r->path, &st) == 0) r->file_mb = (double)st.st_size / (1024.0 * 1024.0);
 
-    wanwu_model_options mopts = {.arch = cfg->arch};
+    char cache_dir[4096];
+    wanwu_model_options mopts = {.arch = cfg->arch,
+                                 .cache_dir = ww_cli_cache_dir(cache_dir, sizeof cache_dir)};
     wanwu_model *model = NULL;
     double t0 = ww_cli_now_ms();
     if (wanwu_model_load(r->path, &mopts, &model, &err) != WANWU_OK) {

@@ -6,6 +6,7 @@
 #include "core/error.h"
 #include "format/onnx.h"
 #include "model/model_dir.h"
+#include "model/weight_cache.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -56,7 +57,11 @@ void wanwu_model_free(wanwu_model *model)
     ww_arena_free(model->weight_arena); /* after the convs that point into it */
     ww_memory_plan_free(&model->plan);
     ww_graph_free(&model->graph);
-    free(model->weights_buffer); /* after the graph, which borrows from it */
+    /* after the graph, which borrows from it */
+    if (model->weights_buffer_map_len)
+        munmap(model->weights_buffer, model->weights_buffer_map_len);
+    else
+        free(model->weights_buffer);
     free(model);
 }
 
@@ -170,7 +175,7 @@ static wanwu_status prepare_kernels(wanwu_model *m, borrowed_tensors *bt, wanwu_
 {
     ww_graph *g = &m->graph;
     m->convs = calloc((size_t)(g->num_nodes ? g->num_nodes : 1), sizeof *m->convs);
-    m->weight_arena = ww_arena_create();
+    if (!m->weight_arena) m->weight_arena = ww_arena_create(); /* else a weight cache replay */
     if (!m->convs || !m->weight_arena)
         return ww_error_set(err, WANWU_ERR_NO_MEMORY, "out of memory for kernels");
     /* Largest weights first: the arena's first allocations are fresh
@@ -209,6 +214,9 @@ static wanwu_status prepare_kernels(wanwu_model *m, borrowed_tensors *bt, wanwu_
         release_borrowed(m, bt, weight);
     }
     free(order);
+    if (ww_arena_prefilled(m->weight_arena) && !ww_arena_replay_complete(m->weight_arena))
+        return ww_error_set(err, WANWU_ERR_FORMAT,
+                            "the weight cache entry does not match this model's kernels");
     return WANWU_OK;
 }
 
@@ -263,8 +271,8 @@ wanwu_status ww_preprocess_apply_options(ww_preprocess *p, const wanwu_model_opt
  * then never both resident in full. */
 static wanwu_status model_from_state_dict(const ww_state_dict *sd, ww_state_dict *consume,
                                           const wanwu_model_options *options,
-                                          const ww_preprocess *preprocess, wanwu_model **out,
-                                          wanwu_error *err)
+                                          const ww_preprocess *preprocess, ww_arena **replay,
+                                          wanwu_model **out, wanwu_error *err)
 {
     *out = NULL;
     const char *forced_arch = options ? options->arch : NULL;
@@ -304,6 +312,12 @@ static wanwu_status model_from_state_dict(const ww_state_dict *sd, ww_state_dict
     snprintf(m->arch, sizeof m->arch, "%s", arch->name);
     snprintf(m->format, sizeof m->format, "pth");
     ww_graph_init(&m->graph);
+    m->weight_cache = "off";
+    if (replay && *replay) { /* the model owns it from here */
+        m->weight_arena = *replay;
+        *replay = NULL;
+        m->graph.conv_weights_prepacked = 1;
+    }
     borrowed_tensors bt = {NULL, 0};
     int borrow = consume && consume == sd && consume->file_buffer;
     if (borrow) {
@@ -327,8 +341,10 @@ static wanwu_status model_from_state_dict(const ww_state_dict *sd, ww_state_dict
     m->num_params = count_params(sd);
     if (borrow) {
         m->weights_buffer = consume->file_buffer;
+        m->weights_buffer_map_len = consume->file_buffer_mapped ? consume->file_buffer_size : 0;
         consume->file_buffer = NULL;
         consume->file_buffer_size = 0;
+        consume->file_buffer_mapped = 0;
     }
     if (consume) ww_state_dict_free(consume);
     st = model_finish(m, borrow ? &bt : NULL, err);
@@ -347,7 +363,7 @@ wanwu_status ww_model_from_state_dict_opts(const ww_state_dict *sd,
                                            const ww_preprocess *preprocess, wanwu_model **out,
                                            wanwu_error *err)
 {
-    return model_from_state_dict(sd, NULL, options, preprocess, out, err);
+    return model_from_state_dict(sd, NULL, options, preprocess, NULL, out, err);
 }
 
 wanwu_status ww_model_from_state_dict(const ww_state_dict *sd, const char *forced_arch,
@@ -464,19 +480,13 @@ static int file_is_onnx(const char *path)
     return ww_onnx_sniff(head, got);
 }
 
-wanwu_status wanwu_model_load(const char *path, const wanwu_model_options *options,
-                              wanwu_model **out, wanwu_error *err)
+/* A .pth file: read and packed, or, with a replay arena from the weight
+ * cache (taken over by the model), mapped and not packed. */
+static wanwu_status load_pth(const char *path, const wanwu_model_options *options,
+                             ww_arena **replay, wanwu_model **out, wanwu_error *err)
 {
-    if (!out) return ww_error_set(err, WANWU_ERR_INVALID_ARGUMENT, "out is NULL");
-    *out = NULL;
-    if (!path) return ww_error_set(err, WANWU_ERR_INVALID_ARGUMENT, "model path is NULL");
-    if (file_is_onnx(path)) {
-        wanwu_status st = model_from_onnx(path, options, out, err);
-        if (st != WANWU_OK) ww_error_prefix(err, "%s: ", path);
-        return st;
-    }
     ww_state_dict sd;
-    wanwu_status st = ww_pth_load_file(path, &sd, err);
+    wanwu_status st = replay ? ww_pth_map_file(path, &sd, err) : ww_pth_load_file(path, &sd, err);
     if (st != WANWU_OK) return st;
     /* an official file keeps the transform torchvision pairs with it, unless
      * the architecture is forced to something else */
@@ -488,10 +498,59 @@ wanwu_status wanwu_model_load(const char *path, const wanwu_model_options *optio
         pre.resize = official->resize;
         pre.interp = official->bicubic ? WW_INTERP_BICUBIC : WW_INTERP_BILINEAR;
     }
-    st = model_from_state_dict(&sd, &sd, options, use_official ? &pre : NULL, out, err);
+    st = model_from_state_dict(&sd, &sd, options, use_official ? &pre : NULL, replay, out, err);
     ww_state_dict_free(&sd); /* no-op when already consumed */
     if (st != WANWU_OK) ww_error_prefix(err, "%s: ", path);
     return st;
+}
+
+wanwu_status wanwu_model_load(const char *path, const wanwu_model_options *options,
+                              wanwu_model **out, wanwu_error *err)
+{
+    if (!out) return ww_error_set(err, WANWU_ERR_INVALID_ARGUMENT, "out is NULL");
+    *out = NULL;
+    if (!path) return ww_error_set(err, WANWU_ERR_INVALID_ARGUMENT, "model path is NULL");
+    if (file_is_onnx(path)) {
+        wanwu_status st = model_from_onnx(path, options, out, err);
+        if (st != WANWU_OK) ww_error_prefix(err, "%s: ", path);
+        return st;
+    }
+    /* The weight cache: packed weights from an earlier load, when there
+     * is a matching entry (model/weight_cache.h), and written after a load
+     * that packed them. */
+    const char *cache_dir = ww_weight_cache_dir(options ? options->cache_dir : NULL);
+    ww_weight_cache_key *key = cache_dir ? malloc(sizeof *key) : NULL;
+    int cached = key && ww_weight_cache_key_init(key, cache_dir, path, (int)ww_isa_best(),
+                                                 options ? options->crop : 0,
+                                                 options ? options->arch : NULL);
+    if (cached) {
+        ww_arena *replay = ww_weight_cache_open(key);
+        if (replay) {
+            /* any failure here (the entry not matching included) is
+             * followed by a plain load, whose errors are the ones reported */
+            wanwu_error ignored;
+            ww_error_clear(&ignored);
+            wanwu_status st = load_pth(path, options, &replay, out, &ignored);
+            ww_arena_free(replay); /* NULL once the model took it */
+            if (st == WANWU_OK) {
+                (*out)->weight_cache = "hit";
+                free(key);
+                return WANWU_OK;
+            }
+        }
+    }
+    wanwu_status st = load_pth(path, options, NULL, out, err);
+    if (st == WANWU_OK && cached)
+        (*out)->weight_cache =
+            ww_weight_cache_store(key, (*out)->weight_arena) ? "stored" : "not stored";
+    free(key);
+    return st;
+}
+
+const char *wanwu_model_weight_cache(const wanwu_model *model)
+{
+    if (!model) return NULL;
+    return model->weight_cache ? model->weight_cache : "off";
 }
 
 const char *wanwu_model_arch(const wanwu_model *model)

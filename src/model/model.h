@@ -19,7 +19,8 @@ struct wanwu_model {
     /* The weight file's buffer, when the graph borrows its weights from it
      * (graph.borrow_begin/end); pages no longer referenced are released. */
     void *weights_buffer;
-    ww_conv2d **convs; /* per node; prepared kernels for CONV2D nodes, else NULL */
+    size_t weights_buffer_map_len; /* nonzero: weights_buffer is a mapping of the file */
+    ww_conv2d **convs;             /* per node; prepared kernels for CONV2D nodes, else NULL */
     struct ww_arena *weight_arena; /* the convs' packed weights (core/arena.h) */
     ww_memory_plan plan;
     int num_classes;
@@ -28,6 +29,7 @@ struct wanwu_model {
     ww_preprocess preprocess;  /* the transform these weights were trained with */
     char format[8];            /* "pth" or "onnx" */
     int outputs_probabilities; /* the graph ends in Softmax: classify skips its own */
+    const char *weight_cache;  /* wanwu_model_weight_cache */
 };
 
 /* An architecture builder turns a state dict into an unoptimized graph. */
