@@ -1137,24 +1137,28 @@ static wanwu_status open_weight_file(const char *path, int *fd_out, size_t *size
     return WANWU_OK;
 }
 
-static void clear_state_dict(ww_state_dict *out)
+/* The start of both file loaders: *out emptied, arguments checked, the
+ * file opened. */
+static wanwu_status start_file_load(const char *path, ww_state_dict *out, const char *loader_name,
+                                    int *fd, size_t *size, wanwu_error *err)
 {
-    if (!out) return;
-    out->tensors = NULL;
-    out->count = 0;
-    out->file_buffer = NULL;
-    out->file_buffer_size = 0;
-    out->file_buffer_mapped = 0;
+    if (out) {
+        out->tensors = NULL;
+        out->count = 0;
+        out->file_buffer = NULL;
+        out->file_buffer_size = 0;
+        out->file_buffer_mapped = 0;
+    }
+    if (!path || !out)
+        return ww_error_set(err, WANWU_ERR_INVALID_ARGUMENT, "%s: missing argument", loader_name);
+    return open_weight_file(path, fd, size, err);
 }
 
 wanwu_status ww_pth_map_file(const char *path, ww_state_dict *out, wanwu_error *err)
 {
-    clear_state_dict(out);
-    if (!path || !out)
-        return ww_error_set(err, WANWU_ERR_INVALID_ARGUMENT, "ww_pth_map_file: missing argument");
     int fd;
     size_t size;
-    wanwu_status status = open_weight_file(path, &fd, &size, err);
+    wanwu_status status = start_file_load(path, out, "ww_pth_map_file", &fd, &size, err);
     if (status != WANWU_OK) return status;
     if (size == 0) { /* mmap cannot map nothing: load_buffer reports the empty file */
         close(fd);
@@ -1177,12 +1181,9 @@ wanwu_status ww_pth_map_file(const char *path, ww_state_dict *out, wanwu_error *
 
 wanwu_status ww_pth_load_file(const char *path, ww_state_dict *out, wanwu_error *err)
 {
-    clear_state_dict(out);
-    if (!path || !out)
-        return ww_error_set(err, WANWU_ERR_INVALID_ARGUMENT, "ww_pth_load_file: missing argument");
     int fd;
     size_t size;
-    wanwu_status open_status = open_weight_file(path, &fd, &size, err);
+    wanwu_status open_status = start_file_load(path, out, "ww_pth_load_file", &fd, &size, err);
     if (open_status != WANWU_OK) return open_status;
     /* Read into memory pre-faulted with huge pages: on VMs the first touch
      * of each 4 KiB page of a plain malloc costs ~10 us, ~100 ms for

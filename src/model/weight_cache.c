@@ -195,18 +195,29 @@ int ww_weight_cache_key_init(ww_weight_cache_key *key, const char *dir, const ch
 
 /* ---- reading --------------------------------------------------------- */
 
-static int pread_all(int fd, void *buf, size_t n, off_t off)
+/* All n bytes at off read into p (writing: p written), through
+ * interrupted and short transfers; 0 on an error or end of file. */
+static int transfer_all(int fd, unsigned char *p, size_t n, off_t off, int writing)
 {
-    unsigned char *p = buf;
     while (n > 0) {
-        ssize_t got = pread(fd, p, n, off);
-        if (got < 0 && errno == EINTR) continue;
-        if (got <= 0) return 0;
-        p += got;
-        n -= (size_t)got;
-        off += got;
+        ssize_t done = writing ? pwrite(fd, p, n, off) : pread(fd, p, n, off);
+        if (done < 0 && errno == EINTR) continue;
+        if (done <= 0) return 0;
+        p += done;
+        n -= (size_t)done;
+        off += done;
     }
     return 1;
+}
+
+static int pread_all(int fd, void *buf, size_t n, off_t off)
+{
+    return transfer_all(fd, buf, n, off, 0);
+}
+
+static int pwrite_all(int fd, const void *buf, size_t n, off_t off)
+{
+    return transfer_all(fd, (unsigned char *)(uintptr_t)buf, n, off, 1); /* only read */
 }
 
 static uint64_t header_hash(const cache_header *h)
@@ -279,20 +290,6 @@ done:
 }
 
 /* ---- writing --------------------------------------------------------- */
-
-static int pwrite_all(int fd, const void *buf, size_t n, off_t off)
-{
-    const unsigned char *p = buf;
-    while (n > 0) {
-        ssize_t put = pwrite(fd, p, n, off);
-        if (put < 0 && errno == EINTR) continue;
-        if (put <= 0) return 0;
-        p += put;
-        n -= (size_t)put;
-        off += put;
-    }
-    return 1;
-}
 
 /* mkdir -p, new directories private to the user (as XDG asks). */
 static int make_dirs(const char *dir)
