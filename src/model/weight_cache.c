@@ -1,5 +1,6 @@
 #include "model/weight_cache.h"
 
+#include <dirent.h>
 #include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -309,6 +310,32 @@ static int make_dirs(const char *dir)
     return stat(dir, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
+/* Temporary files of this entry that a killed or crashed load left
+ * behind (`<entry>.tmp.XXXXXX`), older than STALE_TMP_S: no live writer
+ * takes that long, and each holds a whole model's packed weights. */
+#define STALE_TMP_S 600
+static void remove_stale_tmp(const ww_weight_cache_key *key)
+{
+    const char *base = strrchr(key->file, '/');
+    base = base ? base + 1 : key->file;
+    char prefix[WW_WEIGHT_CACHE_PATH_MAX];
+    int n = snprintf(prefix, sizeof prefix, "%s.tmp.", base);
+    if (n < 0 || (size_t)n >= sizeof prefix) return;
+    DIR *dir = opendir(key->dir);
+    if (!dir) return;
+    time_t now = time(NULL);
+    struct dirent *e;
+    while ((e = readdir(dir)) != NULL) {
+        if (strncmp(e->d_name, prefix, (size_t)n) != 0 || strlen(e->d_name) != (size_t)n + 6)
+            continue;
+        struct stat st;
+        if (fstatat(dirfd(dir), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
+            st.st_uid == geteuid() && now - st.st_mtime > STALE_TMP_S)
+            unlinkat(dirfd(dir), e->d_name, 0);
+    }
+    closedir(dir);
+}
+
 int ww_weight_cache_store(const ww_weight_cache_key *key, const ww_arena *arena)
 {
     if (!key || !key->file[0] || key->recent || !arena || ww_arena_prefilled(arena)) return 0;
@@ -317,6 +344,7 @@ int ww_weight_cache_store(const ww_weight_cache_key *key, const ww_arena *arena)
     const unsigned long long *log = ww_arena_log(arena, &count);
     if (!data || !log || bytes == 0 || count == 0 || count > CACHE_MAX_ALLOCS) return 0;
     if (!make_dirs(key->dir)) return 0;
+    remove_stale_tmp(key);
 
     cache_header h;
     memset(&h, 0, sizeof h);

@@ -16,7 +16,8 @@ four architectures' random weight files (tests/zoo/zoo_models.py):
     tell it from its next version yet);
   * damaged entries (cut short, a header byte changed, an allocation log
     reordered with its checksums fixed up, someone else's file) are not
-    used, and are replaced;
+    used, and are replaced; temporary files a killed load left are removed
+    once old;
   * a directory that cannot be written: the load still works;
   * `wanwu bench --json` reports the state, and WANWU_CACHE_DIR=off
     turns the cache off.
@@ -223,6 +224,22 @@ def main():
         damage("allocation sizes moved between neighbours (checksums fixed up)", grow_log)
         if os.geteuid() == 0:
             damage("an entry owned by another user", lambda: os.chown(entry, 65534, 65534))
+
+        # temporary files a killed load left behind: old ones go, recent ones stay
+        old, recent = entry + ".tmp.AbC123", entry + ".tmp.XyZ789"
+        for t in (old, recent):
+            with open(t, "wb") as f:
+                f.write(b"\0" * 4096)
+        os.utime(old, (time.time() - 3600, time.time() - 3600))
+        os.remove(entry)
+        got = run(path, cache)
+        c.check(got.get("cache") == "stored" and not os.path.exists(old) and os.path.exists(recent),
+                "a store removes this entry's temporary files older than 10 minutes, not newer ones",
+                "%s old exists %s recent exists %s" % (got.get("cache"), os.path.exists(old),
+                                                      os.path.exists(recent)))
+        c.check(sorted(os.listdir(cache)) == sorted([os.path.basename(entry),
+                                                      os.path.basename(recent)]),
+                "no other files left in the cache directory", "\n".join(os.listdir(cache)))
 
         # a cache directory that cannot be written
         blocker = os.path.join(work, "not-a-dir")
