@@ -1,46 +1,47 @@
 /* wanwu classify: one result line per image, plain or JSON. */
+#include "cli/batch_classify.h"
+#include "cli/cli.h"
+#include "cli/result_json.h"
+
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli/batch_classify.h"
-#include "cli/cli.h"
-#include "cli/result_json.h"
-
 static void print_help(FILE *out)
 {
-    fprintf(out,
-            "usage: wanwu classify [options] IMAGE...\n"
-            "\n"
-            "Classifies each JPEG or PNG image with a torchvision model, preprocessed exactly as\n"
-            "torchvision does (Resize 256, CenterCrop 224, Normalize).\n"
-            "\n"
-            "options:\n"
-            "  --model PATH|NAME  weight file (.pth) by path, by file name in the models\n"
-            "                     directory, or by architecture (resnet18, mobilenet_v2, ...).\n"
-            "                     Default: resnet18 if present there, else the first model found.\n"
-            "                     Models directory: $WANWU_MODELS, default ./models\n"
-            "  --arch NAME        force the architecture instead of detecting it from the\n"
-            "                     file's tensor names (resnet18, resnet34, mobilenet_v2)\n"
-            "  --top K            show the K most probable classes (default 5)\n"
+    fprintf(
+        out,
+        "usage: wanwu classify [options] IMAGE...\n"
+        "\n"
+        "Classifies each JPEG or PNG image with a torchvision model, preprocessed exactly as\n"
+        "torchvision does (Resize 256, CenterCrop 224, Normalize).\n"
+        "\n"
+        "options:\n"
+        "  --model PATH|NAME  weight file (.pth) by path, by file name in the models\n"
+        "                     directory, or by architecture (resnet18, mobilenet_v2, ...).\n"
+        "                     Default: resnet18 if present there, else the first model found.\n"
+        "                     Models directory: $WANWU_MODELS, default ./models\n"
+        "  --arch NAME        force the architecture instead of detecting it from the\n"
+        "                     file's tensor names (resnet18, resnet34, mobilenet_v2)\n"
+        "  --top K            show the K most probable classes (default 5)\n"
         "  --resize N         Resize: shorter side to N pixels (default: the transform\n"
         "                     torchvision pairs with the weights, e.g. 256; ONNX: 256)\n"
         "  --crop N           CenterCrop size, also the network input size (default 224)\n"
         "  --interpolation bilinear|bicubic   resize filter (default: the weights')\n"
-            "  --json             one JSON object per image per line:\n"
-            "                     {\"file\",\"model\",\"top\":[{\"class_index\",\"label\",\"prob\"}],\n"
-            "                      \"ms\":{\"decode\",\"preprocess\",\"inference\"}}\n"
-            "                     or {\"file\",\"error\"} for an image that failed\n"
-            "  --threads N        worker threads for inference (default 1)\n"
-            "  --exif             apply the EXIF orientation tag (torchvision does not)\n"
-            "  --recursive DIR, --output FILE.jsonl, --resume, --jobs N\n"
-            "                     batch mode: see 'wanwu classify --recursive DIR --help'\n"
-            "  -h, --help         this text\n"
-            "\n"
-            "Plain output is one line per image: FILE: label (12.3%%), label (4.5%%), ...\n"
-            "A bad image is reported (stderr, or an error object with --json) and the others\n"
-            "are still classified; the exit status is 1 if any image failed, 2 on usage errors.\n");
+        "  --json             one JSON object per image per line:\n"
+        "                     {\"file\",\"model\",\"top\":[{\"class_index\",\"label\",\"prob\"}],\n"
+        "                      \"ms\":{\"decode\",\"preprocess\",\"inference\"}}\n"
+        "                     or {\"file\",\"error\"} for an image that failed\n"
+        "  --threads N        worker threads for inference (default 1)\n"
+        "  --exif             apply the EXIF orientation tag (torchvision does not)\n"
+        "  --recursive DIR, --output FILE.jsonl, --resume, --jobs N\n"
+        "                     batch mode: see 'wanwu classify --recursive DIR --help'\n"
+        "  -h, --help         this text\n"
+        "\n"
+        "Plain output is one line per image: FILE: label (12.3%%), label (4.5%%), ...\n"
+        "A bad image is reported (stderr, or an error object with --json) and the others\n"
+        "are still classified; the exit status is 1 if any image failed, 2 on usage errors.\n");
 }
 
 int ww_cmd_classify(int argc, char **argv)
@@ -48,11 +49,16 @@ int ww_cmd_classify(int argc, char **argv)
     /* --recursive, --output, --resume, --jobs: batch mode (batch_classify.c) */
     if (ww_classify_wants_batch(argc, argv)) return ww_cmd_classify_batch(argc, argv);
     static const struct option long_options[] = {
-        {"model", required_argument, NULL, 'm'}, {"arch", required_argument, NULL, 'a'},
-        {"top", required_argument, NULL, 'k'},   {"json", no_argument, NULL, 'j'},
-        {"threads", required_argument, NULL, 't'}, {"exif", no_argument, NULL, 'e'},
-        {"help", no_argument, NULL, 'h'},        {"resize", required_argument, NULL, 'R'},
-        {"crop", required_argument, NULL, 'C'},  {"interpolation", required_argument, NULL, 'I'},
+        {"model", required_argument, NULL, 'm'},
+        {"arch", required_argument, NULL, 'a'},
+        {"top", required_argument, NULL, 'k'},
+        {"json", no_argument, NULL, 'j'},
+        {"threads", required_argument, NULL, 't'},
+        {"exif", no_argument, NULL, 'e'},
+        {"help", no_argument, NULL, 'h'},
+        {"resize", required_argument, NULL, 'R'},
+        {"crop", required_argument, NULL, 'C'},
+        {"interpolation", required_argument, NULL, 'I'},
         {NULL, 0, NULL, 0},
     };
     wanwu_model_options model_options = {0};
@@ -74,7 +80,8 @@ int ww_cmd_classify(int argc, char **argv)
             break;
         case 'e': image_options.apply_exif_orientation = 1; break;
         case 'R':
-            if ((model_options.resize = ww_cli_parse_int("--resize", optarg, 1, 8192)) < 0) return 2;
+            if ((model_options.resize = ww_cli_parse_int("--resize", optarg, 1, 8192)) < 0)
+                return 2;
             break;
         case 'C':
             if ((model_options.crop = ww_cli_parse_int("--crop", optarg, 1, 8192)) < 0) return 2;
@@ -88,9 +95,7 @@ int ww_cmd_classify(int argc, char **argv)
             model_options.interpolation = optarg;
             break;
         case 'h': print_help(stdout); return 0;
-        default:
-            fprintf(stderr, "see 'wanwu classify --help'\n");
-            return 2;
+        default: fprintf(stderr, "see 'wanwu classify --help'\n"); return 2;
         }
     }
     if (optind >= argc) {
