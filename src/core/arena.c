@@ -170,6 +170,21 @@ ww_arena *ww_arena_create_replay(void *map, size_t map_len, const unsigned char 
     return a;
 }
 
+const void *ww_arena_span(const ww_arena *a, size_t *bytes, size_t *room)
+{
+    *bytes = *room = 0;
+    if (!a) return NULL;
+    if (a->replay) {
+        *bytes = a->replay_bytes;
+        *room = a->replay_bytes - a->replay_used;
+        return a->replay_data;
+    }
+    if (!a->chunks) return NULL;
+    *bytes = a->chunks->size;
+    *room = a->chunks->size - a->chunks->used;
+    return a->chunks->base;
+}
+
 int ww_arena_prefilled(const ww_arena *a)
 {
     return a && a->replay;

@@ -56,6 +56,11 @@ const void *ww_arena_contents(const ww_arena *a, size_t *bytes);
 ww_arena *ww_arena_create_replay(void *map, size_t map_len, const unsigned char *data, size_t bytes,
                                  const unsigned long long *log, size_t count);
 
+/* The block later allocations will come from when they fit in it: its
+ * start and its size in bytes (*room: how much of it is free). NULL when
+ * nothing was allocated yet. */
+const void *ww_arena_span(const ww_arena *a, size_t *bytes, size_t *room);
+
 /* Nonzero for a replay arena: its blocks already hold their contents and
  * are mapped read-only, so callers must not write them (the packing of
  * weights is skipped). 0 for NULL. */

@@ -45,7 +45,8 @@ void ww_graph_init(ww_graph *g)
 static int borrowed(const ww_graph *g, const float *p)
 {
     const char *c = (const char *)p;
-    return c && c >= (const char *)g->borrow_begin && c < (const char *)g->borrow_end;
+    return c && ((c >= (const char *)g->borrow_begin && c < (const char *)g->borrow_end) ||
+                 (c >= (const char *)g->arena_begin && c < (const char *)g->arena_end));
 }
 
 void ww_graph_free_floats(const ww_graph *g, float *p)

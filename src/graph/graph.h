@@ -103,6 +103,10 @@ typedef struct ww_graph {
      * (model/weight_cache.h): the values of conv weight arrays are never
      * read, so passes skip computing them (biases are still computed). */
     int conv_weights_prepacked;
+    /* Arrays moved into the model's weight arena at load (model.c,
+     * own_borrowed_arrays) lie in [arena_begin, arena_end): not the
+     * graph's to free either. */
+    const void *arena_begin, *arena_end;
 } ww_graph;
 
 void ww_graph_init(ww_graph *g);

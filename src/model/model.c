@@ -164,6 +164,78 @@ static void release_borrowed(const wanwu_model *m, borrowed_tensors *bt, const f
     }
 }
 
+/* The borrowed tensor of bt holding p, or NULL. */
+static const borrowed_tensor *tensor_at(const borrowed_tensors *bt, const char *p)
+{
+    size_t lo = 0, hi = bt->count; /* last tensor beginning at or before p */
+    if (hi == 0) return NULL;
+    while (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (bt->items[mid].begin <= p)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    const borrowed_tensor *t = &bt->items[lo];
+    return p >= t->begin && p < t->end ? t : NULL;
+}
+
+/* The arrays of live nodes that still point into the weight file's
+ * buffer (the classifier's weights, a BatchNorm kept as such, ...) each
+ * get a copy in the weight arena, and the buffer is released: the model
+ * then never reads the file after loading. From the weight cache the
+ * copies come prefilled, so a file replaced or truncated under a running
+ * model can neither change its answers nor fault it (the buffer is then a
+ * mapping of the file). Arrays the graph cannot size (not inside one
+ * tensor), or copies that would not all land in the arena's current
+ * block (the graph knows one arena range), keep the buffer. */
+static wanwu_status own_borrowed_arrays(wanwu_model *m, const borrowed_tensors *bt,
+                                        wanwu_error *err)
+{
+    ww_graph *g = &m->graph;
+    const char *buf_begin = g->borrow_begin, *buf_end = g->borrow_end;
+    if (!bt || !m->weights_buffer) return WANWU_OK;
+    size_t need = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        for (int i = 0; i < g->num_nodes; i++) {
+            ww_node *n = &g->nodes[i];
+            if (n->removed) continue;
+            float **arrays[] = {&n->weight,  &n->bias,    &n->bn_gamma,
+                                &n->bn_beta, &n->bn_mean, &n->bn_var};
+            for (size_t a = 0; a < sizeof arrays / sizeof arrays[0]; a++) {
+                const char *p = (const char *)*arrays[a];
+                if (!p || p < buf_begin || p >= buf_end) continue;
+                const borrowed_tensor *t = tensor_at(bt, p);
+                if (!t) return WANWU_OK; /* cannot size it: the buffer stays */
+                size_t bytes = (size_t)(t->end - p);
+                if (pass == 0) {
+                    need += (bytes + 63) / 64 * 64;
+                    continue;
+                }
+                float *copy = ww_arena_alloc(m->weight_arena, bytes);
+                if (!copy)
+                    return ww_error_set(err, WANWU_ERR_NO_MEMORY, "out of memory for weights");
+                if (!ww_arena_prefilled(m->weight_arena)) memcpy(copy, p, bytes);
+                *arrays[a] = copy;
+            }
+        }
+        if (pass == 0) {
+            size_t span_bytes, room;
+            const char *span = ww_arena_span(m->weight_arena, &span_bytes, &room);
+            if (!span || room < need) return WANWU_OK;
+            g->arena_begin = span;
+            g->arena_end = span + span_bytes;
+        }
+    }
+    if (m->weights_buffer_map_len)
+        munmap(m->weights_buffer, m->weights_buffer_map_len);
+    else
+        free(m->weights_buffer);
+    m->weights_buffer = NULL;
+    m->weights_buffer_map_len = 0;
+    return WANWU_OK;
+}
+
 /* Floats of a conv node's weight tensor. */
 static size_t conv_weight_count(const ww_node *n)
 {
@@ -214,6 +286,8 @@ static wanwu_status prepare_kernels(wanwu_model *m, borrowed_tensors *bt, wanwu_
         release_borrowed(m, bt, weight);
     }
     free(order);
+    wanwu_status st = own_borrowed_arrays(m, bt, err);
+    if (st != WANWU_OK) return st;
     if (ww_arena_prefilled(m->weight_arena) && !ww_arena_replay_complete(m->weight_arena))
         return ww_error_set(err, WANWU_ERR_FORMAT,
                             "the weight cache entry does not match this model's kernels");

@@ -145,6 +145,10 @@ static void test_replay(void **state)
             assert_int_equal(p[j], 'a' + i);
     }
     assert_true(ww_arena_replay_complete(r));
+    size_t span_bytes = 0, room = 1;
+    assert_ptr_equal(ww_arena_span(r, &span_bytes, &room), copy); /* used up */
+    assert_int_equal(span_bytes, bytes);
+    assert_int_equal(room, 0);
     assert_null(ww_arena_alloc(r, 1)); /* one too many */
     assert_false(ww_arena_replay_complete(r));
     ww_arena_free(r);
@@ -164,6 +168,21 @@ static void test_replay(void **state)
     assert_false(ww_arena_replay_complete(r));
     ww_arena_free(r);
     free(copy);
+
+    /* after the replays (the log may move): the block later allocations come from, and its free
+     * room */
+    size_t span_bytes0 = 0, room0 = 0;
+    const unsigned char *span0 = ww_arena_span(a, &span_bytes0, &room0);
+    assert_ptr_equal(span0, blocks[0]);
+    assert_int_equal(span_bytes0 - room0, bytes);
+    unsigned char *next = ww_arena_alloc(a, 100);
+    assert_ptr_equal(next, span0 + bytes);
+    size_t span_bytes1 = 0, room1 = 0;
+    assert_ptr_equal(ww_arena_span(a, &span_bytes1, &room1), span0);
+    assert_int_equal(room1, room0 - 128);
+    assert_non_null(ww_arena_contents(a, &span_bytes1)); /* still one block */
+    assert_int_equal(span_bytes1, bytes + 128);
+
     ww_arena_free(a);
 }
 

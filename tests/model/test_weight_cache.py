@@ -60,10 +60,12 @@ def tool():
     return p
 
 
-def run(model, cache, crop=None, isa=None):
+def run(model, cache, crop=None, isa=None, clobber=False):
     """{"cache", "isa", "logits"} from one tool run."""
     env = dict(os.environ)
     env.pop("WANWU_CACHE_DIR", None)
+    if clobber:
+        env["TOOL_CLOBBER"] = "1"
     if isa:
         env["WANWU_ISA"] = isa
     args = [tool(), model, cache] + ([str(crop)] if crop else [])
@@ -177,6 +179,26 @@ def main():
                 "\n".join(entries(cache)))
         c.check(run(path, cache).get("logits") == ref.get("mobilenet_v2"),
                 "and the next load hits the new entry's logits")
+
+        # the weight file rewritten under a loaded model (cut to nothing, then
+        # other bytes): a model never reads its file after loading
+        for arch in ("resnet18", "mobilenet_v2"):
+            path = os.path.join(work, "clobbered-" + arch + ".pth")
+            got = {}
+            shutil.copyfile(models[arch], path)
+            got["off"] = run(path, "off", clobber=True)
+            shutil.copyfile(models[arch], path)
+            settle(path)
+            got["stored"] = run(path, os.path.join(work, "cache-clobber-a"), clobber=True)
+            shutil.copyfile(models[arch], path)
+            settle(path)
+            cache = os.path.join(work, "cache-clobber-b")
+            run(path, cache)
+            got["hit"] = run(path, cache, clobber=True)
+            for mode, g in got.items():
+                c.check(g.get("cache") == mode and g.get("logits") == ref.get(arch),
+                        "%s, weight file rewritten after the load (%s): the same logits" % (arch, mode),
+                        g["text"])
 
         # damaged entries are not used, and are replaced
         path = models["resnet18"]

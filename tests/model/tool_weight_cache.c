@@ -4,7 +4,10 @@
  *
  *   tool_weight_cache MODEL CACHE_DIR [CROP]
  *
- * CACHE_DIR "off" loads without a cache. Prints, one per line:
+ * CACHE_DIR "off" loads without a cache. With $TOOL_CLOBBER set, the
+ * weight file is cut to nothing and refilled with other bytes between
+ * the load and the run (a model must not read its file after loading).
+ * Prints, one per line:
  *   "cache <wanwu_model_weight_cache>"
  *   "isa <wanwu_kernel_isa>"
  *   "logits <count> <FNV-1a 64 of their bytes> <first logit>"
@@ -34,6 +37,16 @@ int main(int argc, char **argv)
         wanwu_session_create(model, NULL, &session, &err) != WANWU_OK) {
         printf("ERR %s\n", err.message);
         goto done;
+    }
+    if (getenv("TOOL_CLOBBER")) {
+        FILE *f = fopen(argv[1], "wb"); /* truncates */
+        if (!f) {
+            printf("ERR cannot rewrite %s\n", argv[1]);
+            goto done;
+        }
+        for (int i = 0; i < 1 << 16; i++)
+            fputc(0x5a, f);
+        fclose(f);
     }
     size_t size = (size_t)wanwu_model_input_size(model);
     size_t n = 3 * size * size;
