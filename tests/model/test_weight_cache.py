@@ -14,6 +14,9 @@ four architectures' random weight files (tests/zoo/zoo_models.py):
     path): not a hit, and the new file's logits;
   * a file changed within the last 2 s is not stored (its times may not
     tell it from its next version yet);
+  * the weight file cut and rewritten between the load and the run, with
+    no cache, storing and from the cache: the same logits (a loaded model
+    never reads its file again);
   * damaged entries (cut short, a header byte changed, an allocation log
     reordered with its checksums fixed up, someone else's file) are not
     used, and are replaced; temporary files a killed load left are removed
