@@ -980,13 +980,18 @@ void ww_state_dict_free(ww_state_dict *sd)
     free(sd->tensors);
     sd->tensors = NULL;
     sd->count = 0;
-    if (sd->file_buffer_mapped)
-        munmap(sd->file_buffer, sd->file_buffer_size);
-    else
-        free(sd->file_buffer);
+    ww_file_buffer_release(sd->file_buffer, sd->file_buffer_size, sd->file_buffer_mapped);
     sd->file_buffer = NULL;
     sd->file_buffer_size = 0;
     sd->file_buffer_mapped = 0;
+}
+
+void ww_file_buffer_release(void *buffer, size_t size, int mapped)
+{
+    if (mapped)
+        munmap(buffer, size);
+    else
+        free(buffer);
 }
 
 const ww_named_tensor *ww_state_dict_find(const ww_state_dict *sd, const char *name)

@@ -50,6 +50,10 @@ wanwu_status ww_pth_load_memory(const uint8_t *data, size_t size, const char *na
                                 ww_state_dict *out, wanwu_error *err);
 void ww_state_dict_free(ww_state_dict *sd);
 
+/* Frees a file_buffer (mapped: its mapping of `size` bytes; NULL is a
+ * no-op either way). */
+void ww_file_buffer_release(void *buffer, size_t size, int mapped);
+
 /* As ww_pth_load_file, but the file is mapped (private, copy on write)
  * instead of read: only the pages the parser and the caller touch are
  * read in. For a load whose packed weights come from the weight cache,

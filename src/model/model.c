@@ -58,10 +58,8 @@ void wanwu_model_free(wanwu_model *model)
     ww_memory_plan_free(&model->plan);
     ww_graph_free(&model->graph);
     /* after the graph, which borrows from it */
-    if (model->weights_buffer_map_len)
-        munmap(model->weights_buffer, model->weights_buffer_map_len);
-    else
-        free(model->weights_buffer);
+    ww_file_buffer_release(model->weights_buffer, model->weights_buffer_map_len,
+                           model->weights_buffer_map_len != 0);
     free(model);
 }
 
@@ -105,6 +103,22 @@ static int graph_references(const ww_graph *g, const char *begin, const char *en
     return 0;
 }
 
+/* The borrowed tensor of bt holding p, or NULL. */
+static const borrowed_tensor *tensor_at(const borrowed_tensors *bt, const char *p)
+{
+    size_t lo = 0, hi = bt->count; /* last tensor beginning at or before p */
+    if (hi == 0) return NULL;
+    while (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (bt->items[mid].begin <= p)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    const borrowed_tensor *t = &bt->items[lo];
+    return p >= t->begin && p < t->end ? t : NULL;
+}
+
 /* Huge pages of the weight buffer: it is 2 MiB aligned (core/prefault.c)
  * and backed by them, so it is released in whole huge pages; a partial
  * release would split one into 4 KiB pages, each costing a fault when a
@@ -137,16 +151,8 @@ static void release_borrowed(const wanwu_model *m, borrowed_tensors *bt, const f
     if (!bt || !c || bt->count == 0) return;
     const char *buf_begin = m->graph.borrow_begin, *buf_end = m->graph.borrow_end;
     if (!buf_begin || c < buf_begin || c >= buf_end) return;
-    size_t lo = 0, hi = bt->count; /* last tensor beginning at or before c */
-    while (hi - lo > 1) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (bt->items[mid].begin <= c)
-            lo = mid;
-        else
-            hi = mid;
-    }
-    borrowed_tensor *t = &bt->items[lo];
-    if (c < t->begin || c >= t->end) return;
+    const borrowed_tensor *t = tensor_at(bt, c);
+    if (!t) return;
     uintptr_t unit = BORROWED_RELEASE_UNIT;
     uintptr_t base = (uintptr_t)buf_begin;
     uintptr_t first = base + (((uintptr_t)t->begin - base) & ~(unit - 1));
@@ -162,22 +168,6 @@ static void release_borrowed(const wanwu_model *m, borrowed_tensors *bt, const f
          * harmless. */
         if (re > rb) (void)madvise((void *)rb, re - rb, MADV_DONTNEED);
     }
-}
-
-/* The borrowed tensor of bt holding p, or NULL. */
-static const borrowed_tensor *tensor_at(const borrowed_tensors *bt, const char *p)
-{
-    size_t lo = 0, hi = bt->count; /* last tensor beginning at or before p */
-    if (hi == 0) return NULL;
-    while (hi - lo > 1) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (bt->items[mid].begin <= p)
-            lo = mid;
-        else
-            hi = mid;
-    }
-    const borrowed_tensor *t = &bt->items[lo];
-    return p >= t->begin && p < t->end ? t : NULL;
 }
 
 /* The arrays of live nodes that still point into the weight file's
@@ -227,10 +217,8 @@ static wanwu_status own_borrowed_arrays(wanwu_model *m, const borrowed_tensors *
             g->arena_end = span + span_bytes;
         }
     }
-    if (m->weights_buffer_map_len)
-        munmap(m->weights_buffer, m->weights_buffer_map_len);
-    else
-        free(m->weights_buffer);
+    ww_file_buffer_release(m->weights_buffer, m->weights_buffer_map_len,
+                           m->weights_buffer_map_len != 0);
     m->weights_buffer = NULL;
     m->weights_buffer_map_len = 0;
     return WANWU_OK;
