@@ -4,6 +4,7 @@
 #include "cli/cli.h"
 #include "cli/progress.h"
 #include "cli/result_json.h"
+#include "core/fileio.h"
 #include "core/json.h"
 
 #include <dirent.h>
@@ -191,13 +192,7 @@ static int load_done(int fd, const char *output, path_list *done)
         fprintf(stderr, "wanwu classify: out of memory reading %s\n", output);
         return -1;
     }
-    size_t got = 0;
-    while (got < size) {
-        ssize_t n = pread(fd, data + got, size - got, (off_t)got);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) break;
-        got += (size_t)n;
-    }
+    size_t got = ww_pread_full(fd, data, size, 0);
     if (got != size) {
         fprintf(stderr, "wanwu classify: cannot read %s: %s\n", output,
                 got < size && errno ? strerror(errno) : "it changed while being read");
@@ -260,14 +255,7 @@ typedef struct batch_state {
 
 static int write_line(batch_state *s, const char *line, size_t len)
 {
-    while (len) {
-        ssize_t n = write(s->out_fd, line, len);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) return -1;
-        line += n;
-        len -= (size_t)n;
-    }
-    return 0;
+    return ww_write_full(s->out_fd, line, len) == len ? 0 : -1;
 }
 
 static void *worker(void *arg)

@@ -2,6 +2,7 @@
 
 #include "cli/cli.h"
 #include "cli/progress.h"
+#include "core/fileio.h"
 #include "core/json.h"
 #include "model/model.h"
 #include "model/model_dir.h"
@@ -225,28 +226,12 @@ done:
 
 static int write_all(int fd, const void *data, size_t size)
 {
-    const char *p = data;
-    while (size) {
-        ssize_t n = write(fd, p, size);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) return -1;
-        p += n;
-        size -= (size_t)n;
-    }
-    return 0;
+    return ww_write_full(fd, data, size) == size ? 0 : -1;
 }
 
 static int read_all(int fd, void *data, size_t size)
 {
-    char *p = data;
-    while (size) {
-        ssize_t n = read(fd, p, size);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) return -1;
-        p += n;
-        size -= (size_t)n;
-    }
-    return 0;
+    return ww_read_full(fd, data, size) == size ? 0 : -1;
 }
 
 static int send_result(int fd, const ww_bench_model_result *r)

@@ -1,6 +1,8 @@
 #include "format/pth.h"
 
 #include "core/error.h"
+#include "core/fileio.h"
+#include "core/hash.h"
 #include "core/prefault.h"
 #include "format/pickle.h"
 
@@ -127,10 +129,7 @@ static wanwu_status no_memory(wanwu_error *err)
 
 static uint64_t hash_key(const char *key)
 {
-    uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a */
-    for (; *key; key++)
-        h = (h ^ (uint8_t)*key) * 0x100000001b3ull;
-    return h;
+    return ww_fnv1a64(WW_FNV1A64_INIT, key, strlen(key));
 }
 
 static size_t *key_slot(const loader *L, const char *key)
@@ -1075,13 +1074,8 @@ static void *read_file_part(void *arg)
 {
     file_part *p = arg;
     ww_populate(p->buf, p->fault_len);
-    while (p->got < p->len) {
-        ssize_t n = pread(p->fd, p->buf + p->got, p->len - p->got, p->off + (off_t)p->got);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) p->err = errno;
-        if (n <= 0) break;
-        p->got += (size_t)n;
-    }
+    p->got = ww_pread_full(p->fd, p->buf, p->len, p->off);
+    if (p->got < p->len) p->err = errno; /* 0: the file ended early */
     return NULL;
 }
 

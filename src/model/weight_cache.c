@@ -1,5 +1,8 @@
 #include "model/weight_cache.h"
 
+#include "core/fileio.h"
+#include "core/hash.h"
+
 #include <dirent.h>
 #include <elf.h>
 #include <errno.h>
@@ -49,17 +52,6 @@ typedef struct cache_header {
     uint64_t log_hash;
     uint64_t header_hash; /* of every byte above */
 } cache_header;
-
-static uint64_t fnv1a(uint64_t h, const void *data, size_t n)
-{
-    const unsigned char *p = data;
-    for (size_t i = 0; i < n; i++) {
-        h ^= p[i];
-        h *= 0x100000001b3ull;
-    }
-    return h;
-}
-#define FNV_OFFSET 0xcbf29ce484222325ull
 
 /* ---- the program's build ID ------------------------------------------ */
 
@@ -171,10 +163,10 @@ int ww_weight_cache_key_init(ww_weight_cache_key *key, const char *dir, const ch
      * forced architecture, so a rebuilt program or an edited weight file
      * replaces its entry instead of adding one. The file name's stem is
      * the weight file's, for people looking in the directory. */
-    uint64_t h = fnv1a(FNV_OFFSET, real, strlen(real) + 1);
+    uint64_t h = ww_fnv1a64(WW_FNV1A64_INIT, real, strlen(real) + 1);
     int32_t shape[2] = {isa, input_size};
-    h = fnv1a(h, shape, sizeof shape);
-    h = fnv1a(h, id.arch, strlen(id.arch));
+    h = ww_fnv1a64(h, shape, sizeof shape);
+    h = ww_fnv1a64(h, id.arch, strlen(id.arch));
     const char *base = strrchr(real, '/');
     base = base ? base + 1 : real;
     char stem[48];
@@ -196,34 +188,19 @@ int ww_weight_cache_key_init(ww_weight_cache_key *key, const char *dir, const ch
 
 /* ---- reading --------------------------------------------------------- */
 
-/* All n bytes at off read into p (writing: p written), through
- * interrupted and short transfers; 0 on an error or end of file. */
-static int transfer_all(int fd, unsigned char *p, size_t n, off_t off, int writing)
-{
-    while (n > 0) {
-        ssize_t done = writing ? pwrite(fd, p, n, off) : pread(fd, p, n, off);
-        if (done < 0 && errno == EINTR) continue;
-        if (done <= 0) return 0;
-        p += done;
-        n -= (size_t)done;
-        off += done;
-    }
-    return 1;
-}
-
 static int pread_all(int fd, void *buf, size_t n, off_t off)
 {
-    return transfer_all(fd, buf, n, off, 0);
+    return ww_pread_full(fd, buf, n, off) == n;
 }
 
 static int pwrite_all(int fd, const void *buf, size_t n, off_t off)
 {
-    return transfer_all(fd, (unsigned char *)(uintptr_t)buf, n, off, 1); /* only read */
+    return ww_pwrite_full(fd, buf, n, off) == n;
 }
 
 static uint64_t header_hash(const cache_header *h)
 {
-    return fnv1a(FNV_OFFSET, h, offsetof(cache_header, header_hash));
+    return ww_fnv1a64(WW_FNV1A64_INIT, h, offsetof(cache_header, header_hash));
 }
 
 /* Maps [offset, offset + bytes) of fd read-only at a huge-page-aligned
@@ -272,7 +249,8 @@ ww_arena *ww_weight_cache_open(const ww_weight_cache_key *key)
     log = malloc((size_t)h.alloc_count * sizeof *log);
     if (!log || !pread_all(fd, log, (size_t)h.alloc_count * sizeof *log, (off_t)sizeof h))
         goto done;
-    if (fnv1a(FNV_OFFSET, log, (size_t)h.alloc_count * sizeof *log) != h.log_hash) goto done;
+    if (ww_fnv1a64(WW_FNV1A64_INIT, log, (size_t)h.alloc_count * sizeof *log) != h.log_hash)
+        goto done;
     uint64_t sum = 0;
     for (uint64_t i = 0; i < h.alloc_count; i++) {
         if (log[i] == 0 || log[i] % 64 != 0 || log[i] > h.data_bytes - sum) goto done;
@@ -356,7 +334,7 @@ int ww_weight_cache_store(const ww_weight_cache_key *key, const ww_arena *arena)
     uint64_t log_end = sizeof h + (uint64_t)count * sizeof *log;
     h.data_offset = (log_end + CACHE_DATA_ALIGN - 1) & ~(CACHE_DATA_ALIGN - 1);
     h.data_bytes = bytes;
-    h.log_hash = fnv1a(FNV_OFFSET, log, count * sizeof *log);
+    h.log_hash = ww_fnv1a64(WW_FNV1A64_INIT, log, count * sizeof *log);
     h.header_hash = header_hash(&h);
 
     /* a name of its own (mkostemp: mode 0600): loads on other threads or

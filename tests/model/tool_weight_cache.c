@@ -12,6 +12,7 @@
  *   "isa <wanwu_kernel_isa>"
  *   "logits <count> <FNV-1a 64 of their bytes> <first logit>"
  * or "ERR <message>" and exit status 1. */
+#include "core/hash.h"
 #include "wanwu.h"
 
 #include <math.h>
@@ -63,12 +64,7 @@ int main(int argc, char **argv)
         printf("ERR %s\n", err.message);
         goto done;
     }
-    uint64_t h = 0xcbf29ce484222325ull;
-    const unsigned char *bytes = (const unsigned char *)logits;
-    for (size_t i = 0; i < (size_t)classes * sizeof *logits; i++) {
-        h ^= bytes[i];
-        h *= 0x100000001b3ull;
-    }
+    uint64_t h = ww_fnv1a64(WW_FNV1A64_INIT, logits, (size_t)classes * sizeof *logits);
     printf("cache %s\nisa %s\nlogits %d %016llx %.9g\n", wanwu_model_weight_cache(model),
            wanwu_kernel_isa(), classes, (unsigned long long)h, (double)logits[0]);
     status = 0;
