@@ -6,6 +6,7 @@
 #include "core/json.h"
 #include "model/model.h"
 #include "model/model_dir.h"
+#include "model/weight_cache.h"
 
 #include <errno.h>
 #include <math.h>
@@ -93,8 +94,8 @@ static void measure_model(const ww_bench_config *cfg, const char *spec, ww_bench
     if (stat(r->path, &st) == 0) r->file_mb = (double)st.st_size / (1024.0 * 1024.0);
 
     char cache_dir[4096];
-    wanwu_model_options mopts = {.arch = cfg->arch,
-                                 .cache_dir = ww_cli_cache_dir(cache_dir, sizeof cache_dir)};
+    wanwu_model_options mopts = {
+        .arch = cfg->arch, .cache_dir = ww_weight_cache_default_dir(cache_dir, sizeof cache_dir)};
     wanwu_model *model = NULL;
     double t0 = ww_cli_now_ms();
     if (wanwu_model_load(r->path, &mopts, &model, &err) != WANWU_OK) {

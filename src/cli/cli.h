@@ -13,10 +13,6 @@ int ww_cmd_models(int argc, char **argv);
 /* Loads the model named by `spec` (path, file name or architecture; NULL
  * = default) from the models directory, printing errors to stderr. */
 wanwu_model *ww_cli_load_model(const char *spec, const char *arch, double *load_ms);
-/* The weight cache directory the tool uses (model/weight_cache.h:
- * $WANWU_CACHE_DIR, else the user's cache directory; "off" disables it),
- * written to buf. */
-const char *ww_cli_cache_dir(char *buf, size_t size);
 /* Same with every model option (architecture, preprocessing overrides). */
 wanwu_model *ww_cli_load_model_opts(const char *spec, const wanwu_model_options *options,
                                     double *load_ms);

@@ -28,11 +28,6 @@ int ww_cli_parse_int(const char *option, const char *value, int min, int max)
     return (int)v;
 }
 
-const char *ww_cli_cache_dir(char *buf, size_t size)
-{
-    return ww_weight_cache_default_dir(buf, size);
-}
-
 wanwu_model *ww_cli_load_model(const char *spec, const char *arch, double *load_ms)
 {
     wanwu_model_options opts = {0};
@@ -52,7 +47,7 @@ wanwu_model *ww_cli_load_model_opts(const char *spec, const wanwu_model_options 
     wanwu_model_options opts = {0};
     if (options) opts = *options;
     char cache_dir[4096];
-    if (!opts.cache_dir) opts.cache_dir = ww_cli_cache_dir(cache_dir, sizeof cache_dir);
+    if (!opts.cache_dir) opts.cache_dir = ww_weight_cache_default_dir(cache_dir, sizeof cache_dir);
     wanwu_model *model = NULL;
     double t0 = ww_cli_now_ms();
     if (wanwu_model_load(path, &opts, &model, &err) != WANWU_OK) {
