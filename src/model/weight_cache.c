@@ -7,7 +7,6 @@
 #include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <link.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -136,7 +135,11 @@ int ww_weight_cache_key_init(ww_weight_cache_key *key, const char *dir, const ch
     char *real = realpath(model_path, NULL);
     if (!real) return 0;
     struct stat st;
-    int ok = stat(real, &st) == 0 && S_ISREG(st.st_mode);
+    if (stat(real, &st) != 0 || !S_ISREG(st.st_mode)) {
+        free(real);
+        return 0;
+    }
+    int ok = 1;
     cache_identity id;
     memset(&id, 0, sizeof id); /* padding too: the identity is compared as bytes */
     id.format = WEIGHT_CACHE_FORMAT;
