@@ -15,6 +15,10 @@
 #define WW_HAVE_X86 0
 #endif
 
+/* The bias of a tile whose epilogue has none (gemm_tile.inc adds it
+ * unconditionally). */
+static const float ww_gemm_zero_bias[WW_GEMM_MAX_MR];
+
 /* The micro-kernels: per instruction set, its vector macros are defined
  * once (gemm_tile.inc leaves them defined), then each tile shape is one
  * include with its name, MR, NV and options. */
