@@ -36,6 +36,9 @@ typedef int32_t ww_v4i __attribute__((vector_size(16)));
 #define TILE_FMA(a, b, c) ((c) + (a) * (b))
 #define TILE_SPLAT(x) ((ww_v4f){(x), (x), (x), (x)})
 #define TILE_ACTIVATE(x, a) ww_vm4_activate((x), (a))
+#define TILE_RELU(x) ((TILE_VEC)((TILE_IVEC)(x) & ((x) > (TILE_VEC){0})))
+#define TILE_MIN6(x)                                                                               \
+    WW_VM_SELECT(TILE_VEC, TILE_IVEC, (x) < TILE_SPLAT(6.0f), (x), TILE_SPLAT(6.0f))
 
 #define TILE_NAME gemm_tile_portable_4x8
 #define TILE_MR 4
@@ -62,6 +65,10 @@ typedef int32_t ww_v8i __attribute__((vector_size(32)));
 #define TILE_FMA(a, b, c) _mm256_fmadd_ps((a), (b), (c))
 #define TILE_SPLAT(x) _mm256_set1_ps(x)
 #define TILE_ACTIVATE(x, a) ww_vm8_activate((x), (a))
+/* max and min return their second operand for NaN: max(NaN, 0) = 0, as the
+ * portable mask form gives */
+#define TILE_RELU(x) _mm256_max_ps((x), _mm256_setzero_ps())
+#define TILE_MIN6(x) _mm256_min_ps((x), _mm256_set1_ps(6.0f))
 
 #define TILE_NAME gemm_tile_avx2_6x16
 #define TILE_MR 6
@@ -113,6 +120,8 @@ typedef int32_t ww_v16i __attribute__((vector_size(64)));
 #define TILE_FMA(a, b, c) _mm512_fmadd_ps((a), (b), (c))
 #define TILE_SPLAT(x) _mm512_set1_ps(x)
 #define TILE_ACTIVATE(x, a) ww_vm16_activate((x), (a))
+#define TILE_RELU(x) _mm512_max_ps((x), _mm512_setzero_ps())
+#define TILE_MIN6(x) _mm512_min_ps((x), _mm512_set1_ps(6.0f))
 
 #define TILE_NAME gemm_tile_avx512_8x32
 #define TILE_MR 8
