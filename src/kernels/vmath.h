@@ -80,8 +80,13 @@ typedef int32_t ww_vm16i __attribute__((vector_size(64)));
     }
 
 /* Defines PREFIX_sigmoid, _silu, _relu, _relu6, _hardswish and _activate
- * on top of PREFIX_splat and PREFIX_exp_neg. */
-#define WW_VM_DEFINE_ACTIVATIONS(PREFIX, F, I, TARGET)                                             \
+ * on top of PREFIX_splat and PREFIX_exp_neg. MAX0(x) and MIN6(x) are
+ * max(x, 0) and min(x, 6) for a variable x, with NaN x giving 0 in MAX0:
+ * x86's max and min instructions (2 operations for ReLU6 where compare
+ * masks took 4) return their second operand when one is NaN, and the
+ * portable forms below spell the same with masks. */
+#define WW_VM_MAX0_MASK(F, I, x) ((F)((I)(x) & ((x) > (F){0})))
+#define WW_VM_DEFINE_ACTIVATIONS(PREFIX, F, I, TARGET, MAX0, MIN6)                                 \
     TARGET static inline __attribute__((always_inline, unused)) F PREFIX##_sigmoid(F x)            \
     {                                                                                              \
         return PREFIX##_splat(1.0f) / (PREFIX##_splat(1.0f) + PREFIX##_exp_neg(x));                \
@@ -92,13 +97,12 @@ typedef int32_t ww_vm16i __attribute__((vector_size(64)));
     }                                                                                              \
     TARGET static inline __attribute__((always_inline, unused)) F PREFIX##_relu(F x)               \
     {                                                                                              \
-        return (F)((I)x & (x > (F){0}));                                                           \
+        return MAX0(x);                                                                            \
     }                                                                                              \
     TARGET static inline __attribute__((always_inline, unused)) F PREFIX##_relu6(F x)              \
     {                                                                                              \
-        const F six = PREFIX##_splat(6.0f);                                                        \
         x = PREFIX##_relu(x);                                                                      \
-        return WW_VM_SELECT(F, I, x < six, x, six);                                                \
+        return MIN6(x);                                                                            \
     }                                                                                              \
     TARGET static inline __attribute__((always_inline, unused)) F PREFIX##_hardswish(F x)          \
     {                                                                                              \
@@ -120,7 +124,10 @@ typedef int32_t ww_vm16i __attribute__((vector_size(64)));
 
 #define WW_VM_FMA_PLAIN(a, b, c) ((c) + (a) * (b))
 WW_VM_DEFINE_EXP(ww_vm4, ww_vm4f, ww_vm4i, , WW_VM_FMA_PLAIN)
-WW_VM_DEFINE_ACTIVATIONS(ww_vm4, ww_vm4f, ww_vm4i, )
+#define WW_VM4_MAX0(x) WW_VM_MAX0_MASK(ww_vm4f, ww_vm4i, x)
+#define WW_VM4_MIN6(x)                                                                             \
+    WW_VM_SELECT(ww_vm4f, ww_vm4i, (x) < ww_vm4_splat(6.0f), (x), ww_vm4_splat(6.0f))
+WW_VM_DEFINE_ACTIVATIONS(ww_vm4, ww_vm4f, ww_vm4i, , WW_VM4_MAX0, WW_VM4_MIN6)
 #if defined(__x86_64__) || defined(__i386__)
 /* x86: exp(s * x), s = +-1, as 2^(s * x * log2 e) = 2^f * 2^n, with the
  * rounding instruction for n (vroundps, vrndscaleps) and, on AVX-512,
@@ -191,14 +198,18 @@ WW_VM_DEFINE_ACTIVATIONS(ww_vm4, ww_vm4f, ww_vm4i, )
 WW_VM_DEFINE_EXP_X86(ww_vm8, ww_vm8f, __m256, WW_VM8_TARGET, _mm256_set1_ps, _mm256_max_ps,
                      _mm256_min_ps, _mm256_mul_ps, WW_VM8_ROUND, _mm256_fmsub_ps, _mm256_fmadd_ps,
                      WW_VM8_SCALE)
-WW_VM_DEFINE_ACTIVATIONS(ww_vm8, ww_vm8f, ww_vm8i, WW_VM8_TARGET)
+#define WW_VM8_MAX0(x) ((ww_vm8f)_mm256_max_ps((__m256)(x), _mm256_setzero_ps()))
+#define WW_VM8_MIN6(x) ((ww_vm8f)_mm256_min_ps((__m256)(x), _mm256_set1_ps(6.0f)))
+WW_VM_DEFINE_ACTIVATIONS(ww_vm8, ww_vm8f, ww_vm8i, WW_VM8_TARGET, WW_VM8_MAX0, WW_VM8_MIN6)
 
 #define WW_VM16_TARGET __attribute__((target("avx512f")))
 #define WW_VM16_ROUND(x) _mm512_roundscale_ps((x), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
 WW_VM_DEFINE_EXP_X86(ww_vm16, ww_vm16f, __m512, WW_VM16_TARGET, _mm512_set1_ps, _mm512_max_ps,
                      _mm512_min_ps, _mm512_mul_ps, WW_VM16_ROUND, _mm512_fmsub_ps, _mm512_fmadd_ps,
                      _mm512_scalef_ps)
-WW_VM_DEFINE_ACTIVATIONS(ww_vm16, ww_vm16f, ww_vm16i, WW_VM16_TARGET)
+#define WW_VM16_MAX0(x) ((ww_vm16f)_mm512_max_ps((__m512)(x), _mm512_setzero_ps()))
+#define WW_VM16_MIN6(x) ((ww_vm16f)_mm512_min_ps((__m512)(x), _mm512_set1_ps(6.0f)))
+WW_VM_DEFINE_ACTIVATIONS(ww_vm16, ww_vm16f, ww_vm16i, WW_VM16_TARGET, WW_VM16_MAX0, WW_VM16_MIN6)
 #undef WW_VM8_TARGET
 #undef WW_VM8_ROUND
 #undef WW_VM8_SCALE
