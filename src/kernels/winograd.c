@@ -76,6 +76,15 @@ static size_t wg_rows_floats(const struct ww_winograd *w)
     return (size_t)w->alpha * w->m * wg_input_row_len(w);
 }
 
+/* Zeroes the split input rows at the start of a work area (the columns
+ * past each row's end are read as zeros and never written). The staging
+ * areas after them need no clearing: the transform writes every slot
+ * the packing reads, tiles past the last one included. */
+static void wg_clear_rows(const struct ww_winograd *w, float *work)
+{
+    memset(work, 0, wg_rows_floats(w) * sizeof *work);
+}
+
 /* Per-thread work area of the input transform for blocks of bp tiles: the
  * split input rows and two staging areas (one is packed while the next
  * group is transformed, so the packing loads never wait on the transform's
@@ -1188,7 +1197,7 @@ static void wg_fused_slots(void *p, int begin, int end)
         float *v = ww_align64(base);
         float *m = ww_align64(base + wg_v_floats(w, bp));
         float *work = ww_align64(base + wg_v_floats(w, bp) + wg_m_floats(w, bp));
-        memset(work, 0, (wg_input_work_floats(w, bp) - 16) * sizeof *work);
+        wg_clear_rows(w, work);
         /* whole MR panels per slot, spread evenly over the fewest blocks */
         int panels = w->Tp / w->kern->mr;
         int first = (int)((long long)panels * slot / slots);
@@ -1217,7 +1226,7 @@ static void wg_input_slots(void *p, int begin, int end)
     float *works = ctx->scratch + wg_v_floats(w, bp) + wg_m_floats(w, bp);
     for (int slot = begin; slot < end; slot++) {
         float *work = ww_align64(works + (size_t)slot * wg_input_work_floats(w, bp));
-        memset(work, 0, (wg_input_work_floats(w, bp) - 16) * sizeof *work);
+        wg_clear_rows(w, work);
         int first = (int)((long long)w->C * slot / slots);
         int last = (int)((long long)w->C * (slot + 1) / slots);
         wg_transform(w, ctx->in, first, last, 0, w->T, bp, work, ctx->v);
@@ -1314,7 +1323,7 @@ static void wg_lazy_slots(void *p, int begin, int end)
         int have_v = 0, cursor = 0, panel, share_end;
         while ((panel = ww_shares_claim(&ctx->panels, slot, &cursor, &share_end)) >= 0) {
             if (!have_v) {
-                memset(work, 0, (wg_input_work_floats(w, bp) - 16) * sizeof *work);
+                wg_clear_rows(w, work);
                 wg_transform(w, ctx->in, 0, w->C, 0, w->T, bp, work, v);
                 have_v = 1;
             }
