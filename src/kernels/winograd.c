@@ -701,9 +701,18 @@ static int wg4_lazy_pays(const ww_winograd *w)
  * ~3%). */
 #define WG4_LAZY_KC 64
 
+/* F(2x2): 128 channels. A block's raw weights (147 KiB at NR 32), the
+ * next block's being fetched, its U (12 points, 196 KiB) and V of all
+ * tiles (ResNet-18's layer4: 16 tiles, 512 channels, 16 points: 512 KiB,
+ * read again for every panel) then fit the 1 MiB L2 together; at 256
+ * channels (1.5 MiB) the fetched weights and V pushed each other out.
+ * 512 @7 alone, one thread: 1.19 -> 1.15 ms (64: 1.25). ResNet-18 A/B
+ * 0.994 at 1 thread, 0.986 at 2. */
+#define WG2_LAZY_KC 128
+
 static int wg_lazy_kc(const ww_winograd *w)
 {
-    return w->m == 4 ? WG4_LAZY_KC : WW_GEMM_KC;
+    return w->m == 4 ? WG4_LAZY_KC : WG2_LAZY_KC;
 }
 
 /* Where the block of lazy raw weights starting at input channel k0 (a
