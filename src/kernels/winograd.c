@@ -46,10 +46,14 @@ struct ww_winograd {
                    const float *bias, const float *residual, ww_activation act, float *out);
     void (*input)(const struct ww_winograd *w, const float *in, int c, int nc, int t0, int nt,
                   int bp, float *rows, float *stages);
-    /* Small maps on AVX-512 (see wg_input_small_suits): 1, and per input
-     * patch position (row-major 4x4), the plane float each tile lane
-     * reads, mod 32, and the lanes reading floats [0, 32) and [32, 64);
-     * lanes outside the map or past the last tile read none (zero). */
+    /* Small maps on AVX-512 (see wg_input_small_suits): 1, and the
+     * permute tables of the input transform (lanes outside the map or
+     * past the last tile read none, zero). F(2x2), per input patch
+     * position (row-major 4x4): the plane float each tile lane reads, mod
+     * 32, and the lanes reading floats [0, 32) and [32, 64). F(4x4), per
+     * patch column c < 6: the column each tile lane reads, + 16 for odd
+     * tile rows (the second row of a permute's pair), and the lanes whose
+     * column lies in the map; small_high[0]: the lanes of tile rows 2-3. */
     int small;
     int32_t small_index[16][16];
     uint16_t small_low[16], small_high[16];
@@ -447,6 +451,68 @@ wg4_output_rows_avx512(const struct ww_winograd *w, const float *m, size_t xi_st
 #define WGI4_VL 16
 #define WGI4_SPLIT wg4_split_avx512
 #include "kernels/winograd_in4.inc"
+
+/* F(4x4) input transform of a whole small map (at most 4x4 tiles, rows
+ * of at most 16 floats: ResNet-18's 14x14 layer3), straight into V's
+ * packed layout. The template computes 16 tiles of one tile row per
+ * vector, so on a 4-tile row three quarters of its work and stores went
+ * to waste, after scalar splits of 14-float rows (14 % of a 256 @14 conv
+ * with its staging copy). Here all tiles are the lanes of one vector: a
+ * patch row r reads input row 4 ty + r - pad_top of tile row ty, one
+ * masked load each, and each of its six columns is picked out of tile
+ * rows 0-1 and 2-3 by a permute each and a blend. Then the same WG4_BT
+ * operations, in the same order, as winograd_in4.inc. */
+__attribute__((target("avx512f"))) static void wg4_input_small_avx512(const struct ww_winograd *w,
+                                                                      const float *in, int c_begin,
+                                                                      int c_end, float *v,
+                                                                      size_t xi_stride)
+{
+    const ww_conv2d_shape *s = &w->s;
+    int n = s->in_h * s->in_w, C = w->C, two_panels = w->Tp > 8;
+    __mmask16 row_mask = (__mmask16)((1u << s->in_w) - 1);
+    __m512i index[WG4_IN];
+    for (int c = 0; c < WG4_IN; c++)
+        index[c] = _mm512_loadu_si512(w->small_index[c]);
+    for (int ch = c_begin; ch < c_end; ch++) {
+        const float *plane = in + (size_t)ch * n;
+        wg_v16f h[WG4_IN][WG4_IN];
+#pragma GCC unroll 6
+        for (int r = 0; r < WG4_IN; r++) {
+            __m512 rows[4];
+#pragma GCC unroll 4
+            for (int ty = 0; ty < 4; ty++) {
+                int y = 4 * ty + r - s->pad_top;
+                int inside = ty < w->tiles_h && y >= 0 && y < s->in_h;
+                rows[ty] = _mm512_maskz_loadu_ps(inside ? row_mask : 0,
+                                                 inside ? plane + (size_t)y * s->in_w : plane);
+            }
+            wg_v16f d[WG4_IN];
+#pragma GCC unroll 6
+            for (int c = 0; c < WG4_IN; c++) {
+                __m512 pair01 = _mm512_permutex2var_ps(rows[0], index[c], rows[1]);
+                __m512 pair23 = _mm512_permutex2var_ps(rows[2], index[c], rows[3]);
+                d[c] = _mm512_maskz_mov_ps(w->small_low[c],
+                                           _mm512_mask_blend_ps(w->small_high[0], pair01, pair23));
+            }
+            WG4_BT(d[0], d[1], d[2], d[3], d[4], d[5], h[r]);
+        }
+        float *vc = v + (size_t)ch * 8;
+#pragma GCC unroll 6
+        for (int j = 0; j < WG4_IN; j++) {
+            wg_v16f o[WG4_IN];
+            WG4_BT(h[0][j], h[1][j], h[2][j], h[3][j], h[4][j], h[5][j], o);
+#pragma GCC unroll 6
+            for (int i = 0; i < WG4_IN; i++) {
+                float *dst = vc + (size_t)(i * WG4_IN + j) * xi_stride;
+                __m512 point = o[i];
+                _mm256_storeu_ps(dst, _mm512_castps512_ps256(point));
+                if (two_panels)
+                    _mm256_storeu_ps(dst + (size_t)8 * C, _mm256_castpd_ps(_mm512_extractf64x4_pd(
+                                                              _mm512_castps_pd(point), 1)));
+            }
+        }
+    }
+}
 #endif
 
 /* ---- on-the-fly weight transform (per instruction set) -------------------- */
@@ -737,8 +803,9 @@ static int wg_lazy_weights(const ww_winograd *w)
  * lane, every input float in four vectors. */
 static int wg_input_small_suits(const ww_winograd *w)
 {
-    return WW_HAVE_X86 && w->kern->isa == WW_ISA_AVX512 && w->kern->mr == 8 && w->m == 2 &&
-           w->T <= 16 && w->s.in_h * w->s.in_w <= 64;
+    if (!WW_HAVE_X86 || w->kern->isa != WW_ISA_AVX512 || w->kern->mr != 8) return 0;
+    if (w->m == 2) return w->T <= 16 && w->s.in_h * w->s.in_w <= 64;
+    return w->tiles_h <= 4 && w->tiles_w <= 4 && w->s.in_w <= 16;
 }
 
 /* Fills w->small_*: tile lane L (tile row L / tiles_w, column L %
@@ -748,6 +815,25 @@ static void wg_input_small_setup(ww_winograd *w)
 {
     const ww_conv2d_shape *s = &w->s;
     w->small = 1;
+    if (w->m == 4) { /* see the struct */
+        unsigned lower_pair = 0;
+        for (int c = 0; c < WG4_IN; c++) {
+            unsigned inside = 0;
+            for (int lane = 0; lane < 16; lane++) {
+                int ty = lane / w->tiles_w, tx = lane % w->tiles_w;
+                int x = 4 * tx + c - s->pad_left;
+                w->small_index[c][lane] = 0;
+                if (lane >= w->T) continue;
+                if (ty >= 2) lower_pair |= 1u << lane;
+                if (x < 0 || x >= s->in_w) continue;
+                w->small_index[c][lane] = (ty % 2) * 16 + x;
+                inside |= 1u << lane;
+            }
+            w->small_low[c] = (uint16_t)inside;
+        }
+        w->small_high[0] = (uint16_t)lower_pair;
+        return;
+    }
     for (int pos = 0; pos < 16; pos++) {
         unsigned low = 0, high = 0;
         for (int lane = 0; lane < 16; lane++) {
@@ -1286,7 +1372,10 @@ static void wg_transform(const ww_winograd *w, const float *in, int c_begin, int
 {
 #if WW_HAVE_X86
     if (w->small && t0 == 0 && nt == w->T) {
-        wg_input_small_avx512(w, in, c_begin, c_end, v, wg_v_stride(w, bp));
+        if (w->m == 4)
+            wg4_input_small_avx512(w, in, c_begin, c_end, v, wg_v_stride(w, bp));
+        else
+            wg_input_small_avx512(w, in, c_begin, c_end, v, wg_v_stride(w, bp));
         return;
     }
 #endif
