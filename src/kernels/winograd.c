@@ -57,6 +57,13 @@ struct ww_winograd {
     int small;
     int32_t small_index[16][16];
     uint16_t small_low[16], small_high[16];
+    /* F(4x4) rows of at most 16 tiles on AVX-512 (wg4_input_rows_avx512):
+     * 1, and per patch column c < 6, the input column each tile lane of a
+     * tile row reads, mod 32, and the lanes reading columns [0, 32) and
+     * [32, 64) (none for columns outside the row or lanes past the row's
+     * tiles). */
+    int32_t row_index[6][16];
+    uint16_t row_low[6], row_high[6];
 };
 
 /* Length of the even/odd column arrays of one input row: every vector
@@ -451,6 +458,102 @@ wg4_output_rows_avx512(const struct ww_winograd *w, const float *m, size_t xi_st
 #define WGI4_VL 16
 #define WGI4_SPLIT wg4_split_avx512
 #include "kernels/winograd_in4.inc"
+
+/* F(4x4) input transform with each input row in registers, for rows of
+ * at most 16 tiles and 64 floats (ResNet-18's 56x56 and 28x28 layers):
+ * each patch column of a tile row's tiles is picked out of the row's four
+ * vectors by two permutes, where the template splits every row into its
+ * four column phases in memory and reloads them as vectors, which stall
+ * on the split's smaller stores (the split and the transform were 20 % of
+ * a 64 @56 conv). The row transforms of the last two input rows carry
+ * over to the next tile row, which shares them. Same WG4_BT operations in
+ * the same order, and the same staging layout, as the template: a
+ * drop-in for it (rows_mem unused). */
+__attribute__((target("avx512f"))) static void wg4_input_rows_avx512(const struct ww_winograd *w,
+                                                                     const float *in, int c, int nc,
+                                                                     int t0, int nt, int bp,
+                                                                     float *rows_mem, float *stages)
+{
+    (void)rows_mem;
+    const ww_conv2d_shape *s = &w->s;
+    int tw = w->tiles_w, tstride = bp + WG_STAGE_PAD;
+    int ty_first = t0 / tw, ty_last = (t0 + nt - 1) / tw;
+    __mmask16 load[4];
+    for (int q = 0; q < 4; q++) {
+        int lanes = s->in_w - 16 * q;
+        load[q] = lanes >= 16 ? 0xffff : lanes > 0 ? (__mmask16)((1u << lanes) - 1) : 0;
+    }
+    __m512i index[WG4_IN];
+    for (int k = 0; k < WG4_IN; k++)
+        index[k] = _mm512_loadu_si512(w->row_index[k]);
+    int y_lo = ty_first * 4 - s->pad_top, y_hi = ty_last * 4 - s->pad_top + WG4_IN;
+    if (y_lo < 0) y_lo = 0;
+    if (y_hi > s->in_h) y_hi = s->in_h;
+    for (int g = 0; g < nc; g++) {
+        const float *plane = in + (size_t)(c + g) * s->in_h * s->in_w;
+        float *stage = stages + (size_t)g * WG4_POINTS * tstride;
+        /* the same rows of the channel WG_GROUP ahead, as the template */
+        if (c + g + WG_GROUP < w->C && y_hi > y_lo) {
+            const char *next = (const char *)(plane + (size_t)WG_GROUP * s->in_h * s->in_w +
+                                              (size_t)y_lo * s->in_w);
+            size_t bytes = (size_t)(y_hi - y_lo) * s->in_w * sizeof(float);
+            for (size_t b = 0; b < bytes; b += 64)
+                __builtin_prefetch(next + b);
+        }
+        wg_v16f h[WG4_IN][WG4_IN];
+        for (int ty = ty_first; ty <= ty_last; ty++) {
+            int r_begin = 0;
+            if (ty > ty_first) { /* rows 4 and 5 of the last tile row are its rows 0 and 1 */
+                for (int j = 0; j < WG4_IN; j++) {
+                    h[0][j] = h[4][j];
+                    h[1][j] = h[5][j];
+                }
+                r_begin = 2;
+            }
+            for (int r = r_begin; r < WG4_IN; r++) {
+                int y = ty * 4 - s->pad_top + r;
+                if (y < 0 || y >= s->in_h) {
+                    for (int j = 0; j < WG4_IN; j++)
+                        h[r][j] = (wg_v16f){0};
+                    continue;
+                }
+                const float *row = plane + (size_t)y * s->in_w;
+                __m512 v0 = _mm512_maskz_loadu_ps(load[0], row);
+                __m512 v1 = _mm512_maskz_loadu_ps(load[1], row + 16);
+                __m512 v2 = _mm512_maskz_loadu_ps(load[2], row + 32);
+                __m512 v3 = _mm512_maskz_loadu_ps(load[3], row + 48);
+                wg_v16f d[WG4_IN];
+#pragma GCC unroll 6
+                for (int k = 0; k < WG4_IN; k++) {
+                    __m512 low = _mm512_maskz_permutex2var_ps(w->row_low[k], v0, index[k], v1);
+                    d[k] = _mm512_mask_blend_ps(w->row_high[k], low,
+                                                _mm512_permutex2var_ps(v2, index[k], v3));
+                }
+                WG4_BT(d[0], d[1], d[2], d[3], d[4], d[5], h[r]);
+            }
+            int tx_lo = ty == ty_first ? t0 - ty * tw : 0;
+            /* Lanes before tx_lo belong to the block before; lanes up to 15
+             * go past the row's tiles into the next row's slots (rewritten
+             * next) or the staging pad, as in the template. */
+            __mmask16 keep = (__mmask16)(0xffffu << tx_lo);
+            float *dst = stage + (size_t)ty * tw - t0;
+#pragma GCC unroll 6
+            for (int j = 0; j < WG4_IN; j++) {
+                wg_v16f o[WG4_IN];
+                WG4_BT(h[0][j], h[1][j], h[2][j], h[3][j], h[4][j], h[5][j], o);
+#pragma GCC unroll 6
+                for (int i = 0; i < WG4_IN; i++)
+                    _mm512_mask_storeu_ps(dst + (size_t)(i * WG4_IN + j) * tstride, keep, o[i]);
+            }
+        }
+    }
+    int mr = w->kern->mr, padded = (nt + mr - 1) / mr * mr;
+    /* Rows past nt in the last panel are zero so the GEMM reads no garbage. */
+    for (int g = 0; g < nc; g++)
+        for (int xi = 0; xi < WG4_POINTS; xi++)
+            for (int t = nt; t < padded; t++)
+                stages[((size_t)g * WG4_POINTS + xi) * tstride + t] = 0.0f;
+}
 
 /* F(4x4) input transform of a whole small map (at most 4x4 tiles, rows
  * of at most 16 floats: ResNet-18's 14x14 layer3), straight into V's
@@ -853,6 +956,35 @@ static void wg_input_small_setup(ww_winograd *w)
     }
 }
 
+/* Does wg4_input_rows_avx512 take this layer? F(4x4) on AVX-512, a tile
+ * row's tiles in one vector, an input row in four. */
+static int wg4_input_rows_suits(const ww_winograd *w)
+{
+    return WW_HAVE_X86 && w->kern->isa == WW_ISA_AVX512 && w->m == 4 && w->tiles_w <= 16 &&
+           w->s.in_w <= 64;
+}
+
+/* Fills w->row_*: lane tx at patch column k reads input column 4 tx + k -
+ * pad_left. */
+static void wg4_input_rows_setup(ww_winograd *w)
+{
+    for (int k = 0; k < WG4_IN; k++) {
+        unsigned low = 0, high = 0;
+        for (int tx = 0; tx < 16; tx++) {
+            int x = 4 * tx + k - w->s.pad_left;
+            w->row_index[k][tx] = 0;
+            if (tx >= w->tiles_w || x < 0 || x >= w->s.in_w) continue;
+            w->row_index[k][tx] = x % 32;
+            if (x < 32)
+                low |= 1u << tx;
+            else
+                high |= 1u << tx;
+        }
+        w->row_low[k] = (uint16_t)low;
+        w->row_high[k] = (uint16_t)high;
+    }
+}
+
 static void wg_set_tile(ww_winograd *w, int m)
 {
     w->m = m;
@@ -960,6 +1092,12 @@ ww_winograd *ww_winograd_create_tiled_in(const ww_conv2d_shape *s, const float *
         break;
     }
     if (wg_input_small_suits(w)) wg_input_small_setup(w);
+#if WW_HAVE_X86
+    if (wg4_input_rows_suits(w)) {
+        wg4_input_rows_setup(w);
+        w->input = wg4_input_rows_avx512;
+    }
+#endif
     int nr = kern->nr;
     if (lazy) {
         /* Raw weights, each panel's lanes side by side, in the K blocks
