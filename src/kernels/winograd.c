@@ -555,6 +555,89 @@ __attribute__((target("avx512f"))) static void wg4_input_rows_avx512(const struc
                 stages[((size_t)g * WG4_POINTS + xi) * tstride + t] = 0.0f;
 }
 
+/* wg4_input_rows_avx512 for rows of at most 8 tiles and 32 floats
+ * (ResNet-18's 28x28 layers, 7 tiles a row): two tile rows per vector,
+ * lanes [0, tiles_w) the first, [tiles_w, 2 tiles_w) the second, which
+ * are consecutive tiles; each patch column is a permute of each tile
+ * row's input row (two vectors) and a blend. Nothing carries over between
+ * pairs of tile rows (their shared input rows sit in different lanes). */
+__attribute__((target("avx512f"))) static void
+wg4_input_row_pairs_avx512(const struct ww_winograd *w, const float *in, int c, int nc, int t0,
+                           int nt, int bp, float *rows_mem, float *stages)
+{
+    (void)rows_mem;
+    const ww_conv2d_shape *s = &w->s;
+    int tw = w->tiles_w, tstride = bp + WG_STAGE_PAD;
+    int ty_first = t0 / tw, ty_last = (t0 + nt - 1) / tw;
+    __mmask16 load[2];
+    for (int q = 0; q < 2; q++) {
+        int lanes = s->in_w - 16 * q;
+        load[q] = lanes >= 16 ? 0xffff : lanes > 0 ? (__mmask16)((1u << lanes) - 1) : 0;
+    }
+    __m512i index[WG4_IN];
+    for (int k = 0; k < WG4_IN; k++)
+        index[k] = _mm512_loadu_si512(w->row_index[k]);
+    __mmask16 second = (__mmask16)(((1u << tw) - 1) << tw);
+    int y_lo = ty_first * 4 - s->pad_top, y_hi = ty_last * 4 - s->pad_top + WG4_IN;
+    if (y_lo < 0) y_lo = 0;
+    if (y_hi > s->in_h) y_hi = s->in_h;
+    for (int g = 0; g < nc; g++) {
+        const float *plane = in + (size_t)(c + g) * s->in_h * s->in_w;
+        float *stage = stages + (size_t)g * WG4_POINTS * tstride;
+        /* the same rows of the channel WG_GROUP ahead, as the template */
+        if (c + g + WG_GROUP < w->C && y_hi > y_lo) {
+            const char *next = (const char *)(plane + (size_t)WG_GROUP * s->in_h * s->in_w +
+                                              (size_t)y_lo * s->in_w);
+            size_t bytes = (size_t)(y_hi - y_lo) * s->in_w * sizeof(float);
+            for (size_t b = 0; b < bytes; b += 64)
+                __builtin_prefetch(next + b);
+        }
+        for (int ty = ty_first; ty <= ty_last; ty += 2) {
+            wg_v16f h[WG4_IN][WG4_IN];
+#pragma GCC unroll 6
+            for (int r = 0; r < WG4_IN; r++) {
+                __m512 lo[2], hi[2];
+#pragma GCC unroll 2
+                for (int half = 0; half < 2; half++) {
+                    int y = (ty + half) * 4 - s->pad_top + r;
+                    int inside = ty + half <= ty_last && y >= 0 && y < s->in_h;
+                    const float *row = inside ? plane + (size_t)y * s->in_w : plane;
+                    lo[half] = _mm512_maskz_loadu_ps(inside ? load[0] : 0, row);
+                    hi[half] = _mm512_maskz_loadu_ps(inside ? load[1] : 0, row + 16);
+                }
+                wg_v16f d[WG4_IN];
+#pragma GCC unroll 6
+                for (int k = 0; k < WG4_IN; k++) {
+                    __m512 first = _mm512_permutex2var_ps(lo[0], index[k], hi[0]);
+                    __m512 next = _mm512_permutex2var_ps(lo[1], index[k], hi[1]);
+                    d[k] = _mm512_maskz_mov_ps(w->row_low[k],
+                                               _mm512_mask_blend_ps(second, first, next));
+                }
+                WG4_BT(d[0], d[1], d[2], d[3], d[4], d[5], h[r]);
+            }
+            int tx_lo = ty == ty_first ? t0 - ty * tw : 0;
+            /* lanes before tx_lo belong to the block before; lanes past the
+             * block's tiles go to later slots or the staging pad */
+            __mmask16 keep = (__mmask16)(0xffffu << tx_lo);
+            float *dst = stage + (size_t)ty * tw - t0;
+#pragma GCC unroll 6
+            for (int j = 0; j < WG4_IN; j++) {
+                wg_v16f o[WG4_IN];
+                WG4_BT(h[0][j], h[1][j], h[2][j], h[3][j], h[4][j], h[5][j], o);
+#pragma GCC unroll 6
+                for (int i = 0; i < WG4_IN; i++)
+                    _mm512_mask_storeu_ps(dst + (size_t)(i * WG4_IN + j) * tstride, keep, o[i]);
+            }
+        }
+    }
+    int mr = w->kern->mr, padded = (nt + mr - 1) / mr * mr;
+    /* Rows past nt in the last panel are zero so the GEMM reads no garbage. */
+    for (int g = 0; g < nc; g++)
+        for (int xi = 0; xi < WG4_POINTS; xi++)
+            for (int t = nt; t < padded; t++)
+                stages[((size_t)g * WG4_POINTS + xi) * tstride + t] = 0.0f;
+}
+
 /* F(4x4) input transform of a whole small map (at most 4x4 tiles, rows
  * of at most 16 floats: ResNet-18's 14x14 layer3), straight into V's
  * packed layout. The template computes 16 tiles of one tile row per
@@ -964,21 +1047,32 @@ static int wg4_input_rows_suits(const ww_winograd *w)
            w->s.in_w <= 64;
 }
 
+/* Two tile rows per vector (wg4_input_row_pairs_avx512)? */
+static int wg4_input_row_pairs(const ww_winograd *w)
+{
+    return w->tiles_w <= 8 && w->s.in_w <= 32;
+}
+
 /* Fills w->row_*: lane tx at patch column k reads input column 4 tx + k -
  * pad_left. */
 static void wg4_input_rows_setup(ww_winograd *w)
 {
+    /* Rows of at most 8 tiles take two tile rows per vector
+     * (wg4_input_row_pairs_avx512): lane tw + tx reads column 4 tx + k -
+     * pad_left of the second tile row's input row. */
+    int pairs = wg4_input_row_pairs(w);
     for (int k = 0; k < WG4_IN; k++) {
         unsigned low = 0, high = 0;
-        for (int tx = 0; tx < 16; tx++) {
+        for (int lane = 0; lane < 16; lane++) {
+            int tx = pairs && lane >= w->tiles_w ? lane - w->tiles_w : lane;
             int x = 4 * tx + k - w->s.pad_left;
-            w->row_index[k][tx] = 0;
+            w->row_index[k][lane] = 0;
             if (tx >= w->tiles_w || x < 0 || x >= w->s.in_w) continue;
-            w->row_index[k][tx] = x % 32;
+            w->row_index[k][lane] = x % 32;
             if (x < 32)
-                low |= 1u << tx;
+                low |= 1u << lane;
             else
-                high |= 1u << tx;
+                high |= 1u << lane;
         }
         w->row_low[k] = (uint16_t)low;
         w->row_high[k] = (uint16_t)high;
@@ -1095,7 +1189,7 @@ ww_winograd *ww_winograd_create_tiled_in(const ww_conv2d_shape *s, const float *
 #if WW_HAVE_X86
     if (wg4_input_rows_suits(w)) {
         wg4_input_rows_setup(w);
-        w->input = wg4_input_rows_avx512;
+        w->input = wg4_input_row_pairs(w) ? wg4_input_row_pairs_avx512 : wg4_input_rows_avx512;
     }
 #endif
     int nr = kern->nr;
