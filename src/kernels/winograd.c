@@ -268,6 +268,15 @@ typedef int32_t wg_v16i __attribute__((vector_size(64)));
 #define WGI_HODD ((wg_v8i){1, 3, 5, 7, 9, 11, 13, 15})
 #include "kernels/winograd_in.inc"
 
+/* Masks of the `vectors` 16-float loads that cover n floats. */
+static inline void wg_load_masks(int n, int vectors, __mmask16 *mask)
+{
+    for (int q = 0; q < vectors; q++) {
+        int lanes = n - 16 * q;
+        mask[q] = lanes >= 16 ? 0xffff : lanes > 0 ? (__mmask16)((1u << lanes) - 1) : 0;
+    }
+}
+
 /* F(2x2) input transform of a whole small map, straight into V's packed
  * layout: the row-split template spends most of its time on 7x7 maps in
  * scalar splits of 7-float rows, clearing padding rows, and vector loads
@@ -284,10 +293,7 @@ __attribute__((target("avx512f"))) static void wg_input_small_avx512(const struc
 {
     int n = w->s.in_h * w->s.in_w, C = w->C, two_panels = w->Tp > 8;
     __mmask16 load[4];
-    for (int q = 0; q < 4; q++) {
-        int lanes = n - 16 * q;
-        load[q] = lanes >= 16 ? 0xffff : lanes > 0 ? (__mmask16)((1u << lanes) - 1) : 0;
-    }
+    wg_load_masks(n, 4, load);
     for (int c = c_begin; c < c_end; c++) {
         const float *plane = in + (size_t)c * n;
         /* masked-off lanes read nothing: the plane's end may end the buffer */
@@ -459,6 +465,52 @@ wg4_output_rows_avx512(const struct ww_winograd *w, const float *m, size_t xi_st
 #define WGI4_SPLIT wg4_split_avx512
 #include "kernels/winograd_in4.inc"
 
+/* The register input transforms below: the input rows of tile rows
+ * [ty_first, ty_last] of the channel WG_GROUP after `channel` (plane at
+ * `plane`), fetched while this one is transformed, as the template does:
+ * a few short rows per channel, too little for the hardware prefetcher. */
+static inline void wg4_fetch_ahead(const struct ww_winograd *w, const float *plane, int channel,
+                                   int ty_first, int ty_last)
+{
+    const ww_conv2d_shape *s = &w->s;
+    int y_lo = ty_first * 4 - s->pad_top, y_hi = ty_last * 4 - s->pad_top + WG4_IN;
+    if (y_lo < 0) y_lo = 0;
+    if (y_hi > s->in_h) y_hi = s->in_h;
+    if (channel + WG_GROUP >= w->C || y_hi <= y_lo) return;
+    const char *next =
+        (const char *)(plane + (size_t)WG_GROUP * s->in_h * s->in_w + (size_t)y_lo * s->in_w);
+    size_t bytes = (size_t)(y_hi - y_lo) * s->in_w * sizeof(float);
+    for (size_t b = 0; b < bytes; b += 64)
+        __builtin_prefetch(next + b);
+}
+
+/* The column transforms of the row transforms h of a vector of tiles and
+ * their stores into the staging slots from dst (point i * 6 + j at
+ * (i * 6 + j) * tstride), lanes in keep only. */
+__attribute__((target("avx512f"))) static inline __attribute__((always_inline)) void
+wg4_store_columns(wg_v16f h[WG4_IN][WG4_IN], float *dst, size_t tstride, __mmask16 keep)
+{
+#pragma GCC unroll 6
+    for (int j = 0; j < WG4_IN; j++) {
+        wg_v16f o[WG4_IN];
+        WG4_BT(h[0][j], h[1][j], h[2][j], h[3][j], h[4][j], h[5][j], o);
+#pragma GCC unroll 6
+        for (int i = 0; i < WG4_IN; i++)
+            _mm512_mask_storeu_ps(dst + (size_t)(i * WG4_IN + j) * tstride, keep, o[i]);
+    }
+}
+
+/* Rows past nt in the last MR panel of nc channels' staging areas are
+ * zero, so the GEMM reads no garbage. */
+static void wg4_zero_past(float *stages, int nc, int nt, int mr, size_t tstride)
+{
+    int padded = (nt + mr - 1) / mr * mr;
+    for (int g = 0; g < nc; g++)
+        for (int xi = 0; xi < WG4_POINTS; xi++)
+            for (int t = nt; t < padded; t++)
+                stages[((size_t)g * WG4_POINTS + xi) * tstride + t] = 0.0f;
+}
+
 /* F(4x4) input transform with each input row in registers, for rows of
  * at most 16 tiles and 64 floats (ResNet-18's 56x56 and 28x28 layers):
  * each patch column of a tile row's tiles is picked out of the row's four
@@ -479,27 +531,14 @@ __attribute__((target("avx512f"))) static void wg4_input_rows_avx512(const struc
     int tw = w->tiles_w, tstride = bp + WG_STAGE_PAD;
     int ty_first = t0 / tw, ty_last = (t0 + nt - 1) / tw;
     __mmask16 load[4];
-    for (int q = 0; q < 4; q++) {
-        int lanes = s->in_w - 16 * q;
-        load[q] = lanes >= 16 ? 0xffff : lanes > 0 ? (__mmask16)((1u << lanes) - 1) : 0;
-    }
+    wg_load_masks(s->in_w, 4, load);
     __m512i index[WG4_IN];
     for (int k = 0; k < WG4_IN; k++)
         index[k] = _mm512_loadu_si512(w->row_index[k]);
-    int y_lo = ty_first * 4 - s->pad_top, y_hi = ty_last * 4 - s->pad_top + WG4_IN;
-    if (y_lo < 0) y_lo = 0;
-    if (y_hi > s->in_h) y_hi = s->in_h;
     for (int g = 0; g < nc; g++) {
         const float *plane = in + (size_t)(c + g) * s->in_h * s->in_w;
         float *stage = stages + (size_t)g * WG4_POINTS * tstride;
-        /* the same rows of the channel WG_GROUP ahead, as the template */
-        if (c + g + WG_GROUP < w->C && y_hi > y_lo) {
-            const char *next = (const char *)(plane + (size_t)WG_GROUP * s->in_h * s->in_w +
-                                              (size_t)y_lo * s->in_w);
-            size_t bytes = (size_t)(y_hi - y_lo) * s->in_w * sizeof(float);
-            for (size_t b = 0; b < bytes; b += 64)
-                __builtin_prefetch(next + b);
-        }
+        wg4_fetch_ahead(w, plane, c + g, ty_first, ty_last);
         wg_v16f h[WG4_IN][WG4_IN];
         for (int ty = ty_first; ty <= ty_last; ty++) {
             int r_begin = 0;
@@ -535,24 +574,11 @@ __attribute__((target("avx512f"))) static void wg4_input_rows_avx512(const struc
             /* Lanes before tx_lo belong to the block before; lanes up to 15
              * go past the row's tiles into the next row's slots (rewritten
              * next) or the staging pad, as in the template. */
-            __mmask16 keep = (__mmask16)(0xffffu << tx_lo);
-            float *dst = stage + (size_t)ty * tw - t0;
-#pragma GCC unroll 6
-            for (int j = 0; j < WG4_IN; j++) {
-                wg_v16f o[WG4_IN];
-                WG4_BT(h[0][j], h[1][j], h[2][j], h[3][j], h[4][j], h[5][j], o);
-#pragma GCC unroll 6
-                for (int i = 0; i < WG4_IN; i++)
-                    _mm512_mask_storeu_ps(dst + (size_t)(i * WG4_IN + j) * tstride, keep, o[i]);
-            }
+            wg4_store_columns(h, stage + (size_t)ty * tw - t0, (size_t)tstride,
+                              (__mmask16)(0xffffu << tx_lo));
         }
     }
-    int mr = w->kern->mr, padded = (nt + mr - 1) / mr * mr;
-    /* Rows past nt in the last panel are zero so the GEMM reads no garbage. */
-    for (int g = 0; g < nc; g++)
-        for (int xi = 0; xi < WG4_POINTS; xi++)
-            for (int t = nt; t < padded; t++)
-                stages[((size_t)g * WG4_POINTS + xi) * tstride + t] = 0.0f;
+    wg4_zero_past(stages, nc, nt, w->kern->mr, (size_t)tstride);
 }
 
 /* wg4_input_rows_avx512 for rows of at most 8 tiles and 32 floats
@@ -570,28 +596,15 @@ wg4_input_row_pairs_avx512(const struct ww_winograd *w, const float *in, int c, 
     int tw = w->tiles_w, tstride = bp + WG_STAGE_PAD;
     int ty_first = t0 / tw, ty_last = (t0 + nt - 1) / tw;
     __mmask16 load[2];
-    for (int q = 0; q < 2; q++) {
-        int lanes = s->in_w - 16 * q;
-        load[q] = lanes >= 16 ? 0xffff : lanes > 0 ? (__mmask16)((1u << lanes) - 1) : 0;
-    }
+    wg_load_masks(s->in_w, 2, load);
     __m512i index[WG4_IN];
     for (int k = 0; k < WG4_IN; k++)
         index[k] = _mm512_loadu_si512(w->row_index[k]);
     __mmask16 second = (__mmask16)(((1u << tw) - 1) << tw);
-    int y_lo = ty_first * 4 - s->pad_top, y_hi = ty_last * 4 - s->pad_top + WG4_IN;
-    if (y_lo < 0) y_lo = 0;
-    if (y_hi > s->in_h) y_hi = s->in_h;
     for (int g = 0; g < nc; g++) {
         const float *plane = in + (size_t)(c + g) * s->in_h * s->in_w;
         float *stage = stages + (size_t)g * WG4_POINTS * tstride;
-        /* the same rows of the channel WG_GROUP ahead, as the template */
-        if (c + g + WG_GROUP < w->C && y_hi > y_lo) {
-            const char *next = (const char *)(plane + (size_t)WG_GROUP * s->in_h * s->in_w +
-                                              (size_t)y_lo * s->in_w);
-            size_t bytes = (size_t)(y_hi - y_lo) * s->in_w * sizeof(float);
-            for (size_t b = 0; b < bytes; b += 64)
-                __builtin_prefetch(next + b);
-        }
+        wg4_fetch_ahead(w, plane, c + g, ty_first, ty_last);
         for (int ty = ty_first; ty <= ty_last; ty += 2) {
             wg_v16f h[WG4_IN][WG4_IN];
 #pragma GCC unroll 6
@@ -618,24 +631,11 @@ wg4_input_row_pairs_avx512(const struct ww_winograd *w, const float *in, int c, 
             int tx_lo = ty == ty_first ? t0 - ty * tw : 0;
             /* lanes before tx_lo belong to the block before; lanes past the
              * block's tiles go to later slots or the staging pad */
-            __mmask16 keep = (__mmask16)(0xffffu << tx_lo);
-            float *dst = stage + (size_t)ty * tw - t0;
-#pragma GCC unroll 6
-            for (int j = 0; j < WG4_IN; j++) {
-                wg_v16f o[WG4_IN];
-                WG4_BT(h[0][j], h[1][j], h[2][j], h[3][j], h[4][j], h[5][j], o);
-#pragma GCC unroll 6
-                for (int i = 0; i < WG4_IN; i++)
-                    _mm512_mask_storeu_ps(dst + (size_t)(i * WG4_IN + j) * tstride, keep, o[i]);
-            }
+            wg4_store_columns(h, stage + (size_t)ty * tw - t0, (size_t)tstride,
+                              (__mmask16)(0xffffu << tx_lo));
         }
     }
-    int mr = w->kern->mr, padded = (nt + mr - 1) / mr * mr;
-    /* Rows past nt in the last panel are zero so the GEMM reads no garbage. */
-    for (int g = 0; g < nc; g++)
-        for (int xi = 0; xi < WG4_POINTS; xi++)
-            for (int t = nt; t < padded; t++)
-                stages[((size_t)g * WG4_POINTS + xi) * tstride + t] = 0.0f;
+    wg4_zero_past(stages, nc, nt, w->kern->mr, (size_t)tstride);
 }
 
 /* F(4x4) input transform of a whole small map (at most 4x4 tiles, rows
