@@ -277,6 +277,17 @@ static inline void wg_load_masks(int n, int vectors, __mmask16 *mask)
     }
 }
 
+/* One point's 16 tile lanes into packed V: tiles 0-7 at dst (the first
+ * MR = 8 panel), tiles 8-15 one panel (8 C floats) on when there are two. */
+__attribute__((target("avx512f"))) static inline __attribute__((always_inline)) void
+wg_store_point_panels(float *dst, size_t panel_stride, __m512 point, int two_panels)
+{
+    _mm256_storeu_ps(dst, _mm512_castps512_ps256(point));
+    if (two_panels)
+        _mm256_storeu_ps(dst + panel_stride,
+                         _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(point), 1)));
+}
+
 /* F(2x2) input transform of a whole small map, straight into V's packed
  * layout: the row-split template spends most of its time on 7x7 maps in
  * scalar splits of 7-float rows, clearing padding rows, and vector loads
@@ -325,11 +336,8 @@ __attribute__((target("avx512f"))) static void wg_input_small_avx512(const struc
                                _mm512_sub_ps(h[2][j], h[1][j]), _mm512_sub_ps(h[1][j], h[3][j])};
 #pragma GCC unroll 4
             for (int i = 0; i < 4; i++) {
-                float *dst = vc + (size_t)(i * 4 + j) * xi_stride;
-                _mm256_storeu_ps(dst, _mm512_castps512_ps256(point[i]));
-                if (two_panels)
-                    _mm256_storeu_ps(dst + (size_t)8 * C, _mm256_castpd_ps(_mm512_extractf64x4_pd(
-                                                              _mm512_castps_pd(point[i]), 1)));
+                wg_store_point_panels(vc + (size_t)(i * 4 + j) * xi_stride, (size_t)8 * C, point[i],
+                                      two_panels);
             }
         }
     }
@@ -689,12 +697,8 @@ __attribute__((target("avx512f"))) static void wg4_input_small_avx512(const stru
             WG4_BT(h[0][j], h[1][j], h[2][j], h[3][j], h[4][j], h[5][j], o);
 #pragma GCC unroll 6
             for (int i = 0; i < WG4_IN; i++) {
-                float *dst = vc + (size_t)(i * WG4_IN + j) * xi_stride;
-                __m512 point = o[i];
-                _mm256_storeu_ps(dst, _mm512_castps512_ps256(point));
-                if (two_panels)
-                    _mm256_storeu_ps(dst + (size_t)8 * C, _mm256_castpd_ps(_mm512_extractf64x4_pd(
-                                                              _mm512_castps_pd(point), 1)));
+                wg_store_point_panels(vc + (size_t)(i * WG4_IN + j) * xi_stride, (size_t)8 * C,
+                                      o[i], two_panels);
             }
         }
     }
