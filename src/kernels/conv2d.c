@@ -359,36 +359,65 @@ static inline void dw_prefetch_plane(const float *p, size_t bytes)
 #endif
 
 #if WW_HAVE_X86
-/* The first output channel of unit `unit` of the direct kernel (a channel
- * or a pair of `step`, in band unit / per_band). Odd bands walk the
- * channels backwards: the cache line where two bands of a channel meet is
- * then written by the two threads at different times, not both at once
- * (with bands on 14x14 maps, in step cost 2-4x the time of the layer). */
-static inline int dw_unit_channel(int unit, int step, int per_band)
+/* Where unit `unit` of the direct kernel is: its band (unit / per_band),
+ * its first output channel (a channel or a pair of `step`) and the band's
+ * output rows. Odd bands walk the channels backwards: the cache line where
+ * two bands of a channel meet is then written by the two threads at
+ * different times, not both at once (with bands on 14x14 maps, in step
+ * cost 2-4x the time of the layer). A thread runs its units in order, so
+ * it steps a cursor (dw_cursor_next) rather than dividing for each unit:
+ * on 14x14 and 7x7 maps a unit is a few hundred cycles of kernel, and the
+ * divisions took 10-15 % of the layer. */
+typedef struct dw_cursor {
+    int band, index; /* unit = band * per_band + index */
+    int oc;
+    int oy_begin, oy_end;
+} dw_cursor;
+
+static inline void dw_cursor_channel(dw_cursor *k, int step, int per_band)
 {
-    int index = unit % per_band, band = unit / per_band;
-    return (band % 2 ? per_band - 1 - index : index) * step;
+    k->oc = (k->band % 2 ? per_band - 1 - k->index : k->index) * step;
 }
 
-/* The input rows unit `unit` of the direct kernel reads: its first
- * channel's rows of its band (the pair's second channel follows only for
- * whole planes). Large planes (a 112x112 plane is 49 KB, read in several
- * column sweeps of a few lines per row) come from L3 or memory at well
- * under the stream rate when left to the hardware prefetcher: the kernel
- * fetches the next unit's rows while it computes this one. */
-static void dw_unit_input(const depthwise_ctx *ctx, int unit, int step, int per_band,
+static void dw_cursor_at(const depthwise_ctx *ctx, int unit, int step, int per_band, dw_cursor *k)
+{
+    k->band = unit / per_band;
+    k->index = unit % per_band;
+    dwd_band_rows(&ctx->conv->shape, k->band, ctx->bands, &k->oy_begin, &k->oy_end);
+    dw_cursor_channel(k, step, per_band);
+}
+
+static inline void dw_cursor_next(const depthwise_ctx *ctx, int step, int per_band, dw_cursor *k)
+{
+    if (++k->index == per_band) {
+        k->index = 0;
+        k->band++;
+        dwd_band_rows(&ctx->conv->shape, k->band, ctx->bands, &k->oy_begin, &k->oy_end);
+    }
+    dw_cursor_channel(k, step, per_band);
+}
+
+/* The input channel output channel oc reads. */
+static inline int dw_input_channel(int oc, int multiplier)
+{
+    return multiplier == 1 ? oc : oc / multiplier;
+}
+
+/* The input rows of unit k of the direct kernel: its first channel's rows
+ * of its band (the pair's second channel follows only for whole planes).
+ * Large planes (a 112x112 plane is 49 KB, read in several column sweeps of
+ * a few lines per row) come from L3 or memory at well under the stream
+ * rate when left to the hardware prefetcher: the kernel fetches the next
+ * unit's rows while it computes this one. */
+static void dw_unit_input(const depthwise_ctx *ctx, const dw_cursor *k, int multiplier,
                           const char **at, size_t *bytes)
 {
     const ww_conv2d_shape *s = &ctx->conv->shape;
-    int oc = dw_unit_channel(unit, step, per_band);
-    int oy_begin, oy_end;
-    dwd_band_rows(s, unit / per_band, ctx->bands, &oy_begin, &oy_end);
-    int y0 = oy_begin * s->stride_h - s->pad_top;
-    int y1 = (oy_end - 1) * s->stride_h - s->pad_top + s->kernel_h;
+    int y0 = k->oy_begin * s->stride_h - s->pad_top;
+    int y1 = (k->oy_end - 1) * s->stride_h - s->pad_top + s->kernel_h;
     if (y0 < 0) y0 = 0;
     if (y1 > s->in_h) y1 = s->in_h;
-    int multiplier = s->out_c / s->groups;
-    const float *plane = ctx->in + (size_t)(oc / multiplier) * s->in_h * s->in_w;
+    const float *plane = ctx->in + (size_t)dw_input_channel(k->oc, multiplier) * s->in_h * s->in_w;
     *at = (const char *)(plane + (size_t)y0 * s->in_w);
     *bytes = y1 > y0 ? (size_t)(y1 - y0) * s->in_w * sizeof(float) : 0;
 }
@@ -447,28 +476,44 @@ static void depthwise_slots_run(void *p, int begin, int end)
                         ? (int)((DW_PREFETCH_BYTES + unit_bytes - 1) / unit_bytes)
                         : 0;
         for (int unit = begin; unit < begin + ahead && unit < end; unit++)
-            dw_prefetch_plane(ctx->in + (size_t)(unit * step / multiplier) * in_plane, unit_bytes);
+            dw_prefetch_plane(
+                ctx->in + (size_t)dw_input_channel(unit * step, multiplier) * in_plane, unit_bytes);
+        dw_cursor cur, next;
+        if (begin < end) dw_cursor_at(ctx, begin, step, per_band, &next);
         for (int unit = begin; unit < end; unit++) {
             if (ahead && unit + ahead < end) {
                 int oc_ahead = (unit + ahead) * step;
                 size_t bytes = (size_t)(s->out_c - oc_ahead < step ? s->out_c - oc_ahead : step) *
                                in_plane * sizeof(float);
-                dw_prefetch_plane(ctx->in + (size_t)(oc_ahead / multiplier) * in_plane, bytes);
+                dw_prefetch_plane(
+                    ctx->in + (size_t)dw_input_channel(oc_ahead, multiplier) * in_plane, bytes);
             }
-            int oc = dw_unit_channel(unit, step, per_band);
-            dwd_channel c = {.shape = s, .act = conv->act, .defer_act = defer};
-            dwd_band_rows(s, unit / per_band, ctx->bands, &c.oy_begin, &c.oy_end);
+            cur = next;
+            if (unit + 1 < end) dw_cursor_next(ctx, step, per_band, &next);
+            int oc = cur.oc;
+            /* every field set one by one: a zero-filling initializer of
+             * the whole struct compiles to `rep stos`, a microcoded
+             * store loop that took a fifth of this function per unit */
+            dwd_channel c;
+            c.shape = s;
+            c.act = conv->act;
+            c.defer_act = defer;
+            c.oy_begin = cur.oy_begin;
+            c.oy_end = cur.oy_end;
+            c.fetch = NULL;
+            c.fetch_bytes = 0;
             if (!ahead && unit + 1 < end)
-                dw_unit_input(ctx, unit + 1, step, per_band, &c.fetch, &c.fetch_bytes);
+                dw_unit_input(ctx, &next, multiplier, &c.fetch, &c.fetch_bytes);
             int n = s->out_c - oc < step ? s->out_c - oc : step;
-            for (int i = 0; i < n; i++) {
-                if (ctx->sums && !defer)
-                    c.sum[i] = ctx->sums + (size_t)(unit / per_band) * s->out_c + oc + i;
-                c.in[i] = ctx->in + (size_t)((oc + i) / multiplier) * in_plane;
-                c.residual[i] = ctx->residual ? ctx->residual + (size_t)(oc + i) * out_plane : NULL;
-                c.out[i] = ctx->out + (size_t)(oc + i) * out_plane;
-                c.weight[i] = conv->weight + (size_t)(oc + i) * taps;
-                c.bias[i] = conv->bias ? conv->bias[oc + i] : 0.0f;
+            for (int i = 0; i < 2; i++) {
+                int ch = oc + (i < n ? i : 0); /* a lone channel fills both entries */
+                c.sum[i] =
+                    ctx->sums && !defer ? ctx->sums + (size_t)cur.band * s->out_c + ch : NULL;
+                c.in[i] = ctx->in + (size_t)dw_input_channel(ch, multiplier) * in_plane;
+                c.residual[i] = ctx->residual ? ctx->residual + (size_t)ch * out_plane : NULL;
+                c.out[i] = ctx->out + (size_t)ch * out_plane;
+                c.weight[i] = conv->weight + (size_t)ch * taps;
+                c.bias[i] = conv->bias ? conv->bias[ch] : 0.0f;
             }
             if (n == 2)
                 conv->depthwise_direct_pair(&c);

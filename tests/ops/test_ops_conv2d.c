@@ -59,9 +59,39 @@ static void describe(const conv_case *c, char *buf, size_t size)
              c->pr, c->dh, c->dw, c->groups, c->has_bias, c->has_residual, (int)c->act);
 }
 
-/* Runs `conv` with 1, 2 and 3 threads against `expect` (out_n floats;
- * `got` is their buffer, set to NaN first so unwritten outputs fail);
- * returns the number of runs. */
+/* One run of `conv`: ww_conv2d_run_means with means, ww_conv2d_run_scaled
+ * with in_scale, else ww_conv2d_run. */
+typedef struct conv_run_args {
+    const ww_conv2d *conv;
+    const float *in, *in_scale, *residual;
+    float *got, *means, *scratch;
+    ww_threadpool *pool;
+} conv_run_args;
+
+static void run_conv_once(const conv_run_args *a)
+{
+    if (a->means)
+        ww_conv2d_run_means(a->conv, a->in, a->residual, a->got, a->means, a->scratch, a->pool);
+    else if (a->in_scale)
+        ww_conv2d_run_scaled(a->conv, a->in, a->in_scale, a->residual, a->got, a->scratch, a->pool);
+    else
+        ww_conv2d_run(a->conv, a->in, a->residual, a->got, a->scratch, a->pool);
+}
+
+/* A job of the pool the conv runs on: the conv's own parallel_for then
+ * finds the pool busy and runs every slot on this one thread, in one call
+ * (so a kernel's per-thread state walks all the thread shares, e.g. the
+ * depthwise kernel's units across its row bands). */
+static void run_conv_nested(void *p, int begin, int end)
+{
+    (void)end;
+    if (begin == 0) run_conv_once(p);
+}
+
+/* Runs `conv` with 1, 2 and 3 threads, and once more sized for 2 threads
+ * but run on one (run_conv_nested), against `expect` (out_n floats; `got`
+ * is their buffer, set to NaN first so unwritten outputs fail); returns
+ * the number of runs. */
 /* With expect_means (one per output channel), the runs are
  * ww_conv2d_run_means and their means are checked too. */
 static int check_runs_scaled(const ww_conv2d *conv, const float *in, const float *in_scale,
@@ -71,27 +101,32 @@ static int check_runs_scaled(const ww_conv2d *conv, const float *in, const float
     int runs = 0;
     int channels = ww_conv2d_get_shape(conv)->out_c;
     float *means = expect_means ? malloc((size_t)channels * sizeof *means) : NULL;
-    for (int threads = 1; threads <= 3; threads++) {
+    for (int variant = 1; variant <= 4; variant++) {
+        int nested = variant == 4, threads = nested ? 2 : variant;
         size_t scratch_n = ww_conv2d_scratch_floats(conv, threads);
         float *scratch = scratch_n ? malloc(scratch_n * sizeof *scratch) : NULL;
         for (size_t i = 0; i < out_n; i++)
             got[i] = NAN;
-        double mean_diff = 0;
-        if (means) {
+        if (means)
             for (int i = 0; i < channels; i++)
                 means[i] = NAN;
-            ww_conv2d_run_means(conv, in, residual, got, means, scratch, ww_test_pools[threads]);
-            mean_diff = ww_max_rel_diff(means, expect_means, (size_t)channels);
-        } else if (in_scale) {
-            ww_conv2d_run_scaled(conv, in, in_scale, residual, got, scratch,
-                                 ww_test_pools[threads]);
-        } else {
-            ww_conv2d_run(conv, in, residual, got, scratch, ww_test_pools[threads]);
-        }
+        conv_run_args args = {.conv = conv,
+                              .in = in,
+                              .in_scale = in_scale,
+                              .residual = residual,
+                              .got = got,
+                              .means = means,
+                              .scratch = scratch,
+                              .pool = ww_test_pools[threads]};
+        if (nested)
+            ww_parallel_for(args.pool, 2, run_conv_nested, &args);
+        else
+            run_conv_once(&args);
+        double mean_diff = means ? ww_max_rel_diff(means, expect_means, (size_t)channels) : 0;
         double diff = ww_max_rel_diff(got, expect, out_n);
         if (!(diff <= TOLERANCE) || !(mean_diff <= TOLERANCE))
-            fail_msg("%s [%s, %d threads]: max rel diff %g, of the means %g", what,
-                     ww_isa_name(isa), threads, diff, mean_diff);
+            fail_msg("%s [%s, %d threads%s]: max rel diff %g, of the means %g", what,
+                     ww_isa_name(isa), threads, nested ? ", run on one" : "", diff, mean_diff);
         free(scratch);
         runs++;
     }
