@@ -421,6 +421,26 @@ static void dw_unit_input(const depthwise_ctx *ctx, const dw_cursor *k, int mult
     *at = (const char *)(plane + (size_t)y0 * s->in_w);
     *bytes = y1 > y0 ? (size_t)(y1 - y0) * s->in_w * sizeof(float) : 0;
 }
+
+/* Output planes smaller than this are not fetched ahead for writing
+ * (dwd_channel.fetch_out): 28x28 and smaller planes are a few lines, in
+ * cache, or shared with the neighbouring channel's, which at 2 threads
+ * may be the other core's (ShuffleNetV2 1.01-1.03x the time with them). */
+#define DW_FETCH_OUT_MIN_BYTES 8192
+
+/* The output rows of unit k of the direct kernel (its band of its channel,
+ * or of both of a pair), which are written next to one another in memory
+ * only for whole planes. */
+static void dw_unit_output(const depthwise_ctx *ctx, const dw_cursor *k, int step, const char **at,
+                           size_t *bytes)
+{
+    const ww_conv2d_shape *s = &ctx->conv->shape;
+    int n = s->out_c - k->oc < step ? s->out_c - k->oc : step;
+    size_t rows = (size_t)(k->oy_end - k->oy_begin) * s->out_w;
+    float *plane = ctx->out + (size_t)k->oc * s->out_h * s->out_w;
+    *at = (const char *)(plane + (size_t)k->oy_begin * s->out_w);
+    *bytes = (k->oy_end - k->oy_begin == s->out_h ? (size_t)n : 1) * rows * sizeof(float);
+}
 #endif
 
 #if WW_HAVE_X86
@@ -502,8 +522,12 @@ static void depthwise_slots_run(void *p, int begin, int end)
             c.oy_end = cur.oy_end;
             c.fetch = NULL;
             c.fetch_bytes = 0;
+            c.fetch_out = NULL;
+            c.fetch_out_bytes = 0;
             if (!ahead && unit + 1 < end)
                 dw_unit_input(ctx, &next, multiplier, &c.fetch, &c.fetch_bytes);
+            if (unit + 1 < end && out_plane * sizeof(float) >= DW_FETCH_OUT_MIN_BYTES)
+                dw_unit_output(ctx, &next, step, &c.fetch_out, &c.fetch_out_bytes);
             int n = s->out_c - oc < step ? s->out_c - oc : step;
             for (int i = 0; i < 2; i++) {
                 int ch = oc + (i < n ? i : 0); /* a lone channel fills both entries */
@@ -1103,9 +1127,10 @@ static void conv_pack_spill(const gemm_ctx *ctx, int group, int k0, int kc, floa
 
 /* Rows [m0, m1) of `group` times packed column panel p (K rows [k0, k0 + kc));
  * the last panel with the spilled columns, packed at spill_panel unless
- * the panel reads its rows in place. */
-static void conv_panel_product(const gemm_ctx *ctx, int group, int p, int k0, int kc, int m0,
-                               int m1, const float *panel, const float *spill_panel, int prefetch_a)
+ * the panel reads its rows in place. The job writes panels up to p_end. */
+static void conv_panel_product(const gemm_ctx *ctx, int group, int p, int p_end, int k0, int kc,
+                               int m0, int m1, const float *panel, const float *spill_panel,
+                               int prefetch_a)
 {
     const ww_conv2d *conv = ctx->conv;
     int nr_full = conv->kern->nr;
@@ -1135,6 +1160,10 @@ static void conv_panel_product(const gemm_ctx *ctx, int group, int p, int k0, in
                                .prefetch_a = prefetch_a};
     args.fetch_next = ldb && gemm_reads_in_place(ctx, p + 1) &&
                       (size_t)conv->k * conv->n * sizeof(float) >= FETCH_NEXT_MIN_BYTES;
+    /* the next panel's C only when this job writes it next: past the job
+     * it may be the other thread's, and a line fetched for writing here
+     * would then cross cores twice */
+    args.fetch_c_next = ldb && p + 1 < p_end;
     if (ctx->plan.wide) {
         args.wide = 1; /* no next panel to fetch: fetch_next is 0 */
         args.spill = conv->n - conv->kern->wide_nr;
@@ -1181,7 +1210,7 @@ static void conv_gemm_job(const gemm_ctx *ctx, const float *phased, float *panel
         for (int m0 = m_begin; m0 < m_end; m0 += row_step) {
             int m1 = m_end - m0 < row_step ? m_end : m0 + row_step;
             for (int p = p_begin; p < p_end; p++)
-                conv_panel_product(ctx, group, p, k0, kc, m0, m1,
+                conv_panel_product(ctx, group, p, p_end, k0, kc, m0, m1,
                                    panels + (size_t)(p - p_begin) * panel_floats, spill_panel,
                                    p == p_begin);
         }

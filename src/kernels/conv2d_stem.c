@@ -211,6 +211,12 @@ __attribute__((target("avx512f"))) static void stem_copy_row(const ww_conv_stem 
         size_t at = (size_t)g * STEM_JC * plane + (size_t)oy * s->out_w + (size_t)x0;              \
         const float *residual = ctx->residual;                                                     \
         float *out = ctx->out;                                                                     \
+        /* the next output row's lines of these channels, for writing: a                           \
+         * store to a line not in cache waits for its fetch */                                     \
+        if (oy + 1 < s->out_h)                                                                     \
+            _Pragma("GCC unroll 8") for (int j = 0; j < STEM_JC && j < channels; j++)              \
+                _Pragma("GCC unroll 3") for (int v = 0; v < NV; v++)                               \
+                    __builtin_prefetch(out + at + j * plane + s->out_w + 16 * v, 1, 3);            \
         /* j constant after unrolling: the sums stay in registers; one                             \
          * loop per activation, so that it is a constant in each (a test                           \
          * per vector cost ReLU6 tiles ~9 %) */                                                    \

@@ -707,7 +707,10 @@ void ww_gemm_panel(const ww_gemm_panel_args *g)
 {
     const ww_gemm_kernel *kern = g->kern;
     int mr = kern->mr;
-    ww_gemm_epilogue ep = {.accumulate = g->k0 > 0, .final = g->k0 + g->kc >= g->k, .act = g->act};
+    ww_gemm_epilogue ep = {.accumulate = g->k0 > 0,
+                           .final = g->k0 + g->kc >= g->k,
+                           .act = g->act,
+                           .fetch_c_next = g->fetch_c_next};
     const char *fetch = g->prefetch;
     int fetch_left = fetch ? g->prefetch_lines : 0;
     for (int m0 = g->m_begin; m0 < g->m_end; m0 += mr) {

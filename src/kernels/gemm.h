@@ -41,6 +41,9 @@ typedef struct ww_gemm_epilogue {
      * into L2, one per k step, spread over the tile's work */
     const char *prefetch;
     int prefetch_lines;
+    /* tile_strided*: 1 to fetch the tile's rows of the next panel of C
+     * (the NR floats right of each row) for writing */
+    int fetch_c_next;
 } ww_gemm_epilogue;
 
 /* Computes one full MR x NR tile: acc = A_panel (kc x MR) * B_panel (kc x NR),
@@ -171,6 +174,10 @@ typedef struct ww_gemm_panel_args {
      * rows (the NR floats right of each row it reads), which the hardware
      * prefetcher follows poorly, one stream per row. */
     int fetch_next;
+    /* B in place (ldb): each full tile fetches its rows of the next
+     * panel's C, for writing, when the same thread writes that panel next
+     * (ww_gemm_epilogue.fetch_c_next). */
+    int fetch_c_next;
     /* All kern->wide_nr + spill columns in one pass by kern->tile_wide: B
      * in place (ldb), full MR-row panels, spill columns at b_spill. */
     int wide;
