@@ -423,9 +423,10 @@ static void dw_unit_input(const depthwise_ctx *ctx, const dw_cursor *k, int mult
 }
 
 /* Output planes smaller than this are not fetched ahead for writing
- * (dwd_channel.fetch_out): 28x28 and smaller planes are a few lines, in
- * cache, or shared with the neighbouring channel's, which at 2 threads
- * may be the other core's (ShuffleNetV2 1.01-1.03x the time with them). */
+ * (dwd_channel.fetch_out): 28x28 and smaller planes are a few lines,
+ * mostly still in cache; fetching them too was neutral to slightly slower
+ * (A/B at 1 thread: MobileNetV2 1.008x, ShuffleNetV2 1.011x,
+ * EfficientNet-B0 1.004x). */
 #define DW_FETCH_OUT_MIN_BYTES 8192
 
 /* The output rows of unit k of the direct kernel (its band of its channel,
