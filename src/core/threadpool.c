@@ -350,6 +350,16 @@ int ww_threadpool_size(const ww_threadpool *pool)
     return pool ? pool->threads : 1;
 }
 
+int ww_parallel_for_share_begin(int threads, int n, int t)
+{
+    if (t <= 0 || n <= 0) return 0;
+    if (t >= threads || n == 1) return n;
+    int first, last, begin, end;
+    share_bounds(n, threads, t, &first, &last);
+    split_bounds(n, job_chunks(n, threads), first, &begin, &end);
+    return begin;
+}
+
 void ww_parallel_for(ww_threadpool *pool, int n, ww_range_fn fn, void *ctx)
 {
     if (n <= 0) return;

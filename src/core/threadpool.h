@@ -24,6 +24,10 @@ int ww_threadpool_size(const ww_threadpool *pool); /* 1 for NULL */
  * the chunks unless another thread, idle sooner, takes some over, so
  * consecutive calls keep the same part of an index space on the same core. */
 void ww_parallel_for(ww_threadpool *pool, int n, ww_range_fn fn, void *ctx);
+/* The first iteration of thread t's share of ww_parallel_for(pool, n, ...)
+ * on a pool of `threads` threads (n for t at or past it): where a later
+ * loop over the same data finds what each thread wrote. */
+int ww_parallel_for_share_begin(int threads, int n, int t);
 
 /* Work items [0, items) in `slots` contiguous shares, claimed through
  * atomic counters: slot s takes its own share from the front, then what is

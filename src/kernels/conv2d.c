@@ -99,6 +99,12 @@ struct ww_conv2d {
      * scratch (any other algorithm or instruction set). */
     enum { POOL_NONE, POOL_DIRECT, POOL_AFTER } pooled;
     ww_pool2d_shape pool;
+    /* 1x1: the depthwise conv whose output is the input, or NULL (see
+     * ww_conv2d_set_input_producer and ksplit_bounds) */
+    const ww_conv2d *producer;
+    /* 1x1: a depthwise conv that reads the output, or NULL (see
+     * ww_conv2d_set_output_consumer and msplit_bounds) */
+    const ww_conv2d *consumer;
 };
 
 /* ---- depthwise row kernels --------------------------------------------- */
@@ -922,6 +928,9 @@ typedef struct gemm_plan {
     int streaming; /* weight streaming (see gemm_kc) */
     int wide;      /* one panel of all columns through the kernel's wide tile */
     size_t slot_floats;
+    /* with m_split: row chunk c is rows [m_bounds[c], m_bounds[c + 1]) */
+    int m_split;
+    int m_bounds[65];
 } gemm_plan;
 
 /* Weight-streaming layers: all columns fit one job and the packed weights
@@ -1037,6 +1046,7 @@ static gemm_plan plan_gemm(const ww_conv2d *conv, int threads, int packs)
     if (p.slots > WW_SHARES_MAX) p.slots = WW_SHARES_MAX;
     p.kc = gemm_kc(conv, &p.streaming);
     p.slot_floats = gemm_slot_floats(conv);
+    p.m_split = 0;
     return p;
 }
 
@@ -1129,9 +1139,16 @@ static void conv_pack_spill(const gemm_ctx *ctx, int group, int k0, int kc, floa
 /* Rows [m0, m1) of `group` times packed column panel p (K rows [k0, k0 + kc));
  * the last panel with the spilled columns, packed at spill_panel unless
  * the panel reads its rows in place. The job writes panels up to p_end. */
+/* One thread's share of K in a K-split run (ksplit_run): rows [k_begin,
+ * k_end) of B, summed into `out` (M x N, no bias, residual or activation). */
+typedef struct gemm_kpart {
+    int k_begin, k_end;
+    float *out;
+} gemm_kpart;
+
 static void conv_panel_product(const gemm_ctx *ctx, int group, int p, int p_end, int k0, int kc,
                                int m0, int m1, const float *panel, const float *spill_panel,
-                               int prefetch_a)
+                               int prefetch_a, const gemm_kpart *kp)
 {
     const ww_conv2d *conv = ctx->conv;
     int nr_full = conv->kern->nr;
@@ -1159,6 +1176,14 @@ static void conv_panel_product(const gemm_ctx *ctx, int group, int p, int p_end,
                                .residual = ctx->residual ? ctx->residual + offset : NULL,
                                .act = conv->act,
                                .prefetch_a = prefetch_a};
+    if (kp) {
+        args.c = kp->out + offset;
+        args.bias = NULL;
+        args.residual = NULL;
+        args.act = WW_ACT_NONE;
+        args.k_first = kp->k_begin;
+        args.partial = 1;
+    }
     args.fetch_next = ldb && gemm_reads_in_place(ctx, p + 1) &&
                       (size_t)conv->k * conv->n * sizeof(float) >= FETCH_NEXT_MIN_BYTES;
     /* the next panel's C only when this job writes it next: past the job
@@ -1178,9 +1203,10 @@ static void conv_panel_product(const gemm_ctx *ctx, int group, int p, int p_end,
     ww_gemm_panel(&args);
 }
 
-/* One job: rows [m_begin, m_end) of one group times panels [p_begin, p_end). */
+/* One job: rows [m_begin, m_end) of one group times panels [p_begin, p_end);
+ * with kp, only K rows [kp->k_begin, kp->k_end), into kp->out. */
 static void conv_gemm_job(const gemm_ctx *ctx, const float *phased, float *panels, int group,
-                          int p_begin, int p_end, int m_begin, int m_end)
+                          int p_begin, int p_end, int m_begin, int m_end, const gemm_kpart *kp)
 {
     const ww_conv2d *conv = ctx->conv;
     const ww_gemm_kernel *kern = conv->kern;
@@ -1193,8 +1219,9 @@ static void conv_gemm_job(const gemm_ctx *ctx, const float *phased, float *panel
         int rows = WEIGHT_ROW_BLOCK_BYTES / (kc_max * (int)sizeof(float)) / kern->mr * kern->mr;
         row_step = rows > kern->mr ? rows : kern->mr;
     }
-    for (int k0 = 0; k0 < conv->k; k0 += kc_max) {
-        int kc = conv->k - k0 < kc_max ? conv->k - k0 : kc_max;
+    int k_end = kp ? kp->k_end : conv->k;
+    for (int k0 = kp ? kp->k_begin : 0; k0 < k_end; k0 += kc_max) {
+        int kc = k_end - k0 < kc_max ? k_end - k0 : kc_max;
         for (int p = p_begin; p < p_end; p++)
             if (!gemm_reads_in_place(ctx, p))
                 conv_pack_panel(ctx, phased, group, p, k0, kc,
@@ -1213,7 +1240,7 @@ static void conv_gemm_job(const gemm_ctx *ctx, const float *phased, float *panel
             for (int p = p_begin; p < p_end; p++)
                 conv_panel_product(ctx, group, p, p_end, k0, kc, m0, m1,
                                    panels + (size_t)(p - p_begin) * panel_floats, spill_panel,
-                                   p == p_begin);
+                                   p == p_begin, kp);
         }
     }
 }
@@ -1230,10 +1257,15 @@ static void conv_gemm_run_job(const gemm_ctx *ctx, const float *phased, float *p
     int group = rest / plan->m_chunks;
     int m_begin = (int)((long long)m_panels * chunk / plan->m_chunks) * mr;
     int m_end = (int)((long long)m_panels * (chunk + 1) / plan->m_chunks) * mr;
+    if (plan->m_split) {
+        m_begin = plan->m_bounds[chunk];
+        m_end = plan->m_bounds[chunk + 1];
+    }
     if (m_end > conv->m) m_end = conv->m;
     int p_begin = (int)((long long)plan->n_panels * block / plan->n_blocks);
     int p_end = (int)((long long)plan->n_panels * (block + 1) / plan->n_blocks);
-    if (m_begin < m_end) conv_gemm_job(ctx, phased, panels, group, p_begin, p_end, m_begin, m_end);
+    if (m_begin < m_end)
+        conv_gemm_job(ctx, phased, panels, group, p_begin, p_end, m_begin, m_end, NULL);
 }
 
 /* Iteration `slot` owns scratch slot `slot` and a contiguous share of the
@@ -1591,6 +1623,230 @@ static void scale_a_panels(void *p, int begin, int end)
     }
 }
 
+/* ---- 1x1 convs after a channel-split depthwise conv: K split --------------- */
+
+/* A depthwise layer that splits its channels between threads (maps under
+ * DWD_BAND_MIN_ROWS per thread) writes each channel on one core, and the
+ * 1x1 projection after it reads every channel for its outputs: half of its
+ * input comes from the other core (~240 ns per line here), and those lines
+ * are then shared, so the depthwise layer's next run waits on every store
+ * to them (alone 960 @7 takes 0.016 ms at 2 threads; after the 1x1 conv
+ * that read its output, 0.035). Splitting the projection's K the way the
+ * depthwise layer split its channels, each thread sums over the channels
+ * it wrote, into a partial M x N product of its own, and the partials
+ * (1/6 of the input's size for MobileNetV2's blocks) are added in a second
+ * pass, each thread over a share of the rows. */
+#define KSPLIT_MAX_THREADS 64
+/* Larger maps keep the usual split: at 28x28 (MobileNetV2's 192 -> 32)
+ * the partials' extra pass cost more than the depthwise layer gained. */
+#define KSPLIT_MAX_PIXELS (14 * 14)
+/* It pays where the input (K x N) is several times the partials (M x N),
+ * as in the mobile nets' projections (K = 6 M); ShuffleNetV2's 1x1 convs
+ * after its depthwise ones (K = M) took 1.05x the time with it. The M
+ * split, likewise, where the output is several times the input (the
+ * expansions, M = 6 K), since each thread then reads all of the input:
+ * ShuffleNetV2's (M = K) took 1.03x the time. */
+#define KSPLIT_MIN_K_PER_M 4
+
+/* The channels each thread's share of depthwise conv `dw` covers when
+ * it splits channels at `threads` threads (depthwise_run's units, in
+ * ww_parallel_for's shares), each bound rounded down to a multiple of
+ * `align`: thread t's are [bounds[t], bounds[t + 1]). 0 when it splits
+ * rows instead, or some thread would get none. */
+static int dw_channel_bounds(const ww_conv2d *dw, int threads, int align, int *bounds)
+{
+#if WW_HAVE_X86
+    if (!dw->depthwise_direct || dwd_bands(&dw->shape, threads) != 1) return 0;
+    /* the units of depthwise_run: channels, or pairs of them */
+    int step = dw->depthwise_direct_pair ? 2 : 1;
+    int units = (dw->shape.out_c + step - 1) / step;
+    for (int t = 0; t <= threads; t++) {
+        int c = t == threads
+                    ? dw->shape.out_c
+                    : ww_parallel_for_share_begin(threads, units, t) * step / align * align;
+        bounds[t] = c < dw->shape.out_c ? c : dw->shape.out_c;
+        if (t > 0 && bounds[t] <= bounds[t - 1]) return 0; /* a thread without channels */
+    }
+    return 1;
+#else
+    (void)dw;
+    (void)threads;
+    (void)align;
+    (void)bounds;
+    return 0;
+#endif
+}
+
+/* The K split of `conv` at `threads` threads: bounds[t] .. bounds[t + 1]
+ * are thread t's input channels; 0 when the conv does not split K. */
+static int ksplit_bounds(const ww_conv2d *conv, int threads, int *bounds)
+{
+    const ww_conv2d *dw = conv->producer;
+    if (!dw || threads < 2 || threads > KSPLIT_MAX_THREADS || conv->algo != CONV_GEMM_1X1 ||
+        conv->n < 2 || conv->n > KSPLIT_MAX_PIXELS || conv->k < KSPLIT_MIN_K_PER_M * conv->m ||
+        conv->shape.groups != 1 || conv->pooled != POOL_NONE || !conv->kern->tile_strided ||
+        dw->algo != CONV_DEPTHWISE || dw->shape.out_c != conv->shape.in_c)
+        return 0;
+    return dw_channel_bounds(dw, threads, 1, bounds);
+}
+
+/* The M split of 1x1 conv `conv` at `threads` threads, whose output a
+ * channel-split depthwise conv reads (ww_conv2d_set_output_consumer): each
+ * thread computes the output channels that thread's share of the
+ * depthwise layer reads, rounded to whole row tiles, so that layer reads
+ * what its own core wrote; rows [bounds[t], bounds[t + 1]) for thread t.
+ * 0: the usual plan. */
+static int msplit_bounds(const ww_conv2d *conv, int threads, int *bounds)
+{
+    const ww_conv2d *dw = conv->consumer;
+    if (!dw || threads < 2 || threads > KSPLIT_MAX_THREADS || conv->algo != CONV_GEMM_1X1 ||
+        conv->n < 2 || conv->n > KSPLIT_MAX_PIXELS || conv->m < KSPLIT_MIN_K_PER_M * conv->k ||
+        conv->shape.groups != 1 || conv->pooled != POOL_NONE || dw->algo != CONV_DEPTHWISE ||
+        dw->shape.in_c != conv->shape.out_c || dw->shape.out_c != dw->shape.in_c)
+        return 0;
+    return dw_channel_bounds(dw, threads, conv->kern->mr, bounds);
+}
+
+void ww_conv2d_set_input_producer(ww_conv2d *conv, const ww_conv2d *producer)
+{
+    conv->producer = producer;
+}
+
+void ww_conv2d_set_output_consumer(ww_conv2d *conv, const ww_conv2d *consumer)
+{
+    conv->consumer = consumer;
+}
+
+int ww_conv2d_splits_m(const ww_conv2d *conv, int threads)
+{
+    int bounds[KSPLIT_MAX_THREADS + 1];
+    return msplit_bounds(conv, threads, bounds);
+}
+
+int ww_conv2d_splits_k(const ww_conv2d *conv, int threads)
+{
+    int bounds[KSPLIT_MAX_THREADS + 1];
+    return ksplit_bounds(conv, threads, bounds);
+}
+
+/* Floats of one thread's partial product (64-byte aligned). */
+static size_t ksplit_partial_floats(const ww_conv2d *conv)
+{
+    return ((size_t)conv->m * conv->n + 15) / 16 * 16;
+}
+
+/* Scratch of a K-split run past the GEMM's own: every thread's partial. */
+static size_t ksplit_scratch_floats(const ww_conv2d *conv, int threads)
+{
+    return ww_conv2d_splits_k(conv, threads) ? (size_t)threads * ksplit_partial_floats(conv) + 16
+                                             : 0;
+}
+
+typedef struct ksplit_ctx {
+    const gemm_ctx *gemm; /* planned for one thread: every job is all rows */
+    int threads;
+    int bounds[KSPLIT_MAX_THREADS + 1];
+    float *partials; /* thread t's at partials + t * ksplit_partial_floats */
+} ksplit_ctx;
+
+/* Slot t: all rows and columns over input channels bounds[t] .. bounds[t + 1]. */
+static void ksplit_slots(void *p, int begin, int end)
+{
+    const ksplit_ctx *ks = p;
+    const gemm_ctx *ctx = ks->gemm;
+    const gemm_plan *plan = &ctx->plan;
+    size_t partial = ksplit_partial_floats(ctx->conv);
+    for (int t = begin; t < end; t++) {
+        float *panels = ww_align64(ctx->scratch + (size_t)t * plan->slot_floats);
+        gemm_kpart kp = {ks->bounds[t], ks->bounds[t + 1], ks->partials + (size_t)t * partial};
+        for (int b = 0; b < plan->n_blocks; b++) {
+            int p_begin = (int)((long long)plan->n_panels * b / plan->n_blocks);
+            int p_end = (int)((long long)plan->n_panels * (b + 1) / plan->n_blocks);
+            conv_gemm_job(ctx, NULL, panels, 0, p_begin, p_end, 0, ctx->conv->m, &kp);
+        }
+    }
+}
+
+#if WW_HAVE_X86
+/* o = (sum of the `parts` partial rows q[t * stride]) + bias + res (res
+ * may be NULL), n floats. */
+__attribute__((target("avx512f"))) static void ksplit_add_row_avx512(float *o, const float *q,
+                                                                     size_t stride, int parts,
+                                                                     float bias, const float *res,
+                                                                     size_t n)
+{
+    __m512 b = _mm512_set1_ps(bias);
+    for (size_t i = 0; i < n; i += 16) {
+        __mmask16 m = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1);
+        __m512 x = _mm512_maskz_loadu_ps(m, q + i);
+        for (int t = 1; t < parts; t++)
+            x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(m, q + (size_t)t * stride + i));
+        x = _mm512_add_ps(x, b);
+        if (res) x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(m, res + i));
+        _mm512_mask_storeu_ps(o + i, m, x);
+    }
+}
+#endif
+
+/* Part i of the rows: the sum of the partials, plus bias and residual,
+ * activated, into the output. */
+static void ksplit_reduce(void *p, int begin, int end)
+{
+    const ksplit_ctx *ks = p;
+    const gemm_ctx *ctx = ks->gemm;
+    const ww_conv2d *conv = ctx->conv;
+    size_t n = (size_t)conv->n, partial = ksplit_partial_floats(conv);
+    for (int part = begin; part < end; part++) {
+        int r0 = (int)((long long)conv->m * part / ks->threads);
+        int r1 = (int)((long long)conv->m * (part + 1) / ks->threads);
+        for (int r = r0; r < r1; r++) {
+            float *o = ctx->out + (size_t)r * n;
+            const float *first = ks->partials + (size_t)r * n;
+            float bias = conv->bias ? conv->bias[r] : 0.0f;
+            const float *res_row = ctx->residual ? ctx->residual + (size_t)r * n : NULL;
+#if WW_HAVE_X86
+            if (conv->kern->isa == WW_ISA_AVX512) {
+                ksplit_add_row_avx512(o, first, partial, ks->threads, bias, res_row, n);
+                if (conv->act != WW_ACT_NONE)
+                    for (size_t i = 0; i < n; i++)
+                        o[i] = ww_activate(o[i], conv->act);
+                continue;
+            }
+#endif
+            for (size_t i = 0; i < n; i++)
+                o[i] = first[i];
+            for (int t = 1; t < ks->threads; t++) {
+                const float *q = ks->partials + (size_t)t * partial + (size_t)r * n;
+                for (size_t i = 0; i < n; i++)
+                    o[i] += q[i];
+            }
+            if (ctx->residual) {
+                const float *res = ctx->residual + (size_t)r * n;
+                for (size_t i = 0; i < n; i++)
+                    o[i] = o[i] + bias + res[i];
+            } else {
+                for (size_t i = 0; i < n; i++)
+                    o[i] += bias;
+            }
+            if (conv->act != WW_ACT_NONE)
+                for (size_t i = 0; i < n; i++)
+                    o[i] = ww_activate(o[i], conv->act);
+        }
+    }
+}
+
+/* The K-split run of a 1x1 conv (ksplit_bounds said yes): `ctx` is the
+ * GEMM's context with its plan for one thread and its scratch. */
+static void ksplit_run(gemm_ctx *ctx, const int *bounds, int threads, ww_threadpool *pool)
+{
+    ksplit_ctx ks = {.gemm = ctx, .threads = threads};
+    for (int t = 0; t <= threads; t++)
+        ks.bounds[t] = bounds[t];
+    ks.partials = ww_align64(ctx->scratch + (size_t)threads * ctx->plan.slot_floats);
+    ww_parallel_for(pool, threads, ksplit_slots, &ks);
+    ww_parallel_for(pool, threads, ksplit_reduce, &ks);
+}
+
 static size_t conv_scratch_floats(const ww_conv2d *conv, int threads)
 {
     /* One slot per thread (runs use at most that many), so the size only
@@ -1603,7 +1859,8 @@ static size_t conv_scratch_floats(const ww_conv2d *conv, int threads)
     if (conv->algo == CONV_DIRECT) return ww_conv_direct_scratch_floats(conv->direct, threads);
     if (conv->algo == CONV_STEM) return ww_conv_stem_scratch_floats(conv->stem, threads);
     /* a phase-split copy per slot when rows are split (ww_conv2d_run) */
-    return slots * (phased_floats(conv) + gemm_slot_floats(conv)) + scaled_a_floats(conv);
+    return slots * (phased_floats(conv) + gemm_slot_floats(conv)) + scaled_a_floats(conv) +
+           ksplit_scratch_floats(conv, threads);
 }
 
 static void conv_run(const ww_conv2d *conv, const float *in, const float *in_scale,
@@ -1747,6 +2004,24 @@ static void conv_run(const ww_conv2d *conv, const float *in, const float *in_sca
         ctx.weight = sa.scaled;
         ctx.in_scale = NULL; /* in the weights now */
         ctx.scratch = scratch + scaled_a_floats(conv);
+    }
+    int bounds[KSPLIT_MAX_THREADS + 1];
+    int threads = ww_threadpool_size(pool);
+    if (!ctx.in_scale && ksplit_bounds(conv, threads, bounds)) {
+        ctx.plan = plan_gemm(conv, 1, 0);
+        ksplit_run(&ctx, bounds, threads, pool);
+        return;
+    }
+    if (!ctx.in_scale && msplit_bounds(conv, threads, bounds)) {
+        /* one job per thread: all columns of its rows */
+        ctx.plan = plan_gemm(conv, 1, 0);
+        ctx.plan.n_blocks = 1;
+        ctx.plan.m_chunks = threads;
+        ctx.plan.jobs = threads;
+        ctx.plan.slots = threads;
+        ctx.plan.m_split = 1;
+        for (int t = 0; t <= threads; t++)
+            ctx.plan.m_bounds[t] = bounds[t];
     }
     if (im2col_phased(conv) && ctx.plan.m_chunks > 1) {
         /* Rows split (small maps): every thread packs every column panel

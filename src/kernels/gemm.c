@@ -707,8 +707,8 @@ void ww_gemm_panel(const ww_gemm_panel_args *g)
 {
     const ww_gemm_kernel *kern = g->kern;
     int mr = kern->mr;
-    ww_gemm_epilogue ep = {.accumulate = g->k0 > 0,
-                           .final = g->k0 + g->kc >= g->k,
+    ww_gemm_epilogue ep = {.accumulate = g->k0 > g->k_first,
+                           .final = !g->partial && g->k0 + g->kc >= g->k,
                            .act = g->act,
                            .fetch_c_next = g->fetch_c_next};
     const char *fetch = g->prefetch;

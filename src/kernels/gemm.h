@@ -149,6 +149,10 @@ typedef struct ww_gemm_panel_args {
     const float *a_packed; /* packed A for all rows (row 0) */
     int k;                 /* full K of A (packed panel stride) */
     int k0, kc;            /* K block of this B panel */
+    /* The first K row this product sums (blocks past it add to C), and
+     * 1 when the rows end before k (a partial sum: no bias, residual or
+     * activation; see the K-split run in conv2d.c). */
+    int k_first, partial;
     int m_begin, m_end;
     int nr;               /* valid columns in the B panel (<= kern->nr) */
     const float *b_panel; /* packed KC x NR panel, or with ldb the B block's first row */

@@ -274,6 +274,24 @@ static wanwu_status prepare_kernels(wanwu_model *m, borrowed_tensors *bt, wanwu_
         release_borrowed(m, bt, weight);
     }
     free(order);
+    /* A 1x1 conv next to a depthwise conv may split its input channels
+     * (after it) or output channels (before it) between threads as that
+     * one splits its channels (ww_conv2d_set_input_producer,
+     * ww_conv2d_set_output_consumer). */
+    for (int i = 0; i < g->num_nodes; i++) {
+        const ww_node *n = &g->nodes[i];
+        if (n->removed || n->op != WW_OP_CONV2D || !m->convs[i] || n->num_inputs < 1) continue;
+        int p = g->values[n->inputs[0]].producer;
+        if (p < 0 || p >= g->num_nodes || p == i || g->nodes[p].removed ||
+            g->nodes[p].op != WW_OP_CONV2D || !m->convs[p])
+            continue;
+        const ww_conv2d_shape *ps = ww_conv2d_get_shape(m->convs[p]);
+        const ww_conv2d_shape *cs = ww_conv2d_get_shape(m->convs[i]);
+        if (ps->groups == ps->in_c && ps->groups == ps->out_c)
+            ww_conv2d_set_input_producer(m->convs[i], m->convs[p]);
+        if (cs->groups == cs->in_c && cs->groups == cs->out_c)
+            ww_conv2d_set_output_consumer(m->convs[p], m->convs[i]);
+    }
     wanwu_status st = own_borrowed_arrays(m, bt, err);
     if (st != WANWU_OK) return st;
     if (ww_arena_prefilled(m->weight_arena) && !ww_arena_replay_complete(m->weight_arena))

@@ -124,6 +124,22 @@ wanwu_status ww_conv2d_create_pooled(const ww_conv2d_shape *s, const float *weig
                                      struct ww_arena *arena, const ww_pool2d_shape *pool,
                                      ww_conv2d **out, wanwu_error *err);
 void ww_conv2d_free(ww_conv2d *conv);
+/* Tells a 1x1 conv that its input is the output of depthwise conv
+ * `producer` (which must outlive it; NULL: unknown). Where the producer
+ * splits its channels between threads, the conv then splits its K (input
+ * channels) the same way, so each thread reads only the channels it wrote,
+ * and the threads' partial sums are added after (a second pass over the
+ * output). The result may differ from the unsplit sum by rounding. */
+void ww_conv2d_set_input_producer(ww_conv2d *conv, const ww_conv2d *producer);
+/* 1 when a run of `conv` with `threads` threads takes that K split. */
+int ww_conv2d_splits_k(const ww_conv2d *conv, int threads);
+/* Tells a 1x1 conv that depthwise conv `consumer` reads its output (NULL:
+ * unknown). Where the consumer splits its channels between threads, the
+ * conv splits its output channels the same way (each thread then writes
+ * what its own core reads next) rather than its pixels. */
+void ww_conv2d_set_output_consumer(ww_conv2d *conv, const ww_conv2d *consumer);
+/* 1 when a run of `conv` with `threads` threads takes that M split. */
+int ww_conv2d_splits_m(const ww_conv2d *conv, int threads);
 const ww_conv2d_shape *ww_conv2d_get_shape(const ww_conv2d *conv);
 /* The algorithm create chose: "depthwise", "gemm_1x1", "im2col",
  * "winograd", "direct" or "stem" (kernels/conv2d.c). */

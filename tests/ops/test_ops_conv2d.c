@@ -147,7 +147,15 @@ static int check_runs(const ww_conv2d *conv, const float *in, const float *resid
  * by values in [0, 1] (a sigmoid's), the reference scales it first. With
  * `means`, the runs also compute the output's channel means
  * (ww_conv2d_run_means), checked against the reference's. */
-static int check_case_with(const conv_case *c, int in_scale, int means, uint64_t seed)
+/* With dw_link DW_BEFORE, the conv is told that its input comes from a
+ * 3x3 depthwise conv of its input's shape (ww_conv2d_set_input_producer);
+ * on AVX-512 its 2- and 3-thread runs then split K where that conv splits
+ * its channels. With DW_AFTER, that a 3x3 depthwise conv of its output's
+ * shape reads its output (ww_conv2d_set_output_consumer): the runs split
+ * M that way. *splits counts the thread counts that split. */
+enum { DW_NONE, DW_BEFORE, DW_AFTER };
+static int check_case_after(const conv_case *c, int in_scale, int means, int dw_link, int *splits,
+                            uint64_t seed)
 {
     ww_conv2d_shape s = shape_of(c);
     char what[256];
@@ -189,12 +197,47 @@ static int check_case_with(const conv_case *c, int in_scale, int means, uint64_t
     int runs = 0;
     for (ww_isa isa = WW_ISA_PORTABLE; isa <= WW_ISA_AVX512; isa++) {
         if (!ww_isa_supported(isa)) continue;
-        ww_conv2d *conv = NULL;
+        ww_conv2d *conv = NULL, *dw = NULL;
         if (ww_conv2d_create_isa(&s, weight, bias, c->act, isa, &conv, &err) != WANWU_OK)
             fail_msg("%s [%s]: %s", what, ww_isa_name(isa), err.message);
+        if (dw_link != DW_NONE) {
+            int dc = dw_link == DW_BEFORE ? s.in_c : s.out_c;
+            int dh = dw_link == DW_BEFORE ? s.in_h : s.out_h;
+            int dwid = dw_link == DW_BEFORE ? s.in_w : s.out_w;
+            ww_conv2d_shape ds = {.in_c = dc,
+                                  .in_h = dh,
+                                  .in_w = dwid,
+                                  .out_c = dc,
+                                  .out_h = dh,
+                                  .out_w = dwid,
+                                  .kernel_h = 3,
+                                  .kernel_w = 3,
+                                  .stride_h = 1,
+                                  .stride_w = 1,
+                                  .pad_top = 1,
+                                  .pad_left = 1,
+                                  .pad_bottom = 1,
+                                  .pad_right = 1,
+                                  .dilation_h = 1,
+                                  .dilation_w = 1,
+                                  .groups = dc};
+            float *dw_weight = calloc((size_t)dc * 9, sizeof *dw_weight);
+            assert_non_null(dw_weight);
+            if (ww_conv2d_create_isa(&ds, dw_weight, NULL, WW_ACT_NONE, isa, &dw, &err) != WANWU_OK)
+                fail_msg("%s [%s] depthwise: %s", what, ww_isa_name(isa), err.message);
+            free(dw_weight);
+            if (dw_link == DW_BEFORE)
+                ww_conv2d_set_input_producer(conv, dw);
+            else
+                ww_conv2d_set_output_consumer(conv, dw);
+            for (int threads = 2; threads <= 3; threads++)
+                *splits += dw_link == DW_BEFORE ? ww_conv2d_splits_k(conv, threads)
+                                                : ww_conv2d_splits_m(conv, threads);
+        }
         runs += check_runs_scaled(conv, in, scale, residual, expect, expect_means, got, out_n, what,
                                   isa);
         ww_conv2d_free(conv);
+        ww_conv2d_free(dw);
     }
     free(expect_means);
     free(scale);
@@ -206,6 +249,11 @@ static int check_case_with(const conv_case *c, int in_scale, int means, uint64_t
     free(expect);
     free(got);
     return runs;
+}
+
+static int check_case_with(const conv_case *c, int in_scale, int means, uint64_t seed)
+{
+    return check_case_after(c, in_scale, means, DW_NONE, NULL, seed);
 }
 
 static int check_case_scaled(const conv_case *c, int in_scale, uint64_t seed)
@@ -620,6 +668,86 @@ static void test_pointwise_wide(void **state)
  * (more than 256 KiB of weights, all columns in one job) scale the
  * columns as they pack them. Every ISA, 1-3 threads, residual, K blocks,
  * panels narrower than a tile, rows not a multiple of MR. */
+/* 1x1 convs after a depthwise conv that splits its channels between
+ * threads: K split the same way, partial sums added after (conv2d.c,
+ * ksplit_run). Odd channel counts (pairs of channels on maps of at most 8
+ * columns leave a lone one), rows that are not a multiple of the tile,
+ * K past a K block, the wide and spilled panels, bias, residual and every
+ * activation. */
+static void test_pointwise_after_depthwise(void **state)
+{
+    (void)state;
+    conv_case cases[10];
+    int n = 0;
+    cases[n++] = plain(96, 7, 7, 24, 1, 1, 0);    /* wide tile, pairs */
+    cases[n++] = plain(37, 5, 5, 9, 1, 1, 0);     /* odd channels: a lone last one */
+    cases[n++] = plain(384, 14, 14, 64, 1, 1, 0); /* 196 = 6 x 32 + 4 spilled */
+    cases[n++] = plain(144, 12, 12, 32, 1, 1, 0); /* 144 = 4 x 32 + 16: a part panel */
+    cases[n++] = plain(600, 9, 11, 17, 1, 1, 0);  /* K past KC in each share */
+    cases[n++] = plain(960, 7, 7, 160, 1, 1, 0);  /* weight streaming */
+    cases[n++] = plain(160, 13, 15, 30, 1, 1, 0); /* odd map, part panel */
+    cases[n++] = plain(12, 3, 3, 3, 1, 1, 0);     /* few channels */
+    /* no split: a map past KSPLIT_MAX_PIXELS, K < 4 M */
+    cases[n++] = plain(144, 28, 28, 32, 1, 1, 0);
+    cases[n++] = plain(116, 14, 14, 116, 1, 1, 0);
+    cases[0].has_residual = 1;
+    cases[2].has_residual = 1;
+    cases[5].has_residual = 1;
+    cases[0].act = WW_ACT_NONE;
+    cases[1].act = WW_ACT_SILU;
+    cases[2].act = WW_ACT_RELU6;
+    cases[4].has_bias = 0;
+    cases[6].act = WW_ACT_HARDSWISH;
+    int k_splits = 0;
+    for (int i = 0; i < n; i++) {
+        int before = k_splits;
+        assert_true(check_case_after(&cases[i], 0, 0, DW_BEFORE, &k_splits, 9900 + (uint64_t)i) >
+                    0);
+        if (i >= n - 2) assert_int_equal(k_splits, before);
+    }
+    /* EfficientNet-B0's projections: the squeeze-and-excitation scale in
+     * the weights (cached weights), then K split */
+    conv_case scaled = plain(240, 7, 7, 40, 1, 1, 0);
+    scaled.has_residual = 1;
+    assert_true(check_case_after(&scaled, 1, 0, DW_BEFORE, &k_splits, 9950) > 0);
+    if (ww_isa_supported(WW_ISA_AVX512))
+        assert_true(k_splits >= 2 * (n - 2)); /* both thread counts of the others */
+    else
+        print_message("no AVX-512: the K split is not taken (direct depthwise kernel only)\n");
+}
+
+/* 1x1 convs whose output a channel-split depthwise conv reads: output
+ * channels split where that conv splits its channels (conv2d.c,
+ * msplit_bounds), rounded to row tiles. */
+static void test_pointwise_before_depthwise(void **state)
+{
+    (void)state;
+    conv_case cases[7];
+    int n = 0;
+    cases[n++] = plain(160, 7, 7, 960, 1, 1, 0);  /* wide tile, pairs, weight streaming */
+    cases[n++] = plain(64, 14, 14, 384, 1, 1, 0); /* spilled columns */
+    cases[n++] = plain(9, 5, 5, 37, 1, 1, 0);     /* odd channels, rows past the tiles */
+    cases[n++] = plain(24, 12, 12, 144, 1, 1, 0); /* a part panel */
+    cases[n++] = plain(300, 6, 7, 1200, 1, 1, 0); /* K past KC */
+    /* no split: a map past KSPLIT_MAX_PIXELS; M < 4 K */
+    cases[n++] = plain(32, 28, 28, 192, 1, 1, 0);
+    cases[n++] = plain(116, 14, 14, 116, 1, 1, 0);
+    cases[0].act = WW_ACT_RELU6;
+    cases[1].act = WW_ACT_SILU;
+    cases[2].has_residual = 1;
+    cases[3].has_bias = 0;
+    int m_splits = 0;
+    for (int i = 0; i < n; i++) {
+        int before = m_splits;
+        assert_true(check_case_after(&cases[i], 0, 0, DW_AFTER, &m_splits, 9970 + (uint64_t)i) > 0);
+        if (i >= n - 2) assert_int_equal(m_splits, before);
+    }
+    if (ww_isa_supported(WW_ISA_AVX512))
+        assert_true(m_splits >= 2 * (n - 2));
+    else
+        print_message("no AVX-512: the M split is not taken (direct depthwise kernel only)\n");
+}
+
 static void test_pointwise_in_scale(void **state)
 {
     (void)state;
@@ -888,6 +1016,8 @@ int main(void)
         cmocka_unit_test(test_pointwise_in_place),
         cmocka_unit_test(test_pointwise_wide),
         cmocka_unit_test(test_pointwise_in_scale),
+        cmocka_unit_test(test_pointwise_after_depthwise),
+        cmocka_unit_test(test_pointwise_before_depthwise),
         cmocka_unit_test(test_direct_shapes),
         cmocka_unit_test(test_stem_shapes),
         cmocka_unit_test(test_pooled),

@@ -61,11 +61,20 @@ def main():
     man = zoo_models.ensure_models()
     images = wwtest.spread_images(sh, 20, 2)
     summary = []
+    refs = {}
     for arch in zoo_models.ARCHS:
         path = man["files"][arch]
         wwtest.log("\n== %s" % arch)
-        ref = zoo_models.torch_topk_cached(arch, path, images, "default")
+        ref = refs[arch] = zoo_models.torch_topk_cached(arch, path, images, "default")
         compare(c, arch, arch, ref, images, [], path, summary)
+
+    # 2 threads: on AVX-512 the 1x1 convs next to the depthwise layers that
+    # split channels split their K (after) or output channels (before) the
+    # same way (kernels/conv2d.c, ksplit_run and msplit_bounds)
+    for arch in ("mobilenet_v2", "efficientnet_b0"):
+        wwtest.log("\n== %s --threads 2" % arch)
+        compare(c, arch + " --threads 2", arch, refs[arch], images[:8], ["--threads", "2"],
+                man["files"][arch], summary)
 
     # official file names carry their own transform; flags override it
     tmp = wwtest.tmp_dir("zoo-official")
