@@ -204,23 +204,7 @@ static int check_case_after(const conv_case *c, int in_scale, int means, int dw_
             int dc = dw_link == DW_BEFORE ? s.in_c : s.out_c;
             int dh = dw_link == DW_BEFORE ? s.in_h : s.out_h;
             int dwid = dw_link == DW_BEFORE ? s.in_w : s.out_w;
-            ww_conv2d_shape ds = {.in_c = dc,
-                                  .in_h = dh,
-                                  .in_w = dwid,
-                                  .out_c = dc,
-                                  .out_h = dh,
-                                  .out_w = dwid,
-                                  .kernel_h = 3,
-                                  .kernel_w = 3,
-                                  .stride_h = 1,
-                                  .stride_w = 1,
-                                  .pad_top = 1,
-                                  .pad_left = 1,
-                                  .pad_bottom = 1,
-                                  .pad_right = 1,
-                                  .dilation_h = 1,
-                                  .dilation_w = 1,
-                                  .groups = dc};
+            ww_conv2d_shape ds = ww_test_conv3x3_same(dc, dh, dwid, dc, dc);
             float *dw_weight = calloc((size_t)dc * 9, sizeof *dw_weight);
             assert_non_null(dw_weight);
             if (ww_conv2d_create_isa(&ds, dw_weight, NULL, WW_ACT_NONE, isa, &dw, &err) != WANWU_OK)
