@@ -917,6 +917,10 @@ IM2COL_PACK_PHASED(im2col_pack_phased_avx512,
  * matters for late layers where the weights are megabytes and N is small. */
 #define PANELS_PER_BLOCK 8
 
+/* Most threads the splits that follow a depthwise layer's (ksplit_bounds,
+ * msplit_bounds) are planned for; more run the usual plan. */
+#define KSPLIT_MAX_THREADS 64
+
 /* How the GEMM work is cut into jobs for a given thread count. */
 typedef struct gemm_plan {
     int slots;    /* parallel iterations, each with its own scratch slot */
@@ -930,7 +934,7 @@ typedef struct gemm_plan {
     size_t slot_floats;
     /* with m_split: row chunk c is rows [m_bounds[c], m_bounds[c + 1]) */
     int m_split;
-    int m_bounds[65];
+    int m_bounds[KSPLIT_MAX_THREADS + 1];
 } gemm_plan;
 
 /* Weight-streaming layers: all columns fit one job and the packed weights
@@ -1623,7 +1627,7 @@ static void scale_a_panels(void *p, int begin, int end)
     }
 }
 
-/* ---- 1x1 convs after a channel-split depthwise conv: K split --------------- */
+/* ---- 1x1 convs next to a channel-split depthwise conv: K and M splits ----- */
 
 /* A depthwise layer that splits its channels between threads (maps under
  * DWD_BAND_MIN_ROWS per thread) writes each channel on one core, and the
@@ -1636,9 +1640,9 @@ static void scale_a_panels(void *p, int begin, int end)
  * it wrote, into a partial M x N product of its own, and the partials
  * (1/6 of the input's size for MobileNetV2's blocks) are added in a second
  * pass, each thread over a share of the rows. */
-#define KSPLIT_MAX_THREADS 64
 /* Larger maps keep the usual split: at 28x28 (MobileNetV2's 192 -> 32)
- * the partials' extra pass cost more than the depthwise layer gained. */
+ * the partials' extra pass cost more than the depthwise layer gained, and
+ * the expansions' M split lost too (1.02-1.04x). */
 #define KSPLIT_MAX_PIXELS (14 * 14)
 /* It pays where the input (K x N) is several times the partials (M x N),
  * as in the mobile nets' projections (K = 6 M); ShuffleNetV2's 1x1 convs
@@ -1678,13 +1682,15 @@ static int dw_channel_bounds(const ww_conv2d *dw, int threads, int align, int *b
 }
 
 /* The K split of `conv` at `threads` threads: bounds[t] .. bounds[t + 1]
- * are thread t's input channels; 0 when the conv does not split K. */
+ * are thread t's input channels; 0 when the conv does not split K. Only
+ * with the AVX-512 kernels, whose depthwise conv is the one that splits
+ * channels so (and whose row loop adds the partials). */
 static int ksplit_bounds(const ww_conv2d *conv, int threads, int *bounds)
 {
     const ww_conv2d *dw = conv->producer;
     if (!dw || threads < 2 || threads > KSPLIT_MAX_THREADS || conv->algo != CONV_GEMM_1X1 ||
         conv->n < 2 || conv->n > KSPLIT_MAX_PIXELS || conv->k < KSPLIT_MIN_K_PER_M * conv->m ||
-        conv->shape.groups != 1 || conv->pooled != POOL_NONE || !conv->kern->tile_strided ||
+        conv->shape.groups != 1 || conv->pooled != POOL_NONE || conv->kern->isa != WW_ISA_AVX512 ||
         dw->algo != CONV_DEPTHWISE || dw->shape.out_c != conv->shape.in_c)
         return 0;
     return dw_channel_bounds(dw, threads, 1, bounds);
@@ -1805,29 +1811,13 @@ static void ksplit_reduce(void *p, int begin, int end)
             float bias = conv->bias ? conv->bias[r] : 0.0f;
             const float *res_row = ctx->residual ? ctx->residual + (size_t)r * n : NULL;
 #if WW_HAVE_X86
-            if (conv->kern->isa == WW_ISA_AVX512) {
-                ksplit_add_row_avx512(o, first, partial, ks->threads, bias, res_row, n);
-                if (conv->act != WW_ACT_NONE)
-                    for (size_t i = 0; i < n; i++)
-                        o[i] = ww_activate(o[i], conv->act);
-                continue;
-            }
+            ksplit_add_row_avx512(o, first, partial, ks->threads, bias, res_row, n);
+#else
+            (void)first;
+            (void)partial;
+            (void)bias;
+            (void)res_row;
 #endif
-            for (size_t i = 0; i < n; i++)
-                o[i] = first[i];
-            for (int t = 1; t < ks->threads; t++) {
-                const float *q = ks->partials + (size_t)t * partial + (size_t)r * n;
-                for (size_t i = 0; i < n; i++)
-                    o[i] += q[i];
-            }
-            if (ctx->residual) {
-                const float *res = ctx->residual + (size_t)r * n;
-                for (size_t i = 0; i < n; i++)
-                    o[i] = o[i] + bias + res[i];
-            } else {
-                for (size_t i = 0; i < n; i++)
-                    o[i] += bias;
-            }
             if (conv->act != WW_ACT_NONE)
                 for (size_t i = 0; i < n; i++)
                     o[i] = ww_activate(o[i], conv->act);
