@@ -333,6 +333,15 @@ static void test_edge_shapes(void **state)
     cases[n++] = (conv_case){3, 90, 20, 6, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 3, 1, 1, WW_ACT_SILU};
     cases[n++] = (conv_case){4, 170, 19, 4, 5, 5, 2, 2, 2, 2, 2, 2, 1, 1, 4, 1, 1, WW_ACT_RELU6};
     cases[n++] = (conv_case){3, 113, 40, 3, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 3, 1, 0, WW_ACT_SILU};
+    /* the same kernel on wide maps, input planes larger than L1 (32-43
+     * KB): 4 to 9 column blocks of 16, the last one partial or a single
+     * column, rows left over from the passes, multiplier 2, 5x5 stride 2,
+     * residual */
+    cases[n++] = (conv_case){3, 90, 121, 3, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 3, 1, 1, WW_ACT_RELU6};
+    cases[n++] = (conv_case){2, 75, 113, 2, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 2, 1, 1, WW_ACT_SILU};
+    cases[n++] = (conv_case){2, 80, 112, 4, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 2, 0, 1, WW_ACT_NONE};
+    cases[n++] = (conv_case){2, 70, 140, 2, 5, 5, 2, 2, 2, 2, 2, 2, 1, 1, 2, 1, 0, WW_ACT_SILU};
+    cases[n++] = (conv_case){2, 70, 129, 2, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 2, 1, 1, WW_ACT_RELU};
     /* single input channel, many outputs (GEMM, not depthwise) */
     cases[n++] = (conv_case){1, 9, 10, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, WW_ACT_RELU};
     /* EfficientNet: depthwise 5x5 strides 1 and 2 and 3x3 with SiLU, the
