@@ -1681,6 +1681,17 @@ static int dw_channel_bounds(const ww_conv2d *dw, int threads, int align, int *b
 #endif
 }
 
+/* What both splits that follow depthwise conv `dw` (ksplit_bounds,
+ * msplit_bounds) need: a linked depthwise conv, 2 to KSPLIT_MAX_THREADS
+ * threads, and `conv` a plain 1x1 GEMM on a map of 2 to KSPLIT_MAX_PIXELS
+ * pixels. */
+static int split_like_depthwise_suits(const ww_conv2d *conv, const ww_conv2d *dw, int threads)
+{
+    return dw && dw->algo == CONV_DEPTHWISE && threads >= 2 && threads <= KSPLIT_MAX_THREADS &&
+           conv->algo == CONV_GEMM_1X1 && conv->n >= 2 && conv->n <= KSPLIT_MAX_PIXELS &&
+           conv->shape.groups == 1 && conv->pooled == POOL_NONE;
+}
+
 /* The K split of `conv` at `threads` threads: bounds[t] .. bounds[t + 1]
  * are thread t's input channels; 0 when the conv does not split K. Only
  * with the AVX-512 kernels, whose depthwise conv is the one that splits
@@ -1688,10 +1699,8 @@ static int dw_channel_bounds(const ww_conv2d *dw, int threads, int align, int *b
 static int ksplit_bounds(const ww_conv2d *conv, int threads, int *bounds)
 {
     const ww_conv2d *dw = conv->producer;
-    if (!dw || threads < 2 || threads > KSPLIT_MAX_THREADS || conv->algo != CONV_GEMM_1X1 ||
-        conv->n < 2 || conv->n > KSPLIT_MAX_PIXELS || conv->k < KSPLIT_MIN_K_PER_M * conv->m ||
-        conv->shape.groups != 1 || conv->pooled != POOL_NONE || conv->kern->isa != WW_ISA_AVX512 ||
-        dw->algo != CONV_DEPTHWISE || dw->shape.out_c != conv->shape.in_c)
+    if (!split_like_depthwise_suits(conv, dw, threads) || conv->k < KSPLIT_MIN_K_PER_M * conv->m ||
+        conv->kern->isa != WW_ISA_AVX512 || dw->shape.out_c != conv->shape.in_c)
         return 0;
     return dw_channel_bounds(dw, threads, 1, bounds);
 }
@@ -1705,9 +1714,7 @@ static int ksplit_bounds(const ww_conv2d *conv, int threads, int *bounds)
 static int msplit_bounds(const ww_conv2d *conv, int threads, int *bounds)
 {
     const ww_conv2d *dw = conv->consumer;
-    if (!dw || threads < 2 || threads > KSPLIT_MAX_THREADS || conv->algo != CONV_GEMM_1X1 ||
-        conv->n < 2 || conv->n > KSPLIT_MAX_PIXELS || conv->m < KSPLIT_MIN_K_PER_M * conv->k ||
-        conv->shape.groups != 1 || conv->pooled != POOL_NONE || dw->algo != CONV_DEPTHWISE ||
+    if (!split_like_depthwise_suits(conv, dw, threads) || conv->m < KSPLIT_MIN_K_PER_M * conv->k ||
         dw->shape.in_c != conv->shape.out_c || dw->shape.out_c != dw->shape.in_c)
         return 0;
     return dw_channel_bounds(dw, threads, conv->kern->mr, bounds);
