@@ -105,6 +105,10 @@ struct ww_conv2d {
     /* 1x1: a depthwise conv that reads the output, or NULL (see
      * ww_conv2d_set_output_consumer and msplit_bounds) */
     const ww_conv2d *consumer;
+    /* 1x1: whole cache lines fetched into cache while the GEMM runs, or
+     * none (see ww_conv2d_set_side_fetch) */
+    const char *side_fetch;
+    size_t side_fetch_lines;
 };
 
 /* ---- depthwise row kernels --------------------------------------------- */
@@ -1150,9 +1154,14 @@ typedef struct gemm_kpart {
     float *out;
 } gemm_kpart;
 
+/* A share of the side stream (conv_gemm_job): its lines [first, first + lines). */
+typedef struct gemm_fetch {
+    size_t first, lines;
+} gemm_fetch;
+
 static void conv_panel_product(const gemm_ctx *ctx, int group, int p, int p_end, int k0, int kc,
                                int m0, int m1, const float *panel, const float *spill_panel,
-                               int prefetch_a, const gemm_kpart *kp)
+                               int prefetch_a, const gemm_kpart *kp, gemm_fetch fetch)
 {
     const ww_conv2d *conv = ctx->conv;
     int nr_full = conv->kern->nr;
@@ -1179,7 +1188,9 @@ static void conv_panel_product(const gemm_ctx *ctx, int group, int p, int p_end,
                                .bias = conv->bias ? conv->bias + (size_t)group * conv->m : NULL,
                                .residual = ctx->residual ? ctx->residual + offset : NULL,
                                .act = conv->act,
-                               .prefetch_a = prefetch_a};
+                               .prefetch_a = prefetch_a,
+                               .prefetch = fetch.lines ? conv->side_fetch + fetch.first * 64 : NULL,
+                               .prefetch_lines = (int)fetch.lines};
     if (kp) {
         args.c = kp->out + offset;
         args.bias = NULL;
@@ -1210,7 +1221,8 @@ static void conv_panel_product(const gemm_ctx *ctx, int group, int p, int p_end,
 /* One job: rows [m_begin, m_end) of one group times panels [p_begin, p_end);
  * with kp, only K rows [kp->k_begin, kp->k_end), into kp->out. */
 static void conv_gemm_job(const gemm_ctx *ctx, const float *phased, float *panels, int group,
-                          int p_begin, int p_end, int m_begin, int m_end, const gemm_kpart *kp)
+                          int p_begin, int p_end, int m_begin, int m_end, const gemm_kpart *kp,
+                          gemm_fetch fetch)
 {
     const ww_conv2d *conv = ctx->conv;
     const ww_gemm_kernel *kern = conv->kern;
@@ -1224,6 +1236,11 @@ static void conv_gemm_job(const gemm_ctx *ctx, const float *phased, float *panel
         row_step = rows > kern->mr ? rows : kern->mr;
     }
     int k_end = kp ? kp->k_end : conv->k;
+    /* the side stream in even shares over the panel products */
+    size_t calls = (size_t)((k_end - (kp ? kp->k_begin : 0) + kc_max - 1) / kc_max) *
+                   (size_t)((m_end - m_begin + row_step - 1) / row_step) *
+                   (size_t)(p_end - p_begin);
+    size_t call = 0;
     for (int k0 = kp ? kp->k_begin : 0; k0 < k_end; k0 += kc_max) {
         int kc = k_end - k0 < kc_max ? k_end - k0 : kc_max;
         for (int p = p_begin; p < p_end; p++)
@@ -1241,10 +1258,13 @@ static void conv_gemm_job(const gemm_ctx *ctx, const float *phased, float *panel
          * ShuffleNetV2 0.95 at 1 thread). */
         for (int m0 = m_begin; m0 < m_end; m0 += row_step) {
             int m1 = m_end - m0 < row_step ? m_end : m0 + row_step;
-            for (int p = p_begin; p < p_end; p++)
+            for (int p = p_begin; p < p_end; p++, call++) {
+                size_t first = fetch.lines * call / calls, end = fetch.lines * (call + 1) / calls;
+                gemm_fetch share = {fetch.first + first, end - first};
                 conv_panel_product(ctx, group, p, p_end, k0, kc, m0, m1,
                                    panels + (size_t)(p - p_begin) * panel_floats, spill_panel,
-                                   p == p_begin, kp);
+                                   p == p_begin, kp, share);
+            }
         }
     }
 }
@@ -1268,8 +1288,12 @@ static void conv_gemm_run_job(const gemm_ctx *ctx, const float *phased, float *p
     if (m_end > conv->m) m_end = conv->m;
     int p_begin = (int)((long long)plan->n_panels * block / plan->n_blocks);
     int p_end = (int)((long long)plan->n_panels * (block + 1) / plan->n_blocks);
+    /* job `job`'s even share of the side stream */
+    size_t first = conv->side_fetch_lines * (size_t)job / (size_t)plan->jobs;
+    size_t end = conv->side_fetch_lines * (size_t)(job + 1) / (size_t)plan->jobs;
+    gemm_fetch fetch = {first, end - first};
     if (m_begin < m_end)
-        conv_gemm_job(ctx, phased, panels, group, p_begin, p_end, m_begin, m_end, NULL);
+        conv_gemm_job(ctx, phased, panels, group, p_begin, p_end, m_begin, m_end, NULL, fetch);
 }
 
 /* Iteration `slot` owns scratch slot `slot` and a contiguous share of the
@@ -1720,6 +1744,19 @@ static int msplit_bounds(const ww_conv2d *conv, int threads, int *bounds)
     return dw_channel_bounds(dw, threads, conv->kern->mr, bounds);
 }
 
+int ww_conv2d_set_side_fetch(ww_conv2d *conv, const void *at, size_t bytes)
+{
+    conv->side_fetch = NULL;
+    conv->side_fetch_lines = 0;
+    if (conv->algo != CONV_GEMM_1X1 || conv->n == 1 || !at || bytes == 0) return 0;
+    /* whole lines, from the one holding the first byte to the one holding the last */
+    uintptr_t first = (uintptr_t)at & ~(uintptr_t)63;
+    uintptr_t end = ((uintptr_t)at + bytes + 63) & ~(uintptr_t)63;
+    conv->side_fetch = (const char *)first;
+    conv->side_fetch_lines = (size_t)(end - first) / 64;
+    return 1;
+}
+
 void ww_conv2d_set_input_producer(ww_conv2d *conv, const ww_conv2d *producer)
 {
     conv->producer = producer;
@@ -1775,7 +1812,8 @@ static void ksplit_slots(void *p, int begin, int end)
         for (int b = 0; b < plan->n_blocks; b++) {
             int p_begin = (int)((long long)plan->n_panels * b / plan->n_blocks);
             int p_end = (int)((long long)plan->n_panels * (b + 1) / plan->n_blocks);
-            conv_gemm_job(ctx, NULL, panels, 0, p_begin, p_end, 0, ctx->conv->m, &kp);
+            conv_gemm_job(ctx, NULL, panels, 0, p_begin, p_end, 0, ctx->conv->m, &kp,
+                          (gemm_fetch){0, 0});
         }
     }
 }

@@ -249,6 +249,17 @@ typedef int32_t ww_v16i __attribute__((vector_size(64)));
 #define TILE_SPILL
 #define TILE_PREFETCH_A WW_GEMM_PREFETCH_A
 #include "kernels/gemm_tile.inc"
+/* The wide tile also fetching a side stream, up to two lines per k step
+ * (ww_gemm_panel_args.prefetch): the last conv of a network fetches the
+ * classifier's weights (ww_conv2d_set_side_fetch). */
+#define TILE_NAME gemm_tile_avx512_8x48_spill_prefetch_fetch_n
+#define TILE_MR 8
+#define TILE_NV 3
+#define TILE_SPILL
+#define TILE_PREFETCH_A WW_GEMM_PREFETCH_A
+#define TILE_FETCH
+#define TILE_FETCH_PER_K 2
+#include "kernels/gemm_tile.inc"
 #undef TILE_SPILL_LOAD_A
 #undef TILE_SPILL_STORE
 
@@ -295,6 +306,14 @@ TILE_TARGET static void gemm_tile_avx512_8x48_spill_prefetch(int kc, const float
                                                              size_t ldc, const ww_gemm_epilogue *ep)
 {
     GEMM_WIDE_DISPATCH(gemm_tile_avx512_8x48_spill_prefetch_n);
+}
+
+TILE_TARGET static void
+gemm_tile_avx512_8x48_spill_prefetch_fetch(int kc, const float *a, const float *b, size_t ldb,
+                                           const float *b_extra, size_t ld_extra, int extra,
+                                           float *c, size_t ldc, const ww_gemm_epilogue *ep)
+{
+    GEMM_WIDE_DISPATCH(gemm_tile_avx512_8x48_spill_prefetch_fetch_n);
 }
 #include "kernels/gemm_tile_isa_end.inc"
 
@@ -457,6 +476,7 @@ static const ww_gemm_kernel gemm_avx512 = {
     .tile_half_spill = gemm_tile_avx512_8x16_spill,
     .spill_max = WW_GEMM_MAX_SPILL,
     .tile_wide = gemm_tile_avx512_8x48_spill_prefetch,
+    .tile_wide_fetch = gemm_tile_avx512_8x48_spill_prefetch_fetch,
     .wide_nr = 48};
 #endif
 
@@ -727,6 +747,18 @@ void ww_gemm_panel(const ww_gemm_panel_args *g)
             ep.prefetch = fetch;
             ep.prefetch_lines = share < g->kc ? share : g->kc;
             kern->tile_fetch(g->kc, a, g->b_panel, c, g->ldc, &ep);
+            fetch += (size_t)ep.prefetch_lines * 64;
+            fetch_left -= ep.prefetch_lines;
+            continue;
+        }
+        if (g->wide && fetch_left > 0 && kern->tile_wide_fetch) {
+            /* as above, up to two lines per k step */
+            int tiles_left = (g->m_end - m0 + mr - 1) / mr;
+            int share = (fetch_left + tiles_left - 1) / tiles_left;
+            ep.prefetch = fetch;
+            ep.prefetch_lines = share < 2 * g->kc ? share : 2 * g->kc;
+            kern->tile_wide_fetch(g->kc, a, g->b_panel, g->ldb, g->b_spill, g->ld_spill, g->spill,
+                                  c, g->ldc, &ep);
             fetch += (size_t)ep.prefetch_lines * 64;
             fetch_left -= ep.prefetch_lines;
             continue;

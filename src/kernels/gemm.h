@@ -37,8 +37,9 @@ typedef struct ww_gemm_epilogue {
     const float *bias;     /* bias of the tile's first row; NULL = none */
     const float *residual; /* residual tile with the same stride as C; NULL = none */
     ww_activation act;
-    /* tile_fetch only: prefetch_lines (<= kc) cache lines from prefetch
-     * into L2, one per k step, spread over the tile's work */
+    /* tile_fetch and tile_wide_fetch only: prefetch_lines (<= kc, <= 2 kc
+     * for tile_wide_fetch) cache lines from prefetch into L2, one (two)
+     * per k step, spread over the tile's work */
     const char *prefetch;
     int prefetch_lines;
     /* tile_strided*: 1 to fetch the tile's rows of the next panel of C
@@ -112,6 +113,9 @@ typedef struct ww_gemm_kernel {
      * for 8 broadcasts of A keep the FMAs busy where the half tile's 1 did
      * not. NULL = none. */
     ww_gemm_tile_spill_fn tile_wide; /* prefetching packed A as tile_prefetch does */
+    /* tile_wide also fetching the side stream (ww_gemm_panel_args.prefetch),
+     * up to two lines per k step; NULL = none */
+    ww_gemm_tile_spill_fn tile_wide_fetch;
     int wide_nr;
 } ww_gemm_kernel;
 

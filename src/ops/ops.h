@@ -131,6 +131,13 @@ void ww_conv2d_free(ww_conv2d *conv);
  * and the threads' partial sums are added after (a second pass over the
  * output). The result may differ from the unsplit sum by rounding. */
 void ww_conv2d_set_input_producer(ww_conv2d *conv, const ww_conv2d *producer);
+/* A 1x1 conv (on a map larger than 1x1) fetches `bytes` at `at` (memory
+ * the layers after it read next, e.g. the classifier's weights) into cache
+ * while it computes, spread over its GEMM tiles, so those reads come from
+ * cache rather than from memory after it; results do not change. Replaces
+ * an earlier one; returns 1 when taken, 0 when not (another algorithm or
+ * no bytes: then none). The memory must stay valid as long as conv. */
+int ww_conv2d_set_side_fetch(ww_conv2d *conv, const void *at, size_t bytes);
 /* 1 when a run of `conv` with `threads` threads takes that K split. */
 int ww_conv2d_splits_k(const ww_conv2d *conv, int threads);
 /* Tells a 1x1 conv that depthwise conv `consumer` reads its output (NULL:

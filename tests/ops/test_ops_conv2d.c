@@ -153,7 +153,11 @@ static int check_runs(const ww_conv2d *conv, const float *in, const float *resid
  * its channels. With DW_AFTER, that a 3x3 depthwise conv of its output's
  * shape reads its output (ww_conv2d_set_output_consumer): the runs split
  * M that way. *splits counts the thread counts that split. */
-enum { DW_NONE, DW_BEFORE, DW_AFTER };
+/* With SIDE_FETCH (not a depthwise link), the conv fetches a side stream
+ * of `side_bytes` while it runs (ww_conv2d_set_side_fetch): the results
+ * must not change. */
+enum { DW_NONE, DW_BEFORE, DW_AFTER, SIDE_FETCH };
+static size_t side_bytes;
 static int check_case_after(const conv_case *c, int in_scale, int means, int dw_link, int *splits,
                             uint64_t seed)
 {
@@ -200,7 +204,19 @@ static int check_case_after(const conv_case *c, int in_scale, int means, int dw_
         ww_conv2d *conv = NULL, *dw = NULL;
         if (ww_conv2d_create_isa(&s, weight, bias, c->act, isa, &conv, &err) != WANWU_OK)
             fail_msg("%s [%s]: %s", what, ww_isa_name(isa), err.message);
-        if (dw_link != DW_NONE) {
+        float *side = NULL;
+        if (dw_link == SIDE_FETCH) {
+            /* odd start and length: the fetch rounds to whole lines */
+            side = malloc(side_bytes + 64);
+            assert_non_null(side);
+            /* a first stream, replaced by the one the runs fetch */
+            int taken = ww_conv2d_set_side_fetch(conv, side, 64);
+            taken += ww_conv2d_set_side_fetch(conv, (const char *)side + 20, side_bytes);
+            assert_int_equal(taken, strcmp(ww_conv2d_algorithm(conv), "gemm_1x1") == 0 &&
+                                            s.out_h * s.out_w > 1
+                                        ? 2
+                                        : 0);
+        } else if (dw_link != DW_NONE) {
             int dc = dw_link == DW_BEFORE ? s.in_c : s.out_c;
             int dh = dw_link == DW_BEFORE ? s.in_h : s.out_h;
             int dwid = dw_link == DW_BEFORE ? s.in_w : s.out_w;
@@ -222,6 +238,7 @@ static int check_case_after(const conv_case *c, int in_scale, int means, int dw_
                                   isa);
         ww_conv2d_free(conv);
         ww_conv2d_free(dw);
+        free(side);
     }
     free(expect_means);
     free(scale);
@@ -655,6 +672,41 @@ static void test_pointwise_wide(void **state)
     assert_true(check_case_scaled(&scaled, 1, 8610) > 0);
 }
 
+/* 1x1 convs fetching a side stream (the classifier's weights after a
+ * network's last conv, ww_conv2d_set_side_fetch) compute what they did
+ * without: the wide tile's fetching copy (7x7 maps, 0-2 spill columns,
+ * streaming weights in row blocks), the packed tile's (input scaled per
+ * channel), the in-place tiles that fetch their share at once, K blocks,
+ * 1-3 threads; streams shorter than the tiles' k steps, and longer than
+ * two lines per step (the rest fetched at the end of each panel). A conv
+ * that is not 1x1, or on a 1x1 map, takes no side stream. */
+static void test_pointwise_side_fetch(void **state)
+{
+    (void)state;
+    conv_case cases[8];
+    int n = 0;
+    cases[n++] = plain(320, 7, 7, 128, 1, 1, 0); /* 49 = 48 + 1: wide */
+    cases[n++] = plain(960, 7, 7, 160, 1, 1, 0); /* wide, streaming weights, K blocks */
+    cases[n++] = plain(24, 6, 8, 16, 1, 1, 0);   /* 48: wide, no spill column */
+    cases[n++] = plain(40, 5, 10, 24, 1, 1, 0);  /* 50: two spill columns */
+    cases[n++] = plain(96, 14, 14, 64, 1, 1, 0); /* 196 = 6 x 32 + 4: in place, spilled */
+    cases[n++] = plain(16, 3, 13, 20, 1, 1, 0);  /* rows not a multiple of 8 */
+    cases[n++] = plain(3, 9, 9, 8, 3, 1, 1);     /* 3x3: not taken */
+    cases[n++] = plain(64, 1, 1, 16, 1, 1, 0);   /* 1x1 map (a GEMV): not taken */
+    cases[0].act = WW_ACT_SILU;
+    cases[1].has_residual = 1;
+    cases[3].act = WW_ACT_RELU6;
+    size_t sizes[] = {100, 64 * 1024 + 36, 5u << 20};
+    for (size_t z = 0; z < sizeof sizes / sizeof sizes[0]; z++) {
+        side_bytes = sizes[z];
+        for (int i = 0; i < n; i++)
+            assert_true(check_case_after(&cases[i], 0, 0, SIDE_FETCH, NULL, 8700 + (uint64_t)i) >
+                        0);
+        conv_case scaled = plain(96, 7, 7, 64, 1, 1, 0);
+        assert_true(check_case_after(&scaled, 1, 0, SIDE_FETCH, NULL, 8710) > 0);
+    }
+}
+
 /* ww_conv2d_run_scaled (squeeze-and-excitation's multiply folded into the
  * projection after it): layers whose weights stay in cache scale a copy of
  * the packed weights and read the input in place; weight-streaming ones
@@ -1008,6 +1060,7 @@ int main(void)
         cmocka_unit_test(test_weight_streaming),
         cmocka_unit_test(test_pointwise_in_place),
         cmocka_unit_test(test_pointwise_wide),
+        cmocka_unit_test(test_pointwise_side_fetch),
         cmocka_unit_test(test_pointwise_in_scale),
         cmocka_unit_test(test_pointwise_after_depthwise),
         cmocka_unit_test(test_pointwise_before_depthwise),
