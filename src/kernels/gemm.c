@@ -739,26 +739,24 @@ void ww_gemm_panel(const ww_gemm_panel_args *g)
         float *c = g->c + (size_t)m0 * g->ldc;
         ep.bias = g->bias ? g->bias + m0 : NULL;
         ep.residual = g->residual ? g->residual + (size_t)m0 * g->ldc : NULL;
-        if (fetch_left > 0 && !g->ldb && !g->spill && rows == mr && g->nr == kern->nr &&
-            kern->tile_fetch) {
+        /* lines a fetching tile takes per k step here (0: none applies) */
+        int per_k = 0;
+        if (fetch_left > 0 && g->wide && kern->tile_wide_fetch)
+            per_k = 2;
+        else if (fetch_left > 0 && !g->ldb && !g->spill && rows == mr && g->nr == kern->nr &&
+                 kern->tile_fetch)
+            per_k = 1;
+        if (per_k) {
             /* this tile's even share of the side stream's remaining lines */
             int tiles_left = (g->m_end - m0 + mr - 1) / mr;
             int share = (fetch_left + tiles_left - 1) / tiles_left;
             ep.prefetch = fetch;
-            ep.prefetch_lines = share < g->kc ? share : g->kc;
-            kern->tile_fetch(g->kc, a, g->b_panel, c, g->ldc, &ep);
-            fetch += (size_t)ep.prefetch_lines * 64;
-            fetch_left -= ep.prefetch_lines;
-            continue;
-        }
-        if (g->wide && fetch_left > 0 && kern->tile_wide_fetch) {
-            /* as above, up to two lines per k step */
-            int tiles_left = (g->m_end - m0 + mr - 1) / mr;
-            int share = (fetch_left + tiles_left - 1) / tiles_left;
-            ep.prefetch = fetch;
-            ep.prefetch_lines = share < 2 * g->kc ? share : 2 * g->kc;
-            kern->tile_wide_fetch(g->kc, a, g->b_panel, g->ldb, g->b_spill, g->ld_spill, g->spill,
-                                  c, g->ldc, &ep);
+            ep.prefetch_lines = share < per_k * g->kc ? share : per_k * g->kc;
+            if (per_k == 2)
+                kern->tile_wide_fetch(g->kc, a, g->b_panel, g->ldb, g->b_spill, g->ld_spill,
+                                      g->spill, c, g->ldc, &ep);
+            else
+                kern->tile_fetch(g->kc, a, g->b_panel, c, g->ldc, &ep);
             fetch += (size_t)ep.prefetch_lines * 64;
             fetch_left -= ep.prefetch_lines;
             continue;
