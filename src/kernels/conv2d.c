@@ -1144,9 +1144,6 @@ static void conv_pack_spill(const gemm_ctx *ctx, int group, int k0, int kc, floa
     ww_gemm_pack_spill(kc, gemm_spill_cols(conv), rows, (size_t)conv->n, scale, panel);
 }
 
-/* Rows [m0, m1) of `group` times packed column panel p (K rows [k0, k0 + kc));
- * the last panel with the spilled columns, packed at spill_panel unless
- * the panel reads its rows in place. The job writes panels up to p_end. */
 /* One thread's share of K in a K-split run (ksplit_run): rows [k_begin,
  * k_end) of B, summed into `out` (M x N, no bias, residual or activation). */
 typedef struct gemm_kpart {
@@ -1159,6 +1156,16 @@ typedef struct gemm_fetch {
     size_t first, lines;
 } gemm_fetch;
 
+/* Part `part` of `parts` even parts of `whole`. */
+static gemm_fetch gemm_fetch_part(gemm_fetch whole, size_t part, size_t parts)
+{
+    size_t first = whole.lines * part / parts, end = whole.lines * (part + 1) / parts;
+    return (gemm_fetch){whole.first + first, end - first};
+}
+
+/* Rows [m0, m1) of `group` times packed column panel p (K rows [k0, k0 + kc));
+ * the last panel with the spilled columns, packed at spill_panel unless
+ * the panel reads its rows in place. The job writes panels up to p_end. */
 static void conv_panel_product(const gemm_ctx *ctx, int group, int p, int p_end, int k0, int kc,
                                int m0, int m1, const float *panel, const float *spill_panel,
                                int prefetch_a, const gemm_kpart *kp, gemm_fetch fetch)
@@ -1258,13 +1265,10 @@ static void conv_gemm_job(const gemm_ctx *ctx, const float *phased, float *panel
          * ShuffleNetV2 0.95 at 1 thread). */
         for (int m0 = m_begin; m0 < m_end; m0 += row_step) {
             int m1 = m_end - m0 < row_step ? m_end : m0 + row_step;
-            for (int p = p_begin; p < p_end; p++, call++) {
-                size_t first = fetch.lines * call / calls, end = fetch.lines * (call + 1) / calls;
-                gemm_fetch share = {fetch.first + first, end - first};
+            for (int p = p_begin; p < p_end; p++, call++)
                 conv_panel_product(ctx, group, p, p_end, k0, kc, m0, m1,
                                    panels + (size_t)(p - p_begin) * panel_floats, spill_panel,
-                                   p == p_begin, kp, share);
-            }
+                                   p == p_begin, kp, gemm_fetch_part(fetch, call, calls));
         }
     }
 }
@@ -1289,9 +1293,8 @@ static void conv_gemm_run_job(const gemm_ctx *ctx, const float *phased, float *p
     int p_begin = (int)((long long)plan->n_panels * block / plan->n_blocks);
     int p_end = (int)((long long)plan->n_panels * (block + 1) / plan->n_blocks);
     /* job `job`'s even share of the side stream */
-    size_t first = conv->side_fetch_lines * (size_t)job / (size_t)plan->jobs;
-    size_t end = conv->side_fetch_lines * (size_t)(job + 1) / (size_t)plan->jobs;
-    gemm_fetch fetch = {first, end - first};
+    gemm_fetch fetch =
+        gemm_fetch_part((gemm_fetch){0, conv->side_fetch_lines}, (size_t)job, (size_t)plan->jobs);
     if (m_begin < m_end)
         conv_gemm_job(ctx, phased, panels, group, p_begin, p_end, m_begin, m_end, NULL, fetch);
 }
