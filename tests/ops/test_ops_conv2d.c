@@ -860,6 +860,51 @@ static void test_run_means(void **state)
         check_case_with(&cases[i], 0, 1, 9100 + (uint64_t)i);
 }
 
+/* The AVX-512 depthwise instances with the map geometry compiled in
+ * (DWD_DEFINE_KNOWN in depthwise_direct.inc: square maps, padding k / 2,
+ * input edge out * stride, for out 112, 56, 28, 14 and 7) against the
+ * reference, every ISA, 1-3 threads: each such geometry (and two that
+ * run the general instance: 5x5 on 28x28 stride 1, on 14x14 stride 2)
+ * with an activation applied in the blocks or after them, residual, channel
+ * multiplier 2, an odd channel count on 7x7 (a pair with one channel
+ * alone), the means; row bands at 2 and 3 threads on 56 and 112 rows (the
+ * general instance). Then shapes one step from such a geometry, which
+ * must take the general instance: an input a column narrower or a row
+ * shorter (same output size at stride 2), padding other than k / 2 on
+ * one side, a rectangular map. */
+static void test_depthwise_known_geometry(void **state)
+{
+    (void)state;
+    static const struct {
+        int k, stride, out;
+    } known[] = {{3, 1, 112}, {3, 1, 56}, {3, 1, 28}, {3, 1, 14}, {3, 1, 7},
+                 {3, 2, 56},  {3, 2, 28}, {3, 2, 14}, {3, 2, 7},  {5, 1, 14},
+                 {5, 1, 7},   {5, 2, 28}, {5, 2, 7},  {5, 1, 28}, {5, 2, 14}};
+    static const ww_activation acts[] = {WW_ACT_RELU6, WW_ACT_SILU, WW_ACT_NONE, WW_ACT_RELU};
+    int n = (int)(sizeof known / sizeof known[0]);
+    for (int i = 0; i < n; i++) {
+        int k = known[i].k, st = known[i].stride, edge = known[i].out * st, p = k / 2;
+        int channels = known[i].out >= 56 ? 3 : known[i].out == 7 ? 5 : 6;
+        conv_case c = {channels, edge, edge, channels, k, k,        st, st,    p,
+                       p,        p,    p,    1,        1, channels, 1,  i % 2, acts[i % 4]};
+        check_case_with(&c, 0, i % 3 == 0, 9300 + (uint64_t)i);
+        c.out_c = 2 * channels; /* multiplier 2 */
+        c.act = acts[(i + 1) % 4];
+        check_case_with(&c, 0, i % 3 == 1, 9400 + (uint64_t)i);
+    }
+    conv_case near[] = {
+        {4, 111, 111, 4, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 4, 1, 1, WW_ACT_RELU6},
+        {4, 55, 56, 4, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 4, 1, 0, WW_ACT_SILU},
+        {6, 13, 13, 6, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 6, 1, 1, WW_ACT_RELU6},
+        {6, 14, 14, 6, 3, 3, 1, 1, 0, 0, 2, 2, 1, 1, 6, 1, 0, WW_ACT_NONE},
+        {6, 14, 14, 6, 5, 5, 1, 1, 2, 1, 2, 3, 1, 1, 6, 1, 1, WW_ACT_SILU},
+        {5, 7, 8, 5, 3, 3, 1, 1, 1, 1, 1, 0, 1, 1, 5, 1, 0, WW_ACT_RELU},
+        {6, 28, 14, 6, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 6, 1, 1, WW_ACT_RELU6},
+    };
+    for (size_t i = 0; i < sizeof near / sizeof near[0]; i++)
+        check_case_with(&near[i], 0, 0, 9500 + (uint64_t)i);
+}
+
 /* ww_conv2d_create_pooled against the reference conv followed by the
  * reference max pool, every ISA and 1-3 threads: the direct kernel's
  * pooled path (AVX-512; activation none/ReLU/ReLU6, K <= 256) and the
@@ -1068,6 +1113,7 @@ int main(void)
         cmocka_unit_test(test_stem_shapes),
         cmocka_unit_test(test_pooled),
         cmocka_unit_test(test_run_means),
+        cmocka_unit_test(test_depthwise_known_geometry),
         cmocka_unit_test(test_im2col_columns),
         cmocka_unit_test(test_create_copies_weights),
         cmocka_unit_test(test_create_rejects_bad_shape),
