@@ -141,7 +141,11 @@ WW_VM_DEFINE_ACTIVATIONS(ww_vm4, ww_vm4f, ww_vm4i, , WW_VM4_MAX0, WW_VM4_MIN6)
  * NaN). f = s * x * log2 e - n is formed by one FMA from the exact
  * product, plus x times the low part of log2 e, so |f| <= 0.5 to within
  * 1e-9 for |x| <= 88.3; 2^f is a degree-6 polynomial fitted for least
- * maximal relative error on [-0.5, 0.5] (1.9e-9). SCALE(p, n) is p * 2^n.
+ * maximal relative error on [-0.5, 0.5] (1.9e-9). SCALE(p, n) is p * 2^n,
+ * SCALE_PLUS1(p, n) 1 + p * 2^n (plus_one: SiLU's denominator, where AVX2
+ * folds the add into the scaling multiply, one operation less; the
+ * product by 2^n is exact, so the results do not change: SiLU per 16
+ * floats 5.4-5.7 -> 4.9-5.0 ns on this VM, EfficientNet-B0 on AVX2 0.981x).
  * SiLU's exp(-x) takes degree 5 (9e-8, 1.5 ulp; SiLU 2.05 -> 2.88 ulp at
  * most): one multiply-add less, SiLU per 16 floats ~2.35 -> ~2.05 ns on
  * AVX-512, EfficientNet-B0 0.985x the time at 1 thread (SiLU runs on
@@ -149,13 +153,13 @@ WW_VM_DEFINE_ACTIVATIONS(ww_vm4, ww_vm4f, ww_vm4i, , WW_VM4_MAX0, WW_VM4_MIN6)
  * (ww_vm16_one_plus_exp_neg_silu below).
  * Defines PREFIX_splat, PREFIX_exp, PREFIX_exp_neg and PREFIX_exp_signed. */
 #define WW_VM_DEFINE_EXP_X86(PREFIX, F, V, TARGET, SET1, MAX, MIN, MUL, ROUND, FMSUB, FMADD,       \
-                             SCALE)                                                                \
+                             SCALE, SCALE_PLUS1)                                                   \
     TARGET static inline __attribute__((always_inline, unused)) F PREFIX##_splat(float x)          \
     {                                                                                              \
         return (F){0} + x;                                                                         \
     }                                                                                              \
     TARGET static inline __attribute__((always_inline, unused))                                    \
-    F PREFIX##_exp_signed(F xv, float s, int degree)                                               \
+    F PREFIX##_exp_signed(F xv, float s, int degree, int plus_one)                                 \
     {                                                                                              \
         V x = (V)xv;                                                                               \
         x = MAX(SET1(s > 0 ? -87.3f : -88.3f), x);                                                 \
@@ -176,30 +180,33 @@ WW_VM_DEFINE_ACTIVATIONS(ww_vm4, ww_vm4f, ww_vm4i, , WW_VM4_MAX0, WW_VM4_MIN6)
         p = FMADD(p, f, SET1(degree == 6 ? 2.402264625e-1f : 2.402224243e-1f));                    \
         p = FMADD(p, f, SET1(degree == 6 ? 6.931471825e-1f : 6.931470037e-1f));                    \
         p = FMADD(p, f, SET1(1.0f));                                                               \
-        return (F)SCALE(p, n);                                                                     \
+        return plus_one ? (F)SCALE_PLUS1(p, n) : (F)SCALE(p, n);                                   \
     }                                                                                              \
     TARGET static inline __attribute__((always_inline, unused)) F PREFIX##_exp(F x)                \
     {                                                                                              \
-        return PREFIX##_exp_signed(x, 1.0f, 6);                                                    \
+        return PREFIX##_exp_signed(x, 1.0f, 6, 0);                                                 \
     }                                                                                              \
     TARGET static inline __attribute__((always_inline, unused)) F PREFIX##_exp_neg(F x)            \
     {                                                                                              \
-        return PREFIX##_exp_signed(x, -1.0f, 6);                                                   \
+        return PREFIX##_exp_signed(x, -1.0f, 6, 0);                                                \
     }
 
 #define WW_VM8_TARGET __attribute__((target("avx2,fma")))
 #define WW_VM8_ROUND(x) _mm256_round_ps((x), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
-/* n is in [-126, 127] after the clamp: 2^n built in the exponent bits */
-#define WW_VM8_SCALE(p, n)                                                                         \
-    _mm256_mul_ps((p), _mm256_castsi256_ps(_mm256_slli_epi32(                                      \
-                           _mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23)))
+/* n is in [-126, 127] after the clamp: 2^n built in the exponent bits;
+ * SCALE_PLUS1 is 1 + p * 2^n in one multiply-add (SiLU's denominator) */
+#define WW_VM8_POW2(n)                                                                             \
+    _mm256_castsi256_ps(                                                                           \
+        _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23))
+#define WW_VM8_SCALE(p, n) _mm256_mul_ps((p), WW_VM8_POW2(n))
+#define WW_VM8_SCALE_PLUS1(p, n) _mm256_fmadd_ps((p), WW_VM8_POW2(n), _mm256_set1_ps(1.0f))
 WW_VM_DEFINE_EXP_X86(ww_vm8, ww_vm8f, __m256, WW_VM8_TARGET, _mm256_set1_ps, _mm256_max_ps,
                      _mm256_min_ps, _mm256_mul_ps, WW_VM8_ROUND, _mm256_fmsub_ps, _mm256_fmadd_ps,
-                     WW_VM8_SCALE)
+                     WW_VM8_SCALE, WW_VM8_SCALE_PLUS1)
 WW_VM8_TARGET static inline __attribute__((always_inline, unused)) ww_vm8f
 ww_vm8_one_plus_exp_neg_silu(ww_vm8f x)
 {
-    return ww_vm8_splat(1.0f) + ww_vm8_exp_signed(x, -1.0f, 5);
+    return ww_vm8_exp_signed(x, -1.0f, 5, 1);
 }
 #define WW_VM8_MAX0(x) ((ww_vm8f)_mm256_max_ps((__m256)(x), _mm256_setzero_ps()))
 #define WW_VM8_MIN6(x) ((ww_vm8f)_mm256_min_ps((__m256)(x), _mm256_set1_ps(6.0f)))
@@ -207,9 +214,10 @@ WW_VM_DEFINE_ACTIVATIONS(ww_vm8, ww_vm8f, ww_vm8i, WW_VM8_TARGET, WW_VM8_MAX0, W
 
 #define WW_VM16_TARGET __attribute__((target("avx512f")))
 #define WW_VM16_ROUND(x) _mm512_roundscale_ps((x), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
+#define WW_VM16_SCALE_PLUS1(p, n) _mm512_add_ps(_mm512_scalef_ps((p), (n)), _mm512_set1_ps(1.0f))
 WW_VM_DEFINE_EXP_X86(ww_vm16, ww_vm16f, __m512, WW_VM16_TARGET, _mm512_set1_ps, _mm512_max_ps,
                      _mm512_min_ps, _mm512_mul_ps, WW_VM16_ROUND, _mm512_fmsub_ps, _mm512_fmadd_ps,
-                     _mm512_scalef_ps)
+                     _mm512_scalef_ps, WW_VM16_SCALE_PLUS1)
 /* 1 + exp(-x), SiLU's denominator, on AVX-512: exp(-x) = 2^y, y = -x log2 e, split as
  * 2^floor(y) * 2^(j/32) * 2^f with j/32 + floor(y) = y rounded to a
  * multiple of 1/32 and |f| <= 1/64. Adding 1.5 * 2^18 does that rounding
@@ -265,6 +273,9 @@ WW_VM_DEFINE_ACTIVATIONS(ww_vm16, ww_vm16f, ww_vm16i, WW_VM16_TARGET, WW_VM16_MA
 #undef WW_VM8_TARGET
 #undef WW_VM8_ROUND
 #undef WW_VM8_SCALE
+#undef WW_VM8_SCALE_PLUS1
+#undef WW_VM8_POW2
+#undef WW_VM16_SCALE_PLUS1
 #undef WW_VM16_TARGET
 #undef WW_VM16_ROUND
 #endif
