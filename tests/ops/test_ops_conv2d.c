@@ -885,24 +885,10 @@ static void test_depthwise_known_geometry(void **state)
     for (int i = 0; i < n; i++) {
         int k = known[i].k, st = known[i].stride, edge = known[i].out * st, p = k / 2;
         int channels = known[i].out >= 56 ? 3 : known[i].out == 7 ? 5 : 6;
-        conv_case c = {.in_c = channels,
-                       .in_h = edge,
-                       .in_w = edge,
-                       .out_c = channels,
-                       .kh = k,
-                       .kw = k,
-                       .sh = st,
-                       .sw = st,
-                       .pt = p,
-                       .pl = p,
-                       .pb = p,
-                       .pr = p,
-                       .dh = 1,
-                       .dw = 1,
-                       .groups = channels,
-                       .has_bias = 1,
-                       .has_residual = i % 2,
-                       .act = acts[i % 4]};
+        conv_case c = plain(channels, edge, edge, channels, k, st, p);
+        c.groups = channels; /* depthwise */
+        c.has_residual = i % 2;
+        c.act = acts[i % 4];
         check_case_with(&c, 0, 1, 9300 + (uint64_t)i);
         c.out_c = 2 * channels; /* multiplier 2 */
         c.act = acts[(i + 1) % 4];
