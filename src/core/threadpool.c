@@ -77,6 +77,7 @@ typedef struct ww_threadpool {
     alignas(64) atomic_int busy; /* a parallel_for is in flight */
     uint64_t worker_chunks_seen; /* worker_chunks when the last job ended */
     int threads;                 /* including the caller */
+    size_t area_floats;          /* ww_threadpool_set_area_floats */
     ww_share *shares;            /* one per thread */
     ww_worker *workers;          /* [1, threads) are started */
     /* Rarely written. */
@@ -298,6 +299,7 @@ wanwu_status ww_threadpool_create(int threads, ww_threadpool **out, wanwu_error 
     pool->ctx = NULL;
     pool->worker_chunks_seen = 0;
     pool->threads = threads;
+    pool->area_floats = 0;
     pool->shares = aligned_alloc(64, (size_t)threads * sizeof *pool->shares);
     pool->workers = calloc((size_t)threads, sizeof *pool->workers);
     if (!pool->shares || !pool->workers) {
@@ -348,6 +350,16 @@ void ww_threadpool_free(ww_threadpool *pool)
 int ww_threadpool_size(const ww_threadpool *pool)
 {
     return pool ? pool->threads : 1;
+}
+
+void ww_threadpool_set_area_floats(ww_threadpool *pool, size_t area_floats)
+{
+    if (pool) pool->area_floats = area_floats;
+}
+
+size_t ww_threadpool_area_floats(const ww_threadpool *pool)
+{
+    return pool ? pool->area_floats : 0;
 }
 
 int ww_parallel_for_share_begin(int threads, int n, int t)

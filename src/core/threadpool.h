@@ -7,6 +7,7 @@
 #include "wanwu.h"
 
 #include <stdatomic.h>
+#include <stddef.h>
 
 typedef struct ww_threadpool ww_threadpool;
 
@@ -17,6 +18,18 @@ typedef void (*ww_range_fn)(void *ctx, int begin, int end);
 wanwu_status ww_threadpool_create(int threads, ww_threadpool **out, wanwu_error *err);
 void ww_threadpool_free(ww_threadpool *pool);
 int ww_threadpool_size(const ww_threadpool *pool); /* 1 for NULL */
+
+/* Where the kernels that give each thread its own work area in a run's
+ * scratch (Winograd, the direct convolutions) put them: area i at
+ * scratch + i * max(their own size, area_floats). A session sets the
+ * largest area any of its convs needs, so that each thread's area starts
+ * at the same address in every layer and a thread never writes lines
+ * another core wrote last (on this VM ~240 ns per line moved). The
+ * caller's scratch must then hold ww_threadpool_size(pool) * area_floats
+ * floats beyond what the convs need alone. 0 (the default, and always
+ * for a NULL pool): each kernel packs its areas by its own size. */
+void ww_threadpool_set_area_floats(ww_threadpool *pool, size_t area_floats);
+size_t ww_threadpool_area_floats(const ww_threadpool *pool);
 
 /* Splits [0, n) into contiguous chunks (up to 4 per thread; the bounds
  * depend only on n and the pool size), runs fn once per chunk and waits for

@@ -1572,16 +1572,31 @@ const char *ww_conv2d_algorithm(const ww_conv2d *conv)
     return "?";
 }
 
-static size_t conv_scratch_floats(const ww_conv2d *conv, int threads);
+static size_t conv_scratch_floats(const ww_conv2d *conv, int threads, size_t area_floats);
 
 size_t ww_conv2d_scratch_floats(const ww_conv2d *conv, int threads)
 {
+    return ww_conv2d_scratch_floats_areas(conv, threads, 0);
+}
+
+size_t ww_conv2d_scratch_floats_areas(const ww_conv2d *conv, int threads, size_t area_floats)
+{
     if (conv->pooled == POOL_DIRECT)
-        return ww_conv_direct_pooled_scratch_floats(conv->direct, &conv->pool, threads);
-    size_t own = conv_scratch_floats(conv, threads);
+        return ww_conv_direct_pooled_scratch_floats(conv->direct, &conv->pool, threads,
+                                                    area_floats);
+    size_t own = conv_scratch_floats(conv, threads, area_floats);
     if (conv->pooled == POOL_AFTER) /* the conv output, then the conv's own scratch */
         return (size_t)conv->shape.out_c * conv->n + 16 + own;
     return own;
+}
+
+size_t ww_conv2d_area_floats(const ww_conv2d *conv, int threads)
+{
+    if (conv->pooled == POOL_DIRECT)
+        return ww_conv_direct_pooled_area_floats(conv->direct, &conv->pool);
+    if (conv->algo == CONV_WINOGRAD) return ww_winograd_area_floats(conv->winograd, threads);
+    if (conv->algo == CONV_DIRECT) return ww_conv_direct_area_floats(conv->direct);
+    return 0;
 }
 
 /* A per-input-channel scale (ww_conv2d_run_scaled) of a layer whose
@@ -1885,7 +1900,7 @@ static void ksplit_run(gemm_ctx *ctx, const int *bounds, int threads, ww_threadp
     ww_parallel_for(pool, threads, ksplit_reduce, &ks);
 }
 
-static size_t conv_scratch_floats(const ww_conv2d *conv, int threads)
+static size_t conv_scratch_floats(const ww_conv2d *conv, int threads, size_t area_floats)
 {
     /* One slot per thread (runs use at most that many), so the size only
      * grows with the thread count. */
@@ -1893,8 +1908,10 @@ static size_t conv_scratch_floats(const ww_conv2d *conv, int threads)
     if (conv->algo == CONV_DEPTHWISE) /* + the sums of ww_conv2d_run_means */
         return slots * depthwise_slot_floats(conv) +
                (conv->depthwise_direct ? slots * (size_t)conv->shape.out_c + 16 : 0);
-    if (conv->algo == CONV_WINOGRAD) return ww_winograd_scratch_floats(conv->winograd, threads);
-    if (conv->algo == CONV_DIRECT) return ww_conv_direct_scratch_floats(conv->direct, threads);
+    if (conv->algo == CONV_WINOGRAD)
+        return ww_winograd_scratch_floats_areas(conv->winograd, threads, area_floats);
+    if (conv->algo == CONV_DIRECT)
+        return ww_conv_direct_scratch_floats(conv->direct, threads, area_floats);
     if (conv->algo == CONV_STEM) return ww_conv_stem_scratch_floats(conv->stem, threads);
     /* a phase-split copy per slot when rows are split (ww_conv2d_run) */
     return slots * (phased_floats(conv) + gemm_slot_floats(conv)) + scaled_a_floats(conv) +

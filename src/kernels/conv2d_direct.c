@@ -132,10 +132,22 @@ static size_t direct_band_floats(const ww_conv2d_shape *s)
     return (size_t)direct_band_rows(s) * s->out_w * DIRECT_OB * DIRECT_LANES + 16;
 }
 
-size_t ww_conv_direct_scratch_floats(const ww_conv_direct *d, int threads)
+/* Scratch of `slots` work areas of own_floats each, area_floats apart
+ * when that is more. */
+static size_t direct_areas_floats(int threads, size_t own_floats, size_t area_floats)
 {
     size_t slots = (size_t)(threads > 1 ? threads : 1);
-    return slots * direct_band_floats(&d->s);
+    return slots * (area_floats > own_floats ? area_floats : own_floats);
+}
+
+size_t ww_conv_direct_scratch_floats(const ww_conv_direct *d, int threads, size_t area_floats)
+{
+    return direct_areas_floats(threads, direct_band_floats(&d->s), area_floats);
+}
+
+size_t ww_conv_direct_area_floats(const ww_conv_direct *d)
+{
+    return direct_band_floats(&d->s);
 }
 
 /* Pooled rows per unit of the pooled path (see direct_unit_pooled). */
@@ -161,10 +173,14 @@ static size_t direct_pooled_floats(const ww_conv2d_shape *s, const ww_pool2d_sha
 }
 
 size_t ww_conv_direct_pooled_scratch_floats(const ww_conv_direct *d, const ww_pool2d_shape *p,
-                                            int threads)
+                                            int threads, size_t area_floats)
 {
-    size_t slots = (size_t)(threads > 1 ? threads : 1);
-    return slots * direct_pooled_floats(&d->s, p);
+    return direct_areas_floats(threads, direct_pooled_floats(&d->s, p), area_floats);
+}
+
+size_t ww_conv_direct_pooled_area_floats(const ww_conv_direct *d, const ww_pool2d_shape *p)
+{
+    return direct_pooled_floats(&d->s, p);
 }
 
 #if WW_HAVE_X86
@@ -256,6 +272,7 @@ typedef struct direct_ctx {
     const float *in, *residual;
     ww_activation act;
     float *out, *scratch;
+    size_t area; /* floats from one slot's work area to the next */
     int slots, units;
     int band_rows, bands; /* output rows per unit; units per group */
     /* Units numbered band by band (each band all groups), so that a
@@ -689,11 +706,8 @@ static __attribute__((target("avx512f"))) void direct_unit_pooled(direct_ctx *ct
 static void direct_slots(void *p, int begin, int end)
 {
     direct_ctx *ctx = p;
-    const ww_conv_direct *d = ctx->d;
-    size_t slot_floats =
-        ctx->pool ? direct_pooled_floats(&d->s, ctx->pool) : direct_band_floats(&d->s);
     for (int slot = begin; slot < end; slot++) {
-        float *work = ww_align64(ctx->scratch + (size_t)slot * slot_floats);
+        float *work = ww_align64(ctx->scratch + (size_t)slot * ctx->area);
         ctx->carry[slot] = (direct_carry){-1, -1};
         int cursor = 0, unit;
         while ((unit = ww_shares_claim(&ctx->shares, slot, &cursor, NULL)) >= 0) {
@@ -712,6 +726,9 @@ static void direct_slots(void *p, int begin, int end)
 static void direct_launch(direct_ctx *ctx, ww_threadpool *pool)
 {
     int threads = ww_threadpool_size(pool);
+    ctx->area =
+        ctx->pool ? direct_pooled_floats(&ctx->d->s, ctx->pool) : direct_band_floats(&ctx->d->s);
+    if (ww_threadpool_area_floats(pool) > ctx->area) ctx->area = ww_threadpool_area_floats(pool);
     ctx->slots = threads < ctx->units ? threads : ctx->units;
     if (ctx->slots > WW_SHARES_MAX) ctx->slots = WW_SHARES_MAX;
     ww_shares_init(&ctx->shares, ctx->units, ctx->slots);

@@ -43,7 +43,11 @@ ww_conv_direct *ww_conv_direct_create(const ww_conv2d_shape *s, const float *wei
                                       const float *bias, ww_arena *arena);
 void ww_conv_direct_free(ww_conv_direct *d);
 
-size_t ww_conv_direct_scratch_floats(const ww_conv_direct *d, int threads);
+/* Scratch of a run with up to `threads` threads whose pool sets
+ * area_floats (ww_threadpool_set_area_floats; 0 when it does not), and
+ * the floats of one thread's work area. */
+size_t ww_conv_direct_scratch_floats(const ww_conv_direct *d, int threads, size_t area_floats);
+size_t ww_conv_direct_area_floats(const ww_conv_direct *d);
 
 /* out = act(conv(in) + bias + residual); residual may be NULL. */
 void ww_conv_direct_run(const ww_conv_direct *d, const float *in, const float *residual,
@@ -61,7 +65,8 @@ void ww_conv_direct_run(const ww_conv_direct *d, const float *in, const float *r
 int ww_conv_direct_suits_pooled(const ww_conv2d_shape *s, const ww_pool2d_shape *p,
                                 ww_activation act, ww_isa isa);
 size_t ww_conv_direct_pooled_scratch_floats(const ww_conv_direct *d, const ww_pool2d_shape *p,
-                                            int threads);
+                                            int threads, size_t area_floats);
+size_t ww_conv_direct_pooled_area_floats(const ww_conv_direct *d, const ww_pool2d_shape *p);
 /* out (p->channels x p->out_h x p->out_w) = maxpool(act(conv(in) + bias)). */
 void ww_conv_direct_run_pooled(const ww_conv_direct *d, const ww_pool2d_shape *p, const float *in,
                                ww_activation act, float *out, float *scratch, ww_threadpool *pool);

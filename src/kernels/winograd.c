@@ -1414,31 +1414,52 @@ static size_t wg_lazy_slot_floats(const ww_winograd *w)
            w->points * wg_panel_m_stride(w) + 16;
 }
 
+/* One slot's work area in plans whose slots each have their own (fused:
+ * V, M and input work area of a block; lazy: wg_lazy_slot_floats); 0 for
+ * the unfused plan, whose V and M are shared. */
+static size_t wg_plan_area_floats(const ww_winograd *w, wg_plan p)
+{
+    if (p.fused)
+        return wg_v_floats(w, p.block) + wg_m_floats(w, p.block) + wg_input_work_floats(w, p.block);
+    return p.lazy ? wg_lazy_slot_floats(w) : 0;
+}
+
 static size_t wg_plan_floats(const ww_winograd *w, wg_plan p)
 {
-    size_t work = wg_input_work_floats(w, p.block);
-    if (p.fused)
-        return (size_t)p.slots * (wg_v_floats(w, p.block) + wg_m_floats(w, p.block) + work);
-    if (p.lazy) return (size_t)p.slots * wg_lazy_slot_floats(w);
-    return wg_v_floats(w, p.block) + wg_m_floats(w, p.block) + (size_t)p.slots * work;
+    if (p.fused || p.lazy) return (size_t)p.slots * wg_plan_area_floats(w, p);
+    return wg_v_floats(w, p.block) + wg_m_floats(w, p.block) +
+           (size_t)p.slots * wg_input_work_floats(w, p.block);
 }
 
 size_t ww_winograd_scratch_floats(const ww_winograd *w, int threads)
+{
+    return ww_winograd_scratch_floats_areas(w, threads, 0);
+}
+
+size_t ww_winograd_scratch_floats_areas(const ww_winograd *w, int threads, size_t area_floats)
 {
     /* The largest plan of any pool up to `threads` threads (fewer threads
      * can mean bigger blocks), so scratch sized for more threads always
      * suffices for fewer. */
     size_t most = 0;
     for (int t = 1; t <= (threads > 1 ? threads : 1); t++) {
-        size_t n = wg_plan_floats(w, wg_plan_for(w, t));
+        wg_plan p = wg_plan_for(w, t);
+        size_t n = wg_plan_floats(w, p), area = wg_plan_area_floats(w, p);
+        if (area && area_floats > area) n = (size_t)p.slots * area_floats;
         if (n > most) most = n;
     }
     return most;
 }
 
+size_t ww_winograd_area_floats(const ww_winograd *w, int threads)
+{
+    return wg_plan_area_floats(w, wg_plan_for(w, threads));
+}
+
 typedef struct wg_ctx {
     const ww_winograd *w;
     wg_plan plan;
+    size_t area; /* fused and lazy: floats from one slot's work area to the next */
     const float *in, *bias, *residual;
     ww_activation act;
     float *out, *scratch;
@@ -1635,9 +1656,8 @@ static void wg_fused_slots(void *p, int begin, int end)
     const wg_ctx *ctx = p;
     const ww_winograd *w = ctx->w;
     int bp = ctx->plan.block, slots = ctx->plan.slots;
-    size_t slot_floats = wg_v_floats(w, bp) + wg_m_floats(w, bp) + wg_input_work_floats(w, bp);
     for (int slot = begin; slot < end; slot++) {
-        float *base = ctx->scratch + (size_t)slot * slot_floats;
+        float *base = ctx->scratch + (size_t)slot * ctx->area;
         float *v = ww_align64(base);
         float *m = ww_align64(base + wg_v_floats(w, bp));
         float *work = ww_align64(base + wg_v_floats(w, bp) + wg_m_floats(w, bp));
@@ -1758,7 +1778,7 @@ static void wg_lazy_slots(void *p, int begin, int end)
     const ww_winograd *w = ctx->w;
     int bp = w->Tp;
     for (int slot = begin; slot < end; slot++) {
-        float *base = ctx->scratch + (size_t)slot * wg_lazy_slot_floats(w);
+        float *base = ctx->scratch + (size_t)slot * ctx->area;
         float *v = ww_align64(base);
         float *work = ww_align64(base + wg_v_floats(w, bp));
         float *u = ww_align64(base + wg_v_floats(w, bp) + wg_input_work_floats(w, bp));
@@ -1800,6 +1820,8 @@ void ww_winograd_run(const ww_winograd *w, const float *in, const float *bias,
     ctx.out_residual = ctx.out_fused ? residual : NULL;
     ctx.out_act = ctx.out_fused ? act : WW_ACT_NONE;
     ctx.plan = wg_plan_for(w, ww_threadpool_size(pool));
+    ctx.area = wg_plan_area_floats(w, ctx.plan);
+    if (ww_threadpool_area_floats(pool) > ctx.area) ctx.area = ww_threadpool_area_floats(pool);
     ctx.scratch = scratch;
     if (ctx.plan.fused) {
         ww_parallel_for(pool, ctx.plan.slots, wg_fused_slots, &ctx);

@@ -67,6 +67,13 @@ int ww_winograd_transforms_weights_per_run(const ww_winograd *w);
 /* Floats of scratch a run with a pool of `threads` threads needs (grows
  * with the thread count). */
 size_t ww_winograd_scratch_floats(const ww_winograd *w, int threads);
+/* Floats of one thread's work area (see ww_threadpool_set_area_floats)
+ * in a run with a pool of `threads` threads; 0 when such runs share their
+ * scratch between threads instead. */
+size_t ww_winograd_area_floats(const ww_winograd *w, int threads);
+/* Scratch for runs whose pool sets area_floats (ww_threadpool_set_area_floats;
+ * 0: ww_winograd_scratch_floats). */
+size_t ww_winograd_scratch_floats_areas(const ww_winograd *w, int threads, size_t area_floats);
 
 /* out = act(conv(in) + bias + residual); bias and residual may be NULL. */
 void ww_winograd_run(const ww_winograd *w, const float *in, const float *bias,

@@ -65,10 +65,22 @@ wanwu_status wanwu_session_create(const wanwu_model *model, const wanwu_session_
         return st;
     }
     s->threads = ww_threadpool_size(s->pool);
-    size_t scratch = 0;
+    /* Every conv that gives each thread a work area puts thread t's at the
+     * same place, t times the largest area apart: a thread's area was last
+     * written by that thread, in any layer. With each conv's own spacing
+     * the second thread's area moved from layer to layer, over lines the
+     * first had just written (ResNet-18 at 2 threads 0.97x the time). */
+    size_t area = 0, scratch = 0;
     for (int i = 0; i < model->graph.num_nodes; i++)
         if (model->convs[i]) {
-            size_t need = ww_conv2d_scratch_floats(model->convs[i], s->threads);
+            size_t need = ww_conv2d_area_floats(model->convs[i], s->threads);
+            if (need > area) area = need;
+        }
+    if (s->threads > 1) ww_threadpool_set_area_floats(s->pool, area);
+    for (int i = 0; i < model->graph.num_nodes; i++)
+        if (model->convs[i]) {
+            size_t need = ww_conv2d_scratch_floats_areas(model->convs[i], s->threads,
+                                                         ww_threadpool_area_floats(s->pool));
             if (need > scratch) scratch = need;
         }
     s->arena = alloc_floats(model->plan.arena_floats);

@@ -157,6 +157,15 @@ const char *ww_conv2d_algorithm(const ww_conv2d *conv);
  * floats and may be NULL when that is 0. residual may be NULL; in, residual
  * and out must not overlap. */
 size_t ww_conv2d_scratch_floats(const ww_conv2d *conv, int threads);
+/* Floats of one thread's work area in the scratch of a run with a pool
+ * of `threads` threads, for convs whose kernels give each thread its own
+ * (Winograd, the direct convolutions; 0 for the others), and the scratch
+ * a run needs when its pool places those areas area_floats apart
+ * (ww_threadpool_set_area_floats). A session sets the largest area of
+ * its convs so that every thread finds its area at the same address in
+ * every layer. */
+size_t ww_conv2d_area_floats(const ww_conv2d *conv, int threads);
+size_t ww_conv2d_scratch_floats_areas(const ww_conv2d *conv, int threads, size_t area_floats);
 void ww_conv2d_run(const ww_conv2d *conv, const float *in, const float *residual, float *out,
                    float *scratch, ww_threadpool *pool);
 /* 1 when convs of shape `s` take a per-input-channel scale

@@ -990,6 +990,140 @@ static void test_pooled(void **state)
     check_pooled(dw, 2, 2, 0, 0, 0, 0, 0, 42);
 }
 
+/* Bit pattern the thread-area checks fill scratch with (a NaN no kernel
+ * computes). */
+#define AREA_SENTINEL 0x7fa5a5a5u
+
+/* Whether slot `k`'s area (`own` floats at k * area) holds any write. */
+static int area_written(const uint32_t *scratch, size_t area, size_t own, int k)
+{
+    for (size_t i = (size_t)k * area; i < (size_t)k * area + own; i++)
+        if (scratch[i] != AREA_SENTINEL) return 1;
+    return 0;
+}
+
+/* `conv` at 2 and 3 threads with the pool spacing the per-thread work
+ * areas (ww_threadpool_set_area_floats) 1007 floats further apart than
+ * the conv needs: the output is bit-identical to a run with the conv's
+ * own spacing; the scratch, sized exactly by
+ * ww_conv2d_scratch_floats_areas, holds every write (the sanitizer build
+ * catches an overrun); every write lands inside an area at the set
+ * spacing (none in the gaps); and slot 1 writes in its area at least once
+ * in a few runs (a worker that wakes late can have its units taken over).
+ * `has_areas`: the conv's kernel gives threads their own areas (else
+ * ww_conv2d_area_floats must be 0 and the spacing change nothing); out_n:
+ * the floats of its output (pooled, for a pooled conv). */
+static void check_thread_areas(const ww_conv2d *conv, const float *in, size_t out_n, int has_areas,
+                               const char *what)
+{
+    float *expect = malloc(out_n * sizeof *expect), *got = malloc(out_n * sizeof *got);
+    assert_true(expect && got);
+    for (int threads = 2; threads <= 3; threads++) {
+        ww_threadpool *pool = ww_test_pools[threads];
+        size_t own = ww_conv2d_area_floats(conv, threads);
+        if (has_areas && own == 0)
+            fail_msg("%s: no per-thread work areas at %d threads", what, threads);
+        if (!has_areas && own != 0)
+            fail_msg("%s: %zu floats of per-thread area, expected none", what, own);
+        size_t area = own + 1007, plain_n = ww_conv2d_scratch_floats(conv, threads);
+        size_t need = ww_conv2d_scratch_floats_areas(conv, threads, area);
+        if (has_areas ? need < 2 * area : need != plain_n)
+            fail_msg("%s: %zu floats of scratch for areas %zu apart (own spacing: %zu)", what, need,
+                     area, plain_n);
+        float *plain_scratch = malloc((plain_n ? plain_n : 1) * sizeof(float));
+        uint32_t *scratch = malloc((need ? need : 1) * sizeof *scratch);
+        assert_true(plain_scratch && scratch);
+        ww_conv2d_run(conv, in, NULL, expect, plain_scratch, pool);
+        int slot1 = 0;
+        for (int attempt = 0; attempt < 20 && !(slot1 && attempt >= 2); attempt++) {
+            for (size_t i = 0; i < need; i++)
+                scratch[i] = AREA_SENTINEL;
+            ww_threadpool_set_area_floats(pool, area);
+            ww_conv2d_run(conv, in, NULL, got, (float *)scratch, pool);
+            ww_threadpool_set_area_floats(pool, 0);
+            if (memcmp(expect, got, out_n * sizeof *got) != 0)
+                fail_msg("%s, %d threads: output differs with areas %zu apart", what, threads,
+                         area);
+            if (!has_areas) break;
+            for (size_t i = 0; i < need; i++)
+                if (scratch[i] != AREA_SENTINEL && i % area >= own)
+                    fail_msg("%s, %d threads: scratch float %zu written, in the gap after area "
+                             "%zu",
+                             what, threads, i, i / area);
+            slot1 |= area_written(scratch, area, own, 1);
+        }
+        if (has_areas && !slot1)
+            fail_msg("%s, %d threads: slot 1 never wrote at %zu", what, threads, area);
+        free(plain_scratch);
+        free(scratch);
+    }
+    free(expect);
+    free(got);
+}
+
+/* The per-thread work areas a session lines up across layers
+ * (ww_threadpool_set_area_floats): Winograd's fused (F(4x4) and F(2x2))
+ * and per-run-weights plans on every instruction set, the direct
+ * convolution (rows split, and output-channel groups split above 2 MB of
+ * weights) and its pooled stem on AVX-512; a 1x1 GEMM conv has none. */
+static void test_thread_areas(void **state)
+{
+    (void)state;
+    static const struct {
+        conv_case c;
+        int pool_k; /* a fused max pool (k, stride 2, pad 1), or 0 */
+        int avx512_only, has_areas;
+    } cases[] = {
+        {{64, 20, 20, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, WW_ACT_RELU}, 0, 0, 1},
+        {{16, 10, 12, 24, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, WW_ACT_RELU}, 0, 0, 1},
+        {{130, 7, 7, 130, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, WW_ACT_RELU}, 0, 0, 1},
+        {{64, 28, 28, 128, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1, 0, WW_ACT_RELU}, 0, 1, 1},
+        {{256, 14, 14, 512, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1, 0, WW_ACT_RELU}, 0, 1, 1},
+        {{3, 56, 58, 64, 7, 7, 2, 2, 3, 3, 3, 3, 1, 1, 1, 1, 0, WW_ACT_RELU}, 3, 1, 1},
+        {{24, 14, 14, 40, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1, 0, WW_ACT_RELU}, 0, 0, 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const conv_case *c = &cases[i].c;
+        ww_conv2d_shape s = shape_of(c);
+        ww_pool2d_shape p = {s.out_c, s.out_h, s.out_w, 0, 0, cases[i].pool_k, cases[i].pool_k, 2,
+                             2,       1,       1,       1, 1};
+        p.out_h = ww_window_out_dim(s.out_h, p.kernel_h, 2, 1, 1, 1);
+        p.out_w = ww_window_out_dim(s.out_w, p.kernel_w, 2, 1, 1, 1);
+        size_t in_n = (size_t)s.in_c * s.in_h * s.in_w;
+        size_t w_n = (size_t)s.out_c * s.in_c * s.kernel_h * s.kernel_w;
+        float *in = malloc(in_n * sizeof *in), *weight = malloc(w_n * sizeof *weight);
+        float *bias = malloc((size_t)s.out_c * sizeof *bias);
+        assert_true(in && weight && bias);
+        ww_rng rng;
+        ww_rng_seed(&rng, 7700 + i);
+        ww_rng_fill(&rng, in, in_n, -1.0f, 1.0f);
+        ww_rng_fill(&rng, weight, w_n, -1.0f, 1.0f);
+        ww_rng_fill(&rng, bias, (size_t)s.out_c, -1.0f, 1.0f);
+        char what[300];
+        describe(c, what, sizeof what);
+        for (ww_isa isa = WW_ISA_PORTABLE; isa <= WW_ISA_AVX512; isa++) {
+            if (!ww_isa_supported(isa) || (cases[i].avx512_only && isa != WW_ISA_AVX512)) continue;
+            ww_conv2d *conv = NULL;
+            wanwu_error err = {0};
+            wanwu_status st =
+                cases[i].pool_k
+                    ? ww_conv2d_create_pooled(&s, weight, bias, c->act, isa, NULL, &p, &conv, &err)
+                    : ww_conv2d_create_isa(&s, weight, bias, c->act, isa, &conv, &err);
+            if (st != WANWU_OK) fail_msg("%s [%s]: %s", what, ww_isa_name(isa), err.message);
+            char full[340];
+            snprintf(full, sizeof full, "%s [%s, %s]", what, ww_isa_name(isa),
+                     ww_conv2d_algorithm(conv));
+            size_t out_n = cases[i].pool_k ? (size_t)p.channels * p.out_h * p.out_w
+                                           : (size_t)s.out_c * s.out_h * s.out_w;
+            check_thread_areas(conv, in, out_n, cases[i].has_areas, full);
+            ww_conv2d_free(conv);
+        }
+        free(in);
+        free(weight);
+        free(bias);
+    }
+}
+
 static void test_create_copies_weights(void **state)
 {
     (void)state;
@@ -1114,6 +1248,7 @@ int main(void)
         cmocka_unit_test(test_direct_shapes),
         cmocka_unit_test(test_stem_shapes),
         cmocka_unit_test(test_pooled),
+        cmocka_unit_test(test_thread_areas),
         cmocka_unit_test(test_run_means),
         cmocka_unit_test(test_depthwise_known_geometry),
         cmocka_unit_test(test_im2col_columns),
