@@ -23,11 +23,10 @@ int ww_threadpool_size(const ww_threadpool *pool); /* 1 for NULL */
  * scratch (Winograd, the direct convolutions) put them: area i at
  * scratch + i * max(their own size, area_floats). A session sets the
  * largest area any of its convs needs, so that each thread's area starts
- * at the same address in every layer and a thread never writes lines
- * another core wrote last (on this VM ~240 ns per line moved). The
- * caller's scratch must then hold ww_threadpool_size(pool) * area_floats
- * floats beyond what the convs need alone. 0 (the default, and always
- * for a NULL pool): each kernel packs its areas by its own size. */
+ * at the same address in every layer and holds lines that thread wrote
+ * last, not the other core (on this VM ~240 ns per line moved); it sizes
+ * its scratch with ww_conv2d_scratch_floats_areas. 0 (the default, and
+ * always for a NULL pool): each kernel spaces its areas by its own size. */
 void ww_threadpool_set_area_floats(ww_threadpool *pool, size_t area_floats);
 size_t ww_threadpool_area_floats(const ww_threadpool *pool);
 
